@@ -1,0 +1,41 @@
+/* The sernet command line: one entry per subcommand, shared option handling. */
+#ifndef SN_CLI_H
+#define SN_CLI_H
+
+#include "sernet/config.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+    const char *summary;
+} sn_cli_command;
+
+/* Exit statuses: 0 success, 1 runtime failure, 2 usage error. */
+enum { SN_EXIT_OK = 0, SN_EXIT_FAIL = 1, SN_EXIT_USAGE = 2 };
+
+/* Print "sernet CMD: <message>" and the usage text to stderr; returns SN_EXIT_USAGE. */
+int sn_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Print the recorded error as "sernet CMD: error: ..." (rank 0 only when `rank0_only`). */
+int sn_cli_fail(const char *cmd);
+
+/* Configuration from --config/--set options collected by the caller, validated. */
+typedef struct {
+    const char *config_path;
+    const char *sets[64];
+    int n_sets;
+} sn_cli_config_args;
+
+/* Handles --config FILE and --set key=value; returns 1 if `opt` was one of them. */
+int sn_cli_config_option(sn_cli_config_args *a, int opt, const char *optarg_value);
+sn_status sn_cli_config_resolve(const sn_cli_config_args *a, sn_config *cfg);
+
+/* MPI-aware printing: only rank 0 prints. */
+int sn_cli_rank(void);
+
+int sn_cmd_version(int argc, char **argv);
+int sn_cmd_config(int argc, char **argv);
+int sn_cmd_bench(int argc, char **argv);
+int sn_cmd_toytrain(int argc, char **argv);
+
+#endif

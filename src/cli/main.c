@@ -1,0 +1,52 @@
+/* sernet: the subcommand dispatcher. */
+#include "cli/cli.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+static const sn_cli_command COMMANDS[] = {
+    {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
+    {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+};
+#define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sernet <command> [options]   (sernet <command> --help for details)\n\n"
+               "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\nglobal options: --help, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "sernet: missing command\n");
+        usage(stderr);
+        return SN_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return SN_EXIT_OK;
+    }
+    const char *name = strcmp(argv[1], "--version") == 0 ? "version" : argv[1];
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(COMMANDS[i].name, name) != 0)
+            continue;
+        int provided = 0;
+        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            fprintf(stderr, "sernet: MPI_Init_thread failed\n");
+            return SN_EXIT_FAIL;
+        }
+        /* Errors are returned, not fatal, so every failure takes the collective error path. */
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        int rc = COMMANDS[i].run(argc - 1, argv + 1);
+        MPI_Finalize();
+        return rc;
+    }
+    fprintf(stderr, "sernet: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return SN_EXIT_USAGE;
+}

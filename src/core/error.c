@@ -1,0 +1,81 @@
+#include "sernet/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local char err_msg[1024];
+static _Thread_local sn_status err_status = SN_OK;
+
+sn_status sn_err_set(sn_status st, const char *file, int line, const char *fmt, ...)
+{
+    if (err_status != SN_OK)
+        return st; /* keep the first, most specific message */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    va_end(ap);
+    (void)file;
+    (void)line;
+    err_status = st;
+    return st;
+}
+
+const char *sn_err_msg(void) { return err_msg; }
+sn_status sn_err_status(void) { return err_status; }
+
+void sn_err_clear(void)
+{
+    err_msg[0] = '\0';
+    err_status = SN_OK;
+}
+
+const char *sn_status_name(sn_status st)
+{
+    switch (st) {
+    case SN_OK: return "ok";
+    case SN_EINVAL: return "invalid argument";
+    case SN_ENOMEM: return "out of memory";
+    case SN_EIO: return "I/O error";
+    case SN_EFORMAT: return "bad file format";
+    case SN_EMPI: return "MPI error";
+    case SN_ENONFINITE: return "non-finite value";
+    case SN_EINTERRUPT: return "interrupted";
+    }
+    return "unknown error";
+}
+
+_Noreturn void sn_abort(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sernet: internal error at %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+void *sn_alloc(size_t bytes, const char *what)
+{
+    void *p = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0)
+        rounded = 64;
+    if (posix_memalign(&p, 64, rounded) != 0 || !p) {
+        SN_ERR(SN_ENOMEM, "cannot allocate %.1f MiB for %s", (double)bytes / 1048576.0, what);
+        return NULL;
+    }
+    return p;
+}
+
+void *sn_calloc(size_t bytes, const char *what)
+{
+    void *p = sn_alloc(bytes, what);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void sn_free(void *p) { free(p); }

@@ -1,0 +1,42 @@
+# Unit tests: every tests/test_*.c is one executable and one CTest test.
+# MPI tests: every tests/mpi_*.c runs under mpiexec at 1, 2 and 3 ranks.
+set(SERNET_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMP_NUM_THREADS=1")
+set(SERNET_TEST_ENV "SERNET_SOURCE_DIR=${CMAKE_SOURCE_DIR};SERNET_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;SERNET_BIN=$<TARGET_FILE:sernet>")
+
+file(GLOB SERNET_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
+foreach(src ${SERNET_UNIT_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/sn_test.c)
+  target_link_libraries(${name} PRIVATE sernet_lib)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};OMP_NUM_THREADS=2"
+                       SKIP_RETURN_CODE 77 TIMEOUT 600)
+endforeach()
+
+file(GLOB SERNET_MPI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/mpi_*.c)
+foreach(src ${SERNET_MPI_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/sn_test.c)
+  target_link_libraries(${name} PRIVATE sernet_lib)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+  foreach(np 1 2 3)
+    add_test(NAME ${name}_np${np}
+             COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} --oversubscribe
+                     ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${name}> ${MPIEXEC_POSTFLAGS})
+    set_tests_properties(${name}_np${np} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};${SERNET_MPI_ENV}"
+                         SKIP_RETURN_CODE 77 TIMEOUT 600 PROCESSORS ${np})
+  endforeach()
+endforeach()
+
+# Shell-driven tests (CLI behaviour, PyTorch parity): tests/*.sh, run with bash.
+file(GLOB SERNET_SH_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/*.sh)
+foreach(src ${SERNET_SH_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  if(name MATCHES "^torch_" AND NOT SERNET_TORCH_TESTS)
+    continue()
+  endif()
+  add_test(NAME ${name} COMMAND bash ${src})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};${SERNET_MPI_ENV};SERNET_BUILD_DIR=${CMAKE_BINARY_DIR}"
+                       SKIP_RETURN_CODE 77 TIMEOUT 900 WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+endforeach()
