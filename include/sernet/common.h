@@ -48,6 +48,7 @@ void sn_free(void *p);
     do { (ptr) = sn_calloc((size_t)(count) * sizeof(*(ptr)), (what)); \
          if (!(ptr)) { status = SN_ENOMEM; goto done; } } while (0)
 
+#define SN_PI 3.14159265358979323846
 #define SN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

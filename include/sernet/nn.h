@@ -1,0 +1,87 @@
+/* Layer kernels of the engine: forward and backward for each layer, float32 NCHW.
+ * Optimised kernels parallelise with OpenMP (static schedules, so results are reproducible
+ * for a fixed thread count); every kernel has a plain reference in src/nn/ref.c that the
+ * tests compare against. */
+#ifndef SERNET_NN_H
+#define SERNET_NN_H
+
+#include "sernet/tensor.h"
+
+/* ---- 2-D convolution, K x K, stride 1, zero padding K/2 -----------------------------------
+ * x: the input as up to SN_CONV_MAX_SRC tensors concatenated along channels (all [N,Ci,H,W];
+ *    sum Ci = Cin), so a decoder's [upsampled, skip] concat needs no copy.
+ * w: [Cout, Cin, K, K]   b: [Cout]   y: [N, Cout, H, W] */
+#define SN_CONV_MAX_SRC 2
+typedef struct {
+    int cin, cout, k;
+} sn_conv_shape;
+
+sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                       const float *b, sn_tensor *y);
+/* dy: [N, Cout, H, W]. dx[i] (may be NULL: no input gradient wanted) receive the gradient of
+ * the matching source (overwritten). dw, db are accumulated (+=). */
+sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                        const sn_tensor *dy, sn_tensor *const *dx, float *dw, float *db);
+
+/* ---- BatchNorm2d (optionally fused with a following ReLU) ---------------------------------
+ * x, y: [N, C, H, W]; gamma, beta, running_mean, running_var, mean, invstd: [C].
+ * Training: batch statistics over N*H*W, reduced across ranks through `reduce` (sums of
+ * doubles, in place; NULL for a single process); running statistics updated with momentum
+ * (unbiased variance, as PyTorch). Inference: running statistics. */
+typedef struct {
+    void (*fn)(double *buf, int n, void *ctx); /* element-wise sum over all ranks, in place */
+    void *ctx;
+} sn_reduce_hook;
+
+typedef struct {
+    int c;
+    double eps, momentum;
+    int relu; /* apply ReLU to the output in the same pass */
+} sn_bn_shape;
+
+sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, const float *gamma,
+                     const float *beta, float *running_mean, float *running_var,
+                     const sn_reduce_hook *reduce, float *mean, float *invstd, sn_tensor *y);
+/* dy: gradient w.r.t. y (post-ReLU when s->relu; y is then needed for the mask). dx may alias
+ * dy. dgamma, dbeta accumulated with this rank's local sums. */
+sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor *y,
+                      const float *gamma, const float *mean, const float *invstd,
+                      const sn_reduce_hook *reduce, const sn_tensor *dy, sn_tensor *dx,
+                      float *dgamma, float *dbeta);
+
+/* ---- element-wise -------------------------------------------------------------------------
+ * x, y, dy, dx: same shape [N, C, H, W]; dx may alias dy. */
+void relu_forward(const sn_tensor *x, sn_tensor *y);
+void relu_backward(const sn_tensor *y, const sn_tensor *dy, sn_tensor *dx);
+void sigmoid_forward(const sn_tensor *x, sn_tensor *y);
+void sigmoid_backward(const sn_tensor *y, const sn_tensor *dy, sn_tensor *dx);
+
+/* ---- 2x2 max-pool, stride 2 --------------------------------------------------------------
+ * x: [N, C, H, W] (H, W even)   y: [N, C, H/2, W/2]. Ties: the first maximum in raster order
+ * gets the gradient. dx is accumulated (+=). */
+void maxpool2_forward(const sn_tensor *x, sn_tensor *y);
+void maxpool2_backward(const sn_tensor *x, const sn_tensor *dy, sn_tensor *dx);
+
+/* ---- bilinear x2 up-sampling, half-pixel centres (align_corners = False) ------------------
+ * x: [N, C, H, W]   y: [N, C, 2H, 2W]. dx is overwritten. */
+void upsample2_forward(const sn_tensor *x, sn_tensor *y);
+void upsample2_backward(const sn_tensor *dy, sn_tensor *dx);
+
+/* ---- channel concatenation ----------------------------------------------------------------
+ * a: [N, Ca, H, W], b: [N, Cb, H, W]   y: [N, Ca+Cb, H, W]. (The U-Nets fuse this into the
+ * convolution; the layer exists for general use and as the tests' reference.) */
+void concat_forward(const sn_tensor *a, const sn_tensor *b, sn_tensor *y);
+void concat_backward(const sn_tensor *dy, sn_tensor *da, sn_tensor *db);
+
+/* ---- plain references (src/nn/ref.c) ------------------------------------------------------ */
+void conv_forward_ref(const sn_conv_shape *s, const sn_tensor *x, const float *w, const float *b,
+                      sn_tensor *y);
+void conv_backward_ref(const sn_conv_shape *s, const sn_tensor *x, const float *w,
+                       const sn_tensor *dy, sn_tensor *dx, float *dw, float *db);
+void bn_forward_ref(const sn_bn_shape *s, int training, const sn_tensor *x, const float *gamma,
+                    const float *beta, float *running_mean, float *running_var, sn_tensor *y);
+void bn_backward_ref(const sn_bn_shape *s, const sn_tensor *x, const float *gamma,
+                     const sn_tensor *dy_pre_relu, sn_tensor *dx, float *dgamma, float *dbeta);
+void upsample2_forward_ref(const sn_tensor *x, sn_tensor *y);
+
+#endif

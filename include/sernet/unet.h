@@ -1,0 +1,68 @@
+/* The two SeRNet U-Nets (METHOD.md §1) on top of the layer kernels.
+ * All parameters live in one contiguous buffer, all gradients in another (one allreduce per
+ * step), BatchNorm running statistics in a third. Tensor order and names are canonical:
+ * for each block (seg: E1 E2 E3 D2 D1; rec: E1..E5 D4 D3 D2 D1) and unit u:
+ * "B.u.conv.weight", "B.u.conv.bias", "B.u.bn.weight", "B.u.bn.bias", then "out.weight",
+ * "out.bias"; buffers "B.u.bn.running_mean", "B.u.bn.running_var". */
+#ifndef SERNET_UNET_H
+#define SERNET_UNET_H
+
+#include "sernet/nn.h"
+
+typedef enum { SN_NET_SEG = 0, SN_NET_REC = 1 } sn_net_kind;
+
+typedef struct {
+    char name[48];
+    int is_buffer;  /* 0: parameter, 1: BatchNorm running statistic */
+    size_t offset;  /* in floats, into the parameter or buffer vector */
+    int ndim;
+    int dims[4];
+    size_t numel;
+} sn_tensor_info;
+
+typedef struct sn_unet sn_unet;
+
+/* Net of `kind` with first-block width `width` and `units` conv units per block. */
+sn_status sn_unet_create(sn_unet **net, sn_net_kind kind, int width, int units, double bn_eps,
+                         double bn_momentum);
+void sn_unet_destroy(sn_unet *net);
+
+/* DRAEM initialisation from `seed`: conv weights N(0, 0.02^2), conv bias U(+-1/sqrt(fan_in)),
+ * BN gamma N(1, 0.02^2), beta 0; running mean 0, variance 1. */
+void sn_unet_init(sn_unet *net, uint64_t seed);
+
+sn_net_kind sn_unet_kind(const sn_unet *net);
+const char *sn_unet_kind_name(sn_net_kind kind);
+int sn_unet_in_channels(const sn_unet *net);
+int sn_unet_out_channels(const sn_unet *net);
+/* Side lengths must be multiples of this (4 for seg, 16 for rec). */
+int sn_unet_size_multiple(sn_net_kind kind);
+
+float *sn_unet_params(sn_unet *net);
+float *sn_unet_grads(sn_unet *net);
+float *sn_unet_buffers(sn_unet *net);
+size_t sn_unet_param_count(const sn_unet *net);
+size_t sn_unet_buffer_count(const sn_unet *net);
+int sn_unet_tensor_count(const sn_unet *net);
+const sn_tensor_info *sn_unet_tensor(const sn_unet *net, int i);
+
+/* x: [N, 3, S, S] in [0, 1]. *out receives a view of the output [N, Cout, S, S] owned by the
+ * net (valid until the next forward). training: batch statistics (reduced through `hook`)
+ * and activations kept for backward; otherwise running statistics. */
+sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
+                          const sn_tensor **out);
+/* dout: gradient w.r.t. the output of the last training forward. Gradients are accumulated
+ * into the gradient buffer (clear it with sn_unet_zero_grad). */
+sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_hook *hook);
+void sn_unet_zero_grad(sn_unet *net);
+/* Drop activation and gradient buffers (they are reallocated on the next forward). */
+void sn_unet_release(sn_unet *net);
+/* Bytes currently held by activations and gradient scratch. */
+size_t sn_unet_activation_bytes(const sn_unet *net);
+
+/* Multiply-add FLOPs (2 per MAC) of the convolutions for one image of side s:
+ * forward only, or a training step (forward, input gradients except the first layer's, and
+ * weight gradients). */
+double sn_unet_flops(sn_net_kind kind, int width, int units, int s, int training);
+
+#endif

@@ -1,0 +1,158 @@
+/* BatchNorm2d, optionally fused with the ReLU that follows it in every unit.
+ * Shapes: x, y [N, C, H, W]; per-channel vectors [C].
+ * Sums are taken per channel in double, in a fixed order, then reduced across ranks through
+ * the hook, so the statistics are those of the global batch (synchronised BN). */
+#include "sernet/nn.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+
+static void reduce(const sn_reduce_hook *h, double *buf, int n)
+{
+    if (h && h->fn)
+        h->fn(buf, n, h->ctx);
+}
+
+sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, const float *gamma,
+                     const float *beta, float *running_mean, float *running_var,
+                     const sn_reduce_hook *hook, float *mean, float *invstd, sn_tensor *y)
+{
+    const int n = x->n, c = x->c;
+    const size_t hw = sn_tensor_plane(x);
+    SN_ASSERT(c == s->c && y->n == n && y->c == c && sn_tensor_plane(y) == hw);
+    sn_status status = SN_OK;
+    double *acc = NULL;
+    float *scale = NULL, *shift = NULL;
+    SN_ALLOC(acc, 2 * (size_t)c + 1, "batch-norm statistics");
+    SN_ALLOC(scale, 2 * (size_t)c, "batch-norm coefficients");
+    shift = scale + c;
+
+    if (training) {
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < c; ch++) {
+            double sum = 0.0;
+            for (int i = 0; i < n; i++) {
+                const float *p = x->data + ((size_t)i * c + ch) * hw;
+                for (size_t j = 0; j < hw; j++)
+                    sum += p[j];
+            }
+            acc[ch] = sum;
+        }
+        acc[c] = (double)n * (double)hw;
+        reduce(hook, acc, c + 1);
+        const double count = acc[c];
+        if (count < 2.0)
+            SN_FAIL(SN_EINVAL, "batch norm needs at least 2 values per channel in the global batch, got %.0f",
+                    count);
+        for (int ch = 0; ch < c; ch++)
+            mean[ch] = (float)(acc[ch] / count);
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < c; ch++) {
+            double ss = 0.0;
+            const double m = acc[ch] / count;
+            for (int i = 0; i < n; i++) {
+                const float *p = x->data + ((size_t)i * c + ch) * hw;
+                for (size_t j = 0; j < hw; j++) {
+                    double d = p[j] - m;
+                    ss += d * d;
+                }
+            }
+            acc[ch] = ss;
+        }
+        reduce(hook, acc, c);
+        for (int ch = 0; ch < c; ch++) {
+            const double var = acc[ch] / count;
+            invstd[ch] = (float)(1.0 / sqrt(var + s->eps));
+            running_mean[ch] = (float)((1.0 - s->momentum) * running_mean[ch] + s->momentum * mean[ch]);
+            running_var[ch] = (float)((1.0 - s->momentum) * running_var[ch] +
+                                      s->momentum * var * count / (count - 1.0));
+        }
+    } else {
+        for (int ch = 0; ch < c; ch++) {
+            mean[ch] = running_mean[ch];
+            invstd[ch] = (float)(1.0 / sqrt((double)running_var[ch] + s->eps));
+        }
+    }
+    for (int ch = 0; ch < c; ch++) {
+        scale[ch] = invstd[ch] * gamma[ch];
+        shift[ch] = beta[ch] - mean[ch] * scale[ch];
+    }
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < (long)n * c; pl++) {
+        const int ch = (int)(pl % c);
+        const float *p = x->data + (size_t)pl * hw;
+        float *q = y->data + (size_t)pl * hw;
+        const float a = scale[ch], b = shift[ch];
+        if (s->relu)
+            for (size_t j = 0; j < hw; j++) {
+                float v = p[j] * a + b;
+                q[j] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (size_t j = 0; j < hw; j++)
+                q[j] = p[j] * a + b;
+    }
+done:
+    sn_free(acc);
+    sn_free(scale);
+    return status;
+}
+
+sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor *y,
+                      const float *gamma, const float *mean, const float *invstd,
+                      const sn_reduce_hook *hook, const sn_tensor *dy, sn_tensor *dx,
+                      float *dgamma, float *dbeta)
+{
+    const int n = x->n, c = x->c;
+    const size_t hw = sn_tensor_plane(x);
+    SN_ASSERT(c == s->c && dy->n == n && dy->c == c && dx->n == n && dx->c == c);
+    SN_ASSERT(!s->relu || y != NULL);
+    sn_status status = SN_OK;
+    double *acc = NULL;
+    SN_ALLOC(acc, 2 * (size_t)c + 1, "batch-norm gradient sums");
+
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double sdy = 0.0, sdyx = 0.0;
+        const float m = mean[ch], is = invstd[ch];
+        for (int i = 0; i < n; i++) {
+            const size_t off = ((size_t)i * c + ch) * hw;
+            const float *g = dy->data + off, *xp = x->data + off;
+            const float *yp = s->relu ? y->data + off : NULL;
+            for (size_t j = 0; j < hw; j++) {
+                float d = (yp && yp[j] <= 0.0f) ? 0.0f : g[j];
+                sdy += d;
+                sdyx += (double)d * ((xp[j] - m) * is);
+            }
+        }
+        acc[ch] = sdy;
+        acc[c + ch] = sdyx;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        dbeta[ch] += (float)acc[ch];
+        dgamma[ch] += (float)acc[c + ch];
+    }
+    acc[2 * c] = (double)n * (double)hw;
+    reduce(hook, acc, 2 * c + 1);
+    const double count = acc[2 * c];
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < (long)n * c; pl++) {
+        const int ch = (int)(pl % c);
+        const size_t off = (size_t)pl * hw;
+        const float *g = dy->data + off, *xp = x->data + off;
+        const float *yp = s->relu ? y->data + off : NULL;
+        float *o = dx->data + off;
+        const float m = mean[ch], is = invstd[ch];
+        const float k = gamma[ch] * is;
+        const float mdy = (float)(acc[ch] / count), mdyx = (float)(acc[c + ch] / count);
+        for (size_t j = 0; j < hw; j++) {
+            float d = (yp && yp[j] <= 0.0f) ? 0.0f : g[j];
+            float xh = (xp[j] - m) * is;
+            o[j] = k * (d - mdy - xh * mdyx);
+        }
+    }
+done:
+    sn_free(acc);
+    return status;
+}

@@ -1,0 +1,187 @@
+/* Element-wise layers, 2x2 max-pool, bilinear x2 up-sampling and channel concatenation.
+ * Every kernel loops over (image, channel) planes in parallel. */
+#include "sernet/nn.h"
+
+#include <math.h>
+#include <string.h>
+
+/* x, y: [N, C, H, W] */
+void relu_forward(const sn_tensor *x, sn_tensor *y)
+{
+    const size_t n = sn_tensor_numel(x);
+    SN_ASSERT(sn_tensor_numel(y) == n);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        y->data[i] = x->data[i] > 0.0f ? x->data[i] : 0.0f;
+}
+
+/* y: relu output; dy, dx: [N, C, H, W] */
+void relu_backward(const sn_tensor *y, const sn_tensor *dy, sn_tensor *dx)
+{
+    const size_t n = sn_tensor_numel(y);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        dx->data[i] = y->data[i] > 0.0f ? dy->data[i] : 0.0f;
+}
+
+/* x, y: [N, C, H, W] */
+void sigmoid_forward(const sn_tensor *x, sn_tensor *y)
+{
+    const size_t n = sn_tensor_numel(x);
+    SN_ASSERT(sn_tensor_numel(y) == n);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        y->data[i] = 1.0f / (1.0f + expf(-x->data[i]));
+}
+
+/* y: sigmoid output; dy, dx: [N, C, H, W] */
+void sigmoid_backward(const sn_tensor *y, const sn_tensor *dy, sn_tensor *dx)
+{
+    const size_t n = sn_tensor_numel(y);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float s = y->data[i];
+        dx->data[i] = dy->data[i] * s * (1.0f - s);
+    }
+}
+
+/* x: [N, C, H, W] -> y: [N, C, H/2, W/2] */
+void maxpool2_forward(const sn_tensor *x, sn_tensor *y)
+{
+    const int h = x->h, w = x->w, oh = h / 2, ow = w / 2;
+    SN_ASSERT(h % 2 == 0 && w % 2 == 0 && y->h == oh && y->w == ow && y->c == x->c && y->n == x->n);
+    const long planes = (long)x->n * x->c;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *p = x->data + (size_t)pl * h * w;
+        float *q = y->data + (size_t)pl * oh * ow;
+        for (int i = 0; i < oh; i++) {
+            const float *r0 = p + (size_t)(2 * i) * w, *r1 = r0 + w;
+            for (int j = 0; j < ow; j++) {
+                float m = r0[2 * j];
+                m = r0[2 * j + 1] > m ? r0[2 * j + 1] : m;
+                m = r1[2 * j] > m ? r1[2 * j] : m;
+                m = r1[2 * j + 1] > m ? r1[2 * j + 1] : m;
+                q[(size_t)i * ow + j] = m;
+            }
+        }
+    }
+}
+
+/* x: [N, C, H, W], dy: [N, C, H/2, W/2]; dx += routed gradient */
+void maxpool2_backward(const sn_tensor *x, const sn_tensor *dy, sn_tensor *dx)
+{
+    const int h = x->h, w = x->w, oh = h / 2, ow = w / 2;
+    const long planes = (long)x->n * x->c;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *p = x->data + (size_t)pl * h * w;
+        const float *g = dy->data + (size_t)pl * oh * ow;
+        float *d = dx->data + (size_t)pl * h * w;
+        for (int i = 0; i < oh; i++) {
+            for (int j = 0; j < ow; j++) {
+                const size_t a = (size_t)(2 * i) * w + 2 * j;
+                const size_t cand[4] = {a, a + 1, a + w, a + w + 1};
+                size_t best = cand[0];
+                for (int q = 1; q < 4; q++)
+                    if (p[cand[q]] > p[best])
+                        best = cand[q];
+                d[best] += g[(size_t)i * ow + j];
+            }
+        }
+    }
+}
+
+/* Source coordinate of output index o for a x2 up-sampling with half-pixel centres:
+ * s = max(0, (o + 0.5) / 2 - 0.5); taps i0 = floor(s), i1 = min(i0 + 1, n - 1). */
+static void up_taps(int o, int n, int *i0, int *i1, float *l1)
+{
+    float s = ((float)o + 0.5f) * 0.5f - 0.5f;
+    if (s < 0.0f)
+        s = 0.0f;
+    int a = (int)s;
+    *i0 = a;
+    *i1 = a < n - 1 ? a + 1 : a;
+    *l1 = s - (float)a;
+}
+
+/* x: [N, C, H, W] -> y: [N, C, 2H, 2W] */
+void upsample2_forward(const sn_tensor *x, sn_tensor *y)
+{
+    const int h = x->h, w = x->w, oh = 2 * h, ow = 2 * w;
+    SN_ASSERT(y->h == oh && y->w == ow && y->c == x->c && y->n == x->n);
+    const long planes = (long)x->n * x->c;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *p = x->data + (size_t)pl * h * w;
+        float *q = y->data + (size_t)pl * oh * ow;
+        for (int i = 0; i < oh; i++) {
+            int y0, y1;
+            float ly;
+            up_taps(i, h, &y0, &y1, &ly);
+            const float *ra = p + (size_t)y0 * w, *rb = p + (size_t)y1 * w;
+            float *out = q + (size_t)i * ow;
+            for (int j = 0; j < ow; j++) {
+                int x0, x1;
+                float lx;
+                up_taps(j, w, &x0, &x1, &lx);
+                const float top = ra[x0] * (1.0f - lx) + ra[x1] * lx;
+                const float bot = rb[x0] * (1.0f - lx) + rb[x1] * lx;
+                out[j] = top * (1.0f - ly) + bot * ly;
+            }
+        }
+    }
+}
+
+/* dy: [N, C, 2H, 2W] -> dx: [N, C, H, W] (overwritten) */
+void upsample2_backward(const sn_tensor *dy, sn_tensor *dx)
+{
+    const int h = dx->h, w = dx->w, oh = 2 * h, ow = 2 * w;
+    SN_ASSERT(dy->h == oh && dy->w == ow && dy->c == dx->c && dy->n == dx->n);
+    const long planes = (long)dx->n * dx->c;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *g = dy->data + (size_t)pl * oh * ow;
+        float *d = dx->data + (size_t)pl * h * w;
+        memset(d, 0, sizeof(float) * (size_t)h * w);
+        for (int i = 0; i < oh; i++) {
+            int y0, y1;
+            float ly;
+            up_taps(i, h, &y0, &y1, &ly);
+            float *ra = d + (size_t)y0 * w, *rb = d + (size_t)y1 * w;
+            const float *gin = g + (size_t)i * ow;
+            for (int j = 0; j < ow; j++) {
+                int x0, x1;
+                float lx;
+                up_taps(j, w, &x0, &x1, &lx);
+                const float v = gin[j];
+                const float vt = v * (1.0f - ly), vb = v * ly;
+                ra[x0] += vt * (1.0f - lx);
+                ra[x1] += vt * lx;
+                rb[x0] += vb * (1.0f - lx);
+                rb[x1] += vb * lx;
+            }
+        }
+    }
+}
+
+/* a: [N, Ca, H, W], b: [N, Cb, H, W] -> y: [N, Ca+Cb, H, W] */
+void concat_forward(const sn_tensor *a, const sn_tensor *b, sn_tensor *y)
+{
+    const size_t hw = sn_tensor_plane(a), la = (size_t)a->c * hw, lb = (size_t)b->c * hw;
+    SN_ASSERT(y->c == a->c + b->c && y->n == a->n && b->n == a->n && sn_tensor_plane(b) == hw);
+    for (int i = 0; i < a->n; i++) {
+        memcpy(y->data + (size_t)i * (la + lb), a->data + (size_t)i * la, la * sizeof(float));
+        memcpy(y->data + (size_t)i * (la + lb) + la, b->data + (size_t)i * lb, lb * sizeof(float));
+    }
+}
+
+/* dy: [N, Ca+Cb, H, W] -> da: [N, Ca, H, W], db: [N, Cb, H, W] */
+void concat_backward(const sn_tensor *dy, sn_tensor *da, sn_tensor *db)
+{
+    const size_t hw = sn_tensor_plane(dy), la = (size_t)da->c * hw, lb = (size_t)db->c * hw;
+    for (int i = 0; i < dy->n; i++) {
+        memcpy(da->data + (size_t)i * la, dy->data + (size_t)i * (la + lb), la * sizeof(float));
+        memcpy(db->data + (size_t)i * lb, dy->data + (size_t)i * (la + lb) + la, lb * sizeof(float));
+    }
+}

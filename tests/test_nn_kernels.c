@@ -1,0 +1,331 @@
+/* Optimised layer kernels against the plain references, and finite-difference gradient checks
+ * for every layer and both losses. */
+#include "sn_test.h"
+#include "sernet/gemm.h"
+#include "sernet/loss.h"
+#include "sernet/nn.h"
+#include "sernet/threads.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rs = 88172645463325252ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return (float)((rs >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+}
+static void fill(float *p, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = lo + (hi - lo) * 0.5f * (frand() + 1.0f);
+}
+static sn_tensor rt(int n, int c, int h, int w)
+{
+    sn_tensor t;
+    sn_tensor_alloc(&t, n, c, h, w, "test");
+    fill(t.data, sn_tensor_numel(&t), -1.0f, 1.0f);
+    return t;
+}
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+static void test_gemm(void)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            const int m = 37, n = 53, k = 29, lda = 61, ldb = 67, ldc = 71;
+            float *a = malloc(sizeof(float) * 80 * 80), *b = malloc(sizeof(float) * 80 * 80);
+            float *c1 = malloc(sizeof(float) * 80 * 80), *c2 = malloc(sizeof(float) * 80 * 80);
+            fill(a, 6400, -1, 1);
+            fill(b, 6400, -1, 1);
+            fill(c1, 6400, -1, 1);
+            memcpy(c2, c1, sizeof(float) * 6400);
+            sn_gemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 0.25f, c1, ldc);
+            sn_gemm_ref(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 0.25f, c2, ldc);
+            EXPECT_ALLCLOSE(c1, c2, 6400, 1e-5, 1e-5, "gemm vs reference");
+            free(a); free(b); free(c1); free(c2);
+        }
+}
+
+static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
+{
+    const int cin = cin_a + cin_b, n = 2;
+    sn_conv_shape s = {cin, cout, 3};
+    sn_tensor xa = rt(n, cin_a, h, w), xb = {0}, x, y1, y2, dy = rt(n, cout, h, w);
+    if (cin_b)
+        xb = rt(n, cin_b, h, w);
+    sn_tensor_alloc(&x, n, cin, h, w, "x");
+    if (cin_b)
+        concat_forward(&xa, &xb, &x);
+    else
+        memcpy(x.data, xa.data, sn_tensor_numel(&xa) * 4);
+    float *wt = malloc(sizeof(float) * cout * cin * 9), *b = malloc(sizeof(float) * cout);
+    fill(wt, (size_t)cout * cin * 9, -0.5f, 0.5f);
+    fill(b, cout, -0.5f, 0.5f);
+    sn_tensor_alloc(&y1, n, cout, h, w, "y");
+    sn_tensor_alloc(&y2, n, cout, h, w, "y");
+    const sn_tensor *src[2] = {&xa, &xb};
+    EXPECT(conv_forward(&s, src, cin_b ? 2 : 1, wt, b, &y1) == SN_OK);
+    conv_forward_ref(&s, &x, wt, b, &y2);
+    EXPECT_ALLCLOSE(y1.data, y2.data, sn_tensor_numel(&y1), 1e-4, 1e-4, "conv forward");
+
+    sn_tensor dxa, dxb, dx, dxr;
+    sn_tensor_alloc(&dxa, n, cin_a, h, w, "dx");
+    sn_tensor_zeros(&dxb, n, cin_b ? cin_b : 1, h, w, "dx");
+    sn_tensor_alloc(&dx, n, cin, h, w, "dx");
+    sn_tensor_alloc(&dxr, n, cin, h, w, "dx");
+    float *dw1 = calloc((size_t)cout * cin * 9, 4), *dw2 = calloc((size_t)cout * cin * 9, 4);
+    float *db1 = calloc(cout, 4), *db2 = calloc(cout, 4);
+    sn_tensor *dsrc[2] = {&dxa, &dxb};
+    EXPECT(conv_backward(&s, src, cin_b ? 2 : 1, wt, &dy, dsrc, dw1, db1) == SN_OK);
+    conv_backward_ref(&s, &x, wt, &dy, &dxr, dw2, db2);
+    if (cin_b)
+        concat_forward(&dxa, &dxb, &dx);
+    else
+        memcpy(dx.data, dxa.data, sn_tensor_numel(&dxa) * 4);
+    EXPECT_ALLCLOSE(dx.data, dxr.data, sn_tensor_numel(&dx), 1e-4, 1e-4, "conv input gradient");
+    EXPECT_ALLCLOSE(dw1, dw2, (size_t)cout * cin * 9, 1e-4, 1e-3, "conv weight gradient");
+    EXPECT_ALLCLOSE(db1, db2, cout, 1e-4, 1e-3, "conv bias gradient");
+
+    /* finite differences on a few weights and inputs of L = <dy, conv(x)> */
+    for (int t = 0; t < 6; t++) {
+        size_t wi = (size_t)((frand() + 1) * 0.5 * cout * cin * 9) % ((size_t)cout * cin * 9);
+        float keep = wt[wi], e = 1e-2f;
+        wt[wi] = keep + e;
+        conv_forward_ref(&s, &x, wt, b, &y2);
+        double lp = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        wt[wi] = keep - e;
+        conv_forward_ref(&s, &x, wt, b, &y2);
+        double lm = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        wt[wi] = keep;
+        EXPECT_MSG(sn_test_close(dw1[wi], (lp - lm) / (2 * e), 2e-3, 2e-3), "conv dW fd: %g vs %g", dw1[wi],
+                   (lp - lm) / (2 * e));
+    }
+    free(wt); free(b); free(dw1); free(dw2); free(db1); free(db2);
+    sn_tensor *all[] = {&xa, &xb, &x, &y1, &y2, &dy, &dxa, &dxb, &dx, &dxr};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_free(all[i]);
+}
+
+static void test_bn(int relu)
+{
+    const int n = 3, c = 4, h = 5, w = 6;
+    sn_bn_shape s = {c, 1e-5, 0.1, relu};
+    sn_tensor x = rt(n, c, h, w), y1, y2, dy = rt(n, c, h, w), dx1, dx2, dpre;
+    for (size_t i = 0; i < sn_tensor_numel(&x); i++)
+        x.data[i] = x.data[i] * 2.0f + 0.3f * (float)((i / (h * w)) % c);
+    float gamma[4], beta[4], rm1[4] = {0}, rv1[4] = {1, 1, 1, 1}, rm2[4] = {0}, rv2[4] = {1, 1, 1, 1};
+    float mean[4], invstd[4], dg1[4] = {0}, db1[4] = {0}, dg2[4] = {0}, db2[4] = {0};
+    fill(gamma, 4, 0.5f, 1.5f);
+    fill(beta, 4, -0.5f, 0.5f);
+    sn_tensor_alloc(&y1, n, c, h, w, "y");
+    sn_tensor_alloc(&y2, n, c, h, w, "y");
+    EXPECT(bn_forward(&s, 1, &x, gamma, beta, rm1, rv1, NULL, mean, invstd, &y1) == SN_OK);
+    bn_forward_ref(&s, 1, &x, gamma, beta, rm2, rv2, &y2);
+    EXPECT_ALLCLOSE(y1.data, y2.data, sn_tensor_numel(&y1), 1e-5, 1e-5, "bn forward (training)");
+    EXPECT_ALLCLOSE(rm1, rm2, 4, 1e-5, 1e-6, "bn running mean");
+    EXPECT_ALLCLOSE(rv1, rv2, 4, 1e-5, 1e-6, "bn running var");
+    /* backward: reference gets the pre-ReLU gradient */
+    sn_tensor_alloc(&dx1, n, c, h, w, "dx");
+    sn_tensor_alloc(&dx2, n, c, h, w, "dx");
+    sn_tensor_alloc(&dpre, n, c, h, w, "dpre");
+    for (size_t i = 0; i < sn_tensor_numel(&dy); i++)
+        dpre.data[i] = relu && y1.data[i] <= 0 ? 0.0f : dy.data[i];
+    EXPECT(bn_backward(&s, &x, &y1, gamma, mean, invstd, NULL, &dy, &dx1, dg1, db1) == SN_OK);
+    bn_backward_ref(&s, &x, gamma, &dpre, &dx2, dg2, db2);
+    EXPECT_ALLCLOSE(dx1.data, dx2.data, sn_tensor_numel(&dx1), 1e-4, 1e-5, "bn input gradient");
+    EXPECT_ALLCLOSE(dg1, dg2, 4, 1e-4, 1e-5, "bn gamma gradient");
+    EXPECT_ALLCLOSE(db1, db2, 4, 1e-4, 1e-5, "bn beta gradient");
+    /* finite differences through the optimised forward: L = <dy, bn(x)> */
+    for (int t = 0; t < 8; t++) {
+        size_t i = (size_t)(t * 37) % sn_tensor_numel(&x);
+        float keep = x.data[i], e = 1e-3f, rmt[4], rvt[4], mt[4], it[4];
+        x.data[i] = keep + e;
+        memcpy(rmt, rm1, 16); memcpy(rvt, rv1, 16);
+        bn_forward(&s, 1, &x, gamma, beta, rmt, rvt, NULL, mt, it, &y2);
+        double lp = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        x.data[i] = keep - e;
+        bn_forward(&s, 1, &x, gamma, beta, rmt, rvt, NULL, mt, it, &y2);
+        double lm = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        x.data[i] = keep;
+        EXPECT_MSG(sn_test_close(dx1.data[i], (lp - lm) / (2 * e), 2e-2, 2e-3), "bn dx fd at %zu: %g vs %g", i,
+                   dx1.data[i], (lp - lm) / (2 * e));
+    }
+    /* inference mode uses the running statistics */
+    EXPECT(bn_forward(&s, 0, &x, gamma, beta, rm1, rv1, NULL, mean, invstd, &y1) == SN_OK);
+    bn_forward_ref(&s, 0, &x, gamma, beta, rm1, rv1, &y2);
+    EXPECT_ALLCLOSE(y1.data, y2.data, sn_tensor_numel(&y1), 1e-5, 1e-5, "bn forward (inference)");
+    sn_tensor *all[] = {&x, &y1, &y2, &dy, &dx1, &dx2, &dpre};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+        sn_tensor_free(all[k]);
+}
+
+/* generic finite-difference check of an element-wise/resampling layer: L = <r, f(x)> */
+typedef void (*fwd_fn)(const sn_tensor *x, sn_tensor *y);
+static void fd_layer(const char *what, fwd_fn f, sn_tensor *x, sn_tensor *y, const sn_tensor *dx_analytic,
+                     const sn_tensor *r)
+{
+    double worst = 0;
+    for (size_t i = 0; i < sn_tensor_numel(x); i += 3) {
+        float keep = x->data[i], e = 1e-3f;
+        x->data[i] = keep + e;
+        f(x, y);
+        double lp = dot(y->data, r->data, sn_tensor_numel(y));
+        x->data[i] = keep - e;
+        f(x, y);
+        double lm = dot(y->data, r->data, sn_tensor_numel(y));
+        x->data[i] = keep;
+        double fd = (lp - lm) / (2 * e), err = fabs(fd - dx_analytic->data[i]) / (1e-2 + fabs(fd));
+        if (err > worst)
+            worst = err;
+    }
+    EXPECT_MSG(worst < 1e-2, "%s: finite-difference mismatch %g", what, worst);
+}
+
+static void test_elementwise(void)
+{
+    const int n = 2, c = 3, h = 6, w = 8;
+    sn_tensor x = rt(n, c, h, w), y, r = rt(n, c, h, w), dx;
+    for (size_t i = 0; i < sn_tensor_numel(&x); i++) /* keep away from the ReLU kink */
+        if (fabsf(x.data[i]) < 0.05f)
+            x.data[i] = 0.3f;
+    sn_tensor_alloc(&y, n, c, h, w, "y");
+    sn_tensor_alloc(&dx, n, c, h, w, "dx");
+    relu_forward(&x, &y);
+    relu_backward(&y, &r, &dx);
+    fd_layer("relu", relu_forward, &x, &y, &dx, &r);
+    sigmoid_forward(&x, &y);
+    sigmoid_backward(&y, &r, &dx);
+    fd_layer("sigmoid", sigmoid_forward, &x, &y, &dx, &r);
+
+    sn_tensor yp, rp = rt(n, c, h / 2, w / 2);
+    sn_tensor_alloc(&yp, n, c, h / 2, w / 2, "pool");
+    maxpool2_forward(&x, &yp);
+    memset(dx.data, 0, sn_tensor_numel(&dx) * 4);
+    maxpool2_backward(&x, &rp, &dx);
+    fd_layer("maxpool2", maxpool2_forward, &x, &yp, &dx, &rp);
+    /* ties go to the first maximum */
+    sn_tensor tie = sn_tensor_view((float[]){1, 1, 1, 1}, 1, 1, 2, 2), tp, tg, td;
+    sn_tensor_alloc(&tp, 1, 1, 1, 1, "t");
+    tg = sn_tensor_view((float[]){5}, 1, 1, 1, 1);
+    float tdd[4] = {0};
+    td = sn_tensor_view(tdd, 1, 1, 2, 2);
+    maxpool2_forward(&tie, &tp);
+    maxpool2_backward(&tie, &tg, &td);
+    EXPECT(tdd[0] == 5 && tdd[1] == 0 && tdd[2] == 0 && tdd[3] == 0);
+    sn_tensor_free(&tp);
+
+    sn_tensor yu, yu2, ru = rt(n, c, 2 * h, 2 * w);
+    sn_tensor_alloc(&yu, n, c, 2 * h, 2 * w, "up");
+    sn_tensor_alloc(&yu2, n, c, 2 * h, 2 * w, "up");
+    upsample2_forward(&x, &yu);
+    upsample2_forward_ref(&x, &yu2);
+    EXPECT_ALLCLOSE(yu.data, yu2.data, sn_tensor_numel(&yu), 1e-6, 1e-6, "upsample vs reference");
+    upsample2_backward(&ru, &dx);
+    fd_layer("upsample2", upsample2_forward, &x, &yu, &dx, &ru);
+    /* known values: a 2x2 plane [[0,1],[2,3]] -> first output row 0, .25, .75, 1 */
+    float q[4] = {0, 1, 2, 3}, o[16];
+    sn_tensor qi = sn_tensor_view(q, 1, 1, 2, 2), qo = sn_tensor_view(o, 1, 1, 4, 4);
+    upsample2_forward(&qi, &qo);
+    EXPECT_NEAR(o[0], 0.0, 1e-7);
+    EXPECT_NEAR(o[1], 0.25, 1e-7);
+    EXPECT_NEAR(o[2], 0.75, 1e-7);
+    EXPECT_NEAR(o[3], 1.0, 1e-7);
+    EXPECT_NEAR(o[4], 0.5, 1e-7);
+
+    /* concat round trip */
+    sn_tensor a = rt(2, 2, 3, 3), b = rt(2, 3, 3, 3), cat, da, db;
+    sn_tensor_alloc(&cat, 2, 5, 3, 3, "cat");
+    sn_tensor_alloc(&da, 2, 2, 3, 3, "da");
+    sn_tensor_alloc(&db, 2, 3, 3, 3, "db");
+    concat_forward(&a, &b, &cat);
+    EXPECT(cat.data[9 * 2] == b.data[0] && cat.data[45 + 9 * 2] == b.data[27] && cat.data[45] == a.data[18]);
+    concat_backward(&cat, &da, &db);
+    EXPECT(memcmp(da.data, a.data, 4 * sn_tensor_numel(&a)) == 0 && memcmp(db.data, b.data, 4 * sn_tensor_numel(&b)) == 0);
+    sn_tensor *all[] = {&x, &y, &r, &dx, &yp, &rp, &yu, &yu2, &ru, &a, &b, &cat, &da, &db};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+        sn_tensor_free(all[k]);
+}
+
+static double loss_of(const sn_ssim_params *sp, const sn_tensor *p, const sn_tensor *g, int which)
+{
+    double s = 0;
+    if (which == 0)
+        return mse_forward(p, g);
+    ssim_forward(sp, p, g, &s);
+    return s;
+}
+
+static void test_losses(void)
+{
+    const int n = 2, c = 3, h = 13, w = 15;
+    sn_ssim_params sp;
+    sn_ssim_defaults(&sp, 11, 1.5);
+    sn_tensor p = rt(n, c, h, w), g = rt(n, c, h, w), dp;
+    for (size_t i = 0; i < sn_tensor_numel(&p); i++) {
+        p.data[i] = 0.5f + 0.4f * p.data[i];
+        g.data[i] = 0.5f + 0.4f * g.data[i];
+    }
+    sn_tensor_alloc(&dp, n, c, h, w, "dp");
+    for (int which = 0; which < 2; which++) {
+        memset(dp.data, 0, sn_tensor_numel(&dp) * 4);
+        if (which == 0)
+            mse_backward(&p, &g, 1.0f, &dp);
+        else
+            ssim_backward(&sp, &p, &g, 1.0f, &dp);
+        double worst = 0;
+        for (size_t i = 0; i < sn_tensor_numel(&p); i += 7) {
+            float keep = p.data[i], e = 2e-3f;
+            p.data[i] = keep + e;
+            double lp = loss_of(&sp, &p, &g, which);
+            p.data[i] = keep - e;
+            double lm = loss_of(&sp, &p, &g, which);
+            p.data[i] = keep;
+            double fd = (lp - lm) / (2 * e), err = fabs(fd - dp.data[i]) / (1e-3 + fabs(fd));
+            if (err > worst)
+                worst = err;
+        }
+        EXPECT_MSG(worst < 2e-2, "%s gradient: finite-difference mismatch %g", which ? "ssim" : "mse", worst);
+    }
+    /* identical images: SSIM 1 everywhere, loss 0 */
+    sn_loss_sums sums;
+    double loss, mse, ssim;
+    EXPECT(sn_loss_compute(&sp, &p, &p, (double)sn_tensor_numel(&p), &sums, NULL) == SN_OK);
+    sn_loss_values(&sums, &loss, &mse, &ssim);
+    EXPECT_NEAR(ssim, 1.0, 1e-5);
+    EXPECT_NEAR(loss, 0.0, 1e-5);
+    /* the combined gradient equals the sum of the parts scaled by 1/count */
+    sn_tensor d2;
+    sn_tensor_alloc(&d2, n, c, h, w, "d2");
+    const double cnt = (double)sn_tensor_numel(&p);
+    EXPECT(sn_loss_compute(&sp, &p, &g, cnt, &sums, &dp) == SN_OK);
+    memset(d2.data, 0, 4 * sn_tensor_numel(&d2));
+    mse_backward(&p, &g, (float)(1 / cnt), &d2);
+    ssim_backward(&sp, &p, &g, (float)(-1 / cnt), &d2);
+    EXPECT_ALLCLOSE(dp.data, d2.data, sn_tensor_numel(&dp), 1e-5, 1e-9, "combined loss gradient");
+    sn_tensor_free(&p); sn_tensor_free(&g); sn_tensor_free(&dp); sn_tensor_free(&d2);
+}
+
+int main(void)
+{
+    sn_threads_set(2);
+    test_gemm();
+    test_conv(3, 0, 5, 7, 9);
+    test_conv(4, 3, 6, 8, 8);   /* two sources: the fused concat */
+    test_conv(2, 0, 3, 40, 70); /* several row tiles */
+    test_bn(0);
+    test_bn(1);
+    test_elementwise();
+    test_losses();
+    sn_threads_set(1);
+    test_conv(4, 3, 6, 8, 8); /* one thread gives the same as the reference too */
+    return sn_test_finish();
+}

@@ -1,0 +1,139 @@
+/* Whole-network checks: layout and names, size validation, and finite-difference gradients of
+ * the full loss through a small segmentation U-Net and a small reconstruction U-Net. */
+#include "sn_test.h"
+#include "sernet/loss.h"
+#include "sernet/threads.h"
+#include "sernet/unet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static double loss_at(sn_unet *net, const sn_tensor *x, const sn_tensor *t, const sn_ssim_params *sp,
+                      float *bufs_saved)
+{
+    const sn_tensor *out;
+    /* running statistics change on every training forward: restore them so each probe is equal */
+    memcpy(sn_unet_buffers(net), bufs_saved, sn_unet_buffer_count(net) * sizeof(float));
+    if (sn_unet_forward(net, x, 1, NULL, &out) != SN_OK)
+        return NAN;
+    sn_loss_sums s;
+    double l;
+    sn_loss_compute(sp, out, t, (double)sn_tensor_numel(out), &s, NULL);
+    sn_loss_values(&s, &l, NULL, NULL);
+    return l;
+}
+
+static void fd_check(sn_net_kind kind, int width, int units, int size)
+{
+    sn_unet *net = NULL;
+    EXPECT(sn_unet_create(&net, kind, width, units, 1e-5, 0.1) == SN_OK);
+    sn_unet_init(net, 7);
+    const int oc = sn_unet_out_channels(net);
+    sn_tensor x, t, dout;
+    sn_tensor_alloc(&x, 2, 3, size, size, "x");
+    sn_tensor_alloc(&t, 2, oc, size, size, "t");
+    sn_tensor_alloc(&dout, 2, oc, size, size, "dout");
+    uint64_t s = 99;
+    for (size_t i = 0; i < sn_tensor_numel(&x); i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x.data[i] = (float)((s >> 40) & 0xFFFF) / 65535.0f;
+    }
+    for (size_t i = 0; i < sn_tensor_numel(&t); i++)
+        t.data[i] = (float)((i * 7 + i / 13) % 5) / 4.0f;
+    /* larger weights than the DRAEM init so the gradients are well above float noise */
+    float *p = sn_unet_params(net);
+    for (size_t i = 0; i < sn_unet_param_count(net); i++)
+        p[i] *= 10.0f;
+    float *saved = malloc(sn_unet_buffer_count(net) * sizeof(float));
+    memcpy(saved, sn_unet_buffers(net), sn_unet_buffer_count(net) * sizeof(float));
+    sn_ssim_params sp;
+    sn_ssim_defaults(&sp, 11, 1.5);
+
+    const sn_tensor *out;
+    EXPECT(sn_unet_forward(net, &x, 1, NULL, &out) == SN_OK);
+    sn_loss_sums sums;
+    EXPECT(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout) == SN_OK);
+    sn_unet_zero_grad(net);
+    EXPECT(sn_unet_backward(net, &dout, NULL) == SN_OK);
+    const float *g = sn_unet_grads(net);
+
+    /* probe parameters of every tensor: a few entries each */
+    double num = 0, den = 0;
+    int probes = 0;
+    for (int ti = 0; ti < sn_unet_tensor_count(net); ti++) {
+        const sn_tensor_info *inf = sn_unet_tensor(net, ti);
+        if (inf->is_buffer)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            size_t idx = inf->offset + ((size_t)k * 7919) % inf->numel;
+            float keep = p[idx], e = 1e-3f * (fabsf(keep) > 0.1f ? fabsf(keep) : 0.1f);
+            p[idx] = keep + e;
+            double lp = loss_at(net, &x, &t, &sp, saved);
+            p[idx] = keep - e;
+            double lm = loss_at(net, &x, &t, &sp, saved);
+            p[idx] = keep;
+            double fd = (lp - lm) / (2 * e);
+            num += (fd - g[idx]) * (fd - g[idx]);
+            den += fd * fd;
+            probes++;
+        }
+    }
+    double rel = sqrt(num / (den > 0 ? den : 1));
+    EXPECT_MSG(rel < 2e-2, "%s w%d u%d: gradient vs finite differences, relative error %g over %d probes",
+               sn_unet_kind_name(kind), width, units, rel, probes);
+    EXPECT(den > 0);
+    free(saved);
+    sn_tensor_free(&x);
+    sn_tensor_free(&t);
+    sn_tensor_free(&dout);
+    sn_unet_destroy(net);
+}
+
+int main(void)
+{
+    sn_threads_set(2);
+    sn_unet *net = NULL;
+    /* layout: names in canonical order, offsets contiguous */
+    EXPECT(sn_unet_create(&net, SN_NET_SEG, 4, 2, 1e-5, 0.1) == SN_OK);
+    EXPECT(strcmp(sn_unet_tensor(net, 0)->name, "E1.0.conv.weight") == 0);
+    EXPECT(strcmp(sn_unet_tensor(net, 4)->name, "E1.1.conv.weight") == 0);
+    size_t off = 0;
+    int nparam = 0;
+    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
+        const sn_tensor_info *t = sn_unet_tensor(net, i);
+        if (t->is_buffer)
+            continue;
+        EXPECT_MSG(t->offset == off, "%s at %zu, expected %zu", t->name, t->offset, off);
+        off += t->numel;
+        nparam++;
+    }
+    EXPECT(off == sn_unet_param_count(net));
+    EXPECT(strcmp(sn_unet_tensor(net, nparam - 2)->name, "out.weight") == 0);
+    /* D2's first conv sees 4w + 2w channels, upsampled first */
+    for (int i = 0; i < sn_unet_tensor_count(net); i++)
+        if (strcmp(sn_unet_tensor(net, i)->name, "D2.0.conv.weight") == 0)
+            EXPECT(sn_unet_tensor(net, i)->dims[1] == 24 && sn_unet_tensor(net, i)->dims[0] == 8);
+    /* bad sizes are rejected with the constraint named */
+    sn_tensor bad;
+    sn_tensor_zeros(&bad, 1, 3, 18, 18, "bad");
+    const sn_tensor *o;
+    sn_err_clear();
+    EXPECT(sn_unet_forward(net, &bad, 0, NULL, &o) == SN_EINVAL);
+    EXPECT_MSG(strstr(sn_err_msg(), "multiple of 4") != NULL, "%s", sn_err_msg());
+    sn_err_clear();
+    sn_tensor_free(&bad);
+    sn_unet_destroy(net);
+    EXPECT(sn_unet_create(&net, SN_NET_REC, 2, 1, 1e-5, 0.1) == SN_OK);
+    sn_tensor_zeros(&bad, 1, 3, 24, 24, "bad");
+    EXPECT(sn_unet_forward(net, &bad, 0, NULL, &o) == SN_EINVAL);
+    EXPECT_MSG(strstr(sn_err_msg(), "multiple of 16") != NULL, "%s", sn_err_msg());
+    sn_err_clear();
+    sn_tensor_free(&bad);
+    sn_unet_destroy(net);
+
+    fd_check(SN_NET_SEG, 2, 1, 8);
+    fd_check(SN_NET_SEG, 2, 2, 8);
+    /* the reconstruction net is checked against PyTorch (tests/torch_parity.sh): through five
+     * levels of batch statistics its float32 loss is too rough for finite differences */
+    return sn_test_finish();
+}
