@@ -94,6 +94,19 @@ static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
     EXPECT_ALLCLOSE(dx.data, dxr.data, sn_tensor_numel(&dx), 1e-4, 1e-4, "conv input gradient");
     EXPECT_ALLCLOSE(dw1, dw2, (size_t)cout * cin * 9, 1e-4, 1e-3, "conv weight gradient");
     EXPECT_ALLCLOSE(db1, db2, cout, 1e-4, 1e-3, "conv bias gradient");
+    /* without input gradients the weight gradient takes the im2col path of the smaller side */
+    memset(dw1, 0, sizeof(float) * cout * cin * 9);
+    memset(db1, 0, sizeof(float) * cout);
+    EXPECT(conv_backward(&s, src, cin_b ? 2 : 1, wt, &dy, NULL, dw1, db1) == SN_OK);
+    EXPECT_ALLCLOSE(dw1, dw2, (size_t)cout * cin * 9, 1e-4, 1e-3, "conv weight gradient (no dx)");
+    /* only the second source's gradient: no split */
+    if (cin_b) {
+        sn_tensor *only_b[2] = {NULL, &dxb};
+        memset(dxb.data, 0, sizeof(float) * sn_tensor_numel(&dxb));
+        EXPECT(conv_backward(&s, src, 2, wt, &dy, only_b, NULL, NULL) == SN_OK);
+        concat_forward(&dxa, &dxb, &dx);
+        EXPECT_ALLCLOSE(dx.data, dxr.data, sn_tensor_numel(&dx), 1e-4, 1e-4, "conv input gradient (one source)");
+    }
 
     /* finite differences on a few weights and inputs of L = <dy, conv(x)> */
     for (int t = 0; t < 6; t++) {
@@ -257,11 +270,10 @@ static void test_elementwise(void)
 
 static double loss_of(const sn_ssim_params *sp, const sn_tensor *p, const sn_tensor *g, int which)
 {
-    double s = 0;
     if (which == 0)
         return mse_forward(p, g);
-    ssim_forward(sp, p, g, &s);
-    return s;
+    /* the double-precision reference, so the differences are free of float rounding */
+    return ssim_sum_ref(sp->window, sp->sigma, sp->c1, sp->c2, p, g);
 }
 
 static void test_losses(void)
@@ -295,6 +307,10 @@ static void test_losses(void)
         }
         EXPECT_MSG(worst < 2e-2, "%s gradient: finite-difference mismatch %g", which ? "ssim" : "mse", worst);
     }
+    /* the optimised SSIM sum against the reference */
+    double fast = 0;
+    EXPECT(ssim_forward(&sp, &p, &g, &fast) == SN_OK);
+    EXPECT_NEAR(fast, ssim_sum_ref(11, 1.5, sp.c1, sp.c2, &p, &g), 1e-6 * sn_tensor_numel(&p));
     /* identical images: SSIM 1 everywhere, loss 0 */
     sn_loss_sums sums;
     double loss, mse, ssim;
@@ -321,6 +337,7 @@ int main(void)
     test_conv(3, 0, 5, 7, 9);
     test_conv(4, 3, 6, 8, 8);   /* two sources: the fused concat */
     test_conv(2, 0, 3, 40, 70); /* several row tiles */
+    test_conv(9, 0, 2, 12, 10); /* kout < kin without dx: dW from the im2col of dy */
     test_bn(0);
     test_bn(1);
     test_elementwise();

@@ -83,5 +83,6 @@ void bn_forward_ref(const sn_bn_shape *s, int training, const sn_tensor *x, cons
 void bn_backward_ref(const sn_bn_shape *s, const sn_tensor *x, const float *gamma,
                      const sn_tensor *dy_pre_relu, sn_tensor *dx, float *dgamma, float *dbeta);
 void upsample2_forward_ref(const sn_tensor *x, sn_tensor *y);
+double ssim_sum_ref(int window, double sigma, double c1, double c2, const sn_tensor *p, const sn_tensor *g);
 
 #endif

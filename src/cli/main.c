@@ -8,6 +8,9 @@
 static const sn_cli_command COMMANDS[] = {
     {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+    {"toytrain", sn_cmd_toytrain, "train both nets on a fixed random batch (engine check)"},
+    {"bench", sn_cmd_bench, "benchmark one net in one mode (images/s, GFLOP/s, memory)"},
+    {"dump-engine", sn_cmd_dump_engine, "write a net's tensors for the PyTorch parity test"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 

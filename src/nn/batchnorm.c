@@ -8,6 +8,64 @@
 #include <omp.h>
 #include <stdlib.h>
 
+/* Plane sums: float partial sums over short chunks (vectorised, fixed order), chunks added in
+ * double, so long planes lose no precision. */
+#define SN_BN_CHUNK 512
+
+static double plane_sum(const float *p, size_t n)
+{
+    double s = 0.0;
+    for (size_t j0 = 0; j0 < n; j0 += SN_BN_CHUNK) {
+        const size_t j1 = j0 + SN_BN_CHUNK < n ? j0 + SN_BN_CHUNK : n;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (size_t j = j0; j < j1; j++)
+            acc += p[j];
+        s += acc;
+    }
+    return s;
+}
+
+static double plane_sqdev(const float *p, size_t n, float m)
+{
+    double s = 0.0;
+    for (size_t j0 = 0; j0 < n; j0 += SN_BN_CHUNK) {
+        const size_t j1 = j0 + SN_BN_CHUNK < n ? j0 + SN_BN_CHUNK : n;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (size_t j = j0; j < j1; j++)
+            acc += (p[j] - m) * (p[j] - m);
+        s += acc;
+    }
+    return s;
+}
+
+/* sum of the (ReLU-masked) gradient d and of d * xhat over a plane */
+static void plane_grad_sums(const float *g, const float *x, const float *y, size_t n, float m, float is,
+                            double *sdy, double *sdyx)
+{
+    for (size_t j0 = 0; j0 < n; j0 += SN_BN_CHUNK) {
+        const size_t j1 = j0 + SN_BN_CHUNK < n ? j0 + SN_BN_CHUNK : n;
+        float a = 0.0f, b = 0.0f;
+        if (y) {
+#pragma omp simd reduction(+ : a, b)
+            for (size_t j = j0; j < j1; j++) {
+                const float d = y[j] > 0.0f ? g[j] : 0.0f;
+                a += d;
+                b += d * ((x[j] - m) * is);
+            }
+        } else {
+#pragma omp simd reduction(+ : a, b)
+            for (size_t j = j0; j < j1; j++) {
+                a += g[j];
+                b += g[j] * ((x[j] - m) * is);
+            }
+        }
+        *sdy += a;
+        *sdyx += b;
+    }
+}
+
 static void reduce(const sn_reduce_hook *h, double *buf, int n)
 {
     if (h && h->fn)
@@ -32,11 +90,8 @@ sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, con
 #pragma omp parallel for schedule(static)
         for (int ch = 0; ch < c; ch++) {
             double sum = 0.0;
-            for (int i = 0; i < n; i++) {
-                const float *p = x->data + ((size_t)i * c + ch) * hw;
-                for (size_t j = 0; j < hw; j++)
-                    sum += p[j];
-            }
+            for (int i = 0; i < n; i++)
+                sum += plane_sum(x->data + ((size_t)i * c + ch) * hw, hw);
             acc[ch] = sum;
         }
         acc[c] = (double)n * (double)hw;
@@ -50,14 +105,8 @@ sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, con
 #pragma omp parallel for schedule(static)
         for (int ch = 0; ch < c; ch++) {
             double ss = 0.0;
-            const double m = acc[ch] / count;
-            for (int i = 0; i < n; i++) {
-                const float *p = x->data + ((size_t)i * c + ch) * hw;
-                for (size_t j = 0; j < hw; j++) {
-                    double d = p[j] - m;
-                    ss += d * d;
-                }
-            }
+            for (int i = 0; i < n; i++)
+                ss += plane_sqdev(x->data + ((size_t)i * c + ch) * hw, hw, mean[ch]);
             acc[ch] = ss;
         }
         reduce(hook, acc, c);
@@ -85,11 +134,13 @@ sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, con
         float *q = y->data + (size_t)pl * hw;
         const float a = scale[ch], b = shift[ch];
         if (s->relu)
+#pragma omp simd
             for (size_t j = 0; j < hw; j++) {
                 float v = p[j] * a + b;
                 q[j] = v > 0.0f ? v : 0.0f;
             }
         else
+#pragma omp simd
             for (size_t j = 0; j < hw; j++)
                 q[j] = p[j] * a + b;
     }
@@ -118,13 +169,8 @@ sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor 
         const float m = mean[ch], is = invstd[ch];
         for (int i = 0; i < n; i++) {
             const size_t off = ((size_t)i * c + ch) * hw;
-            const float *g = dy->data + off, *xp = x->data + off;
-            const float *yp = s->relu ? y->data + off : NULL;
-            for (size_t j = 0; j < hw; j++) {
-                float d = (yp && yp[j] <= 0.0f) ? 0.0f : g[j];
-                sdy += d;
-                sdyx += (double)d * ((xp[j] - m) * is);
-            }
+            plane_grad_sums(dy->data + off, x->data + off, s->relu ? y->data + off : NULL, hw, m, is, &sdy,
+                            &sdyx);
         }
         acc[ch] = sdy;
         acc[c + ch] = sdyx;
@@ -146,10 +192,16 @@ sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor 
         const float m = mean[ch], is = invstd[ch];
         const float k = gamma[ch] * is;
         const float mdy = (float)(acc[ch] / count), mdyx = (float)(acc[c + ch] / count);
-        for (size_t j = 0; j < hw; j++) {
-            float d = (yp && yp[j] <= 0.0f) ? 0.0f : g[j];
-            float xh = (xp[j] - m) * is;
-            o[j] = k * (d - mdy - xh * mdyx);
+        if (yp) {
+#pragma omp simd
+            for (size_t j = 0; j < hw; j++) {
+                const float d = yp[j] > 0.0f ? g[j] : 0.0f;
+                o[j] = k * (d - mdy - ((xp[j] - m) * is) * mdyx);
+            }
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < hw; j++)
+                o[j] = k * (g[j] - mdy - ((xp[j] - m) * is) * mdyx);
         }
     }
 done:

@@ -10,14 +10,26 @@
 #include "nn/workspace.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Target columns per tile: large enough for efficient GEMM, small enough for the caches. */
-#define SN_CONV_TILE_COLS 2048
-
-static int tile_rows(int h, int w, int n, int threads)
+/* Bytes of one column tile: it must stay in the per-core L2 cache, because im2col writes it
+ * and the GEMM's packing reads it straight back; from main memory the layers with few output
+ * channels would be bandwidth-bound. Overridable for experiments (SERNET_CONV_TILE_KB). */
+static size_t tile_bytes(void)
 {
-    int rows = SN_MAX(1, SN_CONV_TILE_COLS / w);
+    static size_t cached;
+    if (!cached) {
+        const char *e = getenv("SERNET_CONV_TILE_KB");
+        long kb = e ? atol(e) : 0;
+        cached = (size_t)(kb > 0 ? kb : 256) * 1024;
+    }
+    return cached;
+}
+
+static int tile_rows(int h, int w, int n, int threads, int kmax)
+{
+    int rows = (int)SN_MAX(1, tile_bytes() / ((size_t)kmax * w * sizeof(float)));
     rows = SN_MIN(rows, h);
     /* keep at least two items per thread so the static split balances */
     while (rows > 1 && (size_t)n * ((h + rows - 1) / rows) < (size_t)2 * threads)
@@ -82,7 +94,7 @@ sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx
     SN_ASSERT(y->n == n && y->c == s->cout && y->h == h && y->w == wd);
     const int kk = s->cin * s->k * s->k;
     const int threads = omp_get_max_threads();
-    const int rows = tile_rows(h, wd, n, threads);
+    const int rows = tile_rows(h, wd, n, threads, kk);
     const int tiles = (h + rows - 1) / rows;
     const int items = n * tiles;
     const size_t hw = (size_t)h * wd;
@@ -117,17 +129,25 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                         const sn_tensor *dy, sn_tensor *const *dx, float *dw, float *db)
 {
     SN_ASSERT(check_sources(s, x, nx));
-    const int n = x[0]->n, h = x[0]->h, wd = x[0]->w, k = s->k;
+    const int n = x[0]->n, h = x[0]->h, wd = x[0]->w, k = s->k, kk = k * k;
     SN_ASSERT(dy->n == n && dy->c == s->cout && dy->h == h && dy->w == wd);
-    const int kin = s->cin * k * k, kout = s->cout * k * k;
+    const int kin = s->cin * kk, kout = s->cout * kk;
     const size_t hw = (size_t)h * wd, nw = (size_t)s->cout * kin;
-    int want_dx = 0;
-    for (int i = 0; i < nx; i++)
+    int want_dx = 0, all_dx = 1;
+    for (int i = 0; i < nx; i++) {
         want_dx |= dx && dx[i] != NULL;
+        all_dx &= dx && dx[i] != NULL;
+    }
+    /* The weight gradient can come from the im2col of dy (needed for dx anyway):
+     * dW[co][ci][K-1-q] = sum_p x[ci][p] * col_dy[(co, q)][p]; otherwise from the im2col of x,
+     * whichever is smaller. */
+    const int dw_from_dy = dw && (want_dx || kout <= kin);
     const int threads = omp_get_max_threads();
-    const int rows = tile_rows(h, wd, n, threads);
+    const int rows = tile_rows(h, wd, n, threads, dw_from_dy || want_dx ? SN_MAX(kout, s->cin) : kin);
     const int tiles = (h + rows - 1) / rows;
     const int items = n * tiles;
+    /* two sources with both gradients wanted: one GEMM into a scratch tile, then split */
+    const int split = nx > 1 && all_dx;
 
     /* flipped, transposed kernel: wt[ci][co][ky][kx] = w[co][ci][k-1-ky][k-1-kx] */
     float *wt = NULL;
@@ -137,9 +157,8 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
             return SN_ENOMEM;
         for (int co = 0; co < s->cout; co++)
             for (int ci = 0; ci < s->cin; ci++)
-                for (int q = 0; q < k * k; q++)
-                    wt[((size_t)ci * s->cout + co) * k * k + q] =
-                        w[((size_t)co * s->cin + ci) * k * k + (k * k - 1 - q)];
+                for (int q = 0; q < kk; q++)
+                    wt[((size_t)ci * s->cout + co) * kk + q] = w[((size_t)co * s->cin + ci) * kk + (kk - 1 - q)];
     }
 
     float *partials[256] = {0};
@@ -148,8 +167,9 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
     {
         const int nt = omp_get_num_threads(), id = omp_get_thread_num();
         const int i0 = (int)((long)items * id / nt), i1 = (int)((long)items * (id + 1) / nt);
-        const size_t colsz = (size_t)SN_MAX(kin, kout) * rows * wd;
-        float *col = sn_ws_get(SN_WS_COL, colsz);
+        const size_t tcols = (size_t)rows * wd;
+        const size_t colsz = (size_t)(dw_from_dy || want_dx ? kout : kin) * tcols;
+        float *col = sn_ws_get(SN_WS_COL, colsz + (split ? (size_t)s->cin * tcols : 0));
         float *part = sn_ws_get(SN_WS_PARTIAL, nw + (size_t)s->cout);
         if (!col || !part || id >= 256) {
 #pragma omp atomic write
@@ -158,24 +178,44 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
             partials[id] = part;
             memset(part, 0, sizeof(float) * (nw + (size_t)s->cout));
             float *pdb = part + nw;
+            float *scratch = col + colsz;
             const sn_tensor *dys[1] = {dy};
             for (int it = i0; it < i1; it++) {
                 const int img = it / tiles, r0 = (it % tiles) * rows, r1 = SN_MIN(h, r0 + rows);
                 const int t = (r1 - r0) * wd;
                 const float *dyt = dy->data + (size_t)img * s->cout * hw + (size_t)r0 * wd;
-                if (want_dx) {
+                if (want_dx || dw_from_dy)
                     im2col_rows(dys, 1, img, k, r0, r1, col);
+                if (split) {
+                    sn_gemm(0, 0, s->cin, t, kout, 1.0f, wt, kout, col, t, 0.0f, scratch, t);
+                    int c0 = 0;
+                    for (int i = 0; i < nx; i++) {
+                        float *dxt = dx[i]->data + (size_t)img * x[i]->c * hw + (size_t)r0 * wd;
+                        for (int c = 0; c < x[i]->c; c++)
+                            memcpy(dxt + (size_t)c * hw, scratch + (size_t)(c0 + c) * t, sizeof(float) * (size_t)t);
+                        c0 += x[i]->c;
+                    }
+                } else if (want_dx) {
                     int c0 = 0;
                     for (int i = 0; i < nx; i++) {
                         if (dx[i]) {
                             float *dxt = dx[i]->data + (size_t)img * x[i]->c * hw + (size_t)r0 * wd;
-                            sn_gemm(0, 0, x[i]->c, t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col,
-                                    t, 0.0f, dxt, (int)hw);
+                            sn_gemm(0, 0, x[i]->c, t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col, t, 0.0f,
+                                    dxt, (int)hw);
                         }
                         c0 += x[i]->c;
                     }
                 }
-                if (dw) {
+                if (dw_from_dy) {
+                    /* part holds dW in the flipped, transposed layout [ci][co][q] */
+                    int c0 = 0;
+                    for (int i = 0; i < nx; i++) {
+                        const float *xt = x[i]->data + (size_t)img * x[i]->c * hw + (size_t)r0 * wd;
+                        sn_gemm(0, 1, x[i]->c, kout, t, 1.0f, xt, (int)hw, col, t, 1.0f,
+                                part + (size_t)c0 * kout, kout);
+                        c0 += x[i]->c;
+                    }
+                } else if (dw) {
                     im2col_rows(x, nx, img, k, r0, r1, col);
                     sn_gemm(0, 1, s->cout, kin, t, 1.0f, dyt, (int)hw, col, t, 1.0f, part, kin);
                 }
@@ -183,6 +223,7 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                     for (int co = 0; co < s->cout; co++) {
                         const float *row = dyt + (size_t)co * hw;
                         float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
                         for (int j = 0; j < t; j++)
                             acc += row[j];
                         pdb[co] += acc;
@@ -201,11 +242,15 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                 float acc = 0.0f;
                 for (int q = 0; q < nt; q++)
                     acc += partials[q][e];
-                if (e < nw) {
-                    if (dw)
-                        dw[e] += acc;
-                } else if (db) {
-                    db[e - nw] += acc;
+                if (e >= nw) {
+                    if (db)
+                        db[e - nw] += acc;
+                } else if (dw_from_dy) {
+                    const size_t ci = e / (size_t)kout, rem = e % (size_t)kout;
+                    const size_t co = rem / (size_t)kk, q = rem % (size_t)kk;
+                    dw[(co * s->cin + ci) * kk + (kk - 1 - q)] += acc;
+                } else if (dw) {
+                    dw[e] += acc;
                 }
             }
         }

@@ -105,64 +105,106 @@ static void up_taps(int o, int n, int *i0, int *i1, float *l1)
     *l1 = s - (float)a;
 }
 
-/* x: [N, C, H, W] -> y: [N, C, 2H, 2W] */
+typedef struct {
+    int i0, i1;
+    float l0, l1;
+} up_tap;
+
+static void up_table(up_tap *t, int out, int in)
+{
+    for (int o = 0; o < out; o++) {
+        float l1;
+        up_taps(o, in, &t[o].i0, &t[o].i1, &l1);
+        t[o].l1 = l1;
+        t[o].l0 = 1.0f - l1;
+    }
+}
+
+/* x: [N, C, H, W] -> y: [N, C, 2H, 2W]. Separable: every input row is interpolated
+ * horizontally once, then output rows blend two of those; the arithmetic is the same as
+ * blending the four taps directly. */
 void upsample2_forward(const sn_tensor *x, sn_tensor *y)
 {
     const int h = x->h, w = x->w, oh = 2 * h, ow = 2 * w;
     SN_ASSERT(y->h == oh && y->w == ow && y->c == x->c && y->n == x->n);
     const long planes = (long)x->n * x->c;
-#pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < planes; pl++) {
-        const float *p = x->data + (size_t)pl * h * w;
-        float *q = y->data + (size_t)pl * oh * ow;
-        for (int i = 0; i < oh; i++) {
-            int y0, y1;
-            float ly;
-            up_taps(i, h, &y0, &y1, &ly);
-            const float *ra = p + (size_t)y0 * w, *rb = p + (size_t)y1 * w;
-            float *out = q + (size_t)i * ow;
-            for (int j = 0; j < ow; j++) {
-                int x0, x1;
-                float lx;
-                up_taps(j, w, &x0, &x1, &lx);
-                const float top = ra[x0] * (1.0f - lx) + ra[x1] * lx;
-                const float bot = rb[x0] * (1.0f - lx) + rb[x1] * lx;
-                out[j] = top * (1.0f - ly) + bot * ly;
+    up_tap *tr = sn_alloc(sizeof(up_tap) * (size_t)(oh + ow), "up-sampling taps");
+    SN_ASSERT(tr != NULL);
+    up_tap *tc = tr + oh;
+    up_table(tr, oh, h);
+    up_table(tc, ow, w);
+#pragma omp parallel
+    {
+        float *rows = sn_alloc(sizeof(float) * (size_t)h * ow, "up-sampling rows");
+        SN_ASSERT(rows != NULL);
+#pragma omp for schedule(static)
+        for (long pl = 0; pl < planes; pl++) {
+            const float *p = x->data + (size_t)pl * h * w;
+            float *q = y->data + (size_t)pl * oh * ow;
+            for (int i = 0; i < h; i++) {
+                const float *in = p + (size_t)i * w;
+                float *r = rows + (size_t)i * ow;
+                for (int j = 0; j < ow; j++)
+                    r[j] = in[tc[j].i0] * tc[j].l0 + in[tc[j].i1] * tc[j].l1;
+            }
+            for (int i = 0; i < oh; i++) {
+                const float *ra = rows + (size_t)tr[i].i0 * ow, *rb = rows + (size_t)tr[i].i1 * ow;
+                const float a = tr[i].l0, b = tr[i].l1;
+                float *out = q + (size_t)i * ow;
+#pragma omp simd
+                for (int j = 0; j < ow; j++)
+                    out[j] = ra[j] * a + rb[j] * b;
             }
         }
+        sn_free(rows);
     }
+    sn_free(tr);
 }
 
-/* dy: [N, C, 2H, 2W] -> dx: [N, C, H, W] (overwritten) */
+/* dy: [N, C, 2H, 2W] -> dx: [N, C, H, W] (overwritten); the adjoint of the two passes. */
 void upsample2_backward(const sn_tensor *dy, sn_tensor *dx)
 {
     const int h = dx->h, w = dx->w, oh = 2 * h, ow = 2 * w;
     SN_ASSERT(dy->h == oh && dy->w == ow && dy->c == dx->c && dy->n == dx->n);
     const long planes = (long)dx->n * dx->c;
-#pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < planes; pl++) {
-        const float *g = dy->data + (size_t)pl * oh * ow;
-        float *d = dx->data + (size_t)pl * h * w;
-        memset(d, 0, sizeof(float) * (size_t)h * w);
-        for (int i = 0; i < oh; i++) {
-            int y0, y1;
-            float ly;
-            up_taps(i, h, &y0, &y1, &ly);
-            float *ra = d + (size_t)y0 * w, *rb = d + (size_t)y1 * w;
-            const float *gin = g + (size_t)i * ow;
-            for (int j = 0; j < ow; j++) {
-                int x0, x1;
-                float lx;
-                up_taps(j, w, &x0, &x1, &lx);
-                const float v = gin[j];
-                const float vt = v * (1.0f - ly), vb = v * ly;
-                ra[x0] += vt * (1.0f - lx);
-                ra[x1] += vt * lx;
-                rb[x0] += vb * (1.0f - lx);
-                rb[x1] += vb * lx;
+    up_tap *tr = sn_alloc(sizeof(up_tap) * (size_t)(oh + ow), "up-sampling taps");
+    SN_ASSERT(tr != NULL);
+    up_tap *tc = tr + oh;
+    up_table(tr, oh, h);
+    up_table(tc, ow, w);
+#pragma omp parallel
+    {
+        float *rows = sn_alloc(sizeof(float) * (size_t)h * ow, "up-sampling rows");
+        SN_ASSERT(rows != NULL);
+#pragma omp for schedule(static)
+        for (long pl = 0; pl < planes; pl++) {
+            const float *g = dy->data + (size_t)pl * oh * ow;
+            float *d = dx->data + (size_t)pl * h * w;
+            memset(rows, 0, sizeof(float) * (size_t)h * ow);
+            for (int i = 0; i < oh; i++) {
+                float *ra = rows + (size_t)tr[i].i0 * ow, *rb = rows + (size_t)tr[i].i1 * ow;
+                const float a = tr[i].l0, b = tr[i].l1;
+                const float *gin = g + (size_t)i * ow;
+#pragma omp simd
+                for (int j = 0; j < ow; j++)
+                    ra[j] += gin[j] * a;
+#pragma omp simd
+                for (int j = 0; j < ow; j++)
+                    rb[j] += gin[j] * b;
+            }
+            memset(d, 0, sizeof(float) * (size_t)h * w);
+            for (int i = 0; i < h; i++) {
+                const float *r = rows + (size_t)i * ow;
+                float *out = d + (size_t)i * w;
+                for (int j = 0; j < ow; j++) {
+                    out[tc[j].i0] += r[j] * tc[j].l0;
+                    out[tc[j].i1] += r[j] * tc[j].l1;
+                }
             }
         }
+        sn_free(rows);
     }
+    sn_free(tr);
 }
 
 /* a: [N, Ca, H, W], b: [N, Cb, H, W] -> y: [N, Ca+Cb, H, W] */

@@ -148,3 +148,33 @@ void upsample2_forward_ref(const sn_tensor *x, sn_tensor *y)
                 y->data[(size_t)pl * 4 * h * w + (size_t)i * 2 * w + j] = (float)v;
             }
 }
+
+/* SSIM map sum in double with the direct 2-D window (zero padding): p, g [N, C, H, W]. */
+double ssim_sum_ref(int window, double sigma, double c1, double c2, const sn_tensor *p, const sn_tensor *g)
+{
+    const int r = window / 2, h = p->h, w = p->w;
+    double g1[101], norm = 0, total = 0;
+    for (int i = 0; i < window; i++) {
+        g1[i] = exp(-(double)(i - r) * (i - r) / (2 * sigma * sigma));
+        norm += g1[i];
+    }
+    for (long pl = 0; pl < (long)p->n * p->c; pl++) {
+        const float *a = p->data + (size_t)pl * h * w, *b = g->data + (size_t)pl * h * w;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                double mp = 0, mg = 0, pp = 0, gg = 0, pg = 0;
+                for (int dy = -r; dy <= r; dy++)
+                    for (int dx = -r; dx <= r; dx++) {
+                        int yy = y + dy, xx = x + dx;
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                            continue;
+                        double k = g1[dy + r] * g1[dx + r] / (norm * norm);
+                        double u = a[yy * w + xx], v = b[yy * w + xx];
+                        mp += k * u; mg += k * v; pp += k * u * u; gg += k * v * v; pg += k * u * v;
+                    }
+                total += ((2 * mp * mg + c1) * (2 * (pg - mp * mg) + c2)) /
+                         ((mp * mp + mg * mg + c1) * ((pp - mp * mp) + (gg - mg * mg) + c2));
+            }
+    }
+    return total;
+}

@@ -1,0 +1,453 @@
+/* sernet dump-engine, sernet toytrain, sernet bench: the engine on its own. */
+#define _GNU_SOURCE
+#include "cli/cli.h"
+#include "sernet/gemm.h"
+#include "sernet/loss.h"
+#include "sernet/optim.h"
+#include "sernet/threads.h"
+#include "sernet/unet.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef struct {
+    sn_net_kind kind;
+    int width, units, size, batch, steps, iters, warmup, threads;
+    long seed;
+    double lr;
+    const char *out, *mode;
+} engine_opts;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Random input in [0,1] and a target: a blocky binary mask (seg) or a smooth image (rec). */
+static void make_batch(sn_net_kind kind, uint64_t seed, sn_tensor *x, sn_tensor *t)
+{
+    uint64_t s = seed;
+    for (size_t i = 0; i < sn_tensor_numel(x); i++)
+        x->data[i] = (float)((mix(&s) >> 40) * 0x1.0p-24);
+    const int h = t->h, w = t->w;
+    for (int n = 0; n < t->n; n++)
+        for (int c = 0; c < t->c; c++) {
+            const int cx = (int)(mix(&s) % (uint64_t)w), cy = (int)(mix(&s) % (uint64_t)h);
+            const int r = 1 + (int)(mix(&s) % (uint64_t)(w / 3 + 1));
+            for (int y = 0; y < h; y++)
+                for (int xx = 0; xx < w; xx++) {
+                    float *v = t->data + (((size_t)n * t->c + c) * h + y) * w + xx;
+                    const int in = (xx - cx) * (xx - cx) + (y - cy) * (y - cy) < r * r;
+                    if (kind == SN_NET_SEG)
+                        *v = (float)in;
+                    else
+                        *v = 0.25f + 0.5f * (float)in * (float)(c + 1) / 3.0f + 0.2f * (float)y / h;
+                }
+        }
+}
+
+static int parse_opts(int argc, char **argv, const char *cmd, const char *usage, engine_opts *o)
+{
+    static const struct option opts[] = {
+        {"net", required_argument, 0, 'n'},   {"width", required_argument, 0, 'w'},
+        {"units", required_argument, 0, 'u'}, {"size", required_argument, 0, 's'},
+        {"batch", required_argument, 0, 'b'}, {"steps", required_argument, 0, 'k'},
+        {"seed", required_argument, 0, 'e'},  {"out", required_argument, 0, 'o'},
+        {"lr", required_argument, 0, 'l'},    {"iters", required_argument, 0, 'i'},
+        {"warmup", required_argument, 0, 'W'}, {"threads", required_argument, 0, 't'},
+        {"mode", required_argument, 0, 'm'},  {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        char *end = NULL;
+        long v = 0;
+        double d = 0;
+        if (opt != 'h' && opt != '?' && opt != ':' && opt != 'n' && opt != 'o' && opt != 'm') {
+            errno = 0;
+            if (opt == 'l')
+                d = strtod(optarg, &end);
+            else
+                v = strtol(optarg, &end, 10);
+            if (errno || *end || (opt != 'l' && v < 0) || (opt == 'l' && !(d > 0)))
+                return sn_cli_usage_error(cmd, usage, "option '--%s' = '%s': expected a %s",
+                                          opts[0].name ? argv[optind - 1] + 2 : "", optarg,
+                                          opt == 'l' ? "positive number" : "non-negative integer");
+        }
+        switch (opt) {
+        case 'n':
+            if (strcmp(optarg, "seg") == 0)
+                o->kind = SN_NET_SEG;
+            else if (strcmp(optarg, "rec") == 0)
+                o->kind = SN_NET_REC;
+            else
+                return sn_cli_usage_error(cmd, usage, "--net '%s': expected seg or rec", optarg);
+            break;
+        case 'w': o->width = (int)v; break;
+        case 'u': o->units = (int)v; break;
+        case 's': o->size = (int)v; break;
+        case 'b': o->batch = (int)v; break;
+        case 'k': o->steps = (int)v; break;
+        case 'e': o->seed = v; break;
+        case 'o': o->out = optarg; break;
+        case 'l': o->lr = d; break;
+        case 'i': o->iters = (int)v; break;
+        case 'W': o->warmup = (int)v; break;
+        case 't': o->threads = (int)v; break;
+        case 'm':
+            if (strcmp(optarg, "train") && strcmp(optarg, "infer"))
+                return sn_cli_usage_error(cmd, usage, "--mode '%s': expected train or infer", optarg);
+            o->mode = optarg;
+            break;
+        case 'h': fputs(usage, stdout); return -1;
+        case ':': return sn_cli_usage_error(cmd, usage, "option '%s' needs a value", argv[optind - 1]);
+        default: return sn_cli_usage_error(cmd, usage, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return sn_cli_usage_error(cmd, usage, "unexpected argument '%s'", argv[optind]);
+    if (o->width < 1 || o->units < 1 || o->batch < 1)
+        return sn_cli_usage_error(cmd, usage, "--width, --units and --batch must be at least 1");
+    const int mult = sn_unet_size_multiple(o->kind);
+    if (o->size < mult || o->size % mult)
+        return sn_cli_usage_error(cmd, usage, "--size %d: the %s net needs a multiple of %d", o->size,
+                                  sn_unet_kind_name(o->kind), mult);
+    return 0;
+}
+
+/* ---- dump-engine: the C side of the PyTorch parity test ---------------------------------- */
+
+static sn_status write_floats(const char *dir, const char *name, const float *p, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return SN_ERR(SN_EIO, "cannot write '%s': %s", path, strerror(errno));
+    size_t w = fwrite(p, sizeof(float), n, f);
+    if (fclose(f) != 0 || w != n)
+        return SN_ERR(SN_EIO, "short write to '%s'", path);
+    return SN_OK;
+}
+
+static sn_status write_text(const char *dir, const char *name, const char *text)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return SN_ERR(SN_EIO, "cannot write '%s': %s", path, strerror(errno));
+    fputs(text, f);
+    if (fclose(f) != 0)
+        return SN_ERR(SN_EIO, "cannot write '%s'", path);
+    return SN_OK;
+}
+
+static sn_status dump_engine(const engine_opts *o)
+{
+    sn_status status = SN_OK;
+    sn_unet *net = NULL;
+    sn_adam adam = {0};
+    sn_tensor x = {0}, t = {0}, dout = {0};
+    char *text = NULL;
+    const size_t text_cap = 1 << 20;
+    if (mkdir(o->out, 0755) != 0 && errno != EEXIST)
+        SN_FAIL(SN_EIO, "cannot create directory '%s': %s", o->out, strerror(errno));
+    SN_TRY(sn_unet_create(&net, o->kind, o->width, o->units, 1e-5, 0.1));
+    sn_unet_init(net, (uint64_t)o->seed);
+    const int oc = sn_unet_out_channels(net);
+    SN_TRY(sn_tensor_alloc(&x, o->batch, 3, o->size, o->size, "input"));
+    SN_TRY(sn_tensor_alloc(&t, o->batch, oc, o->size, o->size, "target"));
+    SN_TRY(sn_tensor_alloc(&dout, o->batch, oc, o->size, o->size, "output gradient"));
+    make_batch(o->kind, (uint64_t)o->seed + 1, &x, &t);
+    SN_ALLOC(text, text_cap, "manifest");
+    size_t used = 0;
+    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
+        const sn_tensor_info *ti = sn_unet_tensor(net, i);
+        used += (size_t)snprintf(text + used, text_cap - used, "%s %s %zu", ti->is_buffer ? "buffer" : "param",
+                                 ti->name, ti->offset);
+        for (int d = 0; d < ti->ndim; d++)
+            used += (size_t)snprintf(text + used, text_cap - used, " %d", ti->dims[d]);
+        used += (size_t)snprintf(text + used, text_cap - used, "\n");
+    }
+    SN_TRY(write_text(o->out, "manifest.txt", text));
+    snprintf(text, text_cap,
+             "net %s\nwidth %d\nunits %d\nsize %d\nbatch %d\nsteps %d\nlr %.17g\nbeta1 0.9\nbeta2 0.999\n"
+             "eps 1e-08\nbn_eps 1e-05\nbn_momentum 0.1\n",
+             sn_unet_kind_name(o->kind), o->width, o->units, o->size, o->batch, o->steps, o->lr);
+    SN_TRY(write_text(o->out, "meta.txt", text));
+    SN_TRY(write_floats(o->out, "x.bin", x.data, sn_tensor_numel(&x)));
+    SN_TRY(write_floats(o->out, "target.bin", t.data, sn_tensor_numel(&t)));
+    SN_TRY(write_floats(o->out, "params0.bin", sn_unet_params(net), sn_unet_param_count(net)));
+    SN_TRY(write_floats(o->out, "buffers0.bin", sn_unet_buffers(net), sn_unet_buffer_count(net)));
+    SN_TRY(sn_adam_init(&adam, sn_unet_param_count(net), 0.9, 0.999, 1e-8));
+    sn_ssim_params sp;
+    sn_ssim_defaults(&sp, 11, 1.5);
+    for (int k = 1; k <= o->steps; k++) {
+        const sn_tensor *out;
+        sn_loss_sums sums;
+        double loss, mse, ssim;
+        char name[64];
+        SN_TRY(sn_unet_forward(net, &x, 1, NULL, &out));
+        SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout));
+        sn_loss_values(&sums, &loss, &mse, &ssim);
+        sn_unet_zero_grad(net);
+        SN_TRY(sn_unet_backward(net, &dout, NULL));
+        snprintf(name, sizeof name, "out_%d.bin", k);
+        SN_TRY(write_floats(o->out, name, out->data, sn_tensor_numel(out)));
+        snprintf(name, sizeof name, "grads_%d.bin", k);
+        SN_TRY(write_floats(o->out, name, sn_unet_grads(net), sn_unet_param_count(net)));
+        snprintf(name, sizeof name, "loss_%d.txt", k);
+        snprintf(text, text_cap, "%.9g %.9g %.9g\n", loss, mse, ssim);
+        SN_TRY(write_text(o->out, name, text));
+        sn_adam_step(&adam, sn_unet_params(net), sn_unet_grads(net), o->lr);
+    }
+    SN_TRY(write_floats(o->out, "params_final.bin", sn_unet_params(net), sn_unet_param_count(net)));
+    SN_TRY(write_floats(o->out, "buffers_final.bin", sn_unet_buffers(net), sn_unet_buffer_count(net)));
+    {
+        const sn_tensor *out;
+        sn_loss_sums sums;
+        double loss, mse, ssim;
+        SN_TRY(sn_unet_forward(net, &x, 0, NULL, &out));
+        SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, NULL));
+        sn_loss_values(&sums, &loss, &mse, &ssim);
+        SN_TRY(write_floats(o->out, "eval_out.bin", out->data, sn_tensor_numel(out)));
+        snprintf(text, text_cap, "%.9g %.9g %.9g\n", loss, mse, ssim);
+        SN_TRY(write_text(o->out, "eval_loss.txt", text));
+    }
+done:
+    sn_free(text);
+    sn_adam_free(&adam);
+    sn_tensor_free(&x);
+    sn_tensor_free(&t);
+    sn_tensor_free(&dout);
+    sn_unet_destroy(net);
+    return status;
+}
+
+int sn_cmd_dump_engine(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: sernet dump-engine --out DIR [--net seg|rec] [--width W] [--units U] [--size S]\n"
+        "                          [--batch B] [--steps K] [--seed N] [--lr LR]\n"
+        "Initialise a net, run K training steps (forward, MSE+SSIM loss, backward, Adam) on a fixed\n"
+        "random batch and write every input, output, gradient and parameter state as raw float32\n"
+        "files to DIR, for the PyTorch parity check (tests/torch_parity.py).\n";
+    engine_opts o = {SN_NET_SEG, 8, 1, 64, 2, 3, 0, 0, 0, 1, 1e-3, NULL, NULL};
+    int rc = parse_opts(argc, argv, "dump-engine", usage, &o);
+    if (rc)
+        return rc < 0 ? SN_EXIT_OK : rc;
+    if (!o.out)
+        return sn_cli_usage_error("dump-engine", usage, "missing --out DIR");
+    sn_threads_set(o.threads);
+    if (dump_engine(&o) != SN_OK)
+        return sn_cli_fail("dump-engine");
+    return SN_EXIT_OK;
+}
+
+/* ---- toytrain: both nets learn a fixed random batch; the loss must go down ---------------- */
+
+static sn_status toy_one(const engine_opts *o, sn_net_kind kind, double *first, double *last)
+{
+    sn_status status = SN_OK;
+    sn_unet *net = NULL;
+    sn_adam adam = {0};
+    sn_tensor x = {0}, t = {0}, dout = {0};
+    SN_TRY(sn_unet_create(&net, kind, o->width, o->units, 1e-5, 0.1));
+    sn_unet_init(net, (uint64_t)o->seed);
+    const int oc = sn_unet_out_channels(net);
+    SN_TRY(sn_tensor_alloc(&x, o->batch, 3, o->size, o->size, "input"));
+    SN_TRY(sn_tensor_alloc(&t, o->batch, oc, o->size, o->size, "target"));
+    SN_TRY(sn_tensor_alloc(&dout, o->batch, oc, o->size, o->size, "output gradient"));
+    make_batch(kind, (uint64_t)o->seed + 11, &x, &t);
+    SN_TRY(sn_adam_init(&adam, sn_unet_param_count(net), 0.9, 0.999, 1e-8));
+    sn_ssim_params sp;
+    sn_ssim_defaults(&sp, 11, 1.5);
+    for (int k = 0; k < o->steps; k++) {
+        const sn_tensor *out;
+        sn_loss_sums sums;
+        double loss, mse, ssim;
+        SN_TRY(sn_unet_forward(net, &x, 1, NULL, &out));
+        SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout));
+        sn_loss_values(&sums, &loss, &mse, &ssim);
+        if (!isfinite(loss))
+            SN_FAIL(SN_ENONFINITE, "%s net: loss is %g at step %d (learning rate %g too high?)",
+                    sn_unet_kind_name(kind), loss, k + 1, o->lr);
+        if (k == 0)
+            *first = loss;
+        *last = loss;
+        if (k == 0 || (k + 1) % 5 == 0 || k + 1 == o->steps)
+            printf("%s step %3d  loss %.5f  (mse %.5f, ssim %.5f)\n", sn_unet_kind_name(kind), k + 1, loss, mse, ssim);
+        sn_unet_zero_grad(net);
+        SN_TRY(sn_unet_backward(net, &dout, NULL));
+        sn_adam_step(&adam, sn_unet_params(net), sn_unet_grads(net), o->lr);
+    }
+done:
+    sn_adam_free(&adam);
+    sn_tensor_free(&x);
+    sn_tensor_free(&t);
+    sn_tensor_free(&dout);
+    sn_unet_destroy(net);
+    return status;
+}
+
+int sn_cmd_toytrain(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: sernet toytrain [--steps K] [--size S] [--width W] [--units U] [--batch B] [--lr LR]\n"
+        "Train the segmentation and the reconstruction net on a fixed random batch and print the\n"
+        "loss as it goes down (a quick end-to-end check of the engine).\n";
+    engine_opts o = {SN_NET_REC, 8, 1, 64, 4, 30, 0, 0, 0, 1, 2e-3, NULL, NULL};
+    int rc = parse_opts(argc, argv, "toytrain", usage, &o);
+    if (rc)
+        return rc < 0 ? SN_EXIT_OK : rc;
+    sn_threads_set(o.threads);
+    if (sn_cli_rank() != 0)
+        return SN_EXIT_OK; /* one process is enough for a toy */
+    for (int k = 0; k < 2; k++) {
+        double first = 0, last = 0;
+        if (toy_one(&o, k == 0 ? SN_NET_SEG : SN_NET_REC, &first, &last) != SN_OK)
+            return sn_cli_fail("toytrain");
+        printf("%s: loss %.5f -> %.5f (%s)\n", k == 0 ? "segmentation" : "reconstruction", first, last,
+               last < first ? "went down" : "DID NOT go down");
+        if (!(last < first))
+            return SN_EXIT_FAIL;
+    }
+    return SN_EXIT_OK;
+}
+
+/* ---- bench: throughput, FLOP rate and peak memory of one net in one mode ------------------ */
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+}
+
+static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter, double *cpu_iter)
+{
+    sn_status status = SN_OK;
+    sn_unet *net = NULL;
+    sn_adam adam = {0};
+    sn_tensor x = {0}, t = {0}, dout = {0};
+    const int train = strcmp(o->mode, "train") == 0;
+    SN_TRY(sn_unet_create(&net, o->kind, o->width, o->units, 1e-5, 0.1));
+    sn_unet_init(net, (uint64_t)o->seed);
+    const int oc = sn_unet_out_channels(net);
+    SN_TRY(sn_tensor_alloc(&x, o->batch, 3, o->size, o->size, "input"));
+    SN_TRY(sn_tensor_alloc(&t, o->batch, oc, o->size, o->size, "target"));
+    SN_TRY(sn_tensor_alloc(&dout, o->batch, oc, o->size, o->size, "output gradient"));
+    make_batch(o->kind, 5, &x, &t);
+    if (train)
+        SN_TRY(sn_adam_init(&adam, sn_unet_param_count(net), 0.9, 0.999, 1e-8));
+    sn_ssim_params sp;
+    sn_ssim_defaults(&sp, 11, 1.5);
+    double t0 = 0, c0 = 0;
+    for (int k = 0; k < o->warmup + o->iters; k++) {
+        if (k == o->warmup) {
+            t0 = now();
+            c0 = cpu_seconds();
+        }
+        const sn_tensor *out;
+        SN_TRY(sn_unet_forward(net, &x, train, NULL, &out));
+        if (train) {
+            sn_loss_sums sums;
+            SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout));
+            sn_unet_zero_grad(net);
+            SN_TRY(sn_unet_backward(net, &dout, NULL));
+            sn_adam_step(&adam, sn_unet_params(net), sn_unet_grads(net), 1e-4);
+        }
+    }
+    *sec_iter = (now() - t0) / o->iters;
+    *cpu_iter = (cpu_seconds() - c0) / o->iters;
+    *img_s = o->batch / *sec_iter;
+done:
+    sn_adam_free(&adam);
+    sn_tensor_free(&x);
+    sn_tensor_free(&t);
+    sn_tensor_free(&dout);
+    sn_unet_destroy(net);
+    return status;
+}
+
+/* Single-threaded SGEMM rate per thread, all threads at once: the machine's practical peak. */
+static double gemm_peak(int threads)
+{
+    const int m = 256, n = 2048, k = 1152, reps = 6;
+    double best = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : best)
+    {
+        float *a = sn_alloc(sizeof(float) * m * k, "gemm"), *b = sn_alloc(sizeof(float) * k * n, "gemm");
+        float *c = sn_alloc(sizeof(float) * m * n, "gemm");
+        double rate = 0;
+        if (a && b && c) {
+            for (size_t i = 0; i < (size_t)m * k; i++)
+                a[i] = 0.001f * (float)(i % 97);
+            for (size_t i = 0; i < (size_t)k * n; i++)
+                b[i] = 0.001f * (float)(i % 89);
+            sn_gemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+#pragma omp barrier
+            double t0 = now();
+            for (int r = 0; r < reps; r++)
+                sn_gemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+            rate = 2.0 * m * n * k * reps / (now() - t0) / 1e9;
+        }
+        sn_free(a);
+        sn_free(b);
+        sn_free(c);
+        best = rate;
+    }
+    return best;
+}
+
+int sn_cmd_bench(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: sernet bench [--net seg|rec] [--mode train|infer] [--width W] [--units U] [--size S]\n"
+        "                    [--batch B] [--threads T] [--warmup N] [--iters N]\n"
+        "Measure one net in one mode: images/s, achieved GFLOP/s of the convolutions, peak resident\n"
+        "memory of this process, and the machine's SGEMM rate for reference. Prints one JSON line.\n"
+        "jobs/bench_engine.sh runs every net and mode next to PyTorch and prints the ratios.\n";
+    engine_opts o = {SN_NET_SEG, 32, 1, 256, 8, 0, 3, 1, 0, 1, 1e-4, NULL, "train"};
+    int rc = parse_opts(argc, argv, "bench", usage, &o);
+    if (rc)
+        return rc < 0 ? SN_EXIT_OK : rc;
+    sn_threads_set(o.threads);
+    if (o.iters < 1)
+        return sn_cli_usage_error("bench", usage, "--iters must be at least 1");
+    double img_s = 0, sec = 0, cpu = 0;
+    if (bench_one(&o, &img_s, &sec, &cpu) != SN_OK)
+        return sn_cli_fail("bench");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const int train = strcmp(o.mode, "train") == 0;
+    const double gflop = sn_unet_flops(o.kind, o.width, o.units, o.size, train) * img_s / 1e9;
+    const double peak = gemm_peak(sn_threads_get());
+    if (sn_cli_rank() == 0)
+        printf("{\"impl\": \"sernet\", \"net\": \"%s\", \"mode\": \"%s\", \"width\": %d, \"size\": %d, \"batch\": %d, "
+               "\"threads\": %d, \"images_per_s\": %.4f, \"seconds_per_iter\": %.4f, \"cpu_seconds_per_iter\": %.4f, \"gflops\": %.2f, "
+               "\"peak_rss_mb\": %.1f, \"sgemm_peak_gflops\": %.2f, \"gemm\": \"%s\"}\n",
+               sn_unet_kind_name(o.kind), o.mode, o.width, o.size, o.batch, sn_threads_get(), img_s, sec, cpu,
+               gflop, ru.ru_maxrss / 1024.0, peak, sn_gemm_describe());
+    return SN_EXIT_OK;
+}
