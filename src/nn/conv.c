@@ -27,9 +27,22 @@ static size_t tile_bytes(void)
     return cached;
 }
 
+static int tile_min_cols(void)
+{
+    static int cached;
+    if (!cached) {
+        const char *e = getenv("SERNET_CONV_TILE_MIN");
+        int v = e ? atoi(e) : 0;
+        cached = v > 0 ? v : 256;
+    }
+    return cached;
+}
+
 static int tile_rows(int h, int w, int n, int threads, int kmax)
 {
     int rows = (int)SN_MAX(1, tile_bytes() / ((size_t)kmax * w * sizeof(float)));
+    /* ...but wide enough that repacking the weights for every tile stays cheap */
+    rows = SN_MAX(rows, (tile_min_cols() + w - 1) / w);
     rows = SN_MIN(rows, h);
     /* keep at least two items per thread so the static split balances */
     while (rows > 1 && (size_t)n * ((h + rows - 1) / rows) < (size_t)2 * threads)
