@@ -135,6 +135,31 @@ static void rotation(void)
     EXPECT_ALLCLOSE(out, want, (size_t)(s * s), 0, 1e-5, "rotation by 180 degrees");
 }
 
+static void rotation_fast_vs_ref(void)
+{
+    const int dims[][2] = {{64, 64}, {37, 50}, {5, 9}};
+    const double angles[] = {-90, -63.3, -1e-9, 0, 12.5, 45, 89.99};
+    for (size_t d = 0; d < 3; d++) {
+        int h = dims[d][0], w = dims[d][1];
+        float *in = malloc(sizeof(float) * h * w), *a = malloc(sizeof(float) * h * w);
+        float *b = malloc(sizeof(float) * h * w);
+        sn_rng r;
+        sn_rng_init(&r, 3, 0, 0, d);
+        for (int i = 0; i < h * w; i++)
+            in[i] = (float)sn_rng_range(&r, -1, 1);
+        for (size_t k = 0; k < sizeof angles / sizeof angles[0]; k++) {
+            sn_pseudo_rotate(in, h, w, angles[k], a);
+            sn_pseudo_rotate_ref(in, h, w, angles[k], b);
+            char what[64];
+            snprintf(what, sizeof what, "rotate fast vs ref %dx%d by %g", h, w, angles[k]);
+            EXPECT_ALLCLOSE(a, b, (size_t)h * w, 0, 1e-5, what);
+        }
+        free(in);
+        free(a);
+        free(b);
+    }
+}
+
 /* The mask is the rotated noise above the threshold: replay the draws. */
 static void mask(void)
 {
@@ -183,6 +208,7 @@ int main(void)
     formula_and_lattice();
     range();
     rotation();
+    rotation_fast_vs_ref();
     mask();
     return sn_test_finish();
 }

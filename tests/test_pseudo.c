@@ -318,6 +318,34 @@ static void jitter_and_affine(void)
     EXPECT_NEAR(b[7 * s + 3], expect, 1e-6);
 }
 
+static void affine_fast_vs_ref(void)
+{
+    const int sizes[] = {16, 64, 30};
+    for (int k = 0; k < 3; k++) {
+        int s = sizes[k];
+        size_t n = (size_t)3 * s * s;
+        float *in = malloc(sizeof(float) * n), *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+        sn_rng r;
+        sn_rng_init(&r, 4, 0, 0, (uint64_t)k);
+        for (size_t i = 0; i < n; i++)
+            in[i] = sn_rng_uniformf(&r);
+        for (int t = 0; t < 20; t++) {
+            double deg = sn_rng_range(&r, -45, 45), sc = sn_rng_range(&r, 0.9, 1.1);
+            double ty = sn_rng_range(&r, -0.1 * s, 0.1 * s), tx = sn_rng_range(&r, -0.1 * s, 0.1 * s);
+            if (t == 0)
+                deg = 0, sc = 1, ty = 0, tx = 0;
+            sn_pseudo_affine(in, s, deg, sc, ty, tx, a);
+            sn_pseudo_affine_ref(in, s, deg, sc, ty, tx, b);
+            char what[96];
+            snprintf(what, sizeof what, "affine fast vs ref S=%d deg=%.2f scale=%.3f t=(%.2f,%.2f)", s, deg, sc, ty, tx);
+            EXPECT_ALLCLOSE(a, b, n, 0, 1e-5, what);
+        }
+        free(in);
+        free(a);
+        free(b);
+    }
+}
+
 /* 1,000 draws per kind at S = 64: fraction clean and mean anomaly areas. */
 static void statistics(void)
 {
@@ -403,6 +431,7 @@ int main(void)
     ppa_samples();
     dpa_samples();
     jitter_and_affine();
+    affine_fast_vs_ref();
     key_independence();
     statistics();
     return sn_test_finish();

@@ -106,6 +106,7 @@ sn_status sn_perlin_noise_ref(sn_rng *r, int h, int w, int res_y, int res_x, flo
 /* Rotate an h x w plane by `degrees` (counter-clockwise as displayed, rows pointing down) about
  * its centre, bilinear sampling, 0 outside. out must not alias in. */
 void sn_pseudo_rotate(const float *in, int h, int w, double degrees, float *out);
+void sn_pseudo_rotate_ref(const float *in, int h, int w, double degrees, float *out);
 
 /* One Perlin mask of §3.1 on S x S: draws k_y, k_x, the gradients and the angle from r.
  * noise (S*S floats) and tmp (S*S floats) are scratch; mask receives 0/1. */
@@ -126,8 +127,11 @@ sn_status sn_pseudo_dpa_mask(sn_rng *r, const sn_pseudo_params *p, uint8_t *mask
 void sn_pseudo_color_jitter(float *chw, int s, double b, double c, double sat);
 
 /* Affine warp of a [3,S,S] image about its centre: out(p) = in(c + R(-deg) (p - c - t) / scale)
- * with t = (ty, tx) in pixels, bilinear, reflected border (mirror without repeating the edge). */
+ * with t = (ty, tx) in pixels, bilinear, reflected border (mirror without repeating the edge).
+ * sn_pseudo_affine_ref is the plain reference. */
 void sn_pseudo_affine(const float *in, int s, double degrees, double scale, double ty, double tx,
                       float *out);
+void sn_pseudo_affine_ref(const float *in, int s, double degrees, double scale, double ty,
+                          double tx, float *out);
 
 #endif

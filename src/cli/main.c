@@ -8,6 +8,7 @@
 static const sn_cli_command COMMANDS[] = {
     {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+    {"bench-pseudo", sn_cmd_bench_pseudo, "pseudo-anomalies generated per second (PPA, DPA)"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 

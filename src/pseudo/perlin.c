@@ -121,7 +121,7 @@ done:
     return status;
 }
 
-void sn_pseudo_rotate(const float *in, int h, int w, double degrees, float *out)
+void sn_pseudo_rotate_ref(const float *in, int h, int w, double degrees, float *out)
 {
     double th = degrees * SN_PI / 180.0, c = cos(th), s = sin(th);
     double cy = 0.5 * (h - 1), cx = 0.5 * (w - 1);
@@ -145,6 +145,45 @@ void sn_pseudo_rotate(const float *in, int h, int w, double degrees, float *out)
                 }
             }
             out[(size_t)y * w + x] = (float)acc;
+        }
+    }
+}
+
+/* Same result; the source position advances by a constant step along a row, and pixels whose
+ * four neighbours are all inside take a branch-free path. */
+void sn_pseudo_rotate(const float *in, int h, int w, double degrees, float *out)
+{
+    double th = degrees * SN_PI / 180.0, c = cos(th), s = sin(th);
+    double cy = 0.5 * (h - 1), cx = 0.5 * (w - 1);
+    for (int y = 0; y < h; y++) {
+        double dy = y - cy;
+        double bx = cx - c * cx - s * dy, by = cy - s * cx + c * dy; /* source at x = 0 */
+        float *o = out + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            double sx = bx + c * x, sy = by + s * x;
+            if (sx >= 0 && sy >= 0 && sx < w - 1 && sy < h - 1) {
+                int x0 = (int)sx, y0 = (int)sy;
+                float wx = (float)(sx - x0), wy = (float)(sy - y0);
+                const float *p = in + (size_t)y0 * w + x0;
+                float top = p[0] + wx * (p[1] - p[0]);
+                float bot = p[w] + wx * (p[w + 1] - p[w]);
+                o[x] = top + wy * (bot - top);
+                continue;
+            }
+            double fy0 = floor(sy), fx0 = floor(sx);
+            double wy = sy - fy0, wx = sx - fx0;
+            double acc = 0.0;
+            if (fy0 >= -1 && fy0 <= h - 1 && fx0 >= -1 && fx0 <= w - 1) {
+                int y0 = (int)fy0, x0 = (int)fx0;
+                for (int k = 0; k < 4; k++) {
+                    int yy = y0 + (k >> 1), xx = x0 + (k & 1);
+                    if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                        continue;
+                    double wt = ((k >> 1) ? wy : 1.0 - wy) * ((k & 1) ? wx : 1.0 - wx);
+                    acc += wt * in[(size_t)yy * w + xx];
+                }
+            }
+            o[x] = (float)acc;
         }
     }
 }

@@ -119,7 +119,8 @@ sn_status sn_pseudo_ppa_mask(sn_rng *r, const sn_pseudo_params *p, sn_pseudo_wor
     int s = p->size;
     size_t plane = (size_t)s * s;
     int64_t min_area = (int64_t)ceil(p->large_area * (double)plane);
-    int have_last = 0;
+    int have_last = 0, last_ry = 0, last_rx = 0;
+    double last_angle = 0;
     for (int t = 1; t <= p->ppa_max_tries; t++) {
         int ry, rx;
         double deg;
@@ -128,13 +129,18 @@ sn_status sn_pseudo_ppa_mask(sn_rng *r, const sn_pseudo_params *p, sn_pseudo_wor
         info->res_y = ry;
         info->res_x = rx;
         info->angle = deg;
-        int any = 0;
-        for (size_t i = 0; i < plane && !any; i++)
-            any = mask[i];
-        if (!any)
+        int64_t raw = 0;
+        for (size_t i = 0; i < plane; i++)
+            raw += mask[i];
+        if (raw == 0)
             continue;
         memcpy(w->last, mask, plane);
         have_last = 1;
+        last_ry = ry;
+        last_rx = rx;
+        last_angle = deg;
+        if (raw < min_area) /* no region can be large enough */
+            continue;
         int kept = 0;
         SN_TRY(sn_components_filter(mask, s, s, min_area, &kept));
         if (kept > 0)
@@ -143,6 +149,9 @@ sn_status sn_pseudo_ppa_mask(sn_rng *r, const sn_pseudo_params *p, sn_pseudo_wor
     info->fallback = 1;
     if (have_last) {
         memcpy(mask, w->last, plane);
+        info->res_y = last_ry;
+        info->res_x = last_rx;
+        info->angle = last_angle;
         SN_TRY(sn_components_keep_largest(mask, s, s));
     } else {
         memset(mask, 0, plane);
@@ -201,8 +210,8 @@ static double reflect(double v, int n)
     return v;
 }
 
-void sn_pseudo_affine(const float *in, int s, double degrees, double scale, double ty, double tx,
-                      float *out)
+void sn_pseudo_affine_ref(const float *in, int s, double degrees, double scale, double ty,
+                          double tx, float *out)
 {
     double th = degrees * SN_PI / 180.0, co = cos(th) / scale, si = sin(th) / scale;
     double cc = 0.5 * (s - 1);
@@ -222,6 +231,44 @@ void sn_pseudo_affine(const float *in, int s, double degrees, double scale, doub
                 float bot = p[(size_t)y1 * s + x0] + wx * (p[(size_t)y1 * s + x1] - p[(size_t)y1 * s + x0]);
                 out[ch * plane + (size_t)y * s + x] = top + wy * (bot - top);
             }
+        }
+    }
+}
+
+/* Same result; constant steps along a row, reflection only where the source leaves the image,
+ * and the three channels share the weights. */
+void sn_pseudo_affine(const float *in, int s, double degrees, double scale, double ty, double tx,
+                      float *out)
+{
+    double th = degrees * SN_PI / 180.0, co = cos(th) / scale, si = sin(th) / scale;
+    double cc = 0.5 * (s - 1);
+    size_t plane = (size_t)s * s;
+    const float *in1 = in + plane, *in2 = in + 2 * plane;
+    for (int y = 0; y < s; y++) {
+        double dy = y - cc - ty;
+        double bx = cc + co * (-cc - tx) - si * dy, by = cc + si * (-cc - tx) + co * dy;
+        float *o0 = out + (size_t)y * s, *o1 = o0 + plane, *o2 = o0 + 2 * plane;
+        for (int x = 0; x < s; x++) {
+            double sx = bx + co * x, sy = by + si * x;
+            if (!(sx >= 0 && sx <= s - 1))
+                sx = reflect(sx, s);
+            if (!(sy >= 0 && sy <= s - 1))
+                sy = reflect(sy, s);
+            int x0 = (int)sx, y0 = (int)sy;
+            int x1 = x0 + 1 < s ? x0 + 1 : s - 1, y1 = y0 + 1 < s ? y0 + 1 : s - 1;
+            float wx = (float)(sx - x0), wy = (float)(sy - y0);
+            size_t i00 = (size_t)y0 * s + x0, i01 = (size_t)y0 * s + x1;
+            size_t i10 = (size_t)y1 * s + x0, i11 = (size_t)y1 * s + x1;
+            float t, b;
+            t = in[i00] + wx * (in[i01] - in[i00]);
+            b = in[i10] + wx * (in[i11] - in[i10]);
+            o0[x] = t + wy * (b - t);
+            t = in1[i00] + wx * (in1[i01] - in1[i00]);
+            b = in1[i10] + wx * (in1[i11] - in1[i10]);
+            o1[x] = t + wy * (b - t);
+            t = in2[i00] + wx * (in2[i01] - in2[i00]);
+            b = in2[i10] + wx * (in2[i11] - in2[i10]);
+            o2[x] = t + wy * (b - t);
         }
     }
 }
