@@ -169,6 +169,36 @@ static void ppa_samples(void)
     EXPECT_MSG(det_ok, "rerun and in-place generation reproduce the sample bit for bit");
     EXPECT_MSG(fallbacks <= 3, "%d fallbacks in %d anomalous samples", fallbacks, anomalous);
 
+    /* Fallback: no draw can keep a region of 90 % of the image, so after ppa_max_tries draws the
+     * largest region of the last non-empty draw is kept, alone. */
+    sn_pseudo_params pf = p;
+    pf.p_anomaly = 1.0;
+    pf.large_area = 0.9;
+    pf.ppa_max_tries = 3;
+    int fb_ok = 1;
+    for (uint64_t k = 0; k < 10; k++) {
+        sn_pseudo_key key = {5, 1, 0, k};
+        sn_pseudo_info info;
+        EXPECT(sn_pseudo_ppa(&pf, &key, img, &src, w, out, mask, &info) == SN_OK);
+        int64_t smallest, area;
+        binary(mask, s, &area);
+        int n = area ? components(mask, s, &smallest) : 0;
+        fb_ok &= info.fallback == 1 && info.tries == 3 && (info.anomalous ? n == 1 : area == 0);
+    }
+    EXPECT_MSG(fb_ok, "fallback after ppa_max_tries keeps exactly one region");
+    /* Threshold above the noise range: every draw is empty, the sample stays clean. */
+    pf.large_area = p.large_area;
+    pf.perlin_threshold = 1.5;
+    {
+        sn_pseudo_key key = {5, 1, 0, 0};
+        sn_pseudo_info info;
+        EXPECT(sn_pseudo_ppa(&pf, &key, img, &src, w, out, mask, &info) == SN_OK);
+        int64_t area;
+        binary(mask, s, &area);
+        EXPECT(info.anomalous == 0 && info.fallback == 1 && area == 0 &&
+               memcmp(out, img, sizeof(float) * 3 * plane) == 0);
+    }
+
     /* Source errors propagate with the message. */
     sn_image_source bad = {3, NULL, failing_get};
     sn_pseudo_params p1 = p;
