@@ -8,6 +8,10 @@
 static const sn_cli_command COMMANDS[] = {
     {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+    {"ingest", sn_cmd_ingest, "turn an MVTec AD layout folder into a dataset file"},
+    {"synth", sn_cmd_synth, "write the embedded synthetic inspection dataset"},
+    {"info", sn_cmd_info, "describe a file written by sernet (or report it damaged/foreign)"},
+    {"pseudo", sn_cmd_pseudo, "write PNG sheets of PPA or DPA training samples"},
     {"bench-pseudo", sn_cmd_bench_pseudo, "pseudo-anomalies generated per second (PPA, DPA)"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
