@@ -54,6 +54,12 @@ typedef struct {
     sn_status (*get)(void *ctx, int64_t index, float *chw_out);
 } sn_image_source;
 
+/* The training split of an open dataset file (sernet/dataset.h) as a source. Its get() reads
+ * one image with sn_dataset_read, which is not thread-safe: call the generators from one thread
+ * per dataset handle, or give each thread an in-memory source. */
+struct sn_dataset;
+void sn_pseudo_dataset_source(struct sn_dataset *ds, sn_image_source *src);
+
 /* What a generator did, for logs, tests and the sheets. */
 typedef struct {
     int anomalous;          /* 0: clean sample, all-zero mask, image unchanged */
