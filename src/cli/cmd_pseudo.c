@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cli/cli.h"
 #include "sernet/dataset.h"
+#include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/pseudo.h"
 
@@ -60,21 +61,27 @@ typedef struct {
     float *img, *out, *mask;
 } pseudo_run;
 
-/* Collective: 1 if every rank has SN_OK; a rank that was fine while another failed records
- * that. The failing rank prints its own message (sn_cli_fail prints rank 0's only). */
-static int agree(sn_status *status)
+/* mkdir -p */
+static sn_status make_dirs(const char *path)
 {
-    int bad = *status != SN_OK, any = bad;
-    if (MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        any = 1;
-        if (!bad)
-            *status = SN_ERR(SN_EMPI, "MPI_Allreduce of the error status failed");
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf)
+        return SN_ERR(SN_EINVAL, "output directory '%s': empty or too long", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return SN_ERR(SN_EIO, "cannot create output directory '%s': %s", buf, strerror(errno));
+        buf[i] = c;
     }
-    if (bad && sn_cli_rank() != 0)
-        fprintf(stderr, "sernet pseudo: error (rank %d): %s\n", sn_cli_rank(), sn_err_msg());
-    if (any && !bad)
-        *status = SN_ERR(SN_EMPI, "another rank failed (see its message)");
-    return !any;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return SN_ERR(SN_EIO, "output directory '%s' is not a directory", path);
+    return SN_OK;
 }
 
 static sn_status prepare(pseudo_run *r)
@@ -86,8 +93,8 @@ static sn_status prepare(pseudo_run *r)
         SN_FAIL(SN_EINVAL, "%s: category '%s' has no training images", r->data,
                 sn_dataset_category(r->ds));
     SN_TRY(sn_pseudo_params_check(&r->p));
-    if (r->rank == 0 && mkdir(r->out_dir, 0777) != 0 && errno != EEXIST)
-        SN_FAIL(SN_EIO, "cannot create output directory '%s': %s", r->out_dir, strerror(errno));
+    if (r->rank == 0)
+        SN_TRY(make_dirs(r->out_dir));
     size_t plane = (size_t)r->p.size * r->p.size;
     SN_ALLOC(r->img, 3 * plane, "clean image");
     SN_ALLOC(r->out, 3 * plane, "pseudo-anomalous image");
@@ -147,7 +154,8 @@ int sn_cmd_pseudo(int argc, char **argv)
         "ppa / rec for dpa, epoch, sample), and write DIR/<kind>_<sample>.png sheets: clean image |\n"
         "mask | pseudo-anomalous image. Sample k uses training image k mod (number of images).\n"
         "Clean samples (probability 1 - p_anomaly) are written too, with a black mask.\n"
-        "Use --set pseudo.p_anomaly=1 to see only anomalies. Ranks share the samples.\n";
+        "Use --set pseudo.p_anomaly=1 to see only anomalies. DIR is created if needed (with\n"
+        "parents). Ranks share the samples; the sheets do not depend on the number of ranks.\n";
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},   {"kind", required_argument, 0, 'k'},
         {"count", required_argument, 0, 'n'},  {"out", required_argument, 0, 'o'},
@@ -214,19 +222,18 @@ int sn_cmd_pseudo(int argc, char **argv)
     run.start = start;
     MPI_Comm_rank(MPI_COMM_WORLD, &run.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &run.size);
-    status = sn_cli_config_resolve(&ca, &cfg);
-    if (agree(&status)) {
+    /* Each phase may fail on some ranks only; sn_dist_agree makes every rank take the same path
+     * (and carry the failing rank's message) before the next collective step. */
+    status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);
+    if (status == SN_OK) {
         run.seed = (uint64_t)cfg.seed;
         sn_pseudo_params_from_config(&run.p, &cfg);
-        status = sn_dataset_open(data, category, MPI_COMM_WORLD, &run.ds);
-        if (agree(&status)) {
-            status = prepare(&run);
-            if (agree(&status)) {
-                status = generate(&run);
-                agree(&status);
-            }
-        }
+        status = sn_dataset_open(data, category, MPI_COMM_WORLD, &run.ds); /* agrees itself */
     }
+    if (status == SN_OK)
+        status = sn_dist_agree(prepare(&run), MPI_COMM_WORLD);
+    if (status == SN_OK)
+        status = sn_dist_agree(generate(&run), MPI_COMM_WORLD);
     sn_pseudo_work_free(run.w);
     sn_free(run.img);
     sn_free(run.out);
