@@ -149,10 +149,10 @@ int sn_cmd_pseudo(int argc, char **argv)
     static const char usage[] =
         "usage: sernet pseudo --data FILE --kind ppa|dpa --count N --out DIR [--category NAME]\n"
         "                     [--epoch E] [--start K] [--config FILE] [--set key=value]...\n"
-        "Generate the pseudo-anomalous training samples K .. K+N-1 of epoch E (default 0, 0) of\n"
-        "the dataset's training split, exactly as training draws them (keys: seed, stage seg for\n"
-        "ppa / rec for dpa, epoch, sample), and write DIR/<kind>_<sample>.png sheets: clean image |\n"
-        "mask | pseudo-anomalous image. Sample k uses training image k mod (number of images).\n"
+        "Generate pseudo-anomalies for the global sample indices K .. K+N-1 of epoch E (default\n"
+        "0, 0) with the random keys training uses (seed, stage seg for ppa / rec for dpa, epoch,\n"
+        "sample) and write DIR/<kind>_<sample>.png sheets: clean image | mask | pseudo-anomalous\n"
+        "image. Sample k is applied to training image k mod (number of training images).\n"
         "Clean samples (probability 1 - p_anomaly) are written too, with a black mask.\n"
         "Use --set pseudo.p_anomaly=1 to see only anomalies. DIR is created if needed (with\n"
         "parents). Ranks share the samples; the sheets do not depend on the number of ranks.\n";
