@@ -10,6 +10,7 @@
 #include "sn_test.h"
 
 #include <mpi.h>
+#include <stdarg.h>
 #include <unistd.h>
 
 static char tmp[256];
