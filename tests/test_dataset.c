@@ -15,6 +15,14 @@
 
 static char tmp[256];
 
+/* This test initialises MPI (ingest and info are collective) without mpiexec. Open MPI's
+ * singleton start-up leaks memory in components it later unloads, which LeakSanitizer cannot
+ * suppress by name, so leak detection is off here as for the mpiexec-launched tests. (Checked
+ * with fast_unwind_on_malloc=0: every reported leak starts in MPI_Init or its threads.) The
+ * decoding code is leak-checked by test_image, which does not use MPI. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "detect_leaks=0"; }
+
 static int run(int (*cmd)(int, char **), const char *a0, ...)
 {
     char *argv[32];
@@ -37,7 +45,7 @@ static void check_resize(void)
         float *in = malloc(sizeof(float) * w * h * 2), *a = malloc(sizeof(float) * ow * oh * 2),
               *b = malloc(sizeof(float) * ow * oh * 2);
         for (int i = 0; i < w * h * 2; i++)
-            in[i] = (float)((i * 7919) % 256);
+            in[i] = (float)(((unsigned)i * 7919u) % 256u);
         EXPECT(sn_resize_f32(in, w, h, 2, a, ow, oh) == SN_OK);
         sn_resize_f32_ref(in, w, h, 2, b, ow, oh);
         EXPECT_ALLCLOSE(a, b, (size_t)ow * oh * 2, 1e-4, 1e-3, "separable resize vs 2-D reference");

@@ -97,7 +97,8 @@ static sn_status list_dir(const char *dir, int dirs, strlist *out)
         if (want && push(out, e->d_name) != 0)
             SN_FAIL(SN_ENOMEM, "%s: listing", dir);
     }
-    qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
+    if (out->n > 1)
+        qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
 done:
     if (d)
         closedir(d);
@@ -128,7 +129,7 @@ static void plan_free(ingest_plan *p)
 static sn_status plan_build(ingest_plan *p)
 {
     sn_status status = SN_OK;
-    char path[4200], rel[4200];
+    char path[8600], rel[4200];
     strlist files = {0}, folders = {0};
     if (!is_dir(p->dir))
         SN_FAIL(SN_EIO, "%s: category folder not found", p->dir);
@@ -172,7 +173,7 @@ static sn_status plan_build(ingest_plan *p)
                 SN_FAIL(SN_ENOMEM, "listing");
             rel[0] = '\0';
             if (t > 0 && have_gt) {
-                char stem[4096];
+                char stem[1024];
                 snprintf(stem, sizeof stem, "%s", files.v[i]);
                 char *dot = strrchr(stem, '.');
                 if (dot)
