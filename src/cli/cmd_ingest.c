@@ -420,6 +420,23 @@ int sn_cmd_ingest(int argc, char **argv)
                plan.dir, (long long)plan.train.n, (long long)plan.test.n, (long long)ndef,
                (long long)nmask, (long long)(plan.types.n - 1), plan.size, plan.size, out, secs,
                sn_dist_size(comm));
+        /* input volume for throughput figures: every image and mask file read */
+        double bytes = 0;
+        char p[8600];
+        struct stat stt;
+        for (int64_t i = 0; i < plan.train.n; i++) {
+            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.train.v[i]);
+            bytes += stat(p, &stt) == 0 ? (double)stt.st_size : 0;
+        }
+        for (int64_t i = 0; i < plan.test.n; i++) {
+            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.test.v[i]);
+            bytes += stat(p, &stt) == 0 ? (double)stt.st_size : 0;
+            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.test_masks.v[i]);
+            bytes += plan.test_masks.v[i][0] && stat(p, &stt) == 0 ? (double)stt.st_size : 0;
+        }
+        int64_t nimg = plan.train.n + plan.test.n;
+        printf("ingest: throughput %.1f images/s, %.1f MB/s of input files (%.1f MB, masks included)\n",
+               nimg / secs, bytes / 1e6 / secs, bytes / 1e6);
         if (skip_bad)
             printf("ingest: skipped %lld bad file(s)\n", (long long)dropped);
     }
