@@ -10,6 +10,7 @@ static const sn_cli_command COMMANDS[] = {
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
     {"ingest", sn_cmd_ingest, "turn an MVTec AD layout folder into a dataset file"},
     {"synth", sn_cmd_synth, "write the embedded synthetic inspection dataset"},
+    {"loadbench", sn_cmd_loadbench, "measure the sharded dataset loader's throughput"},
     {"info", sn_cmd_info, "describe a file written by sernet (or report it damaged/foreign)"},
     {"pseudo", sn_cmd_pseudo, "write PNG sheets of PPA or DPA training samples"},
     {"bench-pseudo", sn_cmd_bench_pseudo, "pseudo-anomalies generated per second (PPA, DPA)"},
