@@ -38,6 +38,7 @@ typedef struct {
     double beta_max;
     int perlin_scale_max;
     double perlin_threshold;
+    int ppa_max_tries;
     /* [repair] */
     double repair_threshold; /* < 0 means auto */
     int calib_samples;

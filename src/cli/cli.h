@@ -38,5 +38,11 @@ int sn_cmd_config(int argc, char **argv);
 int sn_cmd_bench(int argc, char **argv);
 int sn_cmd_toytrain(int argc, char **argv);
 int sn_cmd_dump_engine(int argc, char **argv);
+int sn_cmd_ingest(int argc, char **argv);
+int sn_cmd_synth(int argc, char **argv);
+int sn_cmd_info(int argc, char **argv);
+int sn_cmd_loadbench(int argc, char **argv);
+int sn_cmd_bench_pseudo(int argc, char **argv);
+int sn_cmd_pseudo(int argc, char **argv);
 
 #endif

@@ -8,6 +8,12 @@
 static const sn_cli_command COMMANDS[] = {
     {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+    {"ingest", sn_cmd_ingest, "turn an MVTec AD layout folder into a dataset file"},
+    {"synth", sn_cmd_synth, "write the embedded synthetic inspection dataset"},
+    {"loadbench", sn_cmd_loadbench, "measure the sharded dataset loader's throughput"},
+    {"info", sn_cmd_info, "describe a file written by sernet (or report it damaged/foreign)"},
+    {"pseudo", sn_cmd_pseudo, "write PNG sheets of PPA or DPA training samples"},
+    {"bench-pseudo", sn_cmd_bench_pseudo, "pseudo-anomalies generated per second (PPA, DPA)"},
     {"toytrain", sn_cmd_toytrain, "train both nets on a fixed random batch (engine check)"},
     {"bench", sn_cmd_bench, "benchmark one net in one mode (images/s, GFLOP/s, memory)"},
     {"dump-engine", sn_cmd_dump_engine, "write a net's tensors for the PyTorch parity test"},
@@ -19,7 +25,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: sernet <command> [options]   (sernet <command> --help for details)\n\n"
                "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+        fprintf(f, "  %-13s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(f, "\nglobal options: --help, --version\n");
 }
 

@@ -60,6 +60,8 @@ static const sn_config_key KEYS[] = {
     K(perlin_scale_max, "pseudo", SN_CFG_INT, 0, 10, "5", NULL,
       "Perlin lattice resolution 2^k with k uniform in {0..perlin_scale_max} per axis."),
     K(perlin_threshold, "pseudo", SN_CFG_FLOAT, -2, 2, "0.5", NULL, "Perlin mask = noise > threshold."),
+    K(ppa_max_tries, "pseudo", SN_CFG_INT, 1, 1000, "16", NULL,
+      "Perlin masks drawn per PPA sample until one keeps a region of at least large_area; after that many, the largest region of the last non-empty draw is used."),
 
     K(repair_threshold, "repair", SN_CFG_FLOAT_AUTO, 0, 1, "auto", NULL,
       "Binarisation threshold tau of the predicted mask; auto calibrates it after the segmentation stage."),
