@@ -221,7 +221,7 @@ static void check_ingest(void)
     EXPECT(fx_make_tree(root, "cat") == 0);
     snprintf(out, sizeof out, "%s/cat.h5", tmp);
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL) == 0);
-    check_ingested(out, root, "cat", 32, 5, 5, 1);
+    check_ingested(out, root, "cat", 32, 6, 5, 1);
     EXPECT(run(sn_cmd_info, "info", "--check", out, NULL) == 0);
 
     /* an existing output is refused, --force replaces it, no temporary is left behind */
@@ -246,14 +246,14 @@ static void check_ingest(void)
     EXPECT(system(p) == 0);
     snprintf(out, sizeof out, "%s/c2.h5", tmp);
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c2", "--size", "32", "--out", out, NULL) == 0);
-    check_ingested(out, root, "c2", 32, 5, 0, 0);
+    check_ingested(out, root, "c2", 32, 6, 0, 0);
     snprintf(root, sizeof root, "%s/tree3", tmp);
     EXPECT(fx_make_tree(root, "c3") == 0);
     snprintf(p, sizeof p, "rm -rf %s/c3/ground_truth", root);
     EXPECT(system(p) == 0);
     snprintf(out, sizeof out, "%s/c3.h5", tmp);
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c3", "--size", "32", "--out", out, NULL) == 0);
-    check_ingested(out, root, "c3", 32, 5, 5, 0);
+    check_ingested(out, root, "c3", 32, 6, 5, 0);
 
     /* bad inputs, each on a fresh tree */
     snprintf(root, sizeof root, "%s/bad", tmp);
@@ -273,7 +273,7 @@ static void check_ingest(void)
     EXPECT(access(p2, F_OK) != 0);
     /* --skip-bad drops it with a warning */
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b1", "--size", "32", "--out", out, "--skip-bad", NULL) == 0);
-    check_ingested(out, root, "b1", 32, 5, 4, 1);
+    check_ingested(out, root, "b1", 32, 6, 4, 1);
     remove(out);
     /* truncated image */
     EXPECT(fx_make_tree(root, "b2") == 0);
@@ -294,7 +294,7 @@ static void check_ingest(void)
                 "missing mask", "test/crack/001.png: defect image without a mask");
     /* empty training split */
     EXPECT(fx_make_tree(root, "b5") == 0);
-    snprintf(p, sizeof p, "rm -f %s/b5/train/good/*", root);
+    snprintf(p, sizeof p, "rm -f %s/b5/train/good/*.png %s/b5/train/good/*.jpg", root, root);
     EXPECT(system(p) == 0);
     expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b5", "--size", "32", "--out", out, NULL),
                 "empty train", "training split is empty");
