@@ -24,7 +24,7 @@ for net in seg rec; do
           --batch "$batch" --threads "$threads" --warmup 1 --iters "$it")
     si=$(echo "$s" | field images_per_s); ti=$(echo "$t" | field images_per_s)
     printf "%-4s %-5s | %10.3f %10.3f %6.2fx | %10.1f %10.1f | %9.0f %9.0f | %s\n" "$net" "$mode" "$si" "$ti" \
-      "$(echo "$si / $ti" | bc -l)" "$(echo "$s" | field gflops)" "$(echo "$t" | field gflops_per_s)" \
+      "$(awk -v a="$si" -v b="$ti" 'BEGIN{print a/b}')" "$(echo "$s" | field gflops)" "$(echo "$t" | field gflops_per_s)" \
       "$(echo "$s" | field peak_rss_mb)" "$(echo "$t" | field peak_rss_mb)" "$(echo "$s" | field cpu_seconds_per_iter)"
   done
 done
