@@ -2,6 +2,7 @@
 #include "sernet/threads.h"
 #include "sernet/gemm.h"
 
+#include <malloc.h>
 #include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -19,8 +20,22 @@ static int cpus_allowed(void)
     return 1;
 }
 
+/* Activations and scratch are freed and reallocated in every step; keeping freed memory in
+ * the heap instead of returning it to the kernel avoids hundreds of thousands of page faults
+ * (and the zeroing of fresh pages) per training step. */
+static void tune_allocator(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
 void sn_threads_set(int n)
 {
+    tune_allocator();
     if (n <= 0) {
         const char *env = getenv("OMP_NUM_THREADS");
         n = env ? atoi(env) : 0;
