@@ -8,6 +8,8 @@
 static const sn_cli_command COMMANDS[] = {
     {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+    {"phash", sn_cmd_phash, "print the perceptual hash (ImageHash phash) of image files"},
+    {"bench-phash", sn_cmd_bench_phash, "benchmark the perceptual hash and the Hamming search"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 

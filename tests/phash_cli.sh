@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# sernet phash: every reference row through the command line (1 and 2 ranks), and bad input:
+# undecodable files are reported one by one on stderr, the others still hashed, exit status 1.
+set -u
+bin=${SERNET_BIN:?}
+shared=${SERNET_SHARED_DIR:-../shared}
+pass=0; fail=0
+ok() { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+# no arguments: usage error
+"$bin" phash >/dev/null 2>"$tmp/err"; [ $? = 2 ] && ok || bad "phash without files: want exit 2"
+
+# bad input that needs no data: a text file, a missing file, an empty file
+printf 'not an image\n' >"$tmp/text.png"; : >"$tmp/empty.jpg"
+"$bin" phash "$tmp/text.png" "$tmp/missing.png" "$tmp/empty.jpg" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 1 ] && ok || bad "all-bad input: exit $rc, want 1"
+[ ! -s "$tmp/out" ] && ok || bad "all-bad input printed hashes"
+for f in text.png missing.png empty.jpg; do
+  grep -q "$f" "$tmp/err" && ok || bad "stderr does not name $f"
+done
+
+ref="$shared/reference/phash_imagehash431.tsv"
+if [ ! -f "$ref" ]; then
+  echo "skipped: no ../shared"
+  echo "$pass passed, $fail failed"
+  [ "$fail" = 0 ] || exit 1
+  exit 77
+fi
+# every reference row, in order, tab-separated: hash<TAB>file
+cut -f1 "$ref" | sed "s|^|$shared/data/|" >"$tmp/files"
+awk -F'\t' -v d="$shared/data/" '{print $2 "\t" d $1}' "$ref" >"$tmp/want"
+"$bin" phash $(cat "$tmp/files") >"$tmp/got" 2>"$tmp/err"; rc=$?
+[ $rc = 0 ] && ok || { bad "reference files: exit $rc"; head -3 "$tmp/err"; }
+if cmp -s "$tmp/got" "$tmp/want"; then ok; else
+  bad "reference hashes differ: $(diff "$tmp/got" "$tmp/want" | grep -c '^<') lines"; diff "$tmp/got" "$tmp/want" | head -6; fi
+# the same under 2 ranks (files shared out, rank 0 prints in order)
+if command -v mpiexec >/dev/null; then
+  mpiexec -n 2 --oversubscribe "$bin" phash $(head -40 "$tmp/files") >"$tmp/got2" 2>"$tmp/err"; rc=$?
+  [ $rc = 0 ] && cmp -s "$tmp/got2" <(head -40 "$tmp/want") && ok || bad "2 ranks: exit $rc or different output"
+fi
+# mixed good and bad: the good ones are hashed, in order, the bad ones named, exit 1
+good1=$(sed -n 1p "$tmp/files"); good2=$(sed -n 200p "$tmp/files")
+head -c 300 "$good1" >"$tmp/truncated.png"
+"$bin" phash "$good1" "$tmp/truncated.png" "$tmp/text.png" "$good2" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 1 ] && ok || bad "mixed input: exit $rc, want 1"
+{ sed -n 1p "$tmp/want"; sed -n 200p "$tmp/want"; } | cmp -s - "$tmp/out" && ok || { bad "mixed input: good files not hashed"; cat "$tmp/out"; }
+grep -q "truncated.png" "$tmp/err" && grep -q "text.png" "$tmp/err" && ok || { bad "mixed input: bad files not named"; cat "$tmp/err"; }
+[ "$(grep -c error "$tmp/err")" = 2 ] && ok || bad "mixed input: want one error line per bad file"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
