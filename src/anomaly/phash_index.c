@@ -15,11 +15,22 @@
 #define BLOCK 1024 /* hashes per distance block (8 KiB of hashes, 1 KiB of distances) */
 
 typedef void (*dist_fn)(const uint64_t *h, int n, uint64_t q, uint8_t *d);
+typedef int (*min_fn)(const uint64_t *h, int n, uint64_t q);
 
 static void dist_scalar(const uint64_t *h, int n, uint64_t q, uint8_t *d)
 {
     for (int i = 0; i < n; i++)
         d[i] = (uint8_t)__builtin_popcountll(h[i] ^ q);
+}
+
+static int min_scalar(const uint64_t *h, int n, uint64_t q)
+{
+    int m = 64;
+    for (int i = 0; i < n; i++) {
+        int a = __builtin_popcountll(h[i] ^ q);
+        m = a < m ? a : m;
+    }
+    return m;
 }
 
 #if SN_X86
@@ -100,6 +111,113 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void dist_avx512vpopcn
     for (; i < n; i++)
         d[i] = (uint8_t)__builtin_popcountll(h[i] ^ q);
 }
+
+/* Block minimum kernels: the smallest distance in h[0..n-1], without storing the distances. */
+__attribute__((target("popcnt"))) static int min_popcnt(const uint64_t *h, int n, uint64_t q)
+{
+    int m0 = 64, m1 = 64, m2 = 64, m3 = 64, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        int a = __builtin_popcountll(h[i] ^ q), b = __builtin_popcountll(h[i + 1] ^ q);
+        int c = __builtin_popcountll(h[i + 2] ^ q), d = __builtin_popcountll(h[i + 3] ^ q);
+        m0 = a < m0 ? a : m0;
+        m1 = b < m1 ? b : m1;
+        m2 = c < m2 ? c : m2;
+        m3 = d < m3 ? d : m3;
+    }
+    for (; i < n; i++) {
+        int a = __builtin_popcountll(h[i] ^ q);
+        m0 = a < m0 ? a : m0;
+    }
+    m0 = m1 < m0 ? m1 : m0;
+    m2 = m3 < m2 ? m3 : m2;
+    return m2 < m0 ? m2 : m0;
+}
+
+__attribute__((target("avx2"))) static inline __m256i popcnt_avx2(__m256i x)
+{
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                         1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(x, nib);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+    __m256i c = _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
+    return _mm256_sad_epu8(c, _mm256_setzero_si256()); /* 64-bit lanes, values 0..64 */
+}
+
+__attribute__((target("avx2"))) static int min_avx2(const uint64_t *h, int n, uint64_t q)
+{
+    const __m256i qv = _mm256_set1_epi64x((long long)q);
+    __m256i m0 = _mm256_set1_epi64x(64), m1 = m0;
+    int i = 0;
+    /* lanes hold values <= 64 with zero upper halves: a 32-bit unsigned minimum is exact */
+    for (; i + 8 <= n; i += 8) {
+        __m256i a = popcnt_avx2(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(h + i)), qv));
+        __m256i b = popcnt_avx2(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(h + i + 4)), qv));
+        m0 = _mm256_min_epu32(m0, a);
+        m1 = _mm256_min_epu32(m1, b);
+    }
+    m0 = _mm256_min_epu32(m0, m1);
+    uint32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, m0);
+    int m = 64;
+    for (int j = 0; j < 8; j += 2)
+        m = (int)lanes[j] < m ? (int)lanes[j] : m;
+    for (; i < n; i++) {
+        int a = __builtin_popcountll(h[i] ^ q);
+        m = a < m ? a : m;
+    }
+    return m;
+}
+
+__attribute__((target("avx512f,avx512bw"))) static inline __m512i popcnt_avx512bw(__m512i x)
+{
+    const __m512i lut = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
+    const __m512i nib = _mm512_set1_epi8(0x0f);
+    __m512i lo = _mm512_and_si512(x, nib);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
+    __m512i c = _mm512_add_epi8(_mm512_shuffle_epi8(lut, lo), _mm512_shuffle_epi8(lut, hi));
+    return _mm512_sad_epu8(c, _mm512_setzero_si512());
+}
+
+__attribute__((target("avx512f,avx512bw"))) static int min_avx512bw(const uint64_t *h, int n, uint64_t q)
+{
+    const __m512i qv = _mm512_set1_epi64((long long)q);
+    __m512i m0 = _mm512_set1_epi64(64), m1 = m0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i a = popcnt_avx512bw(_mm512_xor_si512(_mm512_loadu_si512((const void *)(h + i)), qv));
+        __m512i b = popcnt_avx512bw(_mm512_xor_si512(_mm512_loadu_si512((const void *)(h + i + 8)), qv));
+        m0 = _mm512_min_epu64(m0, a);
+        m1 = _mm512_min_epu64(m1, b);
+    }
+    int m = (int)_mm512_reduce_min_epu64(_mm512_min_epu64(m0, m1));
+    for (; i < n; i++) {
+        int a = __builtin_popcountll(h[i] ^ q);
+        m = a < m ? a : m;
+    }
+    return m;
+}
+
+__attribute__((target("avx512f,avx512vpopcntdq"))) static int min_avx512vpopcnt(const uint64_t *h, int n,
+                                                                               uint64_t q)
+{
+    const __m512i qv = _mm512_set1_epi64((long long)q);
+    __m512i m0 = _mm512_set1_epi64(64), m1 = m0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i a = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512((const void *)(h + i)), qv));
+        __m512i b = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512((const void *)(h + i + 8)), qv));
+        m0 = _mm512_min_epu64(m0, a);
+        m1 = _mm512_min_epu64(m1, b);
+    }
+    int m = (int)_mm512_reduce_min_epu64(_mm512_min_epu64(m0, m1));
+    for (; i < n; i++) {
+        int a = __builtin_popcountll(h[i] ^ q);
+        m = a < m ? a : m;
+    }
+    return m;
+}
 #endif
 
 int sn_hashindex_kernel_available(sn_hashindex_kernel k)
@@ -135,27 +253,33 @@ sn_hashindex_kernel sn_hashindex_kernel_auto(void)
     return SN_HASHINDEX_SCALAR;
 }
 
-static dist_fn kernel_fn(sn_hashindex_kernel k)
+typedef struct {
+    dist_fn dist; /* distances of a block into bytes */
+    min_fn min;   /* smallest distance of a block */
+} kernel_pair;
+
+static kernel_pair kernel_fns(sn_hashindex_kernel k)
 {
     if (k == SN_HASHINDEX_AUTO)
         k = sn_hashindex_kernel_auto();
     switch (k) {
 #if SN_X86
-    case SN_HASHINDEX_POPCNT: return dist_popcnt;
-    case SN_HASHINDEX_AVX2: return dist_avx2;
-    case SN_HASHINDEX_AVX512BW: return dist_avx512bw;
-    case SN_HASHINDEX_AVX512VPOPCNT: return dist_avx512vpopcnt;
+    case SN_HASHINDEX_POPCNT: return (kernel_pair){dist_popcnt, min_popcnt};
+    case SN_HASHINDEX_AVX2: return (kernel_pair){dist_avx2, min_avx2};
+    case SN_HASHINDEX_AVX512BW: return (kernel_pair){dist_avx512bw, min_avx512bw};
+    case SN_HASHINDEX_AVX512VPOPCNT: return (kernel_pair){dist_avx512vpopcnt, min_avx512vpopcnt};
 #endif
-    default: return dist_scalar;
+    default: return (kernel_pair){dist_scalar, min_scalar};
     }
 }
 
-static inline int block_min(const uint8_t *d, int n)
+/* First position in h[0..n-1] at distance m (known to exist). */
+static int first_at(const uint64_t *h, int n, uint64_t q, int m)
 {
-    uint8_t m = 255;
-    for (int i = 0; i < n; i++)
-        m = d[i] < m ? d[i] : m; /* vectorised by the compiler */
-    return m;
+    int i = 0;
+    while (i < n - 1 && __builtin_popcountll(h[i] ^ q) != m)
+        i++;
+    return i;
 }
 
 static sn_status check_args(const uint64_t *hashes, int64_t n, int k)
@@ -184,7 +308,7 @@ sn_status sn_hashindex_topk_with(sn_hashindex_kernel kernel, const uint64_t *has
     if (!sn_hashindex_kernel_available(kernel))
         SN_FAIL(SN_EINVAL, "hash index: kernel %s not supported by this CPU",
                 sn_hashindex_kernel_name(kernel));
-    dist_fn fn = kernel_fn(kernel);
+    kernel_pair kf = kernel_fns(kernel);
     if ((int64_t)k > n)
         k = (int)n;
     dist = distance ? distance : malloc(sizeof(int) * (size_t)k);
@@ -193,9 +317,9 @@ sn_status sn_hashindex_topk_with(sn_hashindex_kernel kernel, const uint64_t *has
     int worst = 65; /* distance an entry must beat once the list is full */
     for (int64_t b = 0; b < n; b += BLOCK) {
         int nb = (int)SN_MIN((int64_t)BLOCK, n - b);
-        fn(hashes + b, nb, query, d);
-        if (block_min(d, nb) >= worst)
+        if (kf.min(hashes + b, nb, query) >= worst)
             continue;
+        kf.dist(hashes + b, nb, query, d);
         for (int i = 0; i < nb; i++) {
             int di = d[i];
             if (di >= worst)
@@ -235,21 +359,16 @@ sn_status sn_hashindex_nearest(const uint64_t *hashes, int64_t n, uint64_t query
                                int *distance)
 {
     sn_status status = SN_OK;
-    uint8_t d[BLOCK];
     SN_TRY(check_args(hashes, n, 1));
-    dist_fn fn = kernel_fn(SN_HASHINDEX_AUTO);
+    min_fn fn = kernel_fns(SN_HASHINDEX_AUTO).min;
     int best = 65;
     int64_t at = 0;
     for (int64_t b = 0; b < n && best > 0; b += BLOCK) {
         int nb = (int)SN_MIN((int64_t)BLOCK, n - b);
-        fn(hashes + b, nb, query, d);
-        int m = block_min(d, nb);
+        int m = fn(hashes + b, nb, query);
         if (m < best) {
-            int i = 0;
-            while (d[i] != m)
-                i++;
             best = m;
-            at = b + i;
+            at = b + first_at(hashes + b, nb, query, m);
         }
     }
     *index = at;
@@ -267,10 +386,9 @@ sn_status sn_hashindex_nearest_many(const uint64_t *hashes, int64_t n, const uin
     SN_TRY(check_args(hashes, n, 1));
     if (m < 0 || (m > 0 && (!queries || !index)))
         SN_FAIL(SN_EINVAL, "hash index: bad query arrays (%lld queries)", (long long)m);
-    dist_fn fn = kernel_fn(SN_HASHINDEX_AUTO);
+    min_fn fn = kernel_fns(SN_HASHINDEX_AUTO).min;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t q0 = 0; q0 < m; q0 += QCHUNK) {
-        uint8_t d[IBLOCK];
         int best[QCHUNK];
         int64_t at[QCHUNK];
         int nq = (int)SN_MIN((int64_t)QCHUNK, m - q0);
@@ -283,14 +401,10 @@ sn_status sn_hashindex_nearest_many(const uint64_t *hashes, int64_t n, const uin
             for (int j = 0; j < nq; j++) {
                 if (best[j] == 0)
                     continue;
-                fn(hashes + b, nb, queries[q0 + j], d);
-                int mn = block_min(d, nb);
+                int mn = fn(hashes + b, nb, queries[q0 + j]);
                 if (mn < best[j]) {
-                    int i = 0;
-                    while (d[i] != mn)
-                        i++;
                     best[j] = mn;
-                    at[j] = b + i;
+                    at[j] = b + first_at(hashes + b, nb, queries[q0 + j], mn);
                 }
             }
         }
