@@ -10,6 +10,9 @@ static const sn_cli_command COMMANDS[] = {
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
     {"phash", sn_cmd_phash, "print the perceptual hash (ImageHash phash) of image files"},
     {"bench-phash", sn_cmd_bench_phash, "benchmark the perceptual hash and the Hamming search"},
+    {"ingest", sn_cmd_ingest, "turn an MVTec AD layout folder into a dataset file"},
+    {"synth", sn_cmd_synth, "write the embedded synthetic inspection dataset"},
+    {"info", sn_cmd_info, "describe a file written by sernet (or report it damaged/foreign)"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 

@@ -1,0 +1,73 @@
+/* Parallel HDF5 helpers: files opened with MPI-IO on a communicator, written under a temporary
+ * name and renamed when complete, attributes, row-wise hyperslab I/O, and every call checked with
+ * an error naming the file and the dataset or attribute. All functions that take an sn_h5file are
+ * collective over its communicator unless noted. */
+#ifndef SERNET_H5UTIL_H
+#define SERNET_H5UTIL_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "sernet/common.h"
+#include "sernet/config.h"
+
+typedef struct {
+    hid_t id;        /* file id; H5I_INVALID_HID (negative) when not open */
+    MPI_Comm comm;
+    int writing;     /* 1: created by sn_h5_create, lives under `tmp` until sn_h5_finish */
+    char path[1024]; /* the final name */
+    char tmp[1040];  /* the temporary name while writing */
+} sn_h5file;
+
+/* Create `path`'s temporary file "<path>.tmp" for writing. An existing `path` is refused
+ * (SN_EINVAL) unless `force`. The status is agreed across ranks. */
+sn_status sn_h5_create(sn_h5file *f, const char *path, int force, MPI_Comm comm);
+/* Finish a file from sn_h5_create: agree on `local` across ranks; on success close the file and
+ * rename it to its final name (rank 0), else close and remove the temporary file. Returns the
+ * agreed status; f is closed in both cases. */
+sn_status sn_h5_finish(sn_h5file *f, sn_status local);
+/* Open an existing file read-only. A missing, foreign or damaged file is SN_EIO/SN_EFORMAT. */
+sn_status sn_h5_open(sn_h5file *f, const char *path, MPI_Comm comm);
+/* Close; a file still being written is abandoned (temporary removed). Safe on a closed file. */
+void sn_h5_close(sn_h5file *f);
+
+/* 1 if the object path exists (every intermediate group too), 0 if not. */
+int sn_h5_exists(sn_h5file *f, const char *objpath);
+sn_status sn_h5_group_create(sn_h5file *f, const char *path);
+
+/* Attributes on the object at `where` ("/" for the file). Values must be equal on all ranks. */
+sn_status sn_h5_attr_set_str(sn_h5file *f, const char *where, const char *name, const char *value);
+sn_status sn_h5_attr_set_int(sn_h5file *f, const char *where, const char *name, int64_t value);
+sn_status sn_h5_attr_set_double(sn_h5file *f, const char *where, const char *name, double value);
+/* Reading (not collective); *value from malloc, caller frees. Missing attribute: SN_EFORMAT. */
+sn_status sn_h5_attr_get_str(sn_h5file *f, const char *where, const char *name, char **value);
+sn_status sn_h5_attr_get_int(sn_h5file *f, const char *where, const char *name, int64_t *value);
+sn_status sn_h5_attr_get_double(sn_h5file *f, const char *where, const char *name, double *value);
+
+/* Provenance attributes on "/": "config" (sn_config_to_ini of cfg, if cfg) and "created_by"
+ * (sn_version_oneline). No time stamp, and object time tracking is off, so the same input gives
+ * the same bytes. */
+sn_status sn_h5_provenance(sn_h5file *f, const sn_config *cfg);
+
+/* Create a dataset of `ndims` dimensions (chunked with `chunk` if not NULL, else contiguous). */
+sn_status sn_h5_dataset_create(sn_h5file *f, const char *path, hid_t type, int ndims,
+                               const hsize_t *dims, const hsize_t *chunk, hid_t *dset);
+/* Open a dataset and check its rank; dims (ndims entries) receive its shape. Not collective
+ * for reading. */
+sn_status sn_h5_dataset_open(sn_h5file *f, const char *path, int ndims, hsize_t *dims, hid_t *dset);
+
+/* Rows [row0, row0 + nrows) along dimension 0 of `dset` (`name` for messages). The write is
+ * collective: every rank calls it, nrows may be 0. Reads are independent (any rank, any time). */
+sn_status sn_h5_write_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
+                           int64_t row0, int64_t nrows, const void *buf);
+sn_status sn_h5_read_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
+                          int64_t row0, int64_t nrows, void *buf);
+
+/* Fixed-length string type of `len` bytes (NUL padded); close with H5Tclose. */
+hid_t sn_h5_string_type(size_t len);
+
+/* The most specific message on the HDF5 error stack ("" if none), then clears it. */
+const char *sn_h5_detail(void);
+
+#endif

@@ -1,0 +1,481 @@
+/* Parallel HDF5 helpers (see include/sernet/h5util.h). HDF5's own error printing is switched off;
+ * the most specific message of its error stack is appended to ours instead. */
+#include "sernet/h5util.h"
+
+#include "sernet/dist.h"
+#include "sernet/version.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Thread_local char h5_detail_buf[512];
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)data;
+    if (n == 0 && e && e->desc)
+        snprintf(h5_detail_buf, sizeof h5_detail_buf, "%s", e->desc);
+    return 0;
+}
+
+const char *sn_h5_detail(void)
+{
+    h5_detail_buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, NULL);
+    H5Eclear2(H5E_DEFAULT);
+    if (!h5_detail_buf[0])
+        snprintf(h5_detail_buf, sizeof h5_detail_buf, "HDF5 call failed");
+    return h5_detail_buf;
+}
+
+static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static const char *shown(const sn_h5file *f) { return f->path; }
+
+hid_t sn_h5_string_type(size_t len)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0)
+        return t;
+    if (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+static hid_t mpio_fapl(MPI_Comm comm)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0)
+        return fapl;
+    if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) {
+        H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+    return fapl;
+}
+
+static void init(sn_h5file *f, const char *path, MPI_Comm comm)
+{
+    memset(f, 0, sizeof *f);
+    f->id = H5I_INVALID_HID;
+    f->comm = comm;
+    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
+}
+
+static sn_status create_precheck(const sn_h5file *f, int force)
+{
+    sn_status status = SN_OK;
+    if (strlen(f->path) >= sizeof f->path - 8)
+        SN_FAIL(SN_EINVAL, "output path too long: %s", f->path);
+    if (sn_dist_rank(f->comm) == 0) {
+        if (access(f->path, F_OK) == 0 && !force)
+            SN_FAIL(SN_EINVAL, "%s: output file exists (use --force to replace it)", f->path);
+        if (access(f->tmp, F_OK) == 0 && remove(f->tmp) != 0)
+            SN_FAIL(SN_EIO, "%s: cannot remove the stale temporary file: %s", f->tmp, strerror(errno));
+    }
+done:
+    return status;
+}
+
+sn_status sn_h5_create(sn_h5file *f, const char *path, int force, MPI_Comm comm)
+{
+    sn_status status = SN_OK;
+    hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
+    quiet();
+    init(f, path, comm);
+    status = sn_dist_agree(create_precheck(f, force), comm);
+    if (status != SN_OK)
+        return status;
+    fapl = mpio_fapl(comm);
+    fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fapl < 0 || fcpl < 0)
+        status = SN_ERR(SN_EIO, "%s: cannot set up MPI-IO file access: %s", path, sn_h5_detail());
+    else if ((f->id = H5Fcreate(f->tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0)
+        status = SN_ERR(SN_EIO, "%s: cannot create: %s", f->tmp, sn_h5_detail());
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    status = sn_dist_agree(status, comm);
+    if (status != SN_OK) {
+        if (f->id >= 0)
+            H5Fclose(f->id);
+        f->id = H5I_INVALID_HID;
+        if (sn_dist_rank(comm) == 0)
+            remove(f->tmp);
+        return status;
+    }
+    f->writing = 1;
+    return SN_OK;
+}
+
+sn_status sn_h5_finish(sn_h5file *f, sn_status local)
+{
+    sn_status status = sn_dist_agree(local, f->comm);
+    int rank = sn_dist_rank(f->comm);
+    if (f->id >= 0) {
+        if (H5Fclose(f->id) < 0 && status == SN_OK)
+            status = SN_ERR(SN_EIO, "%s: closing failed: %s", f->tmp, sn_h5_detail());
+        f->id = H5I_INVALID_HID;
+    }
+    status = sn_dist_agree(status, f->comm);
+    if (rank == 0 && f->writing) {
+        if (status == SN_OK) {
+            if (rename(f->tmp, f->path) != 0)
+                status = SN_ERR(SN_EIO, "%s: cannot rename %s into place: %s", f->path, f->tmp,
+                                strerror(errno));
+        }
+        if (status != SN_OK)
+            remove(f->tmp);
+    }
+    f->writing = 0;
+    return sn_dist_agree(status, f->comm);
+}
+
+sn_status sn_h5_open(sn_h5file *f, const char *path, MPI_Comm comm)
+{
+    sn_status status = SN_OK;
+    hid_t fapl = H5I_INVALID_HID;
+    quiet();
+    init(f, path, comm);
+    if (access(path, R_OK) != 0)
+        SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    fapl = mpio_fapl(comm);
+    if (fapl < 0)
+        SN_FAIL(SN_EIO, "%s: cannot set up MPI-IO file access: %s", path, sn_h5_detail());
+    f->id = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (f->id < 0)
+        SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file, or damaged/truncated (%s)", path, sn_h5_detail());
+done:
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    status = sn_dist_agree(status, comm);
+    if (status != SN_OK)
+        sn_h5_close(f);
+    return status;
+}
+
+void sn_h5_close(sn_h5file *f)
+{
+    if (!f)
+        return;
+    if (f->id >= 0)
+        H5Fclose(f->id);
+    f->id = H5I_INVALID_HID;
+    if (f->writing && sn_dist_rank(f->comm) == 0)
+        remove(f->tmp);
+    f->writing = 0;
+}
+
+int sn_h5_exists(sn_h5file *f, const char *objpath)
+{
+    if (strcmp(objpath, "/") == 0)
+        return 1;
+    /* check every prefix, since H5Lexists fails on a missing intermediate group */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", objpath);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char save = *p;
+            *p = '\0';
+            htri_t e = H5Lexists(f->id, buf, H5P_DEFAULT);
+            if (e <= 0) {
+                H5Eclear2(H5E_DEFAULT);
+                return 0;
+            }
+            *p = save;
+            if (save == '\0')
+                return 1;
+        }
+    }
+}
+
+sn_status sn_h5_group_create(sn_h5file *f, const char *path)
+{
+    sn_status status = SN_OK;
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), g = H5I_INVALID_HID;
+    if (gcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0)
+        SN_FAIL(SN_EIO, "%s: group properties for %s: %s", shown(f), path, sn_h5_detail());
+    g = H5Gcreate2(f->id, path, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (g < 0)
+        SN_FAIL(SN_EIO, "%s: cannot create group %s: %s", shown(f), path, sn_h5_detail());
+done:
+    if (g >= 0)
+        H5Gclose(g);
+    if (gcpl >= 0)
+        H5Pclose(gcpl);
+    return status;
+}
+
+static sn_status attr_write(sn_h5file *f, const char *where, const char *name, hid_t type,
+                            const void *value)
+{
+    sn_status status = SN_OK;
+    hid_t space = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
+    if (space < 0)
+        SN_FAIL(SN_EIO, "%s: attribute %s:%s: %s", shown(f), where, name, sn_h5_detail());
+    htri_t ex = H5Aexists_by_name(f->id, where, name, H5P_DEFAULT);
+    if (ex < 0)
+        SN_FAIL(SN_EIO, "%s: object %s for attribute %s: %s", shown(f), where, name, sn_h5_detail());
+    if (ex > 0 && H5Adelete_by_name(f->id, where, name, H5P_DEFAULT) < 0)
+        SN_FAIL(SN_EIO, "%s: cannot replace attribute %s:%s: %s", shown(f), where, name, sn_h5_detail());
+    a = H5Acreate_by_name(f->id, where, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, type, value) < 0)
+        SN_FAIL(SN_EIO, "%s: cannot write attribute %s:%s: %s", shown(f), where, name, sn_h5_detail());
+done:
+    if (a >= 0)
+        H5Aclose(a);
+    if (space >= 0)
+        H5Sclose(space);
+    return status;
+}
+
+sn_status sn_h5_attr_set_str(sn_h5file *f, const char *where, const char *name, const char *value)
+{
+    hid_t t = sn_h5_string_type(strlen(value) + 1);
+    if (t < 0)
+        return SN_ERR(SN_EIO, "%s: string type for %s:%s: %s", shown(f), where, name, sn_h5_detail());
+    sn_status st = attr_write(f, where, name, t, value);
+    H5Tclose(t);
+    return st;
+}
+
+sn_status sn_h5_attr_set_int(sn_h5file *f, const char *where, const char *name, int64_t value)
+{
+    return attr_write(f, where, name, H5T_NATIVE_INT64, &value);
+}
+
+sn_status sn_h5_attr_set_double(sn_h5file *f, const char *where, const char *name, double value)
+{
+    return attr_write(f, where, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+static sn_status attr_open(sn_h5file *f, const char *where, const char *name, hid_t *a)
+{
+    htri_t ex = sn_h5_exists(f, where) ? H5Aexists_by_name(f->id, where, name, H5P_DEFAULT) : 0;
+    if (ex <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return SN_ERR(SN_EFORMAT, "%s: attribute '%s' missing on %s", shown(f), name, where);
+    }
+    *a = H5Aopen_by_name(f->id, where, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (*a < 0)
+        return SN_ERR(SN_EFORMAT, "%s: cannot open attribute %s:%s: %s", shown(f), where, name,
+                      sn_h5_detail());
+    return SN_OK;
+}
+
+sn_status sn_h5_attr_get_str(sn_h5file *f, const char *where, const char *name, char **value)
+{
+    sn_status status = SN_OK;
+    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    char *buf = NULL;
+    *value = NULL;
+    SN_TRY(attr_open(f, where, name, &a));
+    ft = H5Aget_type(a);
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0)
+        SN_FAIL(SN_EFORMAT, "%s: attribute %s:%s is not a fixed-length string", shown(f), where, name);
+    size_t n = H5Tget_size(ft);
+    mt = sn_h5_string_type(n + 1);
+    buf = calloc(n + 2, 1);
+    if (!buf || mt < 0)
+        SN_FAIL(SN_ENOMEM, "%s: attribute %s:%s of %zu bytes", shown(f), where, name, n);
+    if (H5Aread(a, mt, buf) < 0)
+        SN_FAIL(SN_EIO, "%s: cannot read attribute %s:%s: %s", shown(f), where, name, sn_h5_detail());
+    *value = buf;
+    buf = NULL;
+done:
+    free(buf);
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (a >= 0)
+        H5Aclose(a);
+    return status;
+}
+
+static sn_status attr_get_num(sn_h5file *f, const char *where, const char *name, hid_t mt, void *v)
+{
+    sn_status status = SN_OK;
+    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    SN_TRY(attr_open(f, where, name, &a));
+    ft = H5Aget_type(a);
+    sp = H5Aget_space(a);
+    H5T_class_t cls = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
+    if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || sp < 0 || H5Sget_simple_extent_npoints(sp) != 1)
+        SN_FAIL(SN_EFORMAT, "%s: attribute %s:%s is not a single number", shown(f), where, name);
+    if (H5Aread(a, mt, v) < 0)
+        SN_FAIL(SN_EFORMAT, "%s: cannot read attribute %s:%s as a number: %s", shown(f), where,
+                name, sn_h5_detail());
+done:
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (a >= 0)
+        H5Aclose(a);
+    return status;
+}
+
+sn_status sn_h5_attr_get_int(sn_h5file *f, const char *where, const char *name, int64_t *value)
+{
+    return attr_get_num(f, where, name, H5T_NATIVE_INT64, value);
+}
+
+sn_status sn_h5_attr_get_double(sn_h5file *f, const char *where, const char *name, double *value)
+{
+    return attr_get_num(f, where, name, H5T_NATIVE_DOUBLE, value);
+}
+
+sn_status sn_h5_provenance(sn_h5file *f, const sn_config *cfg)
+{
+    sn_status status = SN_OK;
+    char ver[1024];
+    char *ini = NULL;
+    sn_version_oneline(ver, sizeof ver);
+    SN_TRY(sn_h5_attr_set_str(f, "/", "created_by", ver));
+    if (cfg) {
+        ini = sn_config_to_ini(cfg);
+        if (!ini)
+            SN_FAIL(SN_ENOMEM, "%s: cannot format the configuration", shown(f));
+        SN_TRY(sn_h5_attr_set_str(f, "/", "config", ini));
+    }
+done:
+    sn_free(ini);
+    return status;
+}
+
+sn_status sn_h5_dataset_create(sn_h5file *f, const char *path, hid_t type, int ndims,
+                               const hsize_t *dims, const hsize_t *chunk, hid_t *dset)
+{
+    sn_status status = SN_OK;
+    hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
+    *dset = H5I_INVALID_HID;
+    space = H5Screate_simple(ndims, dims, NULL);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (space < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0)
+        SN_FAIL(SN_EIO, "%s: dataset %s: %s", shown(f), path, sn_h5_detail());
+    if (chunk) {
+        if (H5Pset_chunk(dcpl, ndims, chunk) < 0)
+            SN_FAIL(SN_EIO, "%s: chunking of dataset %s: %s", shown(f), path, sn_h5_detail());
+        /* parallel writes need the chunks allocated up front */
+        if (H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0)
+            SN_FAIL(SN_EIO, "%s: allocation of dataset %s: %s", shown(f), path, sn_h5_detail());
+    }
+    if (H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) < 0)
+        SN_FAIL(SN_EIO, "%s: fill of dataset %s: %s", shown(f), path, sn_h5_detail());
+    *dset = H5Dcreate2(f->id, path, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (*dset < 0)
+        SN_FAIL(SN_EIO, "%s: cannot create dataset %s: %s", shown(f), path, sn_h5_detail());
+done:
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    return status;
+}
+
+sn_status sn_h5_dataset_open(sn_h5file *f, const char *path, int ndims, hsize_t *dims, hid_t *dset)
+{
+    sn_status status = SN_OK;
+    hid_t space = H5I_INVALID_HID;
+    *dset = H5I_INVALID_HID;
+    if (!sn_h5_exists(f, path))
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s missing", shown(f), path);
+    *dset = H5Dopen2(f->id, path, H5P_DEFAULT);
+    if (*dset < 0)
+        SN_FAIL(SN_EFORMAT, "%s: cannot open dataset %s: %s", shown(f), path, sn_h5_detail());
+    space = H5Dget_space(*dset);
+    int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    if (nd != ndims)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s has %d dimensions, expected %d", shown(f), path, nd, ndims);
+    if (H5Sget_simple_extent_dims(space, dims, NULL) < 0)
+        SN_FAIL(SN_EFORMAT, "%s: shape of dataset %s: %s", shown(f), path, sn_h5_detail());
+done:
+    if (space >= 0)
+        H5Sclose(space);
+    if (status != SN_OK && *dset >= 0) {
+        H5Dclose(*dset);
+        *dset = H5I_INVALID_HID;
+    }
+    return status;
+}
+
+/* File and memory spaces for rows [row0, row0+nrows), or empty selections when nrows == 0. */
+static sn_status row_spaces(sn_h5file *f, hid_t dset, const char *name, int64_t row0,
+                            int64_t nrows, hid_t *fspace, hid_t *mspace)
+{
+    sn_status status = SN_OK;
+    hsize_t dims[8], start[8] = {0}, count[8];
+    *fspace = H5Dget_space(dset);
+    int nd = *fspace >= 0 ? H5Sget_simple_extent_ndims(*fspace) : -1;
+    if (nd < 1 || nd > 8 || H5Sget_simple_extent_dims(*fspace, dims, NULL) < 0)
+        SN_FAIL(SN_EIO, "%s: dataset %s: cannot get its shape: %s", shown(f), name, sn_h5_detail());
+    if (row0 < 0 || nrows < 0 || (hsize_t)(row0 + nrows) > dims[0])
+        SN_FAIL(SN_EINVAL, "%s: dataset %s: rows [%lld, %lld) outside its %llu rows", shown(f),
+                name, (long long)row0, (long long)(row0 + nrows), (unsigned long long)dims[0]);
+    for (int i = 0; i < nd; i++)
+        count[i] = dims[i];
+    start[0] = (hsize_t)row0;
+    count[0] = (hsize_t)nrows;
+    if (nrows == 0) {
+        hsize_t one = 1;
+        *mspace = H5Screate_simple(1, &one, NULL);
+        if (*mspace < 0 || H5Sselect_none(*fspace) < 0 || H5Sselect_none(*mspace) < 0)
+            SN_FAIL(SN_EIO, "%s: dataset %s: empty selection: %s", shown(f), name, sn_h5_detail());
+    } else {
+        *mspace = H5Screate_simple(nd, count, NULL);
+        if (*mspace < 0 ||
+            H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0)
+            SN_FAIL(SN_EIO, "%s: dataset %s: hyperslab: %s", shown(f), name, sn_h5_detail());
+    }
+done:
+    return status;
+}
+
+sn_status sn_h5_write_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
+                           int64_t row0, int64_t nrows, const void *buf)
+{
+    sn_status status = SN_OK;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+    SN_TRY(row_spaces(f, dset, name, row0, nrows, &fspace, &mspace));
+    dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+        SN_FAIL(SN_EIO, "%s: dataset %s: transfer properties: %s", shown(f), name, sn_h5_detail());
+    if (H5Dwrite(dset, memtype, mspace, fspace, dxpl, buf) < 0)
+        SN_FAIL(SN_EIO, "%s: writing rows [%lld, %lld) of dataset %s failed: %s", shown(f),
+                (long long)row0, (long long)(row0 + nrows), name, sn_h5_detail());
+done:
+    if (dxpl >= 0)
+        H5Pclose(dxpl);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return status;
+}
+
+sn_status sn_h5_read_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
+                          int64_t row0, int64_t nrows, void *buf)
+{
+    sn_status status = SN_OK;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+    if (nrows == 0)
+        return SN_OK;
+    SN_TRY(row_spaces(f, dset, name, row0, nrows, &fspace, &mspace));
+    if (H5Dread(dset, memtype, mspace, fspace, H5P_DEFAULT, buf) < 0)
+        SN_FAIL(SN_EFORMAT, "%s: reading rows [%lld, %lld) of dataset %s failed: %s", shown(f),
+                (long long)row0, (long long)(row0 + nrows), name, sn_h5_detail());
+done:
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return status;
+}
