@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sernet phash: every reference row through the command line (1 and 2 ranks), and bad input:
 # undecodable files are reported one by one on stderr, the others still hashed, exit status 1.
+# sernet index: same index on 1 and 3 ranks, refusal without --force, clear errors.
 set -u
 bin=${SERNET_BIN:?}
 shared=${SERNET_SHARED_DIR:-../shared}
@@ -20,6 +21,24 @@ printf 'not an image\n' >"$tmp/text.png"; : >"$tmp/empty.jpg"
 for f in text.png missing.png empty.jpg; do
   grep -q "$f" "$tmp/err" && ok || bad "stderr does not name $f"
 done
+
+# sernet index: the stored index does not depend on the number of ranks; errors are clear
+if "$bin" synth --out "$tmp/s.h5" --size 32 >/dev/null 2>"$tmp/err"; then
+  "$bin" index "$tmp/s.h5" >"$tmp/out" 2>"$tmp/err" && grep -q "120 hashes" "$tmp/out" && ok || { bad "index on 1 rank"; cat "$tmp/err"; }
+  h5dump -d /weave/train/phash -d /flange/train/phash "$tmp/s.h5" >"$tmp/dump1" 2>/dev/null
+  "$bin" index "$tmp/s.h5" >/dev/null 2>"$tmp/err"; rc=$?
+  [ $rc = 1 ] && grep -q "already exists" "$tmp/err" && ok || bad "index twice without --force: exit $rc"
+  if command -v mpiexec >/dev/null; then
+    mpiexec -n 3 --oversubscribe "$bin" index --force "$tmp/s.h5" >/dev/null 2>"$tmp/err" && ok || { bad "index on 3 ranks"; cat "$tmp/err"; }
+    h5dump -d /weave/train/phash -d /flange/train/phash "$tmp/s.h5" >"$tmp/dump3" 2>/dev/null
+    [ -s "$tmp/dump1" ] && cmp -s "$tmp/dump1" "$tmp/dump3" && ok || bad "index differs between 1 and 3 ranks"
+  fi
+  "$bin" index --category nosuch "$tmp/s.h5" >/dev/null 2>"$tmp/err"; [ $? = 1 ] && grep -q nosuch "$tmp/err" && ok || bad "unknown category not named"
+else
+  bad "synth failed: $(head -1 "$tmp/err")"
+fi
+"$bin" index "$tmp/text.png" >/dev/null 2>"$tmp/err"; [ $? = 1 ] && grep -q "text.png" "$tmp/err" && ok || bad "index of a non-dataset: want exit 1 naming the file"
+"$bin" index >/dev/null 2>&1; [ $? = 2 ] && ok || bad "index without a file: want exit 2"
 
 ref="$shared/reference/phash_imagehash431.tsv"
 if [ ! -f "$ref" ]; then
