@@ -2,6 +2,7 @@
 # sernet phash: every reference row through the command line (1 and 2 ranks), and bad input:
 # undecodable files are reported one by one on stderr, the others still hashed, exit status 1.
 # sernet index: same index on 1 and 3 ranks, refusal without --force, clear errors.
+# sernet similar: training images find themselves; same answers on 2 ranks; bad files.
 set -u
 bin=${SERNET_BIN:?}
 shared=${SERNET_SHARED_DIR:-../shared}
@@ -67,5 +68,27 @@ head -c 300 "$good1" >"$tmp/truncated.png"
 { sed -n 1p "$tmp/want"; sed -n 200p "$tmp/want"; } | cmp -s - "$tmp/out" && ok || { bad "mixed input: good files not hashed"; cat "$tmp/out"; }
 grep -q "truncated.png" "$tmp/err" && grep -q "text.png" "$tmp/err" && ok || { bad "mixed input: bad files not named"; cat "$tmp/err"; }
 [ "$(grep -c error "$tmp/err")" = 2 ] && ok || bad "mixed input: want one error line per bad file"
+# sernet similar on real data: each training image file finds itself at distance 0
+gl="$shared/data/glass"
+if "$bin" ingest --root "$gl" --category glass --out "$tmp/g.h5" --size 64 >/dev/null 2>"$tmp/err"; then
+  "$bin" similar --data "$tmp/g.h5" "$gl"/glass/train/good/000.png >/dev/null 2>"$tmp/err"; rc=$?
+  [ $rc = 1 ] && grep -q "sernet index" "$tmp/err" && ok || bad "similar without an index: exit $rc"
+  "$bin" index "$tmp/g.h5" >/dev/null 2>&1 || bad "index of ingested glass"
+  "$bin" similar --data "$tmp/g.h5" "$gl"/glass/train/good/*.png >"$tmp/sim" 2>"$tmp/err"; rc=$?
+  ntrain=$(ls "$gl"/glass/train/good/*.png | wc -l)
+  self=$(awk -F'\t' '{n=split($1,p,"/"); if ($4 == "train/good/" p[n] && $5 == 0) c++} END{print c+0}' "$tmp/sim")
+  [ $rc = 0 ] && [ "$self" = "$ntrain" ] && ok || { bad "similar: $self of $ntrain training images found themselves (exit $rc)"; head -3 "$tmp/sim"; }
+  "$bin" similar --data "$tmp/g.h5" --test --k 3 >"$tmp/sim1" 2>"$tmp/err"
+  ntest=$(find "$gl/glass/test" -type f | wc -l)
+  [ "$(wc -l <"$tmp/sim1")" = $((3 * ntest)) ] && ok || bad "similar --test --k 3: $(wc -l <"$tmp/sim1") lines, want $((3 * ntest))"
+  if command -v mpiexec >/dev/null; then
+    mpiexec -n 2 --oversubscribe "$bin" similar --data "$tmp/g.h5" --test --k 3 >"$tmp/sim2" 2>"$tmp/err"
+    cmp -s "$tmp/sim1" "$tmp/sim2" && ok || bad "similar differs on 2 ranks"
+  fi
+  "$bin" similar --data "$tmp/g.h5" "$tmp/text.png" "$gl"/glass/train/good/000.png >"$tmp/sim" 2>"$tmp/err"; rc=$?
+  [ $rc = 1 ] && [ "$(wc -l <"$tmp/sim")" = 1 ] && grep -q text.png "$tmp/err" && ok || bad "similar with a bad file: exit $rc"
+else
+  bad "ingest of glass failed: $(head -1 "$tmp/err")"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

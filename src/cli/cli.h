@@ -40,6 +40,7 @@ int sn_cmd_toytrain(int argc, char **argv);
 int sn_cmd_phash(int argc, char **argv);
 int sn_cmd_bench_phash(int argc, char **argv);
 int sn_cmd_index(int argc, char **argv);
+int sn_cmd_similar(int argc, char **argv);
 int sn_cmd_ingest(int argc, char **argv);
 int sn_cmd_synth(int argc, char **argv);
 int sn_cmd_info(int argc, char **argv);
