@@ -44,5 +44,6 @@ int sn_cmd_similar(int argc, char **argv);
 int sn_cmd_ingest(int argc, char **argv);
 int sn_cmd_synth(int argc, char **argv);
 int sn_cmd_info(int argc, char **argv);
+int sn_cmd_loadbench(int argc, char **argv);
 
 #endif

@@ -97,7 +97,8 @@ static sn_status list_dir(const char *dir, int dirs, strlist *out)
         if (want && push(out, e->d_name) != 0)
             SN_FAIL(SN_ENOMEM, "%s: listing", dir);
     }
-    qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
+    if (out->n > 1)
+        qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
 done:
     if (d)
         closedir(d);
@@ -128,7 +129,7 @@ static void plan_free(ingest_plan *p)
 static sn_status plan_build(ingest_plan *p)
 {
     sn_status status = SN_OK;
-    char path[4200], rel[4200];
+    char path[8600], rel[4200];
     strlist files = {0}, folders = {0};
     if (!is_dir(p->dir))
         SN_FAIL(SN_EIO, "%s: category folder not found", p->dir);
@@ -172,7 +173,7 @@ static sn_status plan_build(ingest_plan *p)
                 SN_FAIL(SN_ENOMEM, "listing");
             rel[0] = '\0';
             if (t > 0 && have_gt) {
-                char stem[4096];
+                char stem[1024];
                 snprintf(stem, sizeof stem, "%s", files.v[i]);
                 char *dot = strrchr(stem, '.');
                 if (dot)
@@ -419,6 +420,23 @@ int sn_cmd_ingest(int argc, char **argv)
                plan.dir, (long long)plan.train.n, (long long)plan.test.n, (long long)ndef,
                (long long)nmask, (long long)(plan.types.n - 1), plan.size, plan.size, out, secs,
                sn_dist_size(comm));
+        /* input volume for throughput figures: every image and mask file read */
+        double bytes = 0;
+        char p[8600];
+        struct stat stt;
+        for (int64_t i = 0; i < plan.train.n; i++) {
+            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.train.v[i]);
+            bytes += stat(p, &stt) == 0 ? (double)stt.st_size : 0;
+        }
+        for (int64_t i = 0; i < plan.test.n; i++) {
+            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.test.v[i]);
+            bytes += stat(p, &stt) == 0 ? (double)stt.st_size : 0;
+            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.test_masks.v[i]);
+            bytes += plan.test_masks.v[i][0] && stat(p, &stt) == 0 ? (double)stt.st_size : 0;
+        }
+        int64_t nimg = plan.train.n + plan.test.n;
+        printf("ingest: throughput %.1f images/s, %.1f MB/s of input files (%.1f MB, masks included)\n",
+               nimg / secs, bytes / 1e6 / secs, bytes / 1e6);
         if (skip_bad)
             printf("ingest: skipped %lld bad file(s)\n", (long long)dropped);
     }

@@ -14,6 +14,7 @@ static const sn_cli_command COMMANDS[] = {
     {"similar", sn_cmd_similar, "find the most similar training images (phash Hamming search)"},
     {"ingest", sn_cmd_ingest, "turn an MVTec AD layout folder into a dataset file"},
     {"synth", sn_cmd_synth, "write the embedded synthetic inspection dataset"},
+    {"loadbench", sn_cmd_loadbench, "measure the sharded dataset loader's throughput"},
     {"info", sn_cmd_info, "describe a file written by sernet (or report it damaged/foreign)"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
