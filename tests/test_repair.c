@@ -102,6 +102,9 @@ int main(void)
     sn_err_clear();
     EXPECT(sn_repair_mask(mp, 3, 4, NAN, 0, m, &px) == SN_EINVAL);
     sn_err_clear();
+    EXPECT(sn_repair_mask(mp, 3, 4, -1.0, 0, m, &px) == SN_EINVAL); /* repair_threshold = auto, uncalibrated */
+    EXPECT(strstr(sn_err_msg(), "calibrated") != NULL);
+    sn_err_clear();
     EXPECT(sn_repair_mask(mp, 0, 4, 0.5, 0, m, &px) == SN_EINVAL);
     sn_err_clear();
 

@@ -17,7 +17,8 @@
 int64_t sn_repair_min_area(double fraction, int h, int w);
 
 /* Steps 1-2: mask[h*w] = 1 where Mp > tau and the pixel's region has >= min_area pixels, else 0.
- * *pixels (optional) = number of ones. tau must be finite; NaN in Mp counts as not anomalous. */
+ * *pixels (optional) = number of ones. tau must be in [0, 1] (a negative value, the
+ * configuration's `auto`, is an error: calibrate first); NaN in Mp counts as not anomalous. */
 sn_status sn_repair_mask(const float *mp, int h, int w, double tau, int64_t min_area, uint8_t *mask,
                          int64_t *pixels);
 

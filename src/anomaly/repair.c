@@ -23,8 +23,10 @@ sn_status sn_repair_mask(const float *mp, int h, int w, double tau, int64_t min_
         *pixels = 0;
     if (!mp || !mask || h < 1 || w < 1)
         SN_FAIL(SN_EINVAL, "repair: bad mask %d x %d", h, w);
-    if (!isfinite(tau))
-        SN_FAIL(SN_EINVAL, "repair: threshold tau = %g, expected a finite number", tau);
+    /* the configuration stores `auto` as a negative value: it must be calibrated before use */
+    if (!(tau >= 0.0 && tau <= 1.0))
+        SN_FAIL(SN_EINVAL, "repair: threshold tau = %g, expected a number in [0, 1] (an 'auto' "
+                "repair_threshold must be calibrated first)", tau);
     if (min_area < 0)
         SN_FAIL(SN_EINVAL, "repair: min_area = %lld, expected >= 0", (long long)min_area);
     for (size_t i = 0; i < n; i++)
