@@ -26,6 +26,58 @@ static int mask_equals(const uint8_t *m, const char *const *want, int h, int w)
     return 1;
 }
 
+/* Independent reference for random cases: threshold, 8-connected flood fill, area test, select. */
+static int64_t ref_repair(const float *mp, const float *ia, const float *is, int c, int h, int w,
+                          double tau, int64_t min_area, float *ir, uint8_t *mask)
+{
+    int n = h * w;
+    int *seen = calloc((size_t)n, sizeof(int)), *stack = malloc(sizeof(int) * (size_t)n);
+    int *members = malloc(sizeof(int) * (size_t)n);
+    memset(mask, 0, (size_t)n);
+    int64_t total = 0;
+    for (int s0 = 0; s0 < n; s0++) {
+        if (!((double)mp[s0] > tau) || seen[s0])
+            continue;
+        int sp = 0, nm = 0;
+        stack[sp++] = s0;
+        seen[s0] = 1;
+        while (sp) {
+            int p = stack[--sp];
+            members[nm++] = p;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int y = p / w + dy, x = p % w + dx;
+                    if (y < 0 || y >= h || x < 0 || x >= w)
+                        continue;
+                    int q = y * w + x;
+                    if (!seen[q] && (double)mp[q] > tau) {
+                        seen[q] = 1;
+                        stack[sp++] = q;
+                    }
+                }
+        }
+        if (nm >= min_area) {
+            for (int i = 0; i < nm; i++)
+                mask[members[i]] = 1;
+            total += nm;
+        }
+    }
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < n; i++)
+            ir[ch * n + i] = mask[i] ? is[ch * n + i] : ia[ch * n + i];
+    free(seen);
+    free(stack);
+    free(members);
+    return total;
+}
+
+static uint64_t lcg = 99;
+static double urand(void)
+{
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(lcg >> 11) / 9007199254740992.0;
+}
+
 int main(void)
 {
     enum { H = 9, W = 12 };
@@ -154,6 +206,40 @@ int main(void)
         free(ir);
         free(ia2);
         free(bm);
+    }
+    /* random masks (blobs of several densities, values quantised so that some equal tau) against
+     * the independent reference */
+    {
+        int bad = 0, cases = 0;
+        for (int rep = 0; rep < 60; rep++) {
+            int h = 1 + (int)(urand() * 40), w = 1 + (int)(urand() * 40), c = 1 + rep % 3;
+            double density = 0.2 + 0.6 * urand(), tau = (double)(float)(0.25 * (1 + rep % 3));
+            int64_t min_area = (int64_t)(urand() * 30);
+            int n = h * w;
+            float *p = malloc(sizeof(float) * (size_t)n), *a = malloc(sizeof(float) * (size_t)n * c);
+            float *s = malloc(sizeof(float) * (size_t)n * c), *r1 = malloc(sizeof(float) * (size_t)n * c);
+            float *r2 = malloc(sizeof(float) * (size_t)n * c);
+            uint8_t *m1 = malloc((size_t)n), *m2 = malloc((size_t)n);
+            for (int i = 0; i < n; i++)
+                p[i] = urand() < density ? (float)((int)(urand() * 5) * 0.25) : 0.0f; /* 0, .25, .5, .75, 1 */
+            for (int i = 0; i < n * c; i++) {
+                a[i] = (float)urand();
+                s[i] = (float)urand();
+            }
+            int64_t got = -1, want = ref_repair(p, a, s, c, h, w, tau, min_area, r2, m2);
+            EXPECT(sn_repair_batch(1, p, a, s, c, h, w, tau, min_area, r1, m1, NULL, &got) == SN_OK);
+            cases++;
+            if (got != want || memcmp(m1, m2, (size_t)n) || memcmp(r1, r2, sizeof(float) * (size_t)n * c))
+                bad++;
+            free(p);
+            free(a);
+            free(s);
+            free(r1);
+            free(r2);
+            free(m1);
+            free(m2);
+        }
+        EXPECT_MSG(bad == 0, "%d of %d random cases differ from the reference", bad, cases);
     }
     return sn_test_finish();
 }
