@@ -118,6 +118,22 @@ int main(int argc, char **argv)
         int d;
         EXPECT(sn_hashindex_nearest(h, n, h[NTRAIN - 1], &at, &d) == SN_OK && d == 0 && h[at] == h[NTRAIN - 1]);
     }
+    /* query with the training images themselves: each finds a hash equal to its own */
+    if (h && n == NTRAIN) {
+        uint8_t *imgs = malloc((size_t)NTRAIN * S * S * 3);
+        int64_t at[NTRAIN];
+        int dd[NTRAIN], self = 0;
+        for (int i = 0; i < NTRAIN; i++)
+            pixels(i, imgs + (size_t)i * S * S * 3);
+        EXPECT(sn_hashindex_nearest_images(h, n, imgs, NTRAIN, S, at, dd) == SN_OK);
+        for (int i = 0; i < NTRAIN; i++)
+            self += dd[i] == 0 && h[at[i]] == h[i] && at[i] <= i;
+        EXPECT_MSG(self == NTRAIN, "%d of %d training images found their own hash", self, NTRAIN);
+        sn_err_clear();
+        EXPECT(sn_hashindex_nearest_images(h, 0, imgs, 1, S, at, dd) == SN_EINVAL);
+        sn_err_clear();
+        free(imgs);
+    }
     sn_free(h);
     h = NULL;
 

@@ -41,6 +41,12 @@ sn_status sn_hashindex_topk(const uint64_t *hashes, int64_t n, uint64_t query, i
 sn_status sn_hashindex_nearest_many(const uint64_t *hashes, int64_t n, const uint64_t *queries,
                                     int64_t m, int64_t *index, int *distance);
 
+/* For inference: the nearest index entry of each of n stored S x S RGB images (uint8 [n, S, S, 3],
+ * as sn_dataset_read returns them raw): hashes them (sn_phash_rgb8) and searches. index/distance
+ * have n entries (distance may be NULL). n = 0 does nothing. */
+sn_status sn_hashindex_nearest_images(const uint64_t *hashes, int64_t nh, const uint8_t *images, int n,
+                                      int S, int64_t *index, int *distance);
+
 /* The same with an explicit kernel (tests, benchmarks); an unavailable kernel is SN_EINVAL. */
 sn_status sn_hashindex_topk_with(sn_hashindex_kernel kernel, const uint64_t *hashes, int64_t n,
                                  uint64_t query, int k, int64_t *index, int *distance, int *found);

@@ -41,6 +41,26 @@ done:
     return status;
 }
 
+sn_status sn_hashindex_nearest_images(const uint64_t *hashes, int64_t nh, const uint8_t *images, int n,
+                                      int S, int64_t *index, int *distance)
+{
+    sn_status status = SN_OK;
+    uint64_t *q = NULL;
+    if (n < 0 || S < 1 || (n > 0 && (!images || !index)))
+        SN_FAIL(SN_EINVAL, "hash index: bad query images (%d of %d x %d)", n, S, S);
+    if (nh < 1)
+        SN_FAIL(SN_EINVAL, "empty hash index: nothing to search (%lld hashes)", (long long)nh);
+    if (n == 0)
+        goto done;
+    SN_ALLOC(q, n, "query hashes");
+    for (int i = 0; i < n; i++)
+        SN_TRY(sn_phash_rgb8(images + (size_t)i * S * S * 3, S, S, 3, &q[i]));
+    SN_TRY(sn_hashindex_nearest_many(hashes, nh, q, n, index, distance));
+done:
+    sn_free(q);
+    return status;
+}
+
 /* Open an existing HDF5 file read-write over MPI-IO (collective). */
 static sn_status open_rw(sn_h5file *f, const char *path, MPI_Comm comm)
 {
