@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jpeglib.h> /* after stdio.h */
+
 static void fx_mkdirs(const char *root, const char *rel)
 {
     char p[1024];
@@ -40,6 +42,40 @@ static int fx_write_image(const char *root, const char *rel, int w, int h, int c
     return rc;
 }
 
+/* A colour JPEG of w x h (quality 90). */
+static int fx_write_jpeg(const char *root, const char *rel, int w, int h)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    FILE *f = fopen(p, "wb");
+    if (!f)
+        return -1;
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * 3);
+    while (c.next_scanline < c.image_height) {
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 3; k++)
+                row[3 * x + k] = (uint8_t)(60 + 2 * x + 3 * (int)c.next_scanline + 40 * k);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 /* A mask: a filled rectangle (value v, 255 or 1 or an RGB 0/255 mask when c = 3). */
 static int fx_write_mask(const char *root, const char *rel, int w, int h, int c, int x0, int y0,
                          int x1, int y1)
@@ -56,7 +92,8 @@ static int fx_write_mask(const char *root, const char *rel, int w, int h, int c,
     return rc;
 }
 
-/* root/cat: train/good 5 images (one grey), test/good 2, test/crack 2, test/hole 1 with masks.
+/* root/cat: train/good 6 images (5 PNG of which one grey, 1 JPEG) and a README.txt that ingest
+ * must ignore, test/good 2, test/crack 2 (grey masks), test/hole 1 (RGB mask).
  * Images are 40x36; ingest at S = 32. */
 static int fx_make_tree(const char *root, const char *cat)
 {
@@ -68,6 +105,15 @@ static int fx_make_tree(const char *root, const char *cat)
         char rel[512];
         snprintf(rel, sizeof rel, "%s/train/good/%03d.png", cat, i);
         rc |= fx_write_image(root, rel, 40, 36, i == 2 ? 1 : 3, i);
+    }
+    snprintf(d, sizeof d, "%s/train/good/005.jpg", cat);
+    rc |= fx_write_jpeg(root, d, 40, 36);
+    char readme[1024];
+    snprintf(readme, sizeof readme, "%s/%s/train/good/README.txt", root, cat);
+    FILE *f = fopen(readme, "w");
+    if (f) {
+        fputs("not an image\n", f);
+        fclose(f);
     }
     const char *types[3] = {"good", "crack", "hole"};
     const int counts[3] = {2, 2, 1};

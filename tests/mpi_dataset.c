@@ -93,7 +93,7 @@ static void check_ingest(void)
     }
     int64_t all = 0;
     MPI_Allreduce(&total, &all, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-    EXPECT(all == 10);
+    EXPECT(all == 11);
     EXPECT_MSG(bad == 0, "rank %d: %d items differ from serial decoding", rank, bad);
     sn_dataset_close(ds);
 
@@ -166,6 +166,25 @@ static void check_loader(void)
         EXPECT_MSG(bad == 0 && badorder == 0, "batch %d on rank %d: %d bad values, %d out of order", B,
                    rank, bad, badorder);
     }
+    /* the tensor variant gives the same batch, reusing its storage */
+    sn_tensor t = {0}, tm = {0};
+    int tbad = 0;
+    for (int64_t bb = 0; bb < sn_dataset_batches(n, 5, 0); bb++) {
+        int count = 0, offset = 0;
+        int64_t tidx[8];
+        EXPECT(sn_dataset_train_batch(ds, seed, 3, bb, 5, img, idx, &count, &offset) == SN_OK);
+        EXPECT(sn_dataset_train_batch_tensor(ds, seed, 3, bb, 5, &t, tidx, NULL) == SN_OK);
+        tbad += t.n != count || t.c != 3 || t.h != S || t.w != S;
+        if (t.n == count && count > 0)
+            tbad += memcmp(t.data, img, sizeof(float) * 3 * px * count) != 0 ||
+                    memcmp(tidx, idx, sizeof(int64_t) * count) != 0;
+    }
+    EXPECT_MSG(tbad == 0, "tensor batches differ on rank %d", rank);
+    int64_t two[2] = {1, 0};
+    EXPECT(sn_dataset_read_tensor(ds, SN_SPLIT_TEST, two, 2, &t, &tm) == SN_OK);
+    EXPECT(t.n == 2 && tm.n == 2 && tm.c == 1);
+    sn_tensor_free(&t);
+    sn_tensor_free(&tm);
     /* test split shard: uneven at 2 and 3 ranks; masks match the generator */
     int64_t b, c;
     sn_dataset_shard(ds, SN_SPLIT_TEST, &b, &c);
@@ -202,6 +221,8 @@ static void check_loader(void)
             snprintf(p, sizeof p, "%s/t/train/good/%03d.png", root, i);
             remove(p);
         }
+        snprintf(p, sizeof p, "%s/t/train/good/005.jpg", root);
+        remove(p);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     snprintf(tiny, sizeof tiny, "%s/tiny.h5", tmp);

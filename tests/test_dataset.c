@@ -106,14 +106,15 @@ static void check_shard(void)
     EXPECT(sn_dataset_batches(10, 4, 0) == 3 && sn_dataset_batches(10, 4, 1) == 2);
 }
 
-static void check_synth(void)
+static void check_synth(int S)
 {
-    const int S = 64;
     size_t n = (size_t)S * S;
-    uint8_t *a = malloc(3 * n), *b = malloc(3 * n), *ma = malloc(n), *mb = malloc(n);
+    uint8_t *a = malloc(3 * n), *b = malloc(3 * n), *ma = malloc(n), *mb = malloc(n),
+            *clean = malloc(3 * n);
     for (int c = 0; c < sn_synth_n_categories(); c++) {
         EXPECT(sn_synth_count(c, 0) >= 100);
-        int bad_area = 0, bad_det = 0, small = 0, large = 0;
+        int bad_area = 0, bad_det = 0, small = 0, large = 0, bad_exact = 0;
+        double worst_same = 0;
         for (int64_t i = 0; i < sn_synth_count(c, 1); i++) {
             EXPECT(sn_synth_render(c, 1, i, S, 5, a, ma) == SN_OK);
             EXPECT(sn_synth_render(c, 1, i, S, 5, b, mb) == SN_OK);
@@ -129,11 +130,23 @@ static void check_synth(void)
                 bad_area += !(frac < 0.01 && area > 0), small++;
             else
                 bad_area += !(frac > 0.05), large++;
-            /* exactness: the defect changed the image inside its mask (against the same
-             * item rendered as normal is not possible, so check the mask is not empty) */
+            /* exactness against the same item before its defect: nothing changes outside the
+             * mask, and (nearly) every mask pixel changes */
+            EXPECT(sn_synth_render_pair(c, 1, i, S, 5, b, mb, clean) == SN_OK);
+            size_t out_changed = 0, in_same = 0;
+            for (size_t k = 0; k < n; k++) {
+                int changed = memcmp(clean + 3 * k, b + 3 * k, 3) != 0;
+                out_changed += !mb[k] && changed;
+                in_same += mb[k] && !changed;
+            }
+            bad_exact += out_changed != 0 || in_same != 0;
+            worst_same = SN_MAX(worst_same, area ? (double)in_same / (double)area : 0.0);
         }
         EXPECT_MSG(bad_det == 0, "%s: %d test items differ between two renders", sn_synth_category_name(c), bad_det);
         EXPECT_MSG(bad_area == 0, "%s: %d defects outside their size class", sn_synth_category_name(c), bad_area);
+        EXPECT_MSG(bad_exact == 0, "%s: %d masks not exact (worst: %.2f%% of mask pixels unchanged)",
+                   sn_synth_category_name(c), bad_exact, 100 * worst_same);
+        printf("%s: at most %.3f%% of a mask's pixels unchanged by its defect\n", sn_synth_category_name(c), 100 * worst_same);
         EXPECT(small >= 3 * 6 && large >= 3 * 6);
         EXPECT(sn_synth_render(c, 0, 0, S, 5, a, NULL) == SN_OK);
         EXPECT(sn_synth_render(c, 0, 0, S, 6, b, NULL) == SN_OK);
@@ -147,6 +160,7 @@ static void check_synth(void)
     free(b);
     free(ma);
     free(mb);
+    free(clean);
 }
 
 /* The ingested file holds exactly what direct decoding and resizing give. */
@@ -221,7 +235,7 @@ static void check_ingest(void)
     EXPECT(fx_make_tree(root, "cat") == 0);
     snprintf(out, sizeof out, "%s/cat.h5", tmp);
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL) == 0);
-    check_ingested(out, root, "cat", 32, 5, 5, 1);
+    check_ingested(out, root, "cat", 32, 6, 5, 1);
     EXPECT(run(sn_cmd_info, "info", "--check", out, NULL) == 0);
 
     /* an existing output is refused, --force replaces it, no temporary is left behind */
@@ -246,14 +260,14 @@ static void check_ingest(void)
     EXPECT(system(p) == 0);
     snprintf(out, sizeof out, "%s/c2.h5", tmp);
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c2", "--size", "32", "--out", out, NULL) == 0);
-    check_ingested(out, root, "c2", 32, 5, 0, 0);
+    check_ingested(out, root, "c2", 32, 6, 0, 0);
     snprintf(root, sizeof root, "%s/tree3", tmp);
     EXPECT(fx_make_tree(root, "c3") == 0);
     snprintf(p, sizeof p, "rm -rf %s/c3/ground_truth", root);
     EXPECT(system(p) == 0);
     snprintf(out, sizeof out, "%s/c3.h5", tmp);
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c3", "--size", "32", "--out", out, NULL) == 0);
-    check_ingested(out, root, "c3", 32, 5, 5, 0);
+    check_ingested(out, root, "c3", 32, 6, 5, 0);
 
     /* bad inputs, each on a fresh tree */
     snprintf(root, sizeof root, "%s/bad", tmp);
@@ -273,7 +287,7 @@ static void check_ingest(void)
     EXPECT(access(p2, F_OK) != 0);
     /* --skip-bad drops it with a warning */
     EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b1", "--size", "32", "--out", out, "--skip-bad", NULL) == 0);
-    check_ingested(out, root, "b1", 32, 5, 4, 1);
+    check_ingested(out, root, "b1", 32, 6, 4, 1);
     remove(out);
     /* truncated image */
     EXPECT(fx_make_tree(root, "b2") == 0);
@@ -294,7 +308,7 @@ static void check_ingest(void)
                 "missing mask", "test/crack/001.png: defect image without a mask");
     /* empty training split */
     EXPECT(fx_make_tree(root, "b5") == 0);
-    snprintf(p, sizeof p, "rm -f %s/b5/train/good/*", root);
+    snprintf(p, sizeof p, "rm -f %s/b5/train/good/*.png %s/b5/train/good/*.jpg", root, root);
     EXPECT(system(p) == 0);
     expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b5", "--size", "32", "--out", out, NULL),
                 "empty train", "training split is empty");
@@ -414,7 +428,8 @@ int main(int argc, char **argv)
     mkdir(tmp, 0700);
     check_resize();
     check_shard();
-    check_synth();
+    check_synth(64);
+    check_synth(128);
     check_ingest();
     check_bad_files();
     check_synth_file();

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "sernet/common.h"
+#include "sernet/tensor.h"
 
 #define SN_DATASET_FORMAT "sernet-dataset"
 #define SN_DATASET_VERSION 1
@@ -65,5 +66,16 @@ int64_t sn_dataset_batches(int64_t n, int global_batch, int drop_last);
 sn_status sn_dataset_train_batch(sn_dataset *ds, uint64_t seed, int64_t epoch, int64_t batch,
                                  int global_batch, float *images, int64_t *indices, int *count,
                                  int *offset);
+
+/* The same straight into engine tensors (storage reused when large enough, so a training loop
+ * allocates once): images becomes [count, 3, S, S] (count may be 0, with room kept for
+ * ceil(B / ranks) items). */
+sn_status sn_dataset_train_batch_tensor(sn_dataset *ds, uint64_t seed, int64_t epoch, int64_t batch,
+                                        int global_batch, sn_tensor *images, int64_t *indices,
+                                        int *offset);
+/* Items idx[0..n) of a split into images [n, 3, S, S] and, if masks is not NULL (test split),
+ * masks [n, 1, S, S]. */
+sn_status sn_dataset_read_tensor(sn_dataset *ds, sn_split split, const int64_t *idx, int n,
+                                 sn_tensor *images, sn_tensor *masks);
 
 #endif

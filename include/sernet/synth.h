@@ -25,5 +25,9 @@ int sn_synth_test_defect(int cat, int64_t i);
  * train split; all zero for normal items). S must be at least 32. */
 sn_status sn_synth_render(int cat, int split, int64_t i, int S, uint64_t seed, uint8_t *rgb,
                           uint8_t *mask);
+/* The same, and also the item as it was before its defect was applied (clean, [S,S,3], may be
+ * NULL): outside the mask the two are identical, inside it the defect changed the pixels. */
+sn_status sn_synth_render_pair(int cat, int split, int64_t i, int S, uint64_t seed, uint8_t *rgb,
+                               uint8_t *mask, uint8_t *clean);
 
 #endif

@@ -424,3 +424,32 @@ sn_status sn_dataset_train_batch(sn_dataset *ds, uint64_t seed, int64_t epoch, i
 done:
     return status;
 }
+
+sn_status sn_dataset_train_batch_tensor(sn_dataset *ds, uint64_t seed, int64_t epoch, int64_t batch,
+                                        int global_batch, sn_tensor *images, int64_t *indices,
+                                        int *offset)
+{
+    sn_status status = SN_OK;
+    int size = sn_dist_size(ds->f.comm), count = 0;
+    if (global_batch <= 0)
+        SN_FAIL(SN_EINVAL, "%s: global batch %d must be positive", ds->f.path, global_batch);
+    int room = (global_batch + size - 1) / size;
+    SN_TRY(sn_tensor_ensure(images, room, 3, ds->size, ds->size, "loader batch"));
+    SN_TRY(sn_dataset_train_batch(ds, seed, epoch, batch, global_batch, images->data, indices,
+                                  &count, offset));
+    images->n = count;
+done:
+    return status;
+}
+
+sn_status sn_dataset_read_tensor(sn_dataset *ds, sn_split split, const int64_t *idx, int n,
+                                 sn_tensor *images, sn_tensor *masks)
+{
+    sn_status status = SN_OK;
+    SN_TRY(sn_tensor_ensure(images, n, 3, ds->size, ds->size, "loader images"));
+    if (masks)
+        SN_TRY(sn_tensor_ensure(masks, n, 1, ds->size, ds->size, "loader masks"));
+    SN_TRY(sn_dataset_read(ds, split, idx, n, images->data, masks ? masks->data : NULL, NULL));
+done:
+    return status;
+}

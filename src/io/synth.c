@@ -414,6 +414,12 @@ static void apply_defect(canvas *cv, int kind, int cat, flange_pose *fp, rng *r,
 sn_status sn_synth_render(int cat, int split, int64_t i, int S, uint64_t seed, uint8_t *rgb,
                           uint8_t *mask)
 {
+    return sn_synth_render_pair(cat, split, i, S, seed, rgb, mask, NULL);
+}
+
+sn_status sn_synth_render_pair(int cat, int split, int64_t i, int S, uint64_t seed, uint8_t *rgb,
+                               uint8_t *mask, uint8_t *clean)
+{
     sn_status status = SN_OK;
     canvas cv = {S, NULL, NULL};
     uint8_t *tmp = NULL, *m = NULL;
@@ -438,6 +444,8 @@ sn_status sn_synth_render(int cat, int split, int64_t i, int S, uint64_t seed, u
             flange_draw(&cv, &fp);
         }
         memset(m, 0, n);
+        if (clean)
+            quantize(cv.img, 3 * n, clean);
         if (kind == D_GOOD)
             break;
         apply_defect(&cv, kind, cat, &fp, &r, m, tmp);
