@@ -8,6 +8,10 @@
 static const sn_cli_command COMMANDS[] = {
     {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+    {"phash", sn_cmd_phash, "print the perceptual hash (ImageHash phash) of image files"},
+    {"bench-phash", sn_cmd_bench_phash, "benchmark the perceptual hash and the Hamming search"},
+    {"index", sn_cmd_index, "compute and store the training-image hash index of a dataset file"},
+    {"similar", sn_cmd_similar, "find the most similar training images (phash Hamming search)"},
     {"ingest", sn_cmd_ingest, "turn an MVTec AD layout folder into a dataset file"},
     {"synth", sn_cmd_synth, "write the embedded synthetic inspection dataset"},
     {"loadbench", sn_cmd_loadbench, "measure the sharded dataset loader's throughput"},
