@@ -67,15 +67,13 @@ sn_prec *sn_eval_merge_runs(sn_prec *a, sn_prec *tmp, const int64_t *counts, int
         int64_t off = 0;
         int out_runs = 0;
         for (int i = 0; i < runs; i += 2) {
-            if (i + 1 < runs) {
+            int64_t sum = len[i] + (i + 1 < runs ? len[i + 1] : 0);
+            if (i + 1 < runs)
                 merge2(src + off, len[i], src + off + len[i], len[i + 1], dst + off);
-                len[out_runs++] = len[i] + len[i + 1];
-                off += len[i] + len[i + 1];
-            } else {
+            else
                 memcpy(dst + off, src + off, (size_t)len[i] * sizeof *src);
-                len[out_runs++] = len[i];
-                off += len[i];
-            }
+            len[out_runs++] = sum;
+            off += sum;
         }
         runs = out_runs;
         sn_prec *t = src;
