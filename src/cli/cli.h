@@ -37,5 +37,6 @@ int sn_cmd_version(int argc, char **argv);
 int sn_cmd_config(int argc, char **argv);
 int sn_cmd_bench(int argc, char **argv);
 int sn_cmd_toytrain(int argc, char **argv);
+int sn_cmd_bench_eval(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 static const sn_cli_command COMMANDS[] = {
     {"version", sn_cmd_version, "print program, GEMM backend, MPI and HDF5 versions"},
     {"config", sn_cmd_config, "print the resolved configuration or the key reference"},
+    {"bench-eval", sn_cmd_bench_eval, "benchmark anomaly maps per second and metric time"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 
