@@ -1,6 +1,7 @@
 /* Anomaly map: hand-computed pieces, and the fast kernel against the direct reference. */
 #include "sn_test.h"
 #include "sernet/anomaly_map.h"
+#include "anomaly/map_internal.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -68,6 +69,27 @@ static void test_resize(void)
         x[i] = urand();
     sn_map_resize_ref(x, 3, 4, y, 3, 4);
     EXPECT_ALLCLOSE(y, x, 12, 0, 1e-30, "bilinear identity");
+}
+
+/* The fast kernel's libm-free conversion against powf/cbrtf on a dense sweep (both branch
+ * boundaries included) and random colours. */
+static void test_lab_fast(void)
+{
+    enum { N = 3 * 4099 };
+    static float rgb[3 * N], a1[N], b1[N], a2[N], b2[N];
+    for (int i = 0; i < N; i++) {
+        float t = (float)(i % 4099) / 4096.0f; /* 0 .. slightly above 1 */
+        rgb[i] = i < 4099 ? t : urand();
+        rgb[N + i] = i < 4099 ? 1.0f - t : urand();
+        rgb[2 * N + i] = i < 4099 ? 0.5f * t : urand();
+    }
+    rgb[0] = 0.04045f;
+    rgb[1] = nextafterf(0.04045f, 1.0f);
+    rgb[N + 2] = 0.0f;
+    sn_map_lab_ab(rgb, N, a1, b1);
+    sn_map_lab_ab_fast(rgb, N, a2, b2);
+    EXPECT_ALLCLOSE(a2, a1, N, 1e-5, 2e-4, "fast CIELAB a vs powf/cbrtf");
+    EXPECT_ALLCLOSE(b2, b1, N, 1e-5, 2e-4, "fast CIELAB b vs powf/cbrtf");
 }
 
 static void test_lab(void)
@@ -216,6 +238,7 @@ int main(void)
     test_box();
     test_resize();
     test_lab();
+    test_lab_fast();
     test_hand_gms();
     test_fast_vs_ref();
     test_batch_and_errors();

@@ -142,7 +142,81 @@ done:
     return status;
 }
 
-/* Prewitt/3 magnitude of an h x w map through the zero-padded scratch. */
+/* Without -ftrapping-math GCC may compute both sides of the branch-free selects below, and
+ * without errno handling sqrtf is one instruction, so the pixel loops vectorise (sernet never
+ * enables floating-point traps nor reads errno after maths functions). */
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+/* CIELAB a, b without libm calls so the pixel loop vectorises: x^2.4 = x^2 * (x^(1/5))^2 and
+ * t^(1/3) by Newton iterations in double from a bit-level first guess (relative error of the
+ * guess < 1/8, after 4 resp. 3 quadratic steps far below float resolution); the reference
+ * (map_common.c) uses powf/cbrtf and the tests hold the two together. */
+static inline double guess_root(float x, uint32_t k, uint32_t bias)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = u / k + bias;
+    float y;
+    memcpy(&y, &u, sizeof y);
+    return (double)y;
+}
+
+static inline float lin_fast(float c)
+{
+    double x = ((double)(c > 0.04045f ? c : 0.04045f) + 0.055) / 1.055;
+    double r = guess_root((float)x, 5u, 852282572u); /* (4/5) * bits of 1.0f */
+    double r2;
+    r2 = r * r; r = 0.8 * r + 0.2 * x / (r2 * r2);
+    r2 = r * r; r = 0.8 * r + 0.2 * x / (r2 * r2);
+    r2 = r * r; r = 0.8 * r + 0.2 * x / (r2 * r2);
+    r2 = r * r; r = 0.8 * r + 0.2 * x / (r2 * r2);
+    float p = (float)(x * x * r * r);
+    float lin = c / 12.92f; /* computed unconditionally: the select below then vectorises */
+    return c <= 0.04045f ? lin : p;
+}
+
+static inline float labf_fast(float t)
+{
+    double x = t > 0.008856f ? t : 0.008856f;
+    double y = guess_root((float)x, 3u, 710235477u); /* (2/3) * bits of 1.0f */
+    y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
+    y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
+    y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
+    float lin = 7.787f * t + 4.0f / 29.0f, cb = (float)y;
+    return t > 0.008856f ? cb : lin;
+}
+
+static inline void lab_ab_fast(float r, float g, float b, float *a_out, float *b_out)
+{
+    r = lin_fast(r);
+    g = lin_fast(g);
+    b = lin_fast(b);
+    float X = (0.412453f * r + 0.357580f * g + 0.180423f * b) / 0.95047f;
+    float Y = 0.212671f * r + 0.715160f * g + 0.072169f * b;
+    float Z = (0.019334f * r + 0.119193f * g + 0.950227f * b) / 1.08883f;
+    float fx = labf_fast(X), fy = labf_fast(Y), fz = labf_fast(Z);
+    *a_out = 500.0f * (fx - fy);
+    *b_out = 200.0f * (fy - fz);
+}
+
+void sn_map_lab_ab_fast(const float *rgb, int64_t n, float *a, float *b)
+{
+    for (int64_t i = 0; i < n; i++)
+        lab_ab_fast(rgb[i], rgb[n + i], rgb[2 * n + i], &a[i], &b[i]);
+}
+
+/* dc[i] = (Δa)² + (Δb)² of the two CHW images. */
+static void colour_diff(const float *img, const float *rec, size_t n, float *dc)
+{
+    for (size_t i = 0; i < n; i++) {
+        float aI, bI, aR, bR;
+        lab_ab_fast(img[i], img[n + i], img[2 * n + i], &aI, &bI);
+        lab_ab_fast(rec[i], rec[n + i], rec[2 * n + i], &aR, &bR);
+        float da = aI - aR, db = bI - bR;
+        dc[i] = da * da + db * db;
+    }
+}
+/* Squared Prewitt/3 gradient magnitude (+1e-12) of an h x w map through the zero-padded scratch. */
 static void grad_mag(const float *x, int h, int w, float *pad, float *m)
 {
     int pw = w + 2;
@@ -165,19 +239,21 @@ static void grad_mag(const float *x, int h, int w, float *pad, float *m)
             float gy = (a[j] + a[j + 1] + a[j + 2]) - (c[j] + c[j + 1] + c[j + 2]);
             gx *= third;
             gy *= third;
-            mo[j] = sqrtf(gx * gx + gy * gy + SN_MAP_GRAD_EPS);
+            mo[j] = gx * gx + gy * gy + SN_MAP_GRAD_EPS; /* m², see gms_inplace */
         }
     }
 }
 
-/* GMS of the current scale written in place into mI. */
+/* GMS of the current scale written in place into mI, from the squared magnitudes:
+ * 2 m1 m2 = 2 sqrt(m1² m2²), one square root per pixel pair. */
 static void gms_inplace(float *mI, const float *mR, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float a = mI[i], b = mR[i];
-        mI[i] = (2.0f * a * b + SN_MAP_GMS_C) / (a * a + b * b + SN_MAP_GMS_C);
+        float q1 = mI[i], q2 = mR[i];
+        mI[i] = (2.0f * sqrtf(q1 * q2) + SN_MAP_GMS_C) / (q1 + q2 + SN_MAP_GMS_C);
     }
 }
+#pragma GCC pop_options
 
 sn_status sn_map_compute(sn_map_ws *ws, const float *img, const float *rec, float *A, float *score)
 {
@@ -224,13 +300,9 @@ sn_status sn_map_compute(sn_map_ws *ws, const float *img, const float *rec, floa
         }
     }
     const float cw = (float)ws->p.color_weight, inv = 1.0f / (float)(3 * S);
-    for (size_t i = 0; i < n; i++) {
-        float aI, bI, aR, bR;
-        sn_map_lab_ab_pixel(img[i], img[n + i], img[2 * n + i], &aI, &bI);
-        sn_map_lab_ab_pixel(rec[i], rec[n + i], rec[2 * n + i], &aR, &bR);
-        float da = aI - aR, db = bI - bR;
-        comb[i] = (1.0f - acc[i] * inv) + cw * (da * da + db * db);
-    }
+    colour_diff(img, rec, n, comb);
+    for (size_t i = 0; i < n; i++)
+        comb[i] = (1.0f - acc[i] * inv) + cw * comb[i];
     float *out = A ? A : acc; /* acc is free again */
     box_mean(comb, h, w, ws->p.box, ws->hsum, ws->col, out);
     float best = -INFINITY;

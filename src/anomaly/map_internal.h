@@ -8,6 +8,8 @@
 #define SN_MAP_GMS_C 0.0026f
 #define SN_MAP_GRAD_EPS 1e-12f
 
+/* The fast kernel's libm-free CIELAB a, b (same layout as sn_map_lab_ab). */
+void sn_map_lab_ab_fast(const float *rgb, int64_t n, float *a, float *b);
 void sn_map_lab_ab_pixel(float r, float g, float b, float *a_out, float *b_out);
 /* 2x2 average pooling, stride 2, odd sizes floored (PyTorch avg_pool2d(2)). */
 void sn_map_pool2(const float *x, int ih, int iw, float *out);
