@@ -233,8 +233,36 @@ static void test_batch_and_errors(void)
     free(I); free(R); free(A); free(one);
 }
 
-int main(void)
+/* Driver for tests/torch_anomaly_map.sh: reads I and R (raw float32 [3,S,S] each) from IN,
+ * writes the fast map (raw float32 [S,S]) and then the reference map to OUT. */
+static int driver(const char *in, const char *out, int S, int scales, int box, double c)
 {
+    size_t n = (size_t)S * S;
+    float *I = malloc(sizeof(float) * 6 * n), *A = malloc(sizeof(float) * 2 * n);
+    FILE *f = fopen(in, "rb");
+    if (!I || !A || !f || fread(I, sizeof(float), 6 * n, f) != 6 * n)
+        return 1;
+    fclose(f);
+    sn_map_params p = {scales, box, c};
+    sn_map_ws *ws = NULL;
+    if (sn_map_ws_create(&p, S, S, &ws) || sn_map_compute(ws, I, I + 3 * n, A, NULL) ||
+        sn_map_compute_ref(&p, S, S, I, I + 3 * n, A + n, NULL, NULL, NULL)) {
+        fprintf(stderr, "error: %s\n", sn_err_msg());
+        return 1;
+    }
+    f = fopen(out, "wb");
+    if (!f || fwrite(A, sizeof(float), 2 * n, f) != 2 * n || fclose(f))
+        return 1;
+    sn_map_ws_free(ws);
+    free(I);
+    free(A);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 8 && strcmp(argv[1], "--driver") == 0)
+        return driver(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atof(argv[7]));
     test_box();
     test_resize();
     test_lab();
