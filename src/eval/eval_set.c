@@ -326,42 +326,62 @@ done:
 
 /* Binned: bins of equal width over the global score range; bin index is monotone in the score,
  * so bins are ordered exactly like the scores. */
+typedef struct {
+    int64_t neg, pos;
+    double pro;
+    uint32_t kmin, kmax; /* smallest and largest score key in the bin */
+} bin_acc;
+
 static sn_status pixels_binned(const sn_eval_set *s, MPI_Comm comm, int rank, const int64_t g[4],
                                double lo, double hi, const sn_eval_opts *o, sn_eval_result *res)
 {
     sn_status status = SN_OK, st = SN_OK;
     int B = o->bins;
+    bin_acc *acc = NULL;                /* one 32-byte record per bin: one cache line per pixel */
     int64_t *cnt = NULL, *gcnt = NULL;  /* [2B]: negatives, positives */
     double *pro = NULL, *gpro = NULL;
-    float *mm = NULL, *gmm = NULL;      /* [2B]: -min, max */
+    uint32_t *kk = NULL, *gkk = NULL;   /* [2B]: ~smallest key, largest key (both reduced by MAX) */
     if (B < 1)
         SN_FAIL(SN_EINVAL, "evaluation: eval_bins = %d, expected >= 1", B);
-    cnt = sn_calloc(sizeof(int64_t) * 2 * (size_t)B, "evaluation histograms");
-    gcnt = sn_calloc(sizeof(int64_t) * 2 * (size_t)B, "evaluation histograms");
-    pro = sn_calloc(sizeof(double) * (size_t)B, "evaluation histograms");
-    gpro = sn_calloc(sizeof(double) * (size_t)B, "evaluation histograms");
-    mm = sn_alloc(sizeof(float) * 2 * (size_t)B, "evaluation histograms");
-    gmm = sn_alloc(sizeof(float) * 2 * (size_t)B, "evaluation histograms");
-    st = (cnt && gcnt && pro && gpro && mm && gmm) ? SN_OK : SN_ENOMEM;
+    acc = sn_alloc(sizeof(bin_acc) * (size_t)B, "evaluation histograms");
+    cnt = sn_alloc(sizeof(int64_t) * 2 * (size_t)B, "evaluation histograms");
+    gcnt = sn_alloc(sizeof(int64_t) * 2 * (size_t)B, "evaluation histograms");
+    pro = sn_alloc(sizeof(double) * (size_t)B, "evaluation histograms");
+    gpro = sn_alloc(sizeof(double) * (size_t)B, "evaluation histograms");
+    kk = sn_alloc(sizeof(uint32_t) * 2 * (size_t)B, "evaluation histograms");
+    gkk = sn_alloc(sizeof(uint32_t) * 2 * (size_t)B, "evaluation histograms");
+    st = (acc && cnt && gcnt && pro && gpro && kk && gkk) ? SN_OK : SN_ENOMEM;
     SN_TRY(agree(st, comm, "histogram buffers"));
-    for (int b = 0; b < 2 * B; b++)
-        mm[b] = -INFINITY;
+    for (int b = 0; b < B; b++) {
+        bin_acc z = {0, 0, 0.0, UINT32_MAX, 0};
+        acc[b] = z;
+    }
     double scale = hi > lo ? (double)B / (hi - lo) : 0.0;
     for (int64_t i = 0; i < s->n_px; i++) {
-        float v = sn_eval_unkey(s->px[i].key);
-        double t = ((double)v - lo) * scale;
+        uint32_t k = s->px[i].key, w = s->px[i].w;
+        double t = ((double)sn_eval_unkey(k) - lo) * scale;
         int b = (int)t;
         b = b < 0 ? 0 : b >= B ? B - 1 : b;
-        uint32_t w = s->px[i].w;
-        cnt[2 * b + (w != 0)]++;
-        if (w)
-            pro[b] += 1.0 / (double)w;
-        mm[2 * b] = -v > mm[2 * b] ? -v : mm[2 * b];
-        mm[2 * b + 1] = v > mm[2 * b + 1] ? v : mm[2 * b + 1];
+        bin_acc *a = &acc[b];
+        if (w) {
+            a->pos++;
+            a->pro += 1.0 / (double)w;
+        } else {
+            a->neg++;
+        }
+        a->kmin = k < a->kmin ? k : a->kmin;
+        a->kmax = k > a->kmax ? k : a->kmax;
+    }
+    for (int b = 0; b < B; b++) {
+        cnt[2 * b] = acc[b].neg;
+        cnt[2 * b + 1] = acc[b].pos;
+        pro[b] = acc[b].pro;
+        kk[2 * b] = ~acc[b].kmin;
+        kk[2 * b + 1] = acc[b].kmax;
     }
     if (MPI_Allreduce(cnt, gcnt, 2 * B, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
         MPI_Allreduce(pro, gpro, B, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(mm, gmm, 2 * B, MPI_FLOAT, MPI_MAX, comm) != MPI_SUCCESS)
+        MPI_Allreduce(kk, gkk, 2 * B, MPI_UINT32_T, MPI_MAX, comm) != MPI_SUCCESS)
         SN_FAIL(SN_EMPI, "evaluation: MPI_Allreduce of the score histograms failed");
     if (rank == 0) {
         sn_sweep sw;
@@ -371,20 +391,21 @@ static sn_status pixels_binned(const sn_eval_set *s, MPI_Comm comm, int rank, co
             int64_t neg = gcnt[2 * b], pos = gcnt[2 * b + 1];
             if (neg + pos == 0)
                 continue;
-            int exact = -gmm[2 * b] == gmm[2 * b + 1]; /* one distinct score in the bin */
-            sn_sweep_group(&sw, pos, neg, gpro[b], gmm[2 * b + 1], exact);
+            uint32_t kmin = ~gkk[2 * b], kmax = gkk[2 * b + 1];
+            sn_sweep_group(&sw, pos, neg, gpro[b], sn_eval_unkey(kmax), kmin == kmax);
         }
         sn_sweep_finish(&sw, &out);
         put_pixel_metrics(&out, 1, res);
         res->bins = B;
     }
 done:
+    sn_free(acc);
     sn_free(cnt);
     sn_free(gcnt);
     sn_free(pro);
     sn_free(gpro);
-    sn_free(mm);
-    sn_free(gmm);
+    sn_free(kk);
+    sn_free(gkk);
     return status;
 }
 
