@@ -262,6 +262,33 @@ static void test_undefined(int rank, int nranks)
     drop(&d);
 }
 
+/* Every pixel has the same score: one bin, which is an exact tie group (bound 0), AUROC 1/2,
+ * AUPRO = 0.15 (one segment from (0,0) to (1,1), mean height over [0, 0.3]). */
+static void test_all_tied(int rank, int nranks)
+{
+    dataset d;
+    make(&d, 6, 10, 10, 10, 0x99ull, 0);
+    size_t px = (size_t)d.h * d.w;
+    for (size_t i = 0; i < px * d.n; i++)
+        d.maps[i] = 0.25f;
+    sn_eval_set *s = NULL;
+    EXPECT(sn_eval_set_create(&s) == SN_OK);
+    EXPECT(fill(s, &d, rank, nranks) == SN_OK);
+    sn_eval_opts o;
+    sn_eval_opts_default(&o);
+    for (int mode = SN_EVAL_EXACT; mode <= SN_EVAL_BINNED; mode++) {
+        sn_eval_result r;
+        o.mode = mode;
+        EXPECT(sn_eval_compute(s, MPI_COMM_WORLD, &o, &r) == SN_OK);
+        EXPECT_NEAR(r.pixel_auroc.value, 0.5, 1e-15);
+        EXPECT_NEAR(r.aupro.value, 0.15, 1e-12);
+        EXPECT_NEAR(r.pixel_ap.value, (double)r.n_defect_pixels / (double)r.n_pixels, 1e-12);
+        EXPECT(r.pixel_auroc_bound == 0 && r.aupro_bound == 0 && r.pixel_ap_bound == 0);
+    }
+    sn_eval_set_free(s);
+    drop(&d);
+}
+
 static void test_errors(int rank, int nranks)
 {
     float map[16] = {0}, bad[16] = {0};
@@ -308,6 +335,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     test_exact_and_binned(rank, nranks);
     test_undefined(rank, nranks);
+    test_all_tied(rank, nranks);
     test_errors(rank, nranks);
     int failed = sn_test_failed, any = 0;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

@@ -360,8 +360,8 @@ static sn_status pixels_binned(const sn_eval_set *s, MPI_Comm comm, int rank, co
     for (int64_t i = 0; i < s->n_px; i++) {
         uint32_t k = s->px[i].key, w = s->px[i].w;
         double t = ((double)sn_eval_unkey(k) - lo) * scale;
-        int b = (int)t;
-        b = b < 0 ? 0 : b >= B ? B - 1 : b;
+        /* t >= 0 always; NaN (0 * inf when hi - lo is subnormal) belongs to bin 0 */
+        int b = t >= (double)B ? B - 1 : t >= 0 ? (int)t : 0;
         bin_acc *a = &acc[b];
         if (w) {
             a->pos++;
