@@ -269,6 +269,22 @@ static sn_status pixels_exact(const sn_eval_set *s, MPI_Comm comm, int rank, int
     if (s->n_px)
         memcpy(loc, s->px, (size_t)s->n_px * sizeof *loc);
     sn_prec *sorted = sn_eval_radix_sort(loc, ltmp, s->n_px);
+    /* keep only the buffer holding the sorted run */
+    if (sorted == loc) {
+        sn_free(ltmp);
+        ltmp = NULL;
+    } else {
+        sn_free(loc);
+        loc = NULL;
+    }
+    if (nranks == 1) {
+        sn_sweep sw;
+        sn_sweep_init(&sw, g[1], total - g[1], g[2], o->max_fpr);
+        sn_sweep_records(&sw, sorted, total);
+        sn_sweep_finish(&sw, &out);
+        put_pixel_metrics(&out, 0, res);
+        goto done;
+    }
 
     counts = malloc(sizeof(int64_t) * (size_t)nranks);
     ic = malloc(sizeof(int) * (size_t)nranks);
