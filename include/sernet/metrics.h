@@ -69,7 +69,7 @@ enum { SN_EVAL_AUTO = 0, SN_EVAL_EXACT = 1, SN_EVAL_BINNED = 2 };
 typedef struct {
     double max_fpr;           /* AUPRO integration limit (aupro_max_fpr) */
     int64_t exact_max_pixels; /* AUTO: exact when the global pixel count is at most this */
-    int bins;                 /* bins of the binned path */
+    int bins;                 /* binned path: target number of bins (at most 2x are used) */
     int mode;                 /* SN_EVAL_AUTO, SN_EVAL_EXACT or SN_EVAL_BINNED */
 } sn_eval_opts;
 void sn_eval_opts_default(sn_eval_opts *o);
@@ -83,7 +83,7 @@ typedef struct {
     int64_t type_images[SN_EVAL_MAX_TYPES];
     sn_metric type_auroc[SN_EVAL_MAX_TYPES]; /* [0] is undefined (good vs good) */
     int binned;      /* pixel metrics from the binned path */
-    int bins;
+    int bins;        /* bins actually used by the binned path */
     /* Binned path: |reported - exact| <= bound for each pixel metric (0 when exact). */
     double pixel_auroc_bound, aupro_bound, pixel_ap_bound;
     double max_fpr;

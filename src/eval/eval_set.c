@@ -143,7 +143,7 @@ void sn_eval_opts_default(sn_eval_opts *o)
 {
     o->max_fpr = 0.3;
     o->exact_max_pixels = 200000000;
-    o->bins = 1 << 20;
+    o->bins = 65536;
     o->mode = SN_EVAL_AUTO;
 }
 
@@ -340,70 +340,112 @@ done:
     return status;
 }
 
-/* Binned: bins of equal width over the global score range; bin index is monotone in the score,
- * so bins are ordered exactly like the scores. */
+/* Binned, in two passes so the bins follow the data: pass 1 counts the pixels in
+ * min(bins, SN_COARSE) equal-width bins over the global score range; every rank derives from these (identical,
+ * reduced) counts the same split of coarse bin j into sub_j = ceil(count_j * bins / N)
+ * equal-width fine bins; pass 2 accumulates per fine bin. Coarse index, position inside the
+ * coarse bin and fine index are monotone in the score, so the fine bins are ordered exactly
+ * like the scores. There are at most 2 * bins fine bins (16 bytes each while accumulating). */
+enum { SN_COARSE = 4096 };
+
 typedef struct {
-    int64_t neg, pos;
-    double pro;
+    uint32_t neg, pos;   /* counts of the current chunk (at most UINT32_MAX pixels) */
     uint32_t kmin, kmax; /* smallest and largest score key in the bin */
 } bin_acc;
+
+static inline double coarse_pos(uint32_t key, double lo, double scale)
+{
+    return ((double)sn_eval_unkey(key) - lo) * scale; /* >= 0; NaN only as 0 * inf */
+}
+
+static inline int coarse_bin(double t, int B1)
+{
+    return t >= (double)B1 ? B1 - 1 : t >= 0 ? (int)t : 0;
+}
 
 static sn_status pixels_binned(const sn_eval_set *s, MPI_Comm comm, int rank, const int64_t g[4],
                                double lo, double hi, const sn_eval_opts *o, sn_eval_result *res)
 {
     sn_status status = SN_OK, st = SN_OK;
-    int B = o->bins;
-    bin_acc *acc = NULL;                /* one 32-byte record per bin: one cache line per pixel */
-    int64_t *cnt = NULL, *gcnt = NULL;  /* [2B]: negatives, positives */
-    double *pro = NULL, *gpro = NULL;
-    uint32_t *kk = NULL, *gkk = NULL;   /* [2B]: ~smallest key, largest key (both reduced by MAX) */
+    const int B = o->bins, B1 = o->bins < SN_COARSE ? o->bins : SN_COARSE;
+    int64_t *c1 = NULL, *gc1 = NULL;
+    int *sub = NULL, *off = NULL;
+    bin_acc *acc = NULL;
+    int64_t *cnt = NULL, *gcnt = NULL;  /* [2F]: negatives, positives */
+    double *pro = NULL, *gpro = NULL;   /* [F]: sum of 1/region size (touched by positives only) */
+    uint32_t *kk = NULL, *gkk = NULL;   /* [2F]: ~smallest key, largest key (both reduced by MAX) */
     if (B < 1)
         SN_FAIL(SN_EINVAL, "evaluation: eval_bins = %d, expected >= 1", B);
-    acc = sn_alloc(sizeof(bin_acc) * (size_t)B, "evaluation histograms");
-    cnt = sn_alloc(sizeof(int64_t) * 2 * (size_t)B, "evaluation histograms");
-    gcnt = sn_alloc(sizeof(int64_t) * 2 * (size_t)B, "evaluation histograms");
-    pro = sn_alloc(sizeof(double) * (size_t)B, "evaluation histograms");
-    gpro = sn_alloc(sizeof(double) * (size_t)B, "evaluation histograms");
-    kk = sn_alloc(sizeof(uint32_t) * 2 * (size_t)B, "evaluation histograms");
-    gkk = sn_alloc(sizeof(uint32_t) * 2 * (size_t)B, "evaluation histograms");
+    c1 = sn_calloc(sizeof(int64_t) * B1, "evaluation coarse histogram");
+    gc1 = sn_alloc(sizeof(int64_t) * B1, "evaluation coarse histogram");
+    sub = sn_alloc(sizeof(int) * B1, "evaluation coarse histogram");
+    off = sn_alloc(sizeof(int) * (B1 + 1), "evaluation coarse histogram");
+    st = (c1 && gc1 && sub && off) ? SN_OK : SN_ENOMEM;
+    SN_TRY(agree(st, comm, "coarse histogram buffers"));
+    const double scale = hi > lo ? (double)B1 / (hi - lo) : 0.0;
+    for (int64_t i = 0; i < s->n_px; i++)
+        c1[coarse_bin(coarse_pos(s->px[i].key, lo, scale), B1)]++;
+    if (MPI_Allreduce(c1, gc1, B1, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
+        SN_FAIL(SN_EMPI, "evaluation: MPI_Allreduce of the coarse histogram failed");
+    int F = 0;
+    for (int j = 0; j < B1; j++) {
+        double want = ceil((double)gc1[j] * (double)B / (double)g[0]);
+        sub[j] = gc1[j] == 0 ? 0 : want < 1 ? 1 : want > B ? B : (int)want;
+        off[j] = F;
+        F += sub[j];
+    }
+    off[B1] = F;
+
+    acc = sn_alloc(sizeof(bin_acc) * (size_t)F + 1, "evaluation histograms");
+    cnt = sn_calloc(sizeof(int64_t) * 2 * (size_t)F + 1, "evaluation histograms");
+    gcnt = sn_alloc(sizeof(int64_t) * 2 * (size_t)F + 1, "evaluation histograms");
+    pro = sn_calloc(sizeof(double) * (size_t)F + 1, "evaluation histograms");
+    gpro = sn_alloc(sizeof(double) * (size_t)F + 1, "evaluation histograms");
+    kk = sn_alloc(sizeof(uint32_t) * 2 * (size_t)F + 1, "evaluation histograms");
+    gkk = sn_alloc(sizeof(uint32_t) * 2 * (size_t)F + 1, "evaluation histograms");
     st = (acc && cnt && gcnt && pro && gpro && kk && gkk) ? SN_OK : SN_ENOMEM;
     SN_TRY(agree(st, comm, "histogram buffers"));
-    for (int b = 0; b < B; b++) {
-        bin_acc z = {0, 0, 0.0, UINT32_MAX, 0};
+    for (int b = 0; b < F; b++) {
+        bin_acc z = {0, 0, UINT32_MAX, 0};
         acc[b] = z;
     }
-    double scale = hi > lo ? (double)B / (hi - lo) : 0.0;
-    for (int64_t i = 0; i < s->n_px; i++) {
-        uint32_t k = s->px[i].key, w = s->px[i].w;
-        double t = ((double)sn_eval_unkey(k) - lo) * scale;
-        /* t >= 0 always; NaN (0 * inf when hi - lo is subnormal) belongs to bin 0 */
-        int b = t >= (double)B ? B - 1 : t >= 0 ? (int)t : 0;
-        bin_acc *a = &acc[b];
-        if (w) {
-            a->pos++;
-            a->pro += 1.0 / (double)w;
-        } else {
-            a->neg++;
+    for (int64_t c0 = 0; c0 < s->n_px; c0 += UINT32_MAX) {
+        int64_t cend = s->n_px - c0 > (int64_t)UINT32_MAX ? c0 + (int64_t)UINT32_MAX : s->n_px;
+        for (int64_t i = c0; i < cend; i++) {
+            uint32_t k = s->px[i].key, w = s->px[i].w;
+            double t = coarse_pos(k, lo, scale);
+            int j = coarse_bin(t, B1);
+            double u = (t - (double)j) * (double)sub[j]; /* position inside coarse bin j */
+            int b = off[j] + (u >= (double)sub[j] ? sub[j] - 1 : u >= 0 ? (int)u : 0);
+            bin_acc *a = &acc[b];
+            if (w) {
+                a->pos++;
+                pro[b] += 1.0 / (double)w;
+            } else {
+                a->neg++;
+            }
+            a->kmin = k < a->kmin ? k : a->kmin;
+            a->kmax = k > a->kmax ? k : a->kmax;
         }
-        a->kmin = k < a->kmin ? k : a->kmin;
-        a->kmax = k > a->kmax ? k : a->kmax;
+        for (int b = 0; b < F; b++) { /* flush the 32-bit counts */
+            cnt[2 * b] += acc[b].neg;
+            cnt[2 * b + 1] += acc[b].pos;
+            acc[b].neg = acc[b].pos = 0;
+        }
     }
-    for (int b = 0; b < B; b++) {
-        cnt[2 * b] = acc[b].neg;
-        cnt[2 * b + 1] = acc[b].pos;
-        pro[b] = acc[b].pro;
+    for (int b = 0; b < F; b++) {
         kk[2 * b] = ~acc[b].kmin;
         kk[2 * b + 1] = acc[b].kmax;
     }
-    if (MPI_Allreduce(cnt, gcnt, 2 * B, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(pro, gpro, B, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(kk, gkk, 2 * B, MPI_UINT32_T, MPI_MAX, comm) != MPI_SUCCESS)
+    if (MPI_Allreduce(cnt, gcnt, 2 * F, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
+        MPI_Allreduce(pro, gpro, F, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS ||
+        MPI_Allreduce(kk, gkk, 2 * F, MPI_UINT32_T, MPI_MAX, comm) != MPI_SUCCESS)
         SN_FAIL(SN_EMPI, "evaluation: MPI_Allreduce of the score histograms failed");
     if (rank == 0) {
         sn_sweep sw;
         sn_sweep_out out;
         sn_sweep_init(&sw, g[1], g[0] - g[1], g[2], o->max_fpr);
-        for (int b = B - 1; b >= 0; b--) {
+        for (int b = F - 1; b >= 0; b--) {
             int64_t neg = gcnt[2 * b], pos = gcnt[2 * b + 1];
             if (neg + pos == 0)
                 continue;
@@ -412,9 +454,13 @@ static sn_status pixels_binned(const sn_eval_set *s, MPI_Comm comm, int rank, co
         }
         sn_sweep_finish(&sw, &out);
         put_pixel_metrics(&out, 1, res);
-        res->bins = B;
+        res->bins = F;
     }
 done:
+    sn_free(c1);
+    sn_free(gc1);
+    sn_free(sub);
+    sn_free(off);
     sn_free(acc);
     sn_free(cnt);
     sn_free(gcnt);
