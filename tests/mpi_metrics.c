@@ -115,7 +115,7 @@ static void test_exact_and_binned(int rank, int nranks)
     EXPECT(!rd.type_auroc[0].defined);
 
     /* against the plain-array functions on the whole data */
-    size_t npx = (size_t)d.n * d.h * d.w;
+    size_t npx = (size_t)d.n * d.h * d.w, px0 = (size_t)d.h * d.w;
     uint8_t *lab = malloc(npx), *il = malloc((size_t)d.n);
     for (size_t i = 0; i < npx; i++)
         lab[i] = d.masks[i] != 0;
@@ -145,6 +145,37 @@ static void test_exact_and_binned(int rank, int nranks)
             }
         EXPECT(sn_metric_auroc(s2, l2, k, &m) == SN_OK);
         same(rd.type_auroc[t], m, 0, "per-type AUROC vs array function");
+    }
+
+    /* the array interface on a block distribution gives the same numbers */
+    {
+        int64_t lo = (int64_t)d.n * rank / nranks, hi = (int64_t)d.n * (rank + 1) / nranks;
+        int32_t *ty = malloc(sizeof(int32_t) * d.n);
+        for (int i = 0; i < d.n; i++)
+            ty[i] = d.types[i];
+        sn_eval_result ra;
+        EXPECT(sn_eval_arrays(MPI_COMM_WORLD, hi - lo, d.h, d.w, d.maps + px0 * lo, d.masks + px0 * lo,
+                              d.scores + lo, ty + lo, lo, &o, &ra) == SN_OK);
+        same(ra.pixel_auroc, rd.pixel_auroc, 0, "arrays: pixel AUROC");
+        same(ra.aupro, rd.aupro, 1e-13, "arrays: AUPRO");
+        same(ra.pixel_ap, rd.pixel_ap, 1e-13, "arrays: pixel AP");
+        same(ra.image_auroc, rd.image_auroc, 0, "arrays: image AUROC");
+        same(ra.type_auroc[2], rd.type_auroc[2], 0, "arrays: per-type AUROC");
+        /* default scores (max of the map) and types (1 = has defect pixels) */
+        EXPECT(sn_eval_arrays(MPI_COMM_WORLD, hi - lo, d.h, d.w, d.maps + px0 * lo, d.masks + px0 * lo,
+                              NULL, NULL, lo, &o, &ra) == SN_OK);
+        same(ra.pixel_auroc, rd.pixel_auroc, 0, "arrays, default scores: pixel AUROC");
+        EXPECT(ra.n_types == 2 && ra.type_images[1] == rd.n_defective);
+        float *mx = malloc(sizeof(float) * d.n);
+        for (int i = 0; i < d.n; i++) {
+            mx[i] = -INFINITY;
+            for (size_t p = 0; p < px0; p++)
+                mx[i] = fmaxf(mx[i], d.maps[px0 * i + p]);
+        }
+        EXPECT(sn_metric_auroc(mx, il, d.n, &m) == SN_OK);
+        same(ra.image_auroc, m, 0, "arrays, default scores: image AUROC of max(map)");
+        free(mx);
+        free(ty);
     }
 
     /* binned: within the bound, at several bin counts; one bin per distinct score is exact */

@@ -92,6 +92,14 @@ typedef struct {
 /* Collective over comm: every rank passes its local set; every rank receives the same result. */
 sn_status sn_eval_compute(const sn_eval_set *set, MPI_Comm comm, const sn_eval_opts *opts,
                           sn_eval_result *res);
+/* The same from plain per-rank arrays: n_local images of h x w held by this rank, maps
+ * [n_local*h*w], masks [n_local*h*w] (NULL: all good), scores [n_local] (NULL: max of each map,
+ * the image score of METHOD.md §6), types [n_local] (NULL: 0 for images without defect pixels,
+ * 1 otherwise); first_index = global index of the first local image (error messages).
+ * Collective over comm. */
+sn_status sn_eval_arrays(MPI_Comm comm, int64_t n_local, int h, int w, const float *maps,
+                         const uint8_t *masks, const float *scores, const int32_t *types,
+                         int64_t first_index, const sn_eval_opts *opts, sn_eval_result *res);
 /* Human-readable report (type_names: NULL or n_types names). */
 void sn_eval_result_print(const sn_eval_result *r, const char *const *type_names, FILE *f);
 

@@ -517,6 +517,41 @@ done:
     return status;
 }
 
+sn_status sn_eval_arrays(MPI_Comm comm, int64_t n_local, int h, int w, const float *maps,
+                         const uint8_t *masks, const float *scores, const int32_t *types,
+                         int64_t first_index, const sn_eval_opts *o, sn_eval_result *res)
+{
+    sn_status status = SN_OK, st;
+    sn_eval_set *set = NULL;
+    size_t px = (size_t)h * w;
+    st = sn_eval_set_create(&set);
+    SN_TRY(agree(st, comm, "evaluation set"));
+    for (int64_t k = 0; k < n_local && set->failed == 0; k++) {
+        const float *m = maps + px * (size_t)k;
+        const uint8_t *mk = masks ? masks + px * (size_t)k : NULL;
+        float score = 0;
+        if (scores) {
+            score = scores[k];
+        } else {
+            score = -INFINITY;
+            for (size_t i = 0; i < px; i++)
+                score = m[i] > score ? m[i] : score; /* a NaN pixel is reported by the add */
+        }
+        int type = 0;
+        if (types) {
+            type = types[k];
+        } else if (mk) {
+            for (size_t i = 0; i < px && !type; i++)
+                type = mk[i] != 0;
+        }
+        (void)sn_eval_set_add(set, first_index + k, NULL, type, score, m, h, w, mk, h, w);
+    }
+    SN_TRY(sn_eval_compute(set, comm, o, res));
+done:
+    sn_eval_set_free(set);
+    return status;
+}
+
 static void pm(FILE *f, const char *name, sn_metric m, int binned, double bound)
 {
     if (!m.defined)
