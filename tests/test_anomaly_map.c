@@ -163,6 +163,7 @@ static void test_fast_vs_ref(void)
     struct { int h, w, scales, box; double c; } cases[] = {
         {32, 32, 4, 21, 0.001}, {64, 64, 4, 21, 0.001}, {40, 24, 3, 7, 0.01},
         {17, 23, 2, 5, 1.0},    {16, 16, 1, 1, 0.0},    {48, 48, 4, 61, 0.001},
+        {1, 1, 1, 3, 0.5},      {3, 2, 2, 5, 0.01},     {9, 31, 3, 21, 0.001},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         for (int kind = 0; kind < 2; kind++) {

@@ -64,6 +64,9 @@ sn_status sn_eval_set_add(sn_eval_set *set, int64_t index, const char *name, int
                           const float *map, int map_h, int map_w, const uint8_t *mask, int mask_h,
                           int mask_w);
 int64_t sn_eval_set_pixels(const sn_eval_set *set);
+/* Optional: room for this many more images and pixels, so adding never reallocates (growth
+ * otherwise doubles the pixel buffer, briefly holding old and new). */
+sn_status sn_eval_set_reserve(sn_eval_set *set, int64_t images, int64_t pixels);
 
 enum { SN_EVAL_AUTO = 0, SN_EVAL_EXACT = 1, SN_EVAL_BINNED = 2 };
 typedef struct {

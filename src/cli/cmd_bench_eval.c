@@ -143,6 +143,7 @@ static sn_status bench_metrics(const sn_eval_opts *base, int S, double pixels, i
     SN_ALLOC(map, n, "benchmark map");
     SN_ALLOC(mask, n, "benchmark mask");
     SN_TRY(sn_eval_set_create(&set));
+    SN_TRY(sn_eval_set_reserve(set, (nimg + nranks - 1) / nranks, (nimg + nranks - 1) / nranks * (int64_t)n));
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime(), gen = 0;
     for (int64_t k = rank; k < nimg; k += nranks) {

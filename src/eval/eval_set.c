@@ -71,6 +71,38 @@ static sn_status grow(void **p, int64_t *cap, int64_t need, size_t elem, const c
     return SN_OK;
 }
 
+sn_status sn_eval_set_reserve(sn_eval_set *s, int64_t images, int64_t pixels)
+{
+    sn_status status = SN_OK;
+    if (images < 0 || pixels < 0)
+        SN_FAIL(SN_EINVAL, "evaluation: cannot reserve %lld images, %lld pixels", (long long)images,
+                (long long)pixels);
+    if (s->n_px + pixels > s->cap_px) {
+        int64_t cap = s->n_px + pixels;
+        sn_prec *q = sn_alloc((size_t)cap * sizeof *q, "evaluation pixels");
+        if (!q)
+            SN_FAIL(SN_ENOMEM, "evaluation: no memory for %lld pixels", (long long)cap);
+        if (s->n_px)
+            memcpy(q, s->px, (size_t)s->n_px * sizeof *q);
+        sn_free(s->px);
+        s->px = q;
+        s->cap_px = cap;
+    }
+    if (s->n_img + images > s->cap_img) {
+        int64_t cap = s->n_img + images;
+        img_rec *q = sn_alloc((size_t)cap * sizeof *q, "evaluation images");
+        if (!q)
+            SN_FAIL(SN_ENOMEM, "evaluation: no memory for %lld images", (long long)cap);
+        if (s->n_img)
+            memcpy(q, s->img, (size_t)s->n_img * sizeof *q);
+        sn_free(s->img);
+        s->img = q;
+        s->cap_img = cap;
+    }
+done:
+    return status;
+}
+
 sn_status sn_eval_set_add(sn_eval_set *s, int64_t index, const char *name, int type, float score,
                           const float *map, int map_h, int map_w, const uint8_t *mask, int mask_h,
                           int mask_w)
@@ -525,6 +557,8 @@ sn_status sn_eval_arrays(MPI_Comm comm, int64_t n_local, int h, int w, const flo
     sn_eval_set *set = NULL;
     size_t px = (size_t)h * w;
     st = sn_eval_set_create(&set);
+    if (st == SN_OK)
+        st = sn_eval_set_reserve(set, n_local, n_local * (int64_t)px);
     SN_TRY(agree(st, comm, "evaluation set"));
     for (int64_t k = 0; k < n_local && set->failed == 0; k++) {
         const float *m = maps + px * (size_t)k;
