@@ -53,7 +53,7 @@ void sn_eval_set_free(sn_eval_set *s)
 
 int64_t sn_eval_set_pixels(const sn_eval_set *s) { return s->n_px; }
 
-static sn_status grow(void **p, int64_t *cap, int64_t need, size_t elem, const char *what)
+static sn_status grow(void **p, int64_t *cap, int64_t used, int64_t need, size_t elem, const char *what)
 {
     if (need <= *cap)
         return SN_OK;
@@ -63,8 +63,8 @@ static sn_status grow(void **p, int64_t *cap, int64_t need, size_t elem, const c
     void *q = sn_alloc((size_t)nc * elem, what);
     if (!q)
         return SN_ENOMEM;
-    if (*p)
-        memcpy(q, *p, (size_t)*cap * elem);
+    if (*p && used)
+        memcpy(q, *p, (size_t)used * elem);
     sn_free(*p);
     *p = q;
     *cap = nc;
@@ -133,8 +133,8 @@ sn_status sn_eval_set_add(sn_eval_set *s, int64_t index, const char *name, int t
             SN_FAIL(SN_ENONFINITE, "evaluation: image %lld%s%s: anomaly map pixel (%zu, %zu) is %s",
                     (long long)index, sep, nm, i / (size_t)map_w, i % (size_t)map_w,
                     isnan(map[i]) ? "NaN" : "infinite");
-    SN_TRY(grow((void **)&s->px, &s->cap_px, s->n_px + (int64_t)n, sizeof *s->px, "evaluation pixels"));
-    SN_TRY(grow((void **)&s->img, &s->cap_img, s->n_img + 1, sizeof *s->img, "evaluation images"));
+    SN_TRY(grow((void **)&s->px, &s->cap_px, s->n_px, s->n_px + (int64_t)n, sizeof *s->px, "evaluation pixels"));
+    SN_TRY(grow((void **)&s->img, &s->cap_img, s->n_img, s->n_img + 1, sizeof *s->img, "evaluation images"));
     int count = 0;
     if (mask) {
         if (s->lab_cap < n) {
