@@ -48,6 +48,8 @@ typedef struct {
     double color_weight;
     /* [eval] */
     double aupro_max_fpr;
+    long eval_exact_max_pixels;
+    int eval_bins;
     /* [runtime] */
     long seed;
     int threads;             /* 0: OMP_NUM_THREADS or all CPUs of the process */

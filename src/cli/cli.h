@@ -48,5 +48,6 @@ int sn_cmd_info(int argc, char **argv);
 int sn_cmd_loadbench(int argc, char **argv);
 int sn_cmd_bench_pseudo(int argc, char **argv);
 int sn_cmd_pseudo(int argc, char **argv);
+int sn_cmd_bench_eval(int argc, char **argv);
 
 #endif

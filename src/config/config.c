@@ -73,6 +73,10 @@ static const sn_config_key KEYS[] = {
     K(color_weight, "map", SN_CFG_FLOAT, 0, 1e6, "0.001", NULL, "Weight c of the colour difference: A = Dg + c*Dc."),
 
     K(aupro_max_fpr, "eval", SN_CFG_FLOAT, 1e-6, 1, "0.3", NULL, "Upper FPR limit of the AUPRO integral."),
+    K(eval_exact_max_pixels, "eval", SN_CFG_LONG, 0, 2147483647, "200000000", NULL,
+      "Pixel metrics are exact (all pixels gathered and sorted on rank 0, about 16 bytes per pixel there) up to this many pixels in the test set; beyond it they are binned and printed with a rigorous error bound."),
+    K(eval_bins, "eval", SN_CFG_INT, 1, 1 << 26, "65536", NULL,
+      "Target number of bins of the binned pixel metrics (placed where the scores are; at most twice this many are used). More bins: smaller error bound, more memory and time."),
 
     K(seed, "runtime", SN_CFG_LONG, 0, 9.2e18, "0", NULL, "Seed of every random draw (counter-based generator)."),
     K(threads, "runtime", SN_CFG_INT, 0, 1024, "0", NULL,
