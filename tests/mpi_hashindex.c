@@ -91,7 +91,18 @@ int main(int argc, char **argv)
 
     uint64_t *h = NULL;
     int64_t n = -1;
-    /* no index yet */
+    /* the writer stored the index; remove it to see the error for a file without one */
+    EXPECT(sn_hashindex_load(path, NULL, MPI_COMM_WORLD, &h, &n) == SN_OK && n == NTRAIN);
+    uint64_t *from_writer = h;
+    h = NULL;
+    n = -1;
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        EXPECT(fid >= 0 && H5Ldelete(fid, "/c/train/phash", H5P_DEFAULT) >= 0);
+        H5Fclose(fid);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
     sn_err_clear();
     EXPECT(sn_hashindex_load(path, NULL, MPI_COMM_WORLD, &h, &n) == SN_EFORMAT);
     EXPECT_MSG(strstr(sn_err_msg(), "sernet index") != NULL, "message: %s", sn_err_msg());
@@ -103,6 +114,8 @@ int main(int argc, char **argv)
     EXPECT(count == NTRAIN);
     EXPECT(sn_hashindex_load(path, "c", MPI_COMM_WORLD, &h, &n) == SN_OK);
     EXPECT(n == NTRAIN);
+    EXPECT(h && from_writer && memcmp(h, from_writer, sizeof(uint64_t) * NTRAIN) == 0);
+    sn_free(from_writer);
     uint8_t img[S * S * 3];
     int same = 0;
     for (int i = 0; i < NTRAIN && h && n == NTRAIN; i++) {

@@ -67,6 +67,9 @@ sn_status sn_hashindex_topk_ref(const uint64_t *hashes, int64_t n, uint64_t quer
  * collectively: first under the name "phash.partial", then renamed, so a reader never sees a
  * half-written index. An existing index is refused unless `force`. *count (optional) receives
  * the number of hashes. The file is modified in place (it is not copied): see docs/phash.md. */
+/* Description stored with every index (attribute "algorithm"). */
+const char *sn_hashindex_algorithm(void);
+
 sn_status sn_hashindex_build(const char *path, const char *category, int force, MPI_Comm comm,
                              int64_t *count);
 

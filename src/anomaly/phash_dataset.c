@@ -17,6 +17,8 @@ static const char ALGORITHM[] =
     "ImageHash 4.3.1 phash (hash_size 8, highfreq_factor 4; Pillow 9.4 L + LANCZOS) of the stored "
     "SxS RGB training images";
 
+const char *sn_hashindex_algorithm(void) { return ALGORITHM; }
+
 /* Hash this rank's shard [begin, begin + count) of the training split. */
 static sn_status hash_shard(sn_dataset *ds, int64_t begin, int64_t count, uint64_t *out)
 {

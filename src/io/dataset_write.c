@@ -6,6 +6,8 @@
 
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
+#include "sernet/hashindex.h"
+#include "sernet/phash.h"
 #include "sernet/h5util.h"
 
 #include <stdio.h>
@@ -62,8 +64,10 @@ typedef struct {
     char images_name[300], masks_name[300], orig_name[300];
 } split_dsets;
 
+/* hashes (optional): receives the perceptual hash of each image of this rank's shard */
 static sn_status write_split_pixels(sn_h5file *f, const split_dsets *d, int cat, int split,
-                                    int64_t n, int size, sn_dsw_produce produce, void *ctx)
+                                    int64_t n, int size, sn_dsw_produce produce, void *ctx,
+                                    uint64_t *hashes)
 {
     sn_status status = SN_OK;
     int rank = sn_dist_rank(f->comm), nranks = sn_dist_size(f->comm);
@@ -83,9 +87,12 @@ static sn_status write_split_pixels(sn_h5file *f, const split_dsets *d, int cat,
         if (k < 0)
             k = 0;
         sn_status local = SN_OK;
-        for (int64_t j = 0; j < k && local == SN_OK; j++)
+        for (int64_t j = 0; j < k && local == SN_OK; j++) {
             local = produce(ctx, cat, split, begin + r0 + j, img + px * 3 * j,
                             msk ? msk + px * j : NULL, orig + 2 * j);
+            if (local == SN_OK && hashes)
+                local = sn_phash_rgb8(img + px * 3 * j, size, size, 3, &hashes[r0 + j]);
+        }
         SN_TRY(sn_dist_agree(local, f->comm));
         int64_t row = begin + r0 < n ? begin + r0 : n;
         sn_status w = sn_h5_write_rows(f, d->images, d->images_name, H5T_NATIVE_UINT8, row, k, img);
@@ -108,6 +115,8 @@ static sn_status write_category(sn_h5file *f, const sn_dsw_category *c, int ci, 
     sn_status status = SN_OK;
     char g[256], p[300];
     split_dsets d[2];
+    uint64_t *hashes = NULL;
+    hid_t hd_id = H5I_INVALID_HID;
     for (int s = 0; s < 2; s++)
         d[s].images = d[s].masks = d[s].orig = H5I_INVALID_HID;
     hsize_t S = (hsize_t)size;
@@ -149,10 +158,30 @@ static sn_status write_category(sn_h5file *f, const sn_dsw_category *c, int ci, 
     }
     for (int s = 0; s < 2; s++) {
         int64_t n = s == 0 ? c->n_train : c->n_test;
-        if (n > 0)
-            SN_TRY(write_split_pixels(f, &d[s], ci, s, n, size, produce, ctx));
+        if (n == 0)
+            continue;
+        if (s == 0) {
+            /* the training hash index is computed from the stored images as they are written */
+            int64_t begin, count;
+            sn_dist_shard(n, sn_dist_rank(f->comm), sn_dist_size(f->comm), &begin, &count);
+            hashes = sn_alloc(sizeof(uint64_t) * (size_t)(count ? count : 1), "training hashes");
+            SN_TRY(sn_dist_agree(hashes ? SN_OK : SN_ENOMEM, f->comm));
+            SN_TRY(write_split_pixels(f, &d[s], ci, s, n, size, produce, ctx, hashes));
+            hsize_t hd[1] = {(hsize_t)n};
+            snprintf(p, sizeof p, "/%s/train/phash", c->name);
+            SN_TRY(sn_h5_dataset_create(f, p, H5T_STD_U64LE, 1, hd, NULL, &hd_id));
+            SN_TRY(sn_dist_agree(sn_h5_write_rows(f, hd_id, p, H5T_NATIVE_UINT64, begin, count, hashes),
+                                 f->comm));
+            SN_TRY(sn_h5_attr_set_str(f, p, "algorithm", sn_hashindex_algorithm()));
+            SN_TRY(sn_h5_attr_set_int(f, p, "n_images", n));
+        } else {
+            SN_TRY(write_split_pixels(f, &d[s], ci, s, n, size, produce, ctx, NULL));
+        }
     }
 done:
+    sn_free(hashes);
+    if (hd_id >= 0)
+        H5Dclose(hd_id);
     for (int s = 0; s < 2; s++) {
         if (d[s].images >= 0)
             H5Dclose(d[s].images);
