@@ -1,6 +1,7 @@
 /* Dataset reader and sharded loader (see include/sernet/dataset.h). Small per-item tables
  * (names, sizes, labels) are read whole at open; pixels are read per item with hyperslabs. */
 #include "sernet/dataset.h"
+#include "sernet/rng.h"
 
 #include "sernet/dist.h"
 #include "sernet/h5util.h"
@@ -358,27 +359,16 @@ void sn_dataset_shard(const sn_dataset *ds, sn_split split, int64_t *begin, int6
     sn_dist_shard(ds->sp[split].n, sn_dist_rank(ds->f.comm), sn_dist_size(ds->f.comm), begin, count);
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
+/* Fisher-Yates with draws from the keyed generator (seed, shuffle stage, epoch): the order is a
+ * pure function of (seed, epoch), whatever the number of ranks. */
 void sn_dataset_epoch_order(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
 {
-    uint64_t s = seed ^ 0x5EC0DA7A5E7ull;
-    s = splitmix64(&s) ^ (uint64_t)epoch * 0xD1B54A32D192ED03ull;
+    sn_rng r;
+    sn_rng_init(&r, seed, SN_RNG_STAGE_SHUFFLE, (uint32_t)epoch, 0);
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
     for (int64_t i = n - 1; i > 0; i--) {
-        /* unbiased draw in [0, i] by rejection */
-        uint64_t bound = (uint64_t)i + 1, lim = UINT64_MAX - UINT64_MAX % bound, r;
-        do
-            r = splitmix64(&s);
-        while (r >= lim);
-        int64_t j = (int64_t)(r % bound);
+        int64_t j = sn_rng_int(&r, 0, i);
         int64_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;

@@ -3,6 +3,7 @@
  * Shapes at level l (0 = full resolution, side s_l = S / 2^l): encoder and decoder outputs
  * [N, widths[l], s_l, s_l]; up[l] = upsample of level l+1's output [N, C_{l+1}, s_l, s_l]. */
 #include "sernet/unet.h"
+#include "sernet/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -247,34 +248,19 @@ void sn_unet_destroy(sn_unet *net)
 
 /* ---- initialisation ---------------------------------------------------------------------- */
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double uniform01(uint64_t *s) { return (double)(splitmix(s) >> 11) * 0x1.0p-53; }
-static double normal01(uint64_t *s)
-{
-    double u1 = uniform01(s), u2 = uniform01(s);
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * SN_PI * u2);
-}
-
-static void init_conv(float *w, float *b, int cout, int cin, uint64_t *s)
+static void init_conv(float *w, float *b, int cout, int cin, sn_rng *s)
 {
     const double bound = 1.0 / sqrt((double)cin * 9.0);
     for (size_t i = 0; i < (size_t)cout * cin * 9; i++)
-        w[i] = (float)(0.02 * normal01(s));
+        w[i] = (float)(0.02 * sn_rng_normal(s));
     for (int i = 0; i < cout; i++)
-        b[i] = (float)((2.0 * uniform01(s) - 1.0) * bound);
+        b[i] = (float)sn_rng_range(s, -bound, bound);
 }
 
 void sn_unet_init(sn_unet *net, uint64_t seed)
 {
-    uint64_t s = seed ^ 0x5E2E7E7ull;
+    sn_rng s;
+    sn_rng_init(&s, seed, SN_RNG_STAGE_INIT, 0, (uint64_t)net->kind);
     for (int l = 0; l < net->levels; l++) {
         block_t *bs[2] = {&net->enc[l], l < net->levels - 1 ? &net->dec[l] : NULL};
         for (int k = 0; k < 2; k++)
@@ -282,7 +268,7 @@ void sn_unet_init(sn_unet *net, uint64_t seed)
                 unit_t *un = &bs[k]->u[u];
                 init_conv(net->params + un->w_off, net->params + un->b_off, un->conv.cout, un->conv.cin, &s);
                 for (int c = 0; c < un->conv.cout; c++) {
-                    net->params[un->g_off + c] = (float)(1.0 + 0.02 * normal01(&s));
+                    net->params[un->g_off + c] = (float)(1.0 + 0.02 * sn_rng_normal(&s));
                     net->params[un->be_off + c] = 0.0f;
                     net->buffers[un->rm_off + c] = 0.0f;
                     net->buffers[un->rv_off + c] = 1.0f;
