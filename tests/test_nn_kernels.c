@@ -57,7 +57,7 @@ static void test_gemm(void)
 
 static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
 {
-    const int cin = cin_a + cin_b, n = 2;
+    const int cin = cin_a + cin_b, n = 3; /* 3 images: uneven groups of whole images at 2 threads */
     sn_conv_shape s = {cin, cout, 3};
     sn_tensor xa = rt(n, cin_a, h, w), xb = {0}, x, y1, y2, dy = rt(n, cout, h, w);
     if (cin_b)
@@ -344,5 +344,7 @@ int main(void)
     test_losses();
     sn_threads_set(1);
     test_conv(4, 3, 6, 8, 8); /* one thread gives the same as the reference too */
+    test_conv(9, 0, 2, 12, 10);
+    test_conv(2, 0, 3, 40, 70);
     return sn_test_finish();
 }

@@ -1,8 +1,10 @@
-/* Convolution as im2col + GEMM, tiled over rows so the column buffer stays small.
+/* Convolution as im2col + GEMM, tiled so the column buffer stays small.
  * Shapes: x [N, Cin, H, W] (as channel-concatenated sources), w [Cout, Cin, K, K], b [Cout],
  * y [N, Cout, H, W].
- * Work items are (image, row tile) pairs split statically over the threads; each thread calls
- * a single-threaded GEMM, so there is one level of parallelism and results are reproducible.
+ * Work items are tiles: a band of rows of one image, or, for small images (the deep levels),
+ * a group of whole images side by side so the GEMM is wide enough to amortise packing the
+ * weights. Items are split statically over the threads; each thread calls a single-threaded
+ * GEMM, so there is one level of parallelism and results are reproducible.
  * The input gradient is itself a convolution of dy with the flipped, transposed kernel, which
  * keeps the GEMM's inner dimension at Cout*K*K and avoids a col2im scatter. */
 #include "sernet/gemm.h"
@@ -50,11 +52,68 @@ static int tile_rows(int h, int w, int n, int threads, int kmax)
     return rows;
 }
 
-/* col[(c*K + ky)*K + kx][ (r - r0)*W + x ] = src_c[r + ky - p][x + kx - p] (0 outside). */
-static void im2col_rows(const sn_tensor *const *x, int nx, int n, int k, int r0, int r1, float *col)
+/* How a layer's work is cut into items. */
+typedef struct {
+    int n, h, w;
+    int rows;  /* rows per tile */
+    int group; /* images per tile; > 1 only when a tile holds whole images */
+    int tiles; /* row tiles per image (1 when grouping) */
+    int items;
+    size_t max_cols; /* columns of the widest tile */
+} plan_t;
+
+static void make_plan(plan_t *p, int n, int h, int w, int kmax)
+{
+    const int threads = omp_get_max_threads();
+    p->n = n;
+    p->h = h;
+    p->w = w;
+    p->rows = tile_rows(h, w, n, threads, kmax);
+    p->group = 1;
+    if (p->rows >= h) {
+        /* whole images: group small ones up to 4x the minimum width, keeping an item per thread */
+        const int hw = h * w;
+        int g = (4 * tile_min_cols() + hw - 1) / hw;
+        g = SN_MIN(g, (n + threads - 1) / threads);
+        p->group = SN_MAX(1, g);
+        p->rows = h;
+    }
+    p->tiles = (h + p->rows - 1) / p->rows;
+    p->items = p->group > 1 ? (n + p->group - 1) / p->group : n * p->tiles;
+    p->max_cols = (size_t)p->group * p->rows * w;
+}
+
+typedef struct {
+    int img0, g, r0, r1;
+    int tpi; /* columns per image */
+    int t;   /* columns in all */
+} tile_t;
+
+static tile_t tile_of(const plan_t *p, int it)
+{
+    tile_t t;
+    if (p->group > 1) {
+        t.img0 = it * p->group;
+        t.g = SN_MIN(p->group, p->n - t.img0);
+        t.r0 = 0;
+        t.r1 = p->h;
+    } else {
+        t.img0 = it / p->tiles;
+        t.g = 1;
+        t.r0 = (it % p->tiles) * p->rows;
+        t.r1 = SN_MIN(p->h, t.r0 + p->rows);
+    }
+    t.tpi = (t.r1 - t.r0) * p->w;
+    t.t = t.g * t.tpi;
+    return t;
+}
+
+/* col[(c*K + ky)*K + kx][(r - r0)*W + x] = src_c[r + ky - p][x + kx - p] (0 outside); rows of
+ * col are ldcol apart. */
+static void im2col_rows(const sn_tensor *const *x, int nx, int n, int k, int r0, int r1, float *col,
+                        size_t ldcol)
 {
     const int h = x[0]->h, w = x[0]->w, p = k / 2;
-    const size_t t = (size_t)(r1 - r0) * w;
     size_t crow = 0;
     for (int i = 0; i < nx; i++) {
         const int ci = x[i]->c;
@@ -62,7 +121,7 @@ static void im2col_rows(const sn_tensor *const *x, int nx, int n, int k, int r0,
             const float *plane = x[i]->data + ((size_t)n * ci + c) * (size_t)h * w;
             for (int ky = 0; ky < k; ky++) {
                 for (int kx = 0; kx < k; kx++, crow++) {
-                    float *dst = col + crow * t;
+                    float *dst = col + crow * ldcol;
                     const int shift = kx - p;
                     for (int r = r0; r < r1; r++) {
                         float *d = dst + (size_t)(r - r0) * w;
@@ -86,6 +145,36 @@ static void im2col_rows(const sn_tensor *const *x, int nx, int n, int k, int r0,
     }
 }
 
+/* The column matrix of a tile: the images of a group side by side. */
+static void im2col_tile(const sn_tensor *const *x, int nx, int k, const tile_t *t, float *col)
+{
+    for (int j = 0; j < t->g; j++)
+        im2col_rows(x, nx, t->img0 + j, k, t->r0, t->r1, col + (size_t)j * t->tpi, (size_t)t->t);
+}
+
+/* Copy the tile's rows of all channels of the sources into a (sum C) x t matrix. */
+static void gather_tile(const sn_tensor *const *x, int nx, const tile_t *t, int w, float *out)
+{
+    const size_t hw = (size_t)x[0]->h * w;
+    size_t row = 0;
+    for (int i = 0; i < nx; i++)
+        for (int c = 0; c < x[i]->c; c++, row++)
+            for (int j = 0; j < t->g; j++)
+                memcpy(out + row * t->t + (size_t)j * t->tpi,
+                       x[i]->data + ((size_t)(t->img0 + j) * x[i]->c + c) * hw + (size_t)t->r0 * w,
+                       sizeof(float) * (size_t)t->tpi);
+}
+
+/* The inverse: rows c0.. of a (C x t) matrix into the channels of tensor y. */
+static void scatter_tile(const float *m, size_t c0, const tile_t *t, int w, sn_tensor *y)
+{
+    const size_t hw = (size_t)y->h * w;
+    for (int c = 0; c < y->c; c++)
+        for (int j = 0; j < t->g; j++)
+            memcpy(y->data + ((size_t)(t->img0 + j) * y->c + c) * hw + (size_t)t->r0 * w,
+                   m + (c0 + c) * t->t + (size_t)j * t->tpi, sizeof(float) * (size_t)t->tpi);
+}
+
 static int check_sources(const sn_conv_shape *s, const sn_tensor *const *x, int nx)
 {
     int c = 0;
@@ -106,33 +195,39 @@ sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w;
     SN_ASSERT(y->n == n && y->c == s->cout && y->h == h && y->w == wd);
     const int kk = s->cin * s->k * s->k;
-    const int threads = omp_get_max_threads();
-    const int rows = tile_rows(h, wd, n, threads, kk);
-    const int tiles = (h + rows - 1) / rows;
-    const int items = n * tiles;
     const size_t hw = (size_t)h * wd;
+    plan_t pl;
+    make_plan(&pl, n, h, wd, kk);
     int failed = 0;
 
 #pragma omp parallel reduction(| : failed)
     {
         const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        const int i0 = (int)((long)items * id / nt), i1 = (int)((long)items * (id + 1) / nt);
-        float *col = i1 > i0 ? sn_ws_get(SN_WS_COL, (size_t)kk * rows * wd) : NULL;
+        const int i0 = (int)((long)pl.items * id / nt), i1 = (int)((long)pl.items * (id + 1) / nt);
+        const size_t colsz = (size_t)kk * pl.max_cols;
+        float *col = i1 > i0 ? sn_ws_get(SN_WS_COL, colsz + (pl.group > 1 ? (size_t)s->cout * pl.max_cols : 0))
+                             : NULL;
         if (i1 > i0 && !col)
             failed = 1;
         for (int it = i0; it < i1 && col; it++) {
-            const int img = it / tiles, r0 = (it % tiles) * rows, r1 = SN_MIN(h, r0 + rows);
-            const int t = (r1 - r0) * wd;
-            im2col_rows(x, nx, img, s->k, r0, r1, col);
-            float *yt = y->data + (size_t)img * s->cout * hw + (size_t)r0 * wd;
-            sn_gemm(0, 0, s->cout, t, kk, 1.0f, w, kk, col, t, 0.0f, yt, (int)hw);
+            const tile_t t = tile_of(&pl, it);
+            im2col_tile(x, nx, s->k, &t, col);
+            if (t.g == 1) {
+                float *yt = y->data + (size_t)t.img0 * s->cout * hw + (size_t)t.r0 * wd;
+                sn_gemm(0, 0, s->cout, t.t, kk, 1.0f, w, kk, col, t.t, 0.0f, yt, (int)hw);
+            } else {
+                float *out = col + colsz;
+                sn_gemm(0, 0, s->cout, t.t, kk, 1.0f, w, kk, col, t.t, 0.0f, out, t.t);
+                scatter_tile(out, 0, &t, wd, y);
+            }
             if (b)
-                for (int co = 0; co < s->cout; co++) {
-                    float *row = yt + (size_t)co * hw;
-                    const float bv = b[co];
-                    for (int j = 0; j < t; j++)
-                        row[j] += bv;
-                }
+                for (int j = 0; j < t.g; j++)
+                    for (int co = 0; co < s->cout; co++) {
+                        float *row = y->data + ((size_t)(t.img0 + j) * s->cout + co) * hw + (size_t)t.r0 * wd;
+                        const float bv = b[co];
+                        for (int q = 0; q < t.tpi; q++)
+                            row[q] += bv;
+                    }
         }
     }
     return failed ? SN_ENOMEM : SN_OK;
@@ -155,10 +250,9 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
      * dW[co][ci][K-1-q] = sum_p x[ci][p] * col_dy[(co, q)][p]; otherwise from the im2col of x,
      * whichever is smaller. */
     const int dw_from_dy = dw && (want_dx || kout <= kin);
-    const int threads = omp_get_max_threads();
-    const int rows = tile_rows(h, wd, n, threads, dw_from_dy || want_dx ? SN_MAX(kout, s->cin) : kin);
-    const int tiles = (h + rows - 1) / rows;
-    const int items = n * tiles;
+    const int use_dy_col = want_dx || dw_from_dy;
+    plan_t pl;
+    make_plan(&pl, n, h, wd, use_dy_col ? SN_MAX(kout, s->cin) : kin);
     /* two sources with both gradients wanted: one GEMM into a scratch tile, then split */
     const int split = nx > 1 && all_dx;
 
@@ -179,10 +273,10 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
 #pragma omp parallel
     {
         const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        const int i0 = (int)((long)items * id / nt), i1 = (int)((long)items * (id + 1) / nt);
-        const size_t tcols = (size_t)rows * wd;
-        const size_t colsz = (size_t)(dw_from_dy || want_dx ? kout : kin) * tcols;
-        float *col = sn_ws_get(SN_WS_COL, colsz + (split ? (size_t)s->cin * tcols : 0));
+        const int i0 = (int)((long)pl.items * id / nt), i1 = (int)((long)pl.items * (id + 1) / nt);
+        const size_t colsz = (size_t)(use_dy_col ? kout : kin) * pl.max_cols;
+        const size_t scrsz = (size_t)SN_MAX(s->cin, s->cout) * pl.max_cols;
+        float *col = sn_ws_get(SN_WS_COL, colsz + scrsz);
         float *part = sn_ws_get(SN_WS_PARTIAL, nw + (size_t)s->cout);
         if (!col || !part || id >= 256) {
 #pragma omp atomic write
@@ -194,53 +288,64 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
             float *scratch = col + colsz;
             const sn_tensor *dys[1] = {dy};
             for (int it = i0; it < i1; it++) {
-                const int img = it / tiles, r0 = (it % tiles) * rows, r1 = SN_MIN(h, r0 + rows);
-                const int t = (r1 - r0) * wd;
-                const float *dyt = dy->data + (size_t)img * s->cout * hw + (size_t)r0 * wd;
-                if (want_dx || dw_from_dy)
-                    im2col_rows(dys, 1, img, k, r0, r1, col);
-                if (split) {
-                    sn_gemm(0, 0, s->cin, t, kout, 1.0f, wt, kout, col, t, 0.0f, scratch, t);
-                    int c0 = 0;
+                const tile_t t = tile_of(&pl, it);
+                if (use_dy_col)
+                    im2col_tile(dys, 1, k, &t, col);
+                /* input gradients */
+                if (want_dx && (split || t.g > 1)) {
+                    sn_gemm(0, 0, s->cin, t.t, kout, 1.0f, wt, kout, col, t.t, 0.0f, scratch, t.t);
+                    size_t c0 = 0;
                     for (int i = 0; i < nx; i++) {
-                        float *dxt = dx[i]->data + (size_t)img * x[i]->c * hw + (size_t)r0 * wd;
-                        for (int c = 0; c < x[i]->c; c++)
-                            memcpy(dxt + (size_t)c * hw, scratch + (size_t)(c0 + c) * t, sizeof(float) * (size_t)t);
-                        c0 += x[i]->c;
+                        if (dx[i])
+                            scatter_tile(scratch, c0, &t, wd, dx[i]);
+                        c0 += (size_t)x[i]->c;
                     }
                 } else if (want_dx) {
                     int c0 = 0;
                     for (int i = 0; i < nx; i++) {
                         if (dx[i]) {
-                            float *dxt = dx[i]->data + (size_t)img * x[i]->c * hw + (size_t)r0 * wd;
-                            sn_gemm(0, 0, x[i]->c, t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col, t, 0.0f,
-                                    dxt, (int)hw);
+                            float *dxt = dx[i]->data + (size_t)t.img0 * x[i]->c * hw + (size_t)t.r0 * wd;
+                            sn_gemm(0, 0, x[i]->c, t.t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col, t.t,
+                                    0.0f, dxt, (int)hw);
                         }
                         c0 += x[i]->c;
                     }
                 }
+                /* weight gradient; part holds it as [ci][co][q] (flipped) when from dy */
                 if (dw_from_dy) {
-                    /* part holds dW in the flipped, transposed layout [ci][co][q] */
-                    int c0 = 0;
-                    for (int i = 0; i < nx; i++) {
-                        const float *xt = x[i]->data + (size_t)img * x[i]->c * hw + (size_t)r0 * wd;
-                        sn_gemm(0, 1, x[i]->c, kout, t, 1.0f, xt, (int)hw, col, t, 1.0f,
-                                part + (size_t)c0 * kout, kout);
-                        c0 += x[i]->c;
+                    if (t.g > 1) {
+                        gather_tile(x, nx, &t, wd, scratch);
+                        sn_gemm(0, 1, s->cin, kout, t.t, 1.0f, scratch, t.t, col, t.t, 1.0f, part, kout);
+                    } else {
+                        int c0 = 0;
+                        for (int i = 0; i < nx; i++) {
+                            const float *xt = x[i]->data + (size_t)t.img0 * x[i]->c * hw + (size_t)t.r0 * wd;
+                            sn_gemm(0, 1, x[i]->c, kout, t.t, 1.0f, xt, (int)hw, col, t.t, 1.0f,
+                                    part + (size_t)c0 * kout, kout);
+                            c0 += x[i]->c;
+                        }
                     }
                 } else if (dw) {
-                    im2col_rows(x, nx, img, k, r0, r1, col);
-                    sn_gemm(0, 1, s->cout, kin, t, 1.0f, dyt, (int)hw, col, t, 1.0f, part, kin);
+                    im2col_tile(x, nx, k, &t, col);
+                    if (t.g > 1) {
+                        gather_tile(dys, 1, &t, wd, scratch);
+                        sn_gemm(0, 1, s->cout, kin, t.t, 1.0f, scratch, t.t, col, t.t, 1.0f, part, kin);
+                    } else {
+                        const float *dyt = dy->data + (size_t)t.img0 * s->cout * hw + (size_t)t.r0 * wd;
+                        sn_gemm(0, 1, s->cout, kin, t.t, 1.0f, dyt, (int)hw, col, t.t, 1.0f, part, kin);
+                    }
                 }
                 if (db)
-                    for (int co = 0; co < s->cout; co++) {
-                        const float *row = dyt + (size_t)co * hw;
-                        float acc = 0.0f;
+                    for (int j = 0; j < t.g; j++)
+                        for (int co = 0; co < s->cout; co++) {
+                            const float *row = dy->data + ((size_t)(t.img0 + j) * s->cout + co) * hw +
+                                               (size_t)t.r0 * wd;
+                            float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
-                        for (int j = 0; j < t; j++)
-                            acc += row[j];
-                        pdb[co] += acc;
-                    }
+                            for (int q = 0; q < t.tpi; q++)
+                                acc += row[q];
+                            pdb[co] += acc;
+                        }
             }
         }
 #pragma omp barrier
