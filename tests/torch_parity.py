@@ -68,11 +68,12 @@ PARAM_TOL = 1e-3
 # routes one pixel's contribution differently (measured: a single ReLU input of 8e-8 in D1 changed
 # D1.0.conv.weight's gradient by 3e-3 of its maximum). The comparer flags every ReLU input with
 # |x| < AMBIG_TAU and every max-pool window whose two largest inputs differ by less than
-# AMBIG_TAU (activations after BN are O(1); measured float32 noise on them <= 1e-5), computes
-# with one extra backward pass per flagged element how much flipping it changes each gradient
-# tensor, and adds the sum of those changes to that tensor's tolerance (so a step without
-# flagged elements is checked at the full GRAD_TOL; above AMBIG_MAX flagged elements the rest
-# are flipped together in one pass).
+# AMBIG_TAU (activations after BN are O(1); measured float32 noise on them <= 1e-5). Only when
+# a step's gradients mismatch while its forward output matches, it computes with one extra
+# backward pass per flagged element how much flipping it changes each gradient tensor and adds
+# the sum of those changes to that tensor's tolerance (above AMBIG_MAX flagged elements the rest
+# are flipped together in one pass). The rel_err printed for gradients is then the error beyond
+# that allowance.
 AMBIG_TAU = 5e-5
 AMBIG_MAX = 32
 
@@ -299,6 +300,7 @@ def cmp_out(tab, item, c, t):
     d = np.abs(c - t)
     metric = float(np.max(d / (OUT_ATOL / OUT_RTOL + np.abs(t))))
     tab.add(item, float(d.max()), metric, OUT_RTOL, metric <= OUT_RTOL)
+    return metric <= OUT_RTOL
 
 
 def cmp_loss(tab, item, c, t):
@@ -330,19 +332,19 @@ def report_tensors(tab, prefix, rows):
         tab.rows.append(("%s worst ok: %s" % (prefix, name), d, metric, tol, True))
 
 
-def cmp_grads(tab, step, gc, gt, env, entries):
+def grad_rows(gc, gt, env, entries):
     gmax = max(float(np.max(np.abs(gt))), 1e-30)
     rows = []
     for (name, c), (_n, t), (_m, e) in zip(split(gc, entries), split(gt, entries),
                                            split(env, entries)):
-        d = float(np.max(np.abs(c.astype(np.float64) - t) - e))
-        da = float(np.max(np.abs(c.astype(np.float64) - t)))
+        diff = np.abs(c.astype(np.float64) - t)
+        beyond = float(np.max(diff - e))
         if is_bn_fed_bias(name):
             scale, tol = gmax, GRAD_ZERO_TOL
         else:
             scale, tol = max(float(np.max(np.abs(t))), GRAD_FLOOR * gmax), GRAD_TOL
-        rows.append((name, da, max(d, 0.0) / scale, tol))
-    report_tensors(tab, "grads_%d" % step, rows)
+        rows.append((name, float(diff.max()), max(beyond, 0.0) / scale, tol))
+    return rows
 
 
 def cmp_params(tab, pc, pt, entries, lr, steps):
@@ -401,17 +403,22 @@ def run(d, verbose, threads):
         L, mse, s = torch_ref.loss(out, tt)
         L.backward(retain_graph=True)
         gt = torch_ref.get_grads(model)
-        env, nk = kink_envelope(torch_ref, model, L, gt)
-        if nk:
-            print("step %d: %d ReLU/max-pool elements within %g of a kink; their gradient "
-                  "effect (largest %.2e) is added to the tolerances" % (k, nk, AMBIG_TAU,
-                                                                       float(env.max())))
-        cmp_out(tab, "out_%d" % k, load_bin(d, "out_%d.bin" % k, out.numel(), tuple(out.shape)),
-                out.detach().numpy())
+        out_ok = cmp_out(tab, "out_%d" % k, load_bin(d, "out_%d.bin" % k, out.numel(),
+                                                      tuple(out.shape)), out.detach().numpy())
         cmp_loss(tab, "loss_%d" % k, load_txt3(d, "loss_%d.txt" % k),
                  np.array([L.item(), mse.item(), s.item()]))
         gc = load_bin(d, "grads_%d.bin" % k, np_)
-        cmp_grads(tab, k, gc, gt, env, pentries)
+        rows = grad_rows(gc, gt, np.zeros_like(gt, dtype=np.float64), pentries)
+        nk = len(Kinks.flagged())
+        if out_ok and nk and any(r[2] > r[3] for r in rows):
+            # Only now pay for the extra backward passes (a flip is rare; a bug is not fixed
+            # by this, since the envelope covers only the flagged elements' contributions).
+            env, nk = kink_envelope(torch_ref, model, L, gt)
+            print("step %d: gradient mismatch with %d ReLU/max-pool elements within %g of a "
+                  "kink; their gradient effect (largest %.2e) is added to the tolerances"
+                  % (k, nk, AMBIG_TAU, float(env.max())))
+            rows = grad_rows(gc, gt, env, pentries)
+        report_tensors(tab, "grads_%d" % k, rows)
         # Follow the engine's trajectory: Adam step with the engine's gradients.
         torch_ref.set_grads(model, gc)
         opt.step()

@@ -17,10 +17,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/torch_parity.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
 
-# Comparer self-check (seg, width 8, 64x64, batch 2, 3 steps).
+# Comparer self-check (seg, width 4, 32x32, batch 2, 3 steps: small, to stay fast).
 selfcheck() { # mutation expected-status
   local d=$tmp/fake_$1
-  if ! "$py" "$src/tests/torch_fake_dump.py" --net seg --width 8 --units 1 --size 64 --batch 2 \
+  if ! "$py" "$src/tests/torch_fake_dump.py" --net seg --width 4 --units 1 --size 32 --batch 2 \
        --steps 3 --seed 3 --mutate "$1" --out "$d" >"$d.log" 2>&1; then
     fail=$((fail+1)); echo "FAIL: torch_fake_dump --mutate $1"; cat "$d.log"; return
   fi
