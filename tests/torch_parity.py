@@ -32,13 +32,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # Adam itself is checked by params_final (same gradients in, so only rounding differs), the
 # running statistics by buffers_final, and the inference forward on the engine's final state.
 #
-# Tolerances. Measured noise floor (dumps computed by torch in float64 from the same float32
-# initial state, tests/torch_fake_dump.py --dtype float64, compared with torch float32, seg/rec
-# width 8, units 1/2, three seeds): outputs <= 4e-7 absolute, losses <= 1e-6 absolute, gradient
-# tensors <= 4e-4 of their own maximum (single-element out.bias, whose gradient is a sum with
-# heavy cancellation; other tensors <= 1e-4), BN-fed conv-bias gradients <= 6e-6 of the network's
-# largest gradient. Every tolerance sits 5-100x above that and below the smallest effect of the
-# bugs injected by the self-check (tests/torch_parity.sh runs some; see torch_fake_dump.py).
+# Tolerances. Measured noise floor: 25 dumps computed by torch in float64 from the same float32
+# initial state (tests/torch_fake_dump.py --dtype float64; seg width 8 units 1/2, rec width 8
+# units 1 and width 4 units 2; 4-7 seeds each), compared with torch float32. Largest metric seen,
+# in the units printed as rel_err below: outputs 1.6e-6, losses 6.7e-5 (float32 SSIM: the
+# E[x^2] - E[x]^2 variance terms cancel), gradient tensors 1.5e-4, out.bias 2.3e-4, BN-fed
+# conv-bias gradients 7.3e-6, final parameters 9.2e-5 (1 ulp of BN gammas ~1), running
+# statistics 2e-6. Every tolerance below sits 7-50x above that and below the effect of each bug
+# injected by the self-check (tests/torch_parity.sh; see torch_fake_dump.py for the list).
 # ---------------------------------------------------------------------------------------------
 
 # Network outputs (sigmoid, in (0,1)): elementwise |c - t| <= OUT_ATOL + OUT_RTOL * |t|.
@@ -46,18 +47,24 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 OUT_RTOL = 2e-5
 OUT_ATOL = 2e-6
 
-# Scalar losses (loss, mse, ssim): |c - t| <= LOSS_RTOL * max(|t|, 0.1).
-LOSS_RTOL = 1e-4
+# Scalar losses (loss, mse, ssim): |c - t| <= LOSS_RTOL * max(|t|, 0.1). Forward bugs show in
+# the outputs first; loss bugs (window, padding, constants) move the loss by > 1e-3.
+LOSS_RTOL = 5e-4
 
 # Gradients, per tensor: max |gc - gt| / max(max |gt|, GRAD_FLOOR * gmax) <= GRAD_TOL, where gmax
-# is the largest |gradient| of the network: norm-relative per tensor because element values span
-# many orders of magnitude and single elements near zero are pure rounding noise. A 1% error in
-# one tensor gives 1e-2. The conv biases that feed a BatchNorm have an exact gradient of zero (BN
-# removes any per-channel constant), so both sides hold rounding noise: for them only
-# max |gc - gt| / gmax <= GRAD_ZERO_TOL.
+# is the largest |gradient| of the network: relative to each tensor's own scale because values
+# span orders of magnitude between tensors, and to the maximum rather than elementwise because
+# single elements near zero are pure rounding noise. A 1% error in one tensor gives 1e-2. The
+# conv biases that feed a BatchNorm have an exact gradient of zero (BN removes any per-channel
+# constant), so both sides hold rounding noise: for them only max |gc - gt| / gmax <=
+# GRAD_ZERO_TOL.
 GRAD_TOL = 2e-3
 GRAD_FLOOR = 1e-2
 GRAD_ZERO_TOL = 1e-4
+# out.bias is a plain sum over all output pixels of dL/dz (z = pre-sigmoid) with heavy
+# cancellation: its rounding noise scales with sum |dL/dz| (measured <= 2.3e-6 of it), not with
+# its value, so its scale is at least OUT_BIAS_L1 * sum |dL/dz|.
+OUT_BIAS_L1 = 1e-2
 
 # Parameters after the Adam steps (same gradients on both sides): |pc - pt| <= PARAM_TOL * lr *
 # steps + 1e-6 * |pt|. Bias correction, beta1/beta2 or eps errors change updates by >= 10% of lr.
@@ -332,18 +339,21 @@ def report_tensors(tab, prefix, rows):
         tab.rows.append(("%s worst ok: %s" % (prefix, name), d, metric, tol, True))
 
 
-def grad_rows(gc, gt, env, entries):
+def grad_rows(gc, gt, env, entries, out_l1):
+    """out_l1[c]: sum of |dL/dz| over the output convolution's channel c (z = pre-sigmoid)."""
     gmax = max(float(np.max(np.abs(gt))), 1e-30)
     rows = []
     for (name, c), (_n, t), (_m, e) in zip(split(gc, entries), split(gt, entries),
                                            split(env, entries)):
         diff = np.abs(c.astype(np.float64) - t)
-        beyond = float(np.max(diff - e))
+        beyond = np.maximum(diff - e, 0.0)
         if is_bn_fed_bias(name):
             scale, tol = gmax, GRAD_ZERO_TOL
         else:
             scale, tol = max(float(np.max(np.abs(t))), GRAD_FLOOR * gmax), GRAD_TOL
-        rows.append((name, float(diff.max()), max(beyond, 0.0) / scale, tol))
+        if name == "out.bias":
+            scale = np.maximum(scale, OUT_BIAS_L1 * out_l1)
+        rows.append((name, float(diff.max()), float(np.max(beyond / scale)), tol))
     return rows
 
 
@@ -401,6 +411,7 @@ def run(d, verbose, threads):
         Kinks.reset()
         out = model(xt)
         L, mse, s = torch_ref.loss(out, tt)
+        out.retain_grad()
         L.backward(retain_graph=True)
         gt = torch_ref.get_grads(model)
         out_ok = cmp_out(tab, "out_%d" % k, load_bin(d, "out_%d.bin" % k, out.numel(),
@@ -408,7 +419,9 @@ def run(d, verbose, threads):
         cmp_loss(tab, "loss_%d" % k, load_txt3(d, "loss_%d.txt" % k),
                  np.array([L.item(), mse.item(), s.item()]))
         gc = load_bin(d, "grads_%d.bin" % k, np_)
-        rows = grad_rows(gc, gt, np.zeros_like(gt, dtype=np.float64), pentries)
+        dz = out.grad * out.detach() * (1 - out.detach())
+        out_l1 = dz.abs().sum(dim=(0, 2, 3)).double().numpy()
+        rows = grad_rows(gc, gt, np.zeros_like(gt, dtype=np.float64), pentries, out_l1)
         nk = len(Kinks.flagged())
         if out_ok and nk and any(r[2] > r[3] for r in rows):
             # Only now pay for the extra backward passes (a flip is rare; a bug is not fixed
@@ -417,7 +430,7 @@ def run(d, verbose, threads):
             print("step %d: gradient mismatch with %d ReLU/max-pool elements within %g of a "
                   "kink; their gradient effect (largest %.2e) is added to the tolerances"
                   % (k, nk, AMBIG_TAU, float(env.max())))
-            rows = grad_rows(gc, gt, env, pentries)
+            rows = grad_rows(gc, gt, env, pentries, out_l1)
         report_tensors(tab, "grads_%d" % k, rows)
         # Follow the engine's trajectory: Adam step with the engine's gradients.
         torch_ref.set_grads(model, gc)
