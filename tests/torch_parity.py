@@ -38,8 +38,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # in the units printed as rel_err below: outputs 1.6e-6, losses 6.7e-5 (float32 SSIM: the
 # E[x^2] - E[x]^2 variance terms cancel), gradient tensors 1.5e-4, out.bias 2.3e-4, BN-fed
 # conv-bias gradients 7.3e-6, final parameters 9.2e-5 (1 ulp of BN gammas ~1), running
-# statistics 2e-6. Every tolerance below sits 7-50x above that and below the effect of each bug
-# injected by the self-check (tests/torch_parity.sh; see torch_fake_dump.py for the list).
+# statistics 2e-6 (after kink_fit, below). Dumps of the C engine (main at 8070c9b: seg w8 u2,
+# rec w8 u1, rec w4 u2) stay within the same figures. Every tolerance below sits 7-50x above
+# that and below the effect of each bug injected through torch_fake_dump.py --mutate (all 12
+# kinds are rejected for the rec net; the seg net at 64x64 cannot see the biased/unbiased
+# running-variance swap, whose effect there is below float32 noise).
 # ---------------------------------------------------------------------------------------------
 
 # Network outputs (sigmoid, in (0,1)): elementwise |c - t| <= OUT_ATOL + OUT_RTOL * |t|.
@@ -274,8 +277,8 @@ def kink_fit(torch_ref, model, L, g_nat, gc, entries):
     way. One extra backward pass per flagged element gives its gradient change D_i; the subset S
     (D_i weighted by 1/scale of each tensor) that best fits gc - g_nat is found by least squares,
     rounding to {0,1} and greedy single toggles. Returns (the torch gradient with the elements
-    of S flipped together, |S|, number flagged). The result is compared at the full tolerance, so a real error is not
-    absorbed unless it happens to equal a sum of single-pixel kink effects."""
+    of S flipped together, |S|, number flagged). The result is compared at the full tolerance,
+    so a real error is not absorbed unless it equals a sum of single-pixel kink effects."""
     flagged = Kinks.flagged()
     groups = [[f] for f in flagged[:AMBIG_MAX - 1]]
     if len(flagged) >= AMBIG_MAX:
@@ -381,21 +384,19 @@ def report_tensors(tab, prefix, rows):
         tab.rows.append(("%s worst ok: %s" % (prefix, name), d, metric, tol, True))
 
 
-def grad_rows(gc, gt, env, entries, out_l1):
+def grad_rows(gc, gt, entries, out_l1):
     """out_l1[c]: sum of |dL/dz| over the output convolution's channel c (z = pre-sigmoid)."""
     gmax = max(float(np.max(np.abs(gt))), 1e-30)
     rows = []
-    for (name, c), (_n, t), (_m, e) in zip(split(gc, entries), split(gt, entries),
-                                           split(env, entries)):
+    for (name, c), (_n, t) in zip(split(gc, entries), split(gt, entries)):
         diff = np.abs(c.astype(np.float64) - t)
-        beyond = np.maximum(diff - e, 0.0)
         if is_bn_fed_bias(name):
             scale, tol = gmax, GRAD_ZERO_TOL
         else:
             scale, tol = max(float(np.max(np.abs(t))), GRAD_FLOOR * gmax), GRAD_TOL
         if name == "out.bias":
             scale = np.maximum(scale, OUT_BIAS_L1 * out_l1)
-        rows.append((name, float(diff.max()), float(np.max(beyond / scale)), tol))
+        rows.append((name, float(diff.max()), float(np.max(diff / scale)), tol))
     return rows
 
 
@@ -463,7 +464,7 @@ def run(d, verbose, threads, use_kinks=True):
         gc = load_bin(d, "grads_%d.bin" % k, np_)
         dz = out.grad * out.detach() * (1 - out.detach())
         out_l1 = dz.abs().sum(dim=(0, 2, 3)).double().numpy()
-        rows = grad_rows(gc, gt, np.zeros_like(gt, dtype=np.float64), pentries, out_l1)
+        rows = grad_rows(gc, gt, pentries, out_l1)
         nk = len(Kinks.flagged())
         if out_ok and nk and use_kinks and any(r[2] > r[3] for r in rows):
             # Only now pay for the extra backward passes.
@@ -471,7 +472,7 @@ def run(d, verbose, threads, use_kinks=True):
             print("step %d: gradient mismatch; %d of the %d ReLU/max-pool elements within %g "
                   "of a kink taken the other way in the torch reference" % (k, nflip, nk,
                                                                              AMBIG_TAU))
-            rows = grad_rows(gc, gfit, np.zeros_like(gt, dtype=np.float64), pentries, out_l1)
+            rows = grad_rows(gc, gfit, pentries, out_l1)
         report_tensors(tab, "grads_%d" % k, rows)
         # Follow the engine's trajectory: Adam step with the engine's gradients.
         torch_ref.set_grads(model, gc)
