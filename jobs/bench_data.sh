@@ -11,7 +11,7 @@ size=${1:-256}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 tmp=$(mktemp -d /tmp/sn_bench_data.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "machine: $(getconf _NPROCESSORS_ONLN) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 for np in 1 2; do
   # first run warms the page cache; the second is reported
   mpiexec -n $np --oversubscribe "$bin" ingest --root "$shared/data/mpdd" --category metal_plate \
