@@ -13,6 +13,10 @@ echo "== sanitizer build (ASan + UBSan) =="
 SERNET_BUILD_DIR=$here/build-asan SERNET_BUILD_TYPE=Debug \
   SERNET_CMAKE_ARGS="-DSERNET_WERROR=ON -DSERNET_SANITIZE=ON -DSERNET_TORCH_TESTS=OFF" \
   bash "$here/jobs/setup.sh"
-# Open MPI's own allocations are not ours to fix; leaks are checked on sernet's code by the
-# unit tests, which do not need an MPI launcher.
-(cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 -E "_np[23]$")
+# Tests that do not start MPI run with LeakSanitizer on; those that do run without it, because
+# Open MPI's start-up allocations (in plugins unloaded before exit) cannot be attributed or
+# suppressed. MPI tests at 2 and 3 ranks run in the Release build only (time).
+(cd "$here/build-asan" &&
+  LSAN_OPTIONS=suppressions=$here/tests/lsan.supp ASAN_OPTIONS=detect_leaks=1 \
+    ctest --output-on-failure -j 2 -LE mpi &&
+  ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 -L mpi -E "_np[23]$")
