@@ -29,6 +29,8 @@ typedef struct {
 /* Handles --config FILE and --set key=value; returns 1 if `opt` was one of them. */
 int sn_cli_config_option(sn_cli_config_args *a, int opt, const char *optarg_value);
 sn_status sn_cli_config_resolve(const sn_cli_config_args *a, sn_config *cfg);
+/* Rank 0 prints the resolved configuration (stderr) at the start of a command that uses it. */
+void sn_cli_config_announce(const char *cmd, const sn_config *cfg);
 
 /* MPI-aware printing: only rank 0 prints. */
 int sn_cli_rank(void);

@@ -59,3 +59,15 @@ sn_status sn_cli_config_resolve(const sn_cli_config_args *a, sn_config *cfg)
 done:
     return status;
 }
+
+void sn_cli_config_announce(const char *cmd, const sn_config *cfg)
+{
+    if (sn_cli_rank() != 0)
+        return;
+    char *ini = sn_config_to_ini(cfg);
+    if (!ini)
+        return;
+    /* on stderr, so the command's own output stays machine-readable */
+    fprintf(stderr, "sernet %s: resolved configuration:\n%s", cmd, ini);
+    sn_free(ini);
+}

@@ -389,6 +389,7 @@ int sn_cmd_ingest(int argc, char **argv)
     sn_config cfg;
     if (sn_cli_config_resolve(&ca, &cfg) != SN_OK)
         return sn_cli_fail("ingest");
+    sn_cli_config_announce("ingest", &cfg);
 
     MPI_Comm comm = MPI_COMM_WORLD;
     ingest_plan plan;

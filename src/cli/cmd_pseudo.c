@@ -226,6 +226,7 @@ int sn_cmd_pseudo(int argc, char **argv)
      * (and carry the failing rank's message) before the next collective step. */
     status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);
     if (status == SN_OK) {
+        sn_cli_config_announce("pseudo", &cfg);
         run.seed = (uint64_t)cfg.seed;
         sn_pseudo_params_from_config(&run.p, &cfg);
         status = sn_dataset_open(data, category, MPI_COMM_WORLD, &run.ds); /* agrees itself */

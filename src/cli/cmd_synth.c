@@ -200,6 +200,7 @@ int sn_cmd_synth(int argc, char **argv)
     sn_config cfg;
     if (sn_cli_config_resolve(&ca, &cfg) != SN_OK)
         return sn_cli_fail("synth");
+    sn_cli_config_announce("synth", &cfg);
     if (cfg.image_size < 32) {
         SN_ERR(SN_EINVAL, "image_size = %d: the synthetic set needs at least 32", cfg.image_size);
         return sn_cli_fail("synth");
