@@ -203,6 +203,8 @@ static void fd_layer(const char *what, fwd_fn f, sn_tensor *x, sn_tensor *y, con
     EXPECT_MSG(worst < 1e-2, "%s: finite-difference mismatch %g", what, worst);
 }
 
+static void up_fwd(const sn_tensor *x, sn_tensor *y) { SN_ASSERT(upsample2_forward(x, y) == SN_OK); }
+
 static void test_elementwise(void)
 {
     const int n = 2, c = 3, h = 6, w = 8;
@@ -239,15 +241,15 @@ static void test_elementwise(void)
     sn_tensor yu, yu2, ru = rt(n, c, 2 * h, 2 * w);
     sn_tensor_alloc(&yu, n, c, 2 * h, 2 * w, "up");
     sn_tensor_alloc(&yu2, n, c, 2 * h, 2 * w, "up");
-    upsample2_forward(&x, &yu);
+    EXPECT(upsample2_forward(&x, &yu) == SN_OK);
     upsample2_forward_ref(&x, &yu2);
     EXPECT_ALLCLOSE(yu.data, yu2.data, sn_tensor_numel(&yu), 1e-6, 1e-6, "upsample vs reference");
-    upsample2_backward(&ru, &dx);
-    fd_layer("upsample2", upsample2_forward, &x, &yu, &dx, &ru);
+    EXPECT(upsample2_backward(&ru, &dx) == SN_OK);
+    fd_layer("upsample2", up_fwd, &x, &yu, &dx, &ru);
     /* known values: a 2x2 plane [[0,1],[2,3]] -> first output row 0, .25, .75, 1 */
     float q[4] = {0, 1, 2, 3}, o[16];
     sn_tensor qi = sn_tensor_view(q, 1, 1, 2, 2), qo = sn_tensor_view(o, 1, 1, 4, 4);
-    upsample2_forward(&qi, &qo);
+    EXPECT(upsample2_forward(&qi, &qo) == SN_OK);
     EXPECT_NEAR(o[0], 0.0, 1e-7);
     EXPECT_NEAR(o[1], 0.25, 1e-7);
     EXPECT_NEAR(o[2], 0.75, 1e-7);

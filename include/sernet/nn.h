@@ -64,8 +64,8 @@ void maxpool2_backward(const sn_tensor *x, const sn_tensor *dy, sn_tensor *dx);
 
 /* ---- bilinear x2 up-sampling, half-pixel centres (align_corners = False) ------------------
  * x: [N, C, H, W]   y: [N, C, 2H, 2W]. dx is overwritten. */
-void upsample2_forward(const sn_tensor *x, sn_tensor *y);
-void upsample2_backward(const sn_tensor *dy, sn_tensor *dx);
+sn_status upsample2_forward(const sn_tensor *x, sn_tensor *y);
+sn_status upsample2_backward(const sn_tensor *dy, sn_tensor *dx);
 
 /* ---- channel concatenation ----------------------------------------------------------------
  * a: [N, Ca, H, W], b: [N, Cb, H, W]   y: [N, Ca+Cb, H, W]. (The U-Nets fuse this into the

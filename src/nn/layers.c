@@ -123,22 +123,29 @@ static void up_table(up_tap *t, int out, int in)
 /* x: [N, C, H, W] -> y: [N, C, 2H, 2W]. Separable: every input row is interpolated
  * horizontally once, then output rows blend two of those; the arithmetic is the same as
  * blending the four taps directly. */
-void upsample2_forward(const sn_tensor *x, sn_tensor *y)
+sn_status upsample2_forward(const sn_tensor *x, sn_tensor *y)
 {
     const int h = x->h, w = x->w, oh = 2 * h, ow = 2 * w;
     SN_ASSERT(y->h == oh && y->w == ow && y->c == x->c && y->n == x->n);
     const long planes = (long)x->n * x->c;
     up_tap *tr = sn_alloc(sizeof(up_tap) * (size_t)(oh + ow), "up-sampling taps");
-    SN_ASSERT(tr != NULL);
+    int failed = 0;
+    if (!tr)
+        return SN_ENOMEM;
     up_tap *tc = tr + oh;
     up_table(tr, oh, h);
     up_table(tc, ow, w);
 #pragma omp parallel
     {
         float *rows = sn_alloc(sizeof(float) * (size_t)h * ow, "up-sampling rows");
-        SN_ASSERT(rows != NULL);
+        if (!rows) {
+#pragma omp atomic write
+            failed = 1;
+        }
 #pragma omp for schedule(static)
         for (long pl = 0; pl < planes; pl++) {
+            if (!rows)
+                continue;
             const float *p = x->data + (size_t)pl * h * w;
             float *q = y->data + (size_t)pl * oh * ow;
             for (int i = 0; i < h; i++) {
@@ -159,25 +166,33 @@ void upsample2_forward(const sn_tensor *x, sn_tensor *y)
         sn_free(rows);
     }
     sn_free(tr);
+    return failed ? SN_ENOMEM : SN_OK;
 }
 
 /* dy: [N, C, 2H, 2W] -> dx: [N, C, H, W] (overwritten); the adjoint of the two passes. */
-void upsample2_backward(const sn_tensor *dy, sn_tensor *dx)
+sn_status upsample2_backward(const sn_tensor *dy, sn_tensor *dx)
 {
     const int h = dx->h, w = dx->w, oh = 2 * h, ow = 2 * w;
     SN_ASSERT(dy->h == oh && dy->w == ow && dy->c == dx->c && dy->n == dx->n);
     const long planes = (long)dx->n * dx->c;
     up_tap *tr = sn_alloc(sizeof(up_tap) * (size_t)(oh + ow), "up-sampling taps");
-    SN_ASSERT(tr != NULL);
+    int failed = 0;
+    if (!tr)
+        return SN_ENOMEM;
     up_tap *tc = tr + oh;
     up_table(tr, oh, h);
     up_table(tc, ow, w);
 #pragma omp parallel
     {
         float *rows = sn_alloc(sizeof(float) * (size_t)h * ow, "up-sampling rows");
-        SN_ASSERT(rows != NULL);
+        if (!rows) {
+#pragma omp atomic write
+            failed = 1;
+        }
 #pragma omp for schedule(static)
         for (long pl = 0; pl < planes; pl++) {
+            if (!rows)
+                continue;
             const float *g = dy->data + (size_t)pl * oh * ow;
             float *d = dx->data + (size_t)pl * h * w;
             memset(rows, 0, sizeof(float) * (size_t)h * ow);
@@ -205,6 +220,7 @@ void upsample2_backward(const sn_tensor *dy, sn_tensor *dx)
         sn_free(rows);
     }
     sn_free(tr);
+    return failed ? SN_ENOMEM : SN_OK;
 }
 
 /* a: [N, Ca, H, W], b: [N, Cb, H, W] -> y: [N, Ca+Cb, H, W] */

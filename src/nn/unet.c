@@ -385,7 +385,7 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
     }
     for (int l = L - 2; l >= 0; l--) {
         const sn_tensor *below = l == L - 2 ? block_out(&net->enc[L - 1]) : block_out(&net->dec[l + 1]);
-        upsample2_forward(below, &net->up[l]);
+        SN_TRY(upsample2_forward(below, &net->up[l]));
         const sn_tensor *src[2] = {&net->up[l], block_out(&net->enc[l])};
         SN_TRY(block_forward(net, &net->dec[l], src, 2, training, hook));
     }
@@ -473,7 +473,7 @@ sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_
         sn_tensor *dsrc[2] = {&net->g_up[l], &net->g_skip[l]};
         SN_TRY(block_backward(net, &net->dec[l], src, 2, &net->g_out[l], &net->g_tmp[l], dsrc, hook));
         sn_tensor *below = l == L - 2 ? &net->g_skip[L - 1] : &net->g_out[l + 1];
-        upsample2_backward(&net->g_up[l], below);
+        SN_TRY(upsample2_backward(&net->g_up[l], below));
     }
     for (int l = L - 1; l >= 0; l--) {
         if (l > 0) {
