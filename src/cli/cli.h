@@ -32,6 +32,24 @@ sn_status sn_cli_config_resolve(const sn_cli_config_args *a, sn_config *cfg);
 /* Rank 0 prints the resolved configuration (stderr) at the start of a command that uses it. */
 void sn_cli_config_announce(const char *cmd, const sn_config *cfg);
 
+/* Declarative options: the parser handles --help, --config/--set (when `ca` is given), values,
+ * numeric ranges and every usage error, so commands only list their options. */
+typedef enum { SN_OPT_FLAG, SN_OPT_STR, SN_OPT_INT, SN_OPT_LONG, SN_OPT_DOUBLE } sn_opt_kind;
+typedef struct {
+    const char *name; /* long name without the dashes */
+    sn_opt_kind kind;
+    void *dest;       /* int * (FLAG: set to 1; INT), const char ** (STR), long long * (LONG), double * */
+    double min, max;  /* accepted range of a numeric value */
+} sn_cli_opt;
+#define SN_OPT_END {NULL, SN_OPT_FLAG, NULL, 0, 0}
+
+/* Returns 0 with *first_pos = index of the first positional argument, -1 after printing the
+ * usage for --help (exit 0), or SN_EXIT_USAGE after a one-line error and the usage. */
+int sn_cli_parse(const char *cmd, const char *usage, int argc, char **argv, const sn_cli_opt *opts,
+                 sn_cli_config_args *ca, int *first_pos);
+/* The exit status for a non-zero sn_cli_parse result. */
+static inline int sn_cli_parse_exit(int rc) { return rc < 0 ? SN_EXIT_OK : rc; }
+
 /* MPI-aware printing: only rank 0 prints. */
 int sn_cli_rank(void);
 

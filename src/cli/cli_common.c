@@ -1,4 +1,11 @@
+#define _GNU_SOURCE
 #include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <mpi.h>
 #include <stdarg.h>
@@ -70,4 +77,78 @@ void sn_cli_config_announce(const char *cmd, const sn_config *cfg)
     /* on stderr, so the command's own output stays machine-readable */
     fprintf(stderr, "sernet %s: resolved configuration:\n%s", cmd, ini);
     sn_free(ini);
+}
+
+#define SN_CLI_MAX_OPTS 40
+
+static int parse_value(const char *cmd, const char *usage, const sn_cli_opt *o, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case SN_OPT_FLAG: *(int *)o->dest = 1; return 0;
+    case SN_OPT_STR: *(const char **)o->dest = v; return 0;
+    case SN_OPT_INT:
+    case SN_OPT_LONG: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end || (double)x < o->min || (double)x > o->max)
+            return sn_cli_usage_error(cmd, usage, "--%s '%s': expected an integer in [%.0f, %.0f]", o->name, v,
+                                      o->min, o->max);
+        if (o->kind == SN_OPT_INT)
+            *(int *)o->dest = (int)x;
+        else
+            *(long long *)o->dest = x;
+        return 0;
+    }
+    case SN_OPT_DOUBLE: {
+        double x = strtod(v, &end);
+        if (errno || end == v || *end || !isfinite(x) || x < o->min || x > o->max)
+            return sn_cli_usage_error(cmd, usage, "--%s '%s': expected a number in [%g, %g]", o->name, v, o->min,
+                                      o->max);
+        *(double *)o->dest = x;
+        return 0;
+    }
+    }
+    return sn_cli_usage_error(cmd, usage, "--%s: unsupported option type", o->name);
+}
+
+int sn_cli_parse(const char *cmd, const char *usage, int argc, char **argv, const sn_cli_opt *opts,
+                 sn_cli_config_args *ca, int *first_pos)
+{
+    struct option lo[SN_CLI_MAX_OPTS + 4];
+    int n = 0;
+    for (; opts && opts[n].name; n++) {
+        SN_ASSERT(n < SN_CLI_MAX_OPTS);
+        lo[n] = (struct option){opts[n].name, opts[n].kind == SN_OPT_FLAG ? no_argument : required_argument, 0,
+                                1000 + n};
+    }
+    int k = n;
+    lo[k++] = (struct option){"help", no_argument, 0, 'h'};
+    if (ca) {
+        lo[k++] = (struct option){"config", required_argument, 0, 'c'};
+        lo[k++] = (struct option){"set", required_argument, 0, 's'};
+    }
+    lo[k] = (struct option){0, 0, 0, 0};
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
+        if (opt >= 1000 && opt < 1000 + n) {
+            int rc = parse_value(cmd, usage, &opts[opt - 1000], optarg);
+            if (rc)
+                return rc;
+        } else if (ca && sn_cli_config_option(ca, opt, optarg)) {
+            continue;
+        } else if (opt == 'h') {
+            if (sn_cli_rank() == 0)
+                fputs(usage, stdout);
+            return -1;
+        } else if (opt == ':') {
+            return sn_cli_usage_error(cmd, usage, "option '%s' needs a value", argv[optind - 1]);
+        } else {
+            return sn_cli_usage_error(cmd, usage, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    *first_pos = optind;
+    return 0;
 }

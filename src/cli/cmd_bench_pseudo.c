@@ -3,7 +3,6 @@
 #include "cli/cli.h"
 #include "sernet/pseudo.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,36 +38,15 @@ int sn_cmd_bench_pseudo(int argc, char **argv)
         "Generate N PPA and N DPA samples of size S x S (default: image_size, N = 200) from\n"
         "synthetic in-memory images on one thread and print samples per second for each kind\n"
         "(all samples, clean ones included, and the anomalous ones alone).\n";
-    static const struct option opts[] = {
-        {"size", required_argument, 0, 'S'}, {"count", required_argument, 0, 'n'},
-        {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     sn_cli_config_args ca = {0};
-    int size = 0, count = 200, opt;
-    char *end;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (sn_cli_config_option(&ca, opt, optarg))
-            continue;
-        switch (opt) {
-        case 'S':
-            size = (int)strtol(optarg, &end, 10);
-            if (*end || size < 8)
-                return sn_cli_usage_error("bench-pseudo", usage, "--size '%s': expected an integer >= 8", optarg);
-            break;
-        case 'n':
-            count = (int)strtol(optarg, &end, 10);
-            if (*end || count < 1)
-                return sn_cli_usage_error("bench-pseudo", usage, "--count '%s': expected a positive integer", optarg);
-            break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("bench-pseudo", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("bench-pseudo", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sn_cli_usage_error("bench-pseudo", usage, "unexpected argument '%s'", argv[optind]);
+    int size = 0, count = 200, pos = 0;
+    const sn_cli_opt opts[] = {{"size", SN_OPT_INT, &size, 8, 1 << 16}, {"count", SN_OPT_INT, &count, 1, 1 << 30},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("bench-pseudo", usage, argc, argv, opts, &ca, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos < argc)
+        return sn_cli_usage_error("bench-pseudo", usage, "unexpected argument '%s'", argv[pos]);
 
     sn_status status = SN_OK;
     sn_config cfg;

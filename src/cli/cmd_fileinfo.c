@@ -7,7 +7,6 @@
 #include "sernet/dist.h"
 #include "sernet/h5util.h"
 
-#include <getopt.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,21 +167,14 @@ done:
 
 int sn_cmd_info(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"check", no_argument, 0, 'k'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int check = 0, opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'k': check = 1; break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        default: return sn_cli_usage_error("info", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1)
-        return sn_cli_usage_error("info", usage, optind >= argc ? "missing FILE" : "one FILE only");
-    const char *path = argv[optind];
+    int check = 0, pos = 0;
+    const sn_cli_opt opts[] = {{"check", SN_OPT_FLAG, &check, 0, 0}, SN_OPT_END};
+    int prc = sn_cli_parse("info", usage, argc, argv, opts, NULL, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos != argc - 1)
+        return sn_cli_usage_error("info", usage, pos >= argc ? "missing FILE" : "one FILE only");
+    const char *path = argv[pos];
     int print = sn_cli_rank() == 0;
     sn_h5file f;
     sn_status st = sn_h5_open(&f, path, MPI_COMM_WORLD);

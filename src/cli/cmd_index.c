@@ -5,7 +5,6 @@
 #include "sernet/dist.h"
 #include "sernet/hashindex.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,28 +21,18 @@ int sn_cmd_index(int argc, char **argv)
         "(each rank hashes a contiguous shard; the written index does not depend on the rank count).\n"
         "  --category NAME  the category to index (default: every category of the file)\n"
         "  --force          recompute an existing index\n";
-    static const struct option opts[] = {{"category", required_argument, 0, 'C'},
-                                         {"force", no_argument, 0, 'f'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     const char *category = NULL;
-    int force = 0, opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'C': category = optarg; break;
-        case 'f': force = 1; break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("index", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("index", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
+    int force = 0, pos = 0;
+    const sn_cli_opt opts[] = {{"category", SN_OPT_STR, &category, 0, 0}, {"force", SN_OPT_FLAG, &force, 0, 0},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("index", usage, argc, argv, opts, NULL, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos >= argc)
         return sn_cli_usage_error("index", usage, "no dataset file given");
-    if (optind + 1 < argc)
-        return sn_cli_usage_error("index", usage, "unexpected argument '%s'", argv[optind + 1]);
-    const char *path = argv[optind];
+    if (pos + 1 < argc)
+        return sn_cli_usage_error("index", usage, "unexpected argument '%s'", argv[pos + 1]);
+    const char *path = argv[pos];
     char *list = NULL;
     if (category) {
         list = strdup(category);

@@ -10,7 +10,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,34 +343,18 @@ done:
 
 int sn_cmd_ingest(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"root", required_argument, 0, 'r'},   {"category", required_argument, 0, 'n'},
-        {"out", required_argument, 0, 'o'},    {"size", required_argument, 0, 'S'},
-        {"force", no_argument, 0, 'f'},        {"skip-bad", no_argument, 0, 'b'},
-        {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     sn_cli_config_args ca = {0};
     const char *root = NULL, *category = NULL, *out = NULL, *size_arg = NULL;
-    int force = 0, skip_bad = 0, opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (sn_cli_config_option(&ca, opt, optarg))
-            continue;
-        switch (opt) {
-        case 'r': root = optarg; break;
-        case 'n': category = optarg; break;
-        case 'o': out = optarg; break;
-        case 'S': size_arg = optarg; break;
-        case 'f': force = 1; break;
-        case 'b': skip_bad = 1; break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("ingest", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("ingest", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sn_cli_usage_error("ingest", usage, "unexpected argument '%s'", argv[optind]);
+    int force = 0, skip_bad = 0, pos = 0;
+    const sn_cli_opt opts[] = {{"root", SN_OPT_STR, &root, 0, 0},         {"category", SN_OPT_STR, &category, 0, 0},
+                               {"out", SN_OPT_STR, &out, 0, 0},           {"size", SN_OPT_STR, &size_arg, 0, 0},
+                               {"force", SN_OPT_FLAG, &force, 0, 0},      {"skip-bad", SN_OPT_FLAG, &skip_bad, 0, 0},
+                               SN_OPT_END};
+    int rc = sn_cli_parse("ingest", usage, argc, argv, opts, &ca, &pos);
+    if (rc)
+        return sn_cli_parse_exit(rc);
+    if (pos < argc)
+        return sn_cli_usage_error("ingest", usage, "unexpected argument '%s'", argv[pos]);
     if (!root || !category || !out)
         return sn_cli_usage_error("ingest", usage, "--root, --category and --out are required");
     if (strchr(category, '/') || strchr(category, ',') || !category[0])

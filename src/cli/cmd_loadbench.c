@@ -5,7 +5,6 @@
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,30 +17,21 @@ static const char usage[] =
 
 int sn_cmd_loadbench(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"category", required_argument, 0, 'n'}, {"batch", required_argument, 0, 'b'},
-        {"epochs", required_argument, 0, 'e'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     const char *category = NULL;
-    int batch = 8, epochs = 3, opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'n': category = optarg; break;
-        case 'b': batch = atoi(optarg); break;
-        case 'e': epochs = atoi(optarg); break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("loadbench", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("loadbench", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1)
-        return sn_cli_usage_error("loadbench", usage, optind >= argc ? "missing FILE" : "one FILE only");
+    int batch = 8, epochs = 3, pos = 0;
+    const sn_cli_opt opts[] = {{"category", SN_OPT_STR, &category, 0, 0},
+                               {"batch", SN_OPT_INT, &batch, 1, 1 << 20},
+                               {"epochs", SN_OPT_INT, &epochs, 1, 1 << 20},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("loadbench", usage, argc, argv, opts, NULL, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos != argc - 1)
+        return sn_cli_usage_error("loadbench", usage, pos >= argc ? "missing FILE" : "one FILE only");
     if (batch < 1 || epochs < 1)
         return sn_cli_usage_error("loadbench", usage, "--batch and --epochs must be positive");
     sn_dataset *ds = NULL;
-    if (sn_dataset_open(argv[optind], category, MPI_COMM_WORLD, &ds) != SN_OK)
+    if (sn_dataset_open(argv[pos], category, MPI_COMM_WORLD, &ds) != SN_OK)
         return sn_cli_fail("loadbench");
     int S = sn_dataset_image_size(ds), size = sn_dist_size(MPI_COMM_WORLD);
     int per = (batch + size - 1) / size;
@@ -62,7 +52,7 @@ int sn_cmd_loadbench(int argc, char **argv)
     MPI_Allreduce(&local, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (st == SN_OK && sn_cli_rank() == 0)
         printf("loadbench: %s/%s: %lld images of %dx%d in %.3f s on %d rank(s): %.1f images/s, %.1f MB/s\n",
-               argv[optind], sn_dataset_category(ds), (long long)total, S, S, maxs, size,
+               argv[pos], sn_dataset_category(ds), (long long)total, S, S, maxs, size,
                total / maxs, total * 3.0 * S * S / 1e6 / maxs);
     sn_free(img);
     sn_dataset_close(ds);

@@ -8,7 +8,6 @@
 #include "sernet/phash.h"
 #include "sernet/resize.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,35 +56,17 @@ int sn_cmd_similar(int argc, char **argv)
         "query<TAB>rank<TAB>train index<TAB>train name<TAB>distance.\n"
         "  --k K   matches per query (default 1)\n"
         "Undecodable files: an error line each, the others are still searched, exit status 1.\n";
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"category", required_argument, 0, 'C'},
-                                         {"k", required_argument, 0, 'k'},
-                                         {"test", no_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     const char *data = NULL, *category = NULL;
-    int k = 1, test = 0, opt;
-    char *end;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': data = optarg; break;
-        case 'C': category = optarg; break;
-        case 'k':
-            k = (int)strtol(optarg, &end, 10);
-            if (*end || k < 1 || k > 1000000)
-                return sn_cli_usage_error("similar", usage, "--k wants an integer in [1, 1000000], not '%s'", optarg);
-            break;
-        case 't': test = 1; break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("similar", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("similar", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    int k = 1, test = 0, pos = 0;
+    const sn_cli_opt opts[] = {{"data", SN_OPT_STR, &data, 0, 0}, {"category", SN_OPT_STR, &category, 0, 0},
+                               {"k", SN_OPT_INT, &k, 1, 1000000}, {"test", SN_OPT_FLAG, &test, 0, 0},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("similar", usage, argc, argv, opts, NULL, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
     if (!data)
         return sn_cli_usage_error("similar", usage, "--data FILE.h5 is required");
-    if (test == (optind < argc))
+    if (test == (pos < argc))
         return sn_cli_usage_error("similar", usage, test ? "--test takes no image files"
                                                          : "give image files or --test");
     uint64_t *hashes = NULL;
@@ -108,11 +89,11 @@ int sn_cmd_similar(int argc, char **argv)
             rc = sn_cli_fail("similar");
             goto bcast;
         }
-        int64_t nq = test ? sn_dataset_count(ds, SN_SPLIT_TEST) : argc - optind;
+        int64_t nq = test ? sn_dataset_count(ds, SN_SPLIT_TEST) : argc - pos;
         for (int64_t q = 0; q < nq; q++) {
             uint64_t h = 0;
             int found = 0;
-            const char *qname = test ? sn_dataset_name(ds, SN_SPLIT_TEST, q) : argv[optind + q];
+            const char *qname = test ? sn_dataset_name(ds, SN_SPLIT_TEST, q) : argv[pos + q];
             sn_err_clear();
             sn_status st = test ? sn_dataset_read(ds, SN_SPLIT_TEST, &q, 1, NULL, NULL, raw) : SN_OK;
             if (st == SN_OK)

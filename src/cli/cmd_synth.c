@@ -7,7 +7,6 @@
 #include "sernet/image.h"
 #include "sernet/synth.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,33 +152,17 @@ done:
 
 int sn_cmd_synth(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, 0, 'o'},    {"preview", required_argument, 0, 'p'},
-        {"size", required_argument, 0, 'S'},   {"seed", required_argument, 0, 'k'},
-        {"force", no_argument, 0, 'f'},        {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 's'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     sn_cli_config_args ca = {0};
     const char *out = NULL, *preview = NULL, *size_arg = NULL, *seed_arg = NULL;
-    int force = 0, opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (sn_cli_config_option(&ca, opt, optarg))
-            continue;
-        switch (opt) {
-        case 'o': out = optarg; break;
-        case 'p': preview = optarg; break;
-        case 'S': size_arg = optarg; break;
-        case 'k': seed_arg = optarg; break;
-        case 'f': force = 1; break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("synth", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("synth", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sn_cli_usage_error("synth", usage, "unexpected argument '%s'", argv[optind]);
+    int force = 0, pos = 0;
+    const sn_cli_opt opts[] = {{"out", SN_OPT_STR, &out, 0, 0},       {"preview", SN_OPT_STR, &preview, 0, 0},
+                               {"size", SN_OPT_STR, &size_arg, 0, 0}, {"seed", SN_OPT_STR, &seed_arg, 0, 0},
+                               {"force", SN_OPT_FLAG, &force, 0, 0},  SN_OPT_END};
+    int rc = sn_cli_parse("synth", usage, argc, argv, opts, &ca, &pos);
+    if (rc)
+        return sn_cli_parse_exit(rc);
+    if (pos < argc)
+        return sn_cli_usage_error("synth", usage, "unexpected argument '%s'", argv[pos]);
     if (!out == !preview)
         return sn_cli_usage_error("synth", usage, "give exactly one of --out and --preview");
     char size_set[64], seed_set[64];
