@@ -8,7 +8,6 @@
 #include "sernet/unet.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -66,67 +65,37 @@ static void make_batch(sn_net_kind kind, uint64_t seed, sn_tensor *x, sn_tensor 
 
 static int parse_opts(int argc, char **argv, const char *cmd, const char *usage, engine_opts *o)
 {
-    static const struct option opts[] = {
-        {"net", required_argument, 0, 'n'},   {"width", required_argument, 0, 'w'},
-        {"units", required_argument, 0, 'u'}, {"size", required_argument, 0, 's'},
-        {"batch", required_argument, 0, 'b'}, {"steps", required_argument, 0, 'k'},
-        {"seed", required_argument, 0, 'e'},  {"out", required_argument, 0, 'o'},
-        {"lr", required_argument, 0, 'l'},    {"iters", required_argument, 0, 'i'},
-        {"warmup", required_argument, 0, 'W'}, {"threads", required_argument, 0, 't'},
-        {"mode", required_argument, 0, 'm'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        char *end = NULL;
-        long v = 0;
-        double d = 0;
-        if (opt != 'h' && opt != '?' && opt != ':' && opt != 'n' && opt != 'o' && opt != 'm') {
-            errno = 0;
-            if (opt == 'l')
-                d = strtod(optarg, &end);
-            else
-                v = strtol(optarg, &end, 10);
-            if (errno || *end || (opt != 'l' && v < 0) || (opt == 'l' && !(d > 0)))
-                return sn_cli_usage_error(cmd, usage, "option '--%s' = '%s': expected a %s",
-                                          opts[0].name ? argv[optind - 1] + 2 : "", optarg,
-                                          opt == 'l' ? "positive number" : "non-negative integer");
-        }
-        switch (opt) {
-        case 'n':
-            if (strcmp(optarg, "seg") == 0)
-                o->kind = SN_NET_SEG;
-            else if (strcmp(optarg, "rec") == 0)
-                o->kind = SN_NET_REC;
-            else
-                return sn_cli_usage_error(cmd, usage, "--net '%s': expected seg or rec", optarg);
-            break;
-        case 'w': o->width = (int)v; break;
-        case 'u': o->units = (int)v; break;
-        case 's': o->size = (int)v; break;
-        case 'b': o->batch = (int)v; break;
-        case 'k': o->steps = (int)v; break;
-        case 'e': o->seed = v; break;
-        case 'o': o->out = optarg; break;
-        case 'l': o->lr = d; break;
-        case 'i': o->iters = (int)v; break;
-        case 'W': o->warmup = (int)v; break;
-        case 't': o->threads = (int)v; break;
-        case 'm':
-            if (strcmp(optarg, "train") && strcmp(optarg, "infer"))
-                return sn_cli_usage_error(cmd, usage, "--mode '%s': expected train or infer", optarg);
-            o->mode = optarg;
-            break;
-        case 'h': fputs(usage, stdout); return -1;
-        case ':': return sn_cli_usage_error(cmd, usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error(cmd, usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sn_cli_usage_error(cmd, usage, "unexpected argument '%s'", argv[optind]);
-    if (o->width < 1 || o->units < 1 || o->batch < 1)
-        return sn_cli_usage_error(cmd, usage, "--width, --units and --batch must be at least 1");
+    const char *net = NULL;
+    long long seed = o->seed;
+    int pos = 0;
+    const sn_cli_opt opts[] = {{"net", SN_OPT_STR, &net, 0, 0},
+                               {"width", SN_OPT_INT, &o->width, 1, 4096},
+                               {"units", SN_OPT_INT, &o->units, 1, 16},
+                               {"size", SN_OPT_INT, &o->size, 1, 8192},
+                               {"batch", SN_OPT_INT, &o->batch, 1, 1 << 16},
+                               {"steps", SN_OPT_INT, &o->steps, 0, 1 << 30},
+                               {"seed", SN_OPT_LONG, &seed, 0, 9e18},
+                               {"out", SN_OPT_STR, &o->out, 0, 0},
+                               {"lr", SN_OPT_DOUBLE, &o->lr, 1e-12, 10},
+                               {"iters", SN_OPT_INT, &o->iters, 1, 1 << 30},
+                               {"warmup", SN_OPT_INT, &o->warmup, 0, 1 << 30},
+                               {"threads", SN_OPT_INT, &o->threads, 0, 1024},
+                               {"mode", SN_OPT_STR, &o->mode, 0, 0},
+                               SN_OPT_END};
+    int rc = sn_cli_parse(cmd, usage, argc, argv, opts, NULL, &pos);
+    if (rc)
+        return rc;
+    o->seed = (long)seed;
+    if (pos < argc)
+        return sn_cli_usage_error(cmd, usage, "unexpected argument '%s'", argv[pos]);
+    if (net && strcmp(net, "seg") == 0)
+        o->kind = SN_NET_SEG;
+    else if (net && strcmp(net, "rec") == 0)
+        o->kind = SN_NET_REC;
+    else if (net)
+        return sn_cli_usage_error(cmd, usage, "--net '%s': expected seg or rec", net);
+    if (o->mode && strcmp(o->mode, "train") != 0 && strcmp(o->mode, "infer") != 0)
+        return sn_cli_usage_error(cmd, usage, "--mode '%s': expected train or infer", o->mode);
     const int mult = sn_unet_size_multiple(o->kind);
     if (o->size < mult || o->size % mult)
         return sn_cli_usage_error(cmd, usage, "--size %d: the %s net needs a multiple of %d", o->size,
@@ -255,7 +224,7 @@ int sn_cmd_dump_engine(int argc, char **argv)
     engine_opts o = {SN_NET_SEG, 8, 1, 64, 2, 3, 0, 0, 0, 1, 1e-3, NULL, NULL};
     int rc = parse_opts(argc, argv, "dump-engine", usage, &o);
     if (rc)
-        return rc < 0 ? SN_EXIT_OK : rc;
+        return sn_cli_parse_exit(rc);
     if (!o.out)
         return sn_cli_usage_error("dump-engine", usage, "missing --out DIR");
     sn_threads_set(o.threads);
@@ -319,7 +288,7 @@ int sn_cmd_toytrain(int argc, char **argv)
     engine_opts o = {SN_NET_REC, 8, 1, 64, 4, 30, 0, 0, 0, 1, 2e-3, NULL, NULL};
     int rc = parse_opts(argc, argv, "toytrain", usage, &o);
     if (rc)
-        return rc < 0 ? SN_EXIT_OK : rc;
+        return sn_cli_parse_exit(rc);
     sn_threads_set(o.threads);
     if (sn_cli_rank() != 0)
         return SN_EXIT_OK; /* one process is enough for a toy */
@@ -431,10 +400,8 @@ int sn_cmd_bench(int argc, char **argv)
     engine_opts o = {SN_NET_SEG, 32, 1, 256, 8, 0, 3, 1, 0, 1, 1e-4, NULL, "train"};
     int rc = parse_opts(argc, argv, "bench", usage, &o);
     if (rc)
-        return rc < 0 ? SN_EXIT_OK : rc;
+        return sn_cli_parse_exit(rc);
     sn_threads_set(o.threads);
-    if (o.iters < 1)
-        return sn_cli_usage_error("bench", usage, "--iters must be at least 1");
     double img_s = 0, sec = 0, cpu = 0;
     if (bench_one(&o, &img_s, &sec, &cpu) != SN_OK)
         return sn_cli_fail("bench");

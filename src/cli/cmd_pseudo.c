@@ -8,7 +8,6 @@
 #include "sernet/pseudo.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,50 +155,23 @@ int sn_cmd_pseudo(int argc, char **argv)
         "Clean samples (probability 1 - p_anomaly) are written too, with a black mask.\n"
         "Use --set pseudo.p_anomaly=1 to see only anomalies. DIR is created if needed (with\n"
         "parents). Ranks share the samples; the sheets do not depend on the number of ranks.\n";
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},   {"kind", required_argument, 0, 'k'},
-        {"count", required_argument, 0, 'n'},  {"out", required_argument, 0, 'o'},
-        {"category", required_argument, 0, 'C'}, {"epoch", required_argument, 0, 'e'},
-        {"start", required_argument, 0, 'b'},  {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 's'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     sn_cli_config_args ca = {0};
     const char *data = NULL, *kind_s = NULL, *out_dir = NULL, *category = NULL;
     long long count = -1, epoch = 0, start = 0;
-    int opt;
-    char *end;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (sn_cli_config_option(&ca, opt, optarg))
-            continue;
-        switch (opt) {
-        case 'd': data = optarg; break;
-        case 'k': kind_s = optarg; break;
-        case 'o': out_dir = optarg; break;
-        case 'C': category = optarg; break;
-        case 'n':
-            count = strtoll(optarg, &end, 10);
-            if (*end || count < 1 || count > 1000000)
-                return sn_cli_usage_error("pseudo", usage, "--count '%s': expected an integer in [1, 1000000]", optarg);
-            break;
-        case 'e':
-            epoch = strtoll(optarg, &end, 10);
-            if (*end || epoch < 0 || epoch > (long long)UINT32_MAX)
-                return sn_cli_usage_error("pseudo", usage, "--epoch '%s': expected an integer in [0, 2^32)", optarg);
-            break;
-        case 'b':
-            start = strtoll(optarg, &end, 10);
-            if (*end || start < 0 || (unsigned long long)start > SN_RNG_MAX_SAMPLE - 1000000)
-                return sn_cli_usage_error("pseudo", usage, "--start '%s': expected a non-negative integer below 2^56", optarg);
-            break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("pseudo", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("pseudo", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sn_cli_usage_error("pseudo", usage, "unexpected argument '%s'", argv[optind]);
+    int pos = 0;
+    const sn_cli_opt opts[] = {{"data", SN_OPT_STR, &data, 0, 0},
+                               {"kind", SN_OPT_STR, &kind_s, 0, 0},
+                               {"count", SN_OPT_LONG, &count, 1, 1000000},
+                               {"out", SN_OPT_STR, &out_dir, 0, 0},
+                               {"category", SN_OPT_STR, &category, 0, 0},
+                               {"epoch", SN_OPT_LONG, &epoch, 0, (double)UINT32_MAX},
+                               {"start", SN_OPT_LONG, &start, 0, (double)(SN_RNG_MAX_SAMPLE - 1000000)},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("pseudo", usage, argc, argv, opts, &ca, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos < argc)
+        return sn_cli_usage_error("pseudo", usage, "unexpected argument '%s'", argv[pos]);
     if (!data || !kind_s || count < 0 || !out_dir)
         return sn_cli_usage_error("pseudo", usage, "--data, --kind, --count and --out are required");
     int dpa;
