@@ -4,7 +4,6 @@
 #include "sernet/gemm.h"
 #include "sernet/version.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,13 +11,13 @@ int sn_cmd_version(int argc, char **argv)
 {
     static const char usage[] = "usage: sernet version\n"
                                 "Print the program version, GEMM backend, MPI and HDF5 versions.\n";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return SN_EXIT_OK;
-        }
-        return sn_cli_usage_error("version", usage, "unexpected argument '%s'", argv[i]);
-    }
+    int pos = 0;
+    const sn_cli_opt none[] = {SN_OPT_END};
+    int rc = sn_cli_parse("version", usage, argc, argv, none, NULL, &pos);
+    if (rc)
+        return sn_cli_parse_exit(rc);
+    if (pos < argc)
+        return sn_cli_usage_error("version", usage, "unexpected argument '%s'", argv[pos]);
     if (sn_cli_rank() == 0) {
         char buf[2048];
         sn_version_describe(buf, sizeof buf);
@@ -61,27 +60,16 @@ int sn_cmd_config(int argc, char **argv)
         "usage: sernet config [--config FILE] [--set key=value]... [--keys] [--markdown]\n"
         "Print the resolved configuration as INI (defaults, then FILE, then --set),\n"
         "or with --keys the reference of every key (--markdown: as a Markdown table).\n";
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-        {"keys", no_argument, 0, 'k'},         {"markdown", no_argument, 0, 'm'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     sn_cli_config_args ca = {0};
-    int keys = 0, markdown = 0, opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (sn_cli_config_option(&ca, opt, optarg))
-            continue;
-        switch (opt) {
-        case 'k': keys = 1; break;
-        case 'm': markdown = 1; keys = 1; break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("config", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("config", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sn_cli_usage_error("config", usage, "unexpected argument '%s'", argv[optind]);
+    int keys = 0, markdown = 0, pos = 0;
+    const sn_cli_opt opts[] = {{"keys", SN_OPT_FLAG, &keys, 0, 0}, {"markdown", SN_OPT_FLAG, &markdown, 0, 0},
+                               SN_OPT_END};
+    int rc = sn_cli_parse("config", usage, argc, argv, opts, &ca, &pos);
+    if (rc)
+        return sn_cli_parse_exit(rc);
+    if (pos < argc)
+        return sn_cli_usage_error("config", usage, "unexpected argument '%s'", argv[pos]);
+    keys |= markdown;
     if (keys) {
         if (sn_cli_rank() == 0)
             print_reference(markdown);
