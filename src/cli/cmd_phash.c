@@ -5,7 +5,6 @@
 #include "sernet/image.h"
 #include "sernet/phash.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,18 +20,12 @@ int sn_cmd_phash(int argc, char **argv)
         "Files that cannot be decoded are reported on stderr; the others are still hashed and the\n"
         "exit status is then 1. Under MPI the files are shared out across ranks; rank 0 prints\n"
         "in the order given.\n";
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("phash", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("phash", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    int nfiles = argc - optind;
+    int fpos = 0;
+    const sn_cli_opt none[] = {SN_OPT_END};
+    int prc = sn_cli_parse("phash", usage, argc, argv, none, NULL, &fpos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    int nfiles = argc - fpos;
     if (nfiles < 1)
         return sn_cli_usage_error("phash", usage, "no image files given");
     int rank = 0, size = 1;
@@ -51,7 +44,7 @@ int sn_cmd_phash(int argc, char **argv)
         goto done;
     }
     for (int i = rank; i < nfiles; i += size) {
-        const char *path = argv[optind + i];
+        const char *path = argv[fpos + i];
         sn_image img = {0};
         uint64_t h = 0;
         sn_err_clear();
@@ -89,7 +82,7 @@ int sn_cmd_phash(int argc, char **argv)
         if (rank == 0) {
             char hex[17];
             sn_phash_format(all[i], hex);
-            printf("%s\t%s\n", hex, argv[optind + i]);
+            printf("%s\t%s\n", hex, argv[fpos + i]);
         }
     }
     if (failed) {
@@ -166,46 +159,25 @@ int sn_cmd_bench_phash(int argc, char **argv)
         "  default 200 and 20), including the grey conversion, resize, DCT and median;\n"
         "  query time over random indexes (default sizes 1e6,1e7): nearest neighbour per kernel,\n"
         "  top-K (default 10), and the batched nearest of Q queries (default 64).\n";
-    static const struct option opts[] = {{"images", required_argument, 0, 'n'},
-                                         {"index-sizes", required_argument, 0, 's'},
-                                         {"queries", required_argument, 0, 'q'},
-                                         {"k", required_argument, 0, 'k'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     long long sizes[8] = {1000000, 10000000};
-    int nsizes = 2, nq = 64, k = 10, nimg = 200, opt;
-    char *end;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'n':
-            nimg = (int)strtol(optarg, &end, 10);
-            if (*end || nimg < 1)
-                return sn_cli_usage_error("bench-phash", usage, "--images wants a positive integer, not '%s'", optarg);
-            break;
-        case 's':
-            nsizes = parse_list(optarg, sizes, 8);
-            if (nsizes < 1)
-                return sn_cli_usage_error("bench-phash", usage, "--index-sizes wants positive numbers separated by commas, not '%s'", optarg);
-            break;
-        case 'q':
-            nq = (int)strtol(optarg, &end, 10);
-            if (*end || nq < 1)
-                return sn_cli_usage_error("bench-phash", usage, "--queries wants a positive integer, not '%s'", optarg);
-            break;
-        case 'k':
-            k = (int)strtol(optarg, &end, 10);
-            if (*end || k < 1 || k > 100000)
-                return sn_cli_usage_error("bench-phash", usage, "--k wants an integer in [1, 100000], not '%s'", optarg);
-            break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("bench-phash", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("bench-phash", usage, "unknown option '%s'", argv[optind - 1]);
-        }
+    int nsizes = 2, nq = 64, k = 10, nimg = 200, pos = 0;
+    const char *sizes_arg = NULL;
+    const sn_cli_opt opts[] = {{"images", SN_OPT_INT, &nimg, 1, 1 << 30},
+                               {"index-sizes", SN_OPT_STR, &sizes_arg, 0, 0},
+                               {"queries", SN_OPT_INT, &nq, 1, 1 << 30},
+                               {"k", SN_OPT_INT, &k, 1, 100000},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("bench-phash", usage, argc, argv, opts, NULL, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos < argc)
+        return sn_cli_usage_error("bench-phash", usage, "unexpected argument '%s'", argv[pos]);
+    if (sizes_arg) {
+        nsizes = parse_list(sizes_arg, sizes, 8);
+        if (nsizes < 1)
+            return sn_cli_usage_error("bench-phash", usage,
+                                      "--index-sizes wants positive numbers separated by commas, not '%s'", sizes_arg);
     }
-    if (optind < argc)
-        return sn_cli_usage_error("bench-phash", usage, "unexpected argument '%s'", argv[optind]);
     if (sn_cli_rank() != 0)
         return SN_EXIT_OK; /* a one-rank benchmark */
 
