@@ -5,7 +5,6 @@
 #include "sernet/metrics.h"
 #include "sernet/threads.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <mpi.h>
 #include <omp.h>
@@ -204,60 +203,34 @@ done:
 
 int sn_cmd_bench_eval(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"size", required_argument, 0, 'S'},   {"maps", required_argument, 0, 'n'},
-        {"pixels", required_argument, 0, 'p'}, {"mode", required_argument, 0, 'm'},
-        {"threads", required_argument, 0, 't'}, {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 's'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     sn_cli_config_args ca = {0};
-    int S = 0, nmaps = 32, threads = -1, modes = (1 << SN_EVAL_EXACT) | (1 << SN_EVAL_BINNED), opt;
+    int S = 0, nmaps = 32, threads = -1, modes = (1 << SN_EVAL_EXACT) | (1 << SN_EVAL_BINNED), pos = 0;
     double pixels[16] = {1e6, 1e7, 1e8};
     int npix = 3;
-    char *end;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (sn_cli_config_option(&ca, opt, optarg))
-            continue;
-        switch (opt) {
-        case 'S':
-            S = (int)strtol(optarg, &end, 10);
-            if (*end || S < 8 || S > 8192)
-                return sn_cli_usage_error("bench-eval", usage, "--size needs an integer in 8..8192");
-            break;
-        case 'n':
-            nmaps = (int)strtol(optarg, &end, 10);
-            if (*end || nmaps < 0 || nmaps > 100000)
-                return sn_cli_usage_error("bench-eval", usage, "--maps needs an integer in 0..100000");
-            break;
-        case 'p':
-            npix = parse_list(optarg, pixels, 16);
-            if (npix < 0)
-                return sn_cli_usage_error("bench-eval", usage, "--pixels needs comma-separated counts");
-            break;
-        case 'm':
-            if (strcmp(optarg, "both") == 0)
-                modes = (1 << SN_EVAL_EXACT) | (1 << SN_EVAL_BINNED);
-            else if (strcmp(optarg, "exact") == 0)
-                modes = 1 << SN_EVAL_EXACT;
-            else if (strcmp(optarg, "binned") == 0)
-                modes = 1 << SN_EVAL_BINNED;
-            else
-                return sn_cli_usage_error("bench-eval", usage, "--mode must be both, exact or binned");
-            break;
-        case 't':
-            threads = (int)strtol(optarg, &end, 10);
-            if (*end || threads < 0 || threads > 1024)
-                return sn_cli_usage_error("bench-eval", usage, "--threads needs an integer in 0..1024");
-            break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("bench-eval", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("bench-eval", usage, "unknown option '%s'", argv[optind - 1]);
-        }
+    const char *pixels_arg = NULL, *mode_arg = NULL;
+    const sn_cli_opt opts[] = {{"size", SN_OPT_INT, &S, 8, 8192},
+                               {"maps", SN_OPT_INT, &nmaps, 0, 100000},
+                               {"pixels", SN_OPT_STR, &pixels_arg, 0, 0},
+                               {"mode", SN_OPT_STR, &mode_arg, 0, 0},
+                               {"threads", SN_OPT_INT, &threads, 0, 1024},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("bench-eval", usage, argc, argv, opts, &ca, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos < argc)
+        return sn_cli_usage_error("bench-eval", usage, "unexpected argument '%s'", argv[pos]);
+    if (pixels_arg && (npix = parse_list(pixels_arg, pixels, 16)) < 0)
+        return sn_cli_usage_error("bench-eval", usage, "--pixels needs comma-separated counts");
+    if (mode_arg) {
+        if (strcmp(mode_arg, "both") == 0)
+            modes = (1 << SN_EVAL_EXACT) | (1 << SN_EVAL_BINNED);
+        else if (strcmp(mode_arg, "exact") == 0)
+            modes = 1 << SN_EVAL_EXACT;
+        else if (strcmp(mode_arg, "binned") == 0)
+            modes = 1 << SN_EVAL_BINNED;
+        else
+            return sn_cli_usage_error("bench-eval", usage, "--mode must be both, exact or binned");
     }
-    if (optind < argc)
-        return sn_cli_usage_error("bench-eval", usage, "unexpected argument '%s'", argv[optind]);
     sn_config cfg;
     if (sn_cli_config_resolve(&ca, &cfg) != SN_OK)
         return sn_cli_fail("bench-eval");
