@@ -63,6 +63,63 @@ static void make_batch(sn_net_kind kind, uint64_t seed, sn_tensor *x, sn_tensor 
         }
 }
 
+/* A net with a fixed random batch, its Adam state and the loss settings: what the engine
+ * commands share. */
+typedef struct {
+    sn_unet *net;
+    sn_adam adam;
+    sn_tensor x, t, dout;
+    sn_ssim_params sp;
+} engine_fixture;
+
+static sn_status fixture_open(engine_fixture *f, const engine_opts *o, sn_net_kind kind, uint64_t data_seed)
+{
+    sn_status status = SN_OK;
+    memset(f, 0, sizeof *f);
+    SN_TRY(sn_unet_create(&f->net, kind, o->width, o->units, 1e-5, 0.1));
+    sn_unet_init(f->net, (uint64_t)o->seed);
+    const int oc = sn_unet_out_channels(f->net);
+    SN_TRY(sn_tensor_alloc(&f->x, o->batch, 3, o->size, o->size, "input"));
+    SN_TRY(sn_tensor_alloc(&f->t, o->batch, oc, o->size, o->size, "target"));
+    SN_TRY(sn_tensor_alloc(&f->dout, o->batch, oc, o->size, o->size, "output gradient"));
+    make_batch(kind, data_seed, &f->x, &f->t);
+    SN_TRY(sn_adam_init(&f->adam, sn_unet_param_count(f->net), 0.9, 0.999, 1e-8));
+    sn_ssim_defaults(&f->sp, 11, 1.5);
+done:
+    return status;
+}
+
+static void fixture_close(engine_fixture *f)
+{
+    sn_adam_free(&f->adam);
+    sn_tensor_free(&f->x);
+    sn_tensor_free(&f->t);
+    sn_tensor_free(&f->dout);
+    sn_unet_destroy(f->net);
+    f->net = NULL;
+}
+
+/* Forward (training or inference mode) and loss; with `step`, also backward and an Adam step.
+ * *out is the net's output of this forward. */
+static sn_status fixture_run(engine_fixture *f, int training, int step, double lr, const sn_tensor **out,
+                             double *loss, double *mse, double *ssim)
+{
+    sn_status status = SN_OK;
+    sn_loss_sums sums;
+    SN_TRY(sn_unet_forward(f->net, &f->x, training, NULL, out));
+    SN_TRY(sn_loss_compute(&f->sp, *out, &f->t, (double)sn_tensor_numel(*out), &sums, step ? &f->dout : NULL));
+    sn_loss_values(&sums, loss, mse, ssim);
+    if (!isfinite(*loss))
+        SN_FAIL(SN_ENONFINITE, "%s net: the loss is %g (learning rate %g too high?)",
+                sn_unet_kind_name(sn_unet_kind(f->net)), *loss, lr);
+    if (step) {
+        sn_unet_zero_grad(f->net);
+        SN_TRY(sn_unet_backward(f->net, &f->dout, NULL));
+    }
+done:
+    return status;
+}
+
 static int parse_opts(int argc, char **argv, const char *cmd, const char *usage, engine_opts *o)
 {
     const char *net = NULL;
@@ -134,24 +191,17 @@ static sn_status write_text(const char *dir, const char *name, const char *text)
 static sn_status dump_engine(const engine_opts *o)
 {
     sn_status status = SN_OK;
-    sn_unet *net = NULL;
-    sn_adam adam = {0};
-    sn_tensor x = {0}, t = {0}, dout = {0};
+    engine_fixture f;
     char *text = NULL;
     const size_t text_cap = 1 << 20;
+    memset(&f, 0, sizeof f);
     if (mkdir(o->out, 0755) != 0 && errno != EEXIST)
         SN_FAIL(SN_EIO, "cannot create directory '%s': %s", o->out, strerror(errno));
-    SN_TRY(sn_unet_create(&net, o->kind, o->width, o->units, 1e-5, 0.1));
-    sn_unet_init(net, (uint64_t)o->seed);
-    const int oc = sn_unet_out_channels(net);
-    SN_TRY(sn_tensor_alloc(&x, o->batch, 3, o->size, o->size, "input"));
-    SN_TRY(sn_tensor_alloc(&t, o->batch, oc, o->size, o->size, "target"));
-    SN_TRY(sn_tensor_alloc(&dout, o->batch, oc, o->size, o->size, "output gradient"));
-    make_batch(o->kind, (uint64_t)o->seed + 1, &x, &t);
+    SN_TRY(fixture_open(&f, o, o->kind, (uint64_t)o->seed + 1));
     SN_ALLOC(text, text_cap, "manifest");
     size_t used = 0;
-    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
-        const sn_tensor_info *ti = sn_unet_tensor(net, i);
+    for (int i = 0; i < sn_unet_tensor_count(f.net); i++) {
+        const sn_tensor_info *ti = sn_unet_tensor(f.net, i);
         used += (size_t)snprintf(text + used, text_cap - used, "%s %s %zu", ti->is_buffer ? "buffer" : "param",
                                  ti->name, ti->offset);
         for (int d = 0; d < ti->ndim; d++)
@@ -164,52 +214,37 @@ static sn_status dump_engine(const engine_opts *o)
              "eps 1e-08\nbn_eps 1e-05\nbn_momentum 0.1\n",
              sn_unet_kind_name(o->kind), o->width, o->units, o->size, o->batch, o->steps, o->lr);
     SN_TRY(write_text(o->out, "meta.txt", text));
-    SN_TRY(write_floats(o->out, "x.bin", x.data, sn_tensor_numel(&x)));
-    SN_TRY(write_floats(o->out, "target.bin", t.data, sn_tensor_numel(&t)));
-    SN_TRY(write_floats(o->out, "params0.bin", sn_unet_params(net), sn_unet_param_count(net)));
-    SN_TRY(write_floats(o->out, "buffers0.bin", sn_unet_buffers(net), sn_unet_buffer_count(net)));
-    SN_TRY(sn_adam_init(&adam, sn_unet_param_count(net), 0.9, 0.999, 1e-8));
-    sn_ssim_params sp;
-    sn_ssim_defaults(&sp, 11, 1.5);
+    SN_TRY(write_floats(o->out, "x.bin", f.x.data, sn_tensor_numel(&f.x)));
+    SN_TRY(write_floats(o->out, "target.bin", f.t.data, sn_tensor_numel(&f.t)));
+    SN_TRY(write_floats(o->out, "params0.bin", sn_unet_params(f.net), sn_unet_param_count(f.net)));
+    SN_TRY(write_floats(o->out, "buffers0.bin", sn_unet_buffers(f.net), sn_unet_buffer_count(f.net)));
     for (int k = 1; k <= o->steps; k++) {
         const sn_tensor *out;
-        sn_loss_sums sums;
         double loss, mse, ssim;
         char name[64];
-        SN_TRY(sn_unet_forward(net, &x, 1, NULL, &out));
-        SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout));
-        sn_loss_values(&sums, &loss, &mse, &ssim);
-        sn_unet_zero_grad(net);
-        SN_TRY(sn_unet_backward(net, &dout, NULL));
+        SN_TRY(fixture_run(&f, 1, 1, o->lr, &out, &loss, &mse, &ssim));
         snprintf(name, sizeof name, "out_%d.bin", k);
         SN_TRY(write_floats(o->out, name, out->data, sn_tensor_numel(out)));
         snprintf(name, sizeof name, "grads_%d.bin", k);
-        SN_TRY(write_floats(o->out, name, sn_unet_grads(net), sn_unet_param_count(net)));
+        SN_TRY(write_floats(o->out, name, sn_unet_grads(f.net), sn_unet_param_count(f.net)));
         snprintf(name, sizeof name, "loss_%d.txt", k);
         snprintf(text, text_cap, "%.9g %.9g %.9g\n", loss, mse, ssim);
         SN_TRY(write_text(o->out, name, text));
-        sn_adam_step(&adam, sn_unet_params(net), sn_unet_grads(net), o->lr);
+        sn_adam_step(&f.adam, sn_unet_params(f.net), sn_unet_grads(f.net), o->lr);
     }
-    SN_TRY(write_floats(o->out, "params_final.bin", sn_unet_params(net), sn_unet_param_count(net)));
-    SN_TRY(write_floats(o->out, "buffers_final.bin", sn_unet_buffers(net), sn_unet_buffer_count(net)));
+    SN_TRY(write_floats(o->out, "params_final.bin", sn_unet_params(f.net), sn_unet_param_count(f.net)));
+    SN_TRY(write_floats(o->out, "buffers_final.bin", sn_unet_buffers(f.net), sn_unet_buffer_count(f.net)));
     {
         const sn_tensor *out;
-        sn_loss_sums sums;
         double loss, mse, ssim;
-        SN_TRY(sn_unet_forward(net, &x, 0, NULL, &out));
-        SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, NULL));
-        sn_loss_values(&sums, &loss, &mse, &ssim);
+        SN_TRY(fixture_run(&f, 0, 0, o->lr, &out, &loss, &mse, &ssim));
         SN_TRY(write_floats(o->out, "eval_out.bin", out->data, sn_tensor_numel(out)));
         snprintf(text, text_cap, "%.9g %.9g %.9g\n", loss, mse, ssim);
         SN_TRY(write_text(o->out, "eval_loss.txt", text));
     }
 done:
     sn_free(text);
-    sn_adam_free(&adam);
-    sn_tensor_free(&x);
-    sn_tensor_free(&t);
-    sn_tensor_free(&dout);
-    sn_unet_destroy(net);
+    fixture_close(&f);
     return status;
 }
 
@@ -238,44 +273,21 @@ int sn_cmd_dump_engine(int argc, char **argv)
 static sn_status toy_one(const engine_opts *o, sn_net_kind kind, double *first, double *last)
 {
     sn_status status = SN_OK;
-    sn_unet *net = NULL;
-    sn_adam adam = {0};
-    sn_tensor x = {0}, t = {0}, dout = {0};
-    SN_TRY(sn_unet_create(&net, kind, o->width, o->units, 1e-5, 0.1));
-    sn_unet_init(net, (uint64_t)o->seed);
-    const int oc = sn_unet_out_channels(net);
-    SN_TRY(sn_tensor_alloc(&x, o->batch, 3, o->size, o->size, "input"));
-    SN_TRY(sn_tensor_alloc(&t, o->batch, oc, o->size, o->size, "target"));
-    SN_TRY(sn_tensor_alloc(&dout, o->batch, oc, o->size, o->size, "output gradient"));
-    make_batch(kind, (uint64_t)o->seed + 11, &x, &t);
-    SN_TRY(sn_adam_init(&adam, sn_unet_param_count(net), 0.9, 0.999, 1e-8));
-    sn_ssim_params sp;
-    sn_ssim_defaults(&sp, 11, 1.5);
+    engine_fixture f;
+    SN_TRY(fixture_open(&f, o, kind, (uint64_t)o->seed + 11));
     for (int k = 0; k < o->steps; k++) {
         const sn_tensor *out;
-        sn_loss_sums sums;
         double loss, mse, ssim;
-        SN_TRY(sn_unet_forward(net, &x, 1, NULL, &out));
-        SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout));
-        sn_loss_values(&sums, &loss, &mse, &ssim);
-        if (!isfinite(loss))
-            SN_FAIL(SN_ENONFINITE, "%s net: loss is %g at step %d (learning rate %g too high?)",
-                    sn_unet_kind_name(kind), loss, k + 1, o->lr);
+        SN_TRY(fixture_run(&f, 1, 1, o->lr, &out, &loss, &mse, &ssim));
         if (k == 0)
             *first = loss;
         *last = loss;
         if (k == 0 || (k + 1) % 5 == 0 || k + 1 == o->steps)
             printf("%s step %3d  loss %.5f  (mse %.5f, ssim %.5f)\n", sn_unet_kind_name(kind), k + 1, loss, mse, ssim);
-        sn_unet_zero_grad(net);
-        SN_TRY(sn_unet_backward(net, &dout, NULL));
-        sn_adam_step(&adam, sn_unet_params(net), sn_unet_grads(net), o->lr);
+        sn_adam_step(&f.adam, sn_unet_params(f.net), sn_unet_grads(f.net), o->lr);
     }
 done:
-    sn_adam_free(&adam);
-    sn_tensor_free(&x);
-    sn_tensor_free(&t);
-    sn_tensor_free(&dout);
-    sn_unet_destroy(net);
+    fixture_close(&f);
     return status;
 }
 
@@ -316,21 +328,9 @@ static double cpu_seconds(void)
 static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter, double *cpu_iter)
 {
     sn_status status = SN_OK;
-    sn_unet *net = NULL;
-    sn_adam adam = {0};
-    sn_tensor x = {0}, t = {0}, dout = {0};
+    engine_fixture f;
     const int train = strcmp(o->mode, "train") == 0;
-    SN_TRY(sn_unet_create(&net, o->kind, o->width, o->units, 1e-5, 0.1));
-    sn_unet_init(net, (uint64_t)o->seed);
-    const int oc = sn_unet_out_channels(net);
-    SN_TRY(sn_tensor_alloc(&x, o->batch, 3, o->size, o->size, "input"));
-    SN_TRY(sn_tensor_alloc(&t, o->batch, oc, o->size, o->size, "target"));
-    SN_TRY(sn_tensor_alloc(&dout, o->batch, oc, o->size, o->size, "output gradient"));
-    make_batch(o->kind, 5, &x, &t);
-    if (train)
-        SN_TRY(sn_adam_init(&adam, sn_unet_param_count(net), 0.9, 0.999, 1e-8));
-    sn_ssim_params sp;
-    sn_ssim_defaults(&sp, 11, 1.5);
+    SN_TRY(fixture_open(&f, o, o->kind, 5));
     double t0 = 0, c0 = 0;
     for (int k = 0; k < o->warmup + o->iters; k++) {
         if (k == o->warmup) {
@@ -338,24 +338,19 @@ static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter
             c0 = cpu_seconds();
         }
         const sn_tensor *out;
-        SN_TRY(sn_unet_forward(net, &x, train, NULL, &out));
+        double loss, mse, ssim;
         if (train) {
-            sn_loss_sums sums;
-            SN_TRY(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout));
-            sn_unet_zero_grad(net);
-            SN_TRY(sn_unet_backward(net, &dout, NULL));
-            sn_adam_step(&adam, sn_unet_params(net), sn_unet_grads(net), 1e-4);
+            SN_TRY(fixture_run(&f, 1, 1, 1e-4, &out, &loss, &mse, &ssim));
+            sn_adam_step(&f.adam, sn_unet_params(f.net), sn_unet_grads(f.net), 1e-4);
+        } else {
+            SN_TRY(sn_unet_forward(f.net, &f.x, 0, NULL, &out)); /* inference: no loss */
         }
     }
     *sec_iter = (now() - t0) / o->iters;
     *cpu_iter = (cpu_seconds() - c0) / o->iters;
     *img_s = o->batch / *sec_iter;
 done:
-    sn_adam_free(&adam);
-    sn_tensor_free(&x);
-    sn_tensor_free(&t);
-    sn_tensor_free(&dout);
-    sn_unet_destroy(net);
+    fixture_close(&f);
     return status;
 }
 
