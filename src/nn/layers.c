@@ -120,14 +120,62 @@ static void up_table(up_tap *t, int out, int in)
     }
 }
 
-/* x: [N, C, H, W] -> y: [N, C, 2H, 2W]. Separable: every input row is interpolated
- * horizontally once, then output rows blend two of those; the arithmetic is the same as
- * blending the four taps directly. */
-sn_status upsample2_forward(const sn_tensor *x, sn_tensor *y)
+/* One plane forward, separable: every input row is interpolated horizontally once into `rows`,
+ * then output rows blend two of those; the arithmetic is the same as the four-tap formula. */
+static void up_plane_forward(const float *p, float *q, int h, int w, const up_tap *tr, const up_tap *tc,
+                             float *rows)
 {
-    const int h = x->h, w = x->w, oh = 2 * h, ow = 2 * w;
-    SN_ASSERT(y->h == oh && y->w == ow && y->c == x->c && y->n == x->n);
-    const long planes = (long)x->n * x->c;
+    const int oh = 2 * h, ow = 2 * w;
+    for (int i = 0; i < h; i++) {
+        const float *in = p + (size_t)i * w;
+        float *r = rows + (size_t)i * ow;
+        for (int j = 0; j < ow; j++)
+            r[j] = in[tc[j].i0] * tc[j].l0 + in[tc[j].i1] * tc[j].l1;
+    }
+    for (int i = 0; i < oh; i++) {
+        const float *ra = rows + (size_t)tr[i].i0 * ow, *rb = rows + (size_t)tr[i].i1 * ow;
+        const float a = tr[i].l0, b = tr[i].l1;
+        float *out = q + (size_t)i * ow;
+#pragma omp simd
+        for (int j = 0; j < ow; j++)
+            out[j] = ra[j] * a + rb[j] * b;
+    }
+}
+
+/* One plane backward: the adjoint of the two passes, g [2H, 2W] -> d [H, W] (overwritten). */
+static void up_plane_backward(const float *g, float *d, int h, int w, const up_tap *tr, const up_tap *tc,
+                              float *rows)
+{
+    const int oh = 2 * h, ow = 2 * w;
+    memset(rows, 0, sizeof(float) * (size_t)h * ow);
+    for (int i = 0; i < oh; i++) {
+        float *ra = rows + (size_t)tr[i].i0 * ow, *rb = rows + (size_t)tr[i].i1 * ow;
+        const float a = tr[i].l0, b = tr[i].l1;
+        const float *gin = g + (size_t)i * ow;
+#pragma omp simd
+        for (int j = 0; j < ow; j++)
+            ra[j] += gin[j] * a;
+#pragma omp simd
+        for (int j = 0; j < ow; j++)
+            rb[j] += gin[j] * b;
+    }
+    memset(d, 0, sizeof(float) * (size_t)h * w);
+    for (int i = 0; i < h; i++) {
+        const float *r = rows + (size_t)i * ow;
+        float *out = d + (size_t)i * w;
+        for (int j = 0; j < ow; j++) {
+            out[tc[j].i0] += r[j] * tc[j].l0;
+            out[tc[j].i1] += r[j] * tc[j].l1;
+        }
+    }
+}
+
+/* lo: [N, C, H, W], hi: [N, C, 2H, 2W]; forward reads lo and writes hi, backward the reverse. */
+static sn_status up_run(sn_tensor *lo, sn_tensor *hi, int backward)
+{
+    const int h = lo->h, w = lo->w, oh = 2 * h, ow = 2 * w;
+    SN_ASSERT(hi->h == oh && hi->w == ow && hi->c == lo->c && hi->n == lo->n);
+    const long planes = (long)lo->n * lo->c;
     up_tap *tr = sn_alloc(sizeof(up_tap) * (size_t)(oh + ow), "up-sampling taps");
     int failed = 0;
     if (!tr)
@@ -146,22 +194,11 @@ sn_status upsample2_forward(const sn_tensor *x, sn_tensor *y)
         for (long pl = 0; pl < planes; pl++) {
             if (!rows)
                 continue;
-            const float *p = x->data + (size_t)pl * h * w;
-            float *q = y->data + (size_t)pl * oh * ow;
-            for (int i = 0; i < h; i++) {
-                const float *in = p + (size_t)i * w;
-                float *r = rows + (size_t)i * ow;
-                for (int j = 0; j < ow; j++)
-                    r[j] = in[tc[j].i0] * tc[j].l0 + in[tc[j].i1] * tc[j].l1;
-            }
-            for (int i = 0; i < oh; i++) {
-                const float *ra = rows + (size_t)tr[i].i0 * ow, *rb = rows + (size_t)tr[i].i1 * ow;
-                const float a = tr[i].l0, b = tr[i].l1;
-                float *out = q + (size_t)i * ow;
-#pragma omp simd
-                for (int j = 0; j < ow; j++)
-                    out[j] = ra[j] * a + rb[j] * b;
-            }
+            float *l = lo->data + (size_t)pl * h * w, *u = hi->data + (size_t)pl * oh * ow;
+            if (backward)
+                up_plane_backward(u, l, h, w, tr, tc, rows);
+            else
+                up_plane_forward(l, u, h, w, tr, tc, rows);
         }
         sn_free(rows);
     }
@@ -169,59 +206,11 @@ sn_status upsample2_forward(const sn_tensor *x, sn_tensor *y)
     return failed ? SN_ENOMEM : SN_OK;
 }
 
-/* dy: [N, C, 2H, 2W] -> dx: [N, C, H, W] (overwritten); the adjoint of the two passes. */
-sn_status upsample2_backward(const sn_tensor *dy, sn_tensor *dx)
-{
-    const int h = dx->h, w = dx->w, oh = 2 * h, ow = 2 * w;
-    SN_ASSERT(dy->h == oh && dy->w == ow && dy->c == dx->c && dy->n == dx->n);
-    const long planes = (long)dx->n * dx->c;
-    up_tap *tr = sn_alloc(sizeof(up_tap) * (size_t)(oh + ow), "up-sampling taps");
-    int failed = 0;
-    if (!tr)
-        return SN_ENOMEM;
-    up_tap *tc = tr + oh;
-    up_table(tr, oh, h);
-    up_table(tc, ow, w);
-#pragma omp parallel
-    {
-        float *rows = sn_alloc(sizeof(float) * (size_t)h * ow, "up-sampling rows");
-        if (!rows) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(static)
-        for (long pl = 0; pl < planes; pl++) {
-            if (!rows)
-                continue;
-            const float *g = dy->data + (size_t)pl * oh * ow;
-            float *d = dx->data + (size_t)pl * h * w;
-            memset(rows, 0, sizeof(float) * (size_t)h * ow);
-            for (int i = 0; i < oh; i++) {
-                float *ra = rows + (size_t)tr[i].i0 * ow, *rb = rows + (size_t)tr[i].i1 * ow;
-                const float a = tr[i].l0, b = tr[i].l1;
-                const float *gin = g + (size_t)i * ow;
-#pragma omp simd
-                for (int j = 0; j < ow; j++)
-                    ra[j] += gin[j] * a;
-#pragma omp simd
-                for (int j = 0; j < ow; j++)
-                    rb[j] += gin[j] * b;
-            }
-            memset(d, 0, sizeof(float) * (size_t)h * w);
-            for (int i = 0; i < h; i++) {
-                const float *r = rows + (size_t)i * ow;
-                float *out = d + (size_t)i * w;
-                for (int j = 0; j < ow; j++) {
-                    out[tc[j].i0] += r[j] * tc[j].l0;
-                    out[tc[j].i1] += r[j] * tc[j].l1;
-                }
-            }
-        }
-        sn_free(rows);
-    }
-    sn_free(tr);
-    return failed ? SN_ENOMEM : SN_OK;
-}
+/* x: [N, C, H, W] -> y: [N, C, 2H, 2W] */
+sn_status upsample2_forward(const sn_tensor *x, sn_tensor *y) { return up_run((sn_tensor *)x, y, 0); }
+
+/* dy: [N, C, 2H, 2W] -> dx: [N, C, H, W] (overwritten) */
+sn_status upsample2_backward(const sn_tensor *dy, sn_tensor *dx) { return up_run(dx, (sn_tensor *)dy, 1); }
 
 /* a: [N, Ca, H, W], b: [N, Cb, H, W] -> y: [N, Ca+Cb, H, W] */
 void concat_forward(const sn_tensor *a, const sn_tensor *b, sn_tensor *y)
