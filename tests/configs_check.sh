@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # configs/default.ini must state exactly the built-in defaults, and every shipped
-# configuration file must load and validate.
+# configuration file must load and validate. (docs/config.md: tests/docs_check.sh.)
 set -u
 bin=${SERNET_BIN:?} src=${SERNET_SOURCE_DIR:?}
 pass=0 fail=0
@@ -9,7 +9,5 @@ if diff <(grep -v '^;' "$src/configs/default.ini") <("$bin" config) >/dev/null; 
 for f in "$src"/configs/*.ini; do
   if "$bin" config --config "$f" >/dev/null; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $f does not load"; fi
 done
-if diff <(sed -n '/^### /,$p' "$src/docs/config.md") <("$bin" config --keys --markdown | sed -n '/^### /,$p') >/dev/null; then
-  pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: docs/config.md is out of date: regenerate with sernet config --keys --markdown"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
