@@ -48,7 +48,8 @@ const sn_tensor_info *sn_unet_tensor(const sn_unet *net, int i);
 
 /* x: [N, 3, S, S] in [0, 1]. *out receives a view of the output [N, Cout, S, S] owned by the
  * net (valid until the next forward). training: batch statistics (reduced through `hook`)
- * and activations kept for backward; otherwise running statistics. */
+ * and activations kept for backward; otherwise running statistics. The net keeps a pointer to
+ * x for the backward pass: x must stay unchanged until sn_unet_backward has run. */
 sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
                           const sn_tensor **out);
 /* dout: gradient w.r.t. the output of the last training forward. Gradients are accumulated
