@@ -216,5 +216,43 @@ else
 fi
 echo "part 3 (signal and requeue): $(( $(date +%s) - t0 )) s"
 
+# ---- 4. job array over the categories of a dataset (the shared glass and metal_plate) ----------
+shared=${SERNET_SHARED_DIR:-}
+if [ -n "$shared" ] && [ -d "$shared/data/glass/glass/train/good" ] && [ -d "$shared/data/mpdd/metal_plate/train/good" ]; then
+  t0=$(date +%s)
+  mkdir -p "$work/root"
+  ln -s "$(cd "$shared/data/glass/glass" && pwd)" "$work/root/glass"
+  ln -s "$(cd "$shared/data/mpdd/metal_plate" && pwd)" "$work/root/metal_plate"
+  aid=$(SERNET_BIN=$fake FAKE_TRAIN_WAIT=1 bash "$src/slurm/array_categories.sh" --root "$work/root" \
+          --out "$work/a" --ingest-args "--size 32" --ntasks-per-node 1 --cpus-per-task 1 --time 3 2>"$work/a.err")
+  if [ -n "$aid" ]; then
+    # both categories train at once (1 CPU each); signal both, as the time limit would
+    for c in glass metal_plate; do
+      for ((i = 0; i < 240; i++)); do [ -e "$work/a/$c/model.h5.running.0" ] && break; sleep 0.25; done
+      check "array task $c reached training" [ -e "$work/a/$c/model.h5.running.0" ]
+    done
+    sleep 0.5
+    scancel --signal=USR1 --batch "${aid}_0" "${aid}_1"
+    for k in 0 1; do
+      c=$(sed -n "$((k + 1))p" "$work/a/categories.txt")
+      st=$(wait_job "${aid}_$k" 60)
+      check "array task $k ($c) COMPLETED, got $st" [ "$st" = COMPLETED ]
+      rs=$(field "${aid}_$k" Restarts)
+      check "array task $k ($c) requeued once (Restarts=$rs)" [ "$rs" = 1 ]
+      check "array task $k ($c): every stage done" [ -e "$work/a/$c/done.export" ] && [ -e "$work/a/$c/done.ingest" ]
+      check "array task $k ($c) ingested its own category" grep -q "category $c" <<<"$("$bin" info "$work/a/$c/data.h5" 2>/dev/null)"
+      check "array task $k ($c): checkpoint, then resume" [ "$(cut -d' ' -f1 "$work/a/$c/model.h5" 2>/dev/null | tr '\n' ' ')" = "checkpoint resumed " ]
+      n=$(grep -c 'run.sh: srun .* ingest ' "$work/a/logs/sernet-cat-${aid}_$k.log")
+      check "array task $k ($c): ingest ran once across the requeue (ran $n times)" [ "$n" = 1 ]
+      [ "$st" = COMPLETED ] && [ "$rs" = 1 ] || cat "$work/a/logs/sernet-cat-${aid}_$k.log"
+    done
+  else
+    cat "$work/a.err"; bad "array_categories.sh did not submit"
+  fi
+  echo "part 4 (job array over categories): $(( $(date +%s) - t0 )) s"
+else
+  echo "part 4 (job array) skipped: no ../shared data"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
