@@ -23,13 +23,7 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 
-if [ "$(id -u)" != 0 ]; then
-  echo "skipped: a private slurmd must run as root (this test starts its own Slurm); run as root"
-  exit 77
-fi
-command -v ss >/dev/null || { echo "skipped: no ss (iproute2) to find free ports"; exit 77; }
-
-work=$(mktemp -d /tmp/snslurm.XXXXXX)
+work=$(mktemp -d /tmp/snslurm.XXXXXX) || { echo "cannot create a temporary directory"; exit 1; }
 export SERNET_SLURM_DIR=$work/s
 cleanup() {
   bash "$src/jobs/slurm_local.sh" stop >/dev/null 2>&1
@@ -37,6 +31,27 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
+
+# ---- 0. jobs/run.sh outside Slurm: mpirun, threads = CPUs / ranks, BLAS threads 1 ------------
+cat >"$work/envline" <<'EOF'
+#!/bin/sh
+echo "$OMPI_COMM_WORLD_RANK $OMP_NUM_THREADS $OPENBLAS_NUM_THREADS $BLIS_NUM_THREADS"
+EOF
+chmod +x "$work/envline"
+t=$(( $(nproc) / 2 )); [ $t -ge 1 ] || t=1
+got=$(env -u SLURM_JOB_ID -u OMP_NUM_THREADS SERNET_BIN="$work/envline" bash "$src/jobs/run.sh" -n 2 2>/dev/null | sort | tr '\n' ' ')
+check "run.sh outside Slurm: 2 ranks by mpirun, OMP_NUM_THREADS=$t, BLAS threads 1 (got '$got')" [ "$got" = "0 $t 1 1 1 $t 1 1 " ]
+got=$(env -u SLURM_JOB_ID OMP_NUM_THREADS=3 SERNET_BIN="$work/envline" bash "$src/jobs/run.sh" -n 1 2>/dev/null)
+check "run.sh outside Slurm: 1 rank runs directly, a set OMP_NUM_THREADS is kept (got '$got')" [ "$got" = " 3 1 1" ]
+
+if [ "$(id -u)" != 0 ]; then
+  echo "$pass passed, $fail failed (outside Slurm)"
+  [ "$fail" = 0 ] || exit 1
+  echo "skipped: a private slurmd must run as root (this test starts its own Slurm); run as root"
+  exit 77
+fi
+command -v ss >/dev/null || { echo "skipped: no ss (iproute2) to find free ports"; exit 77; }
+
 
 if ! timeout 300 bash "$src/jobs/slurm_local.sh" start >"$work/start.log" 2>&1; then
   tail -n 25 "$work/start.log"
