@@ -39,9 +39,9 @@ echo "$OMPI_COMM_WORLD_RANK $OMP_NUM_THREADS $OPENBLAS_NUM_THREADS $BLIS_NUM_THR
 EOF
 chmod +x "$work/envline"
 t=$(( $(nproc) / 2 )); [ $t -ge 1 ] || t=1
-got=$(env -u SLURM_JOB_ID -u OMP_NUM_THREADS SERNET_BIN="$work/envline" bash "$src/jobs/run.sh" -n 2 2>/dev/null | sort | tr '\n' ' ')
+got=$(env -u SLURM_JOB_ID -u OMP_NUM_THREADS SERNET_BIN="$work/envline" bash "$src/jobs/run.sh" -n 2 cmd 2>/dev/null | sort | tr '\n' ' ')
 check "run.sh outside Slurm: 2 ranks by mpirun, OMP_NUM_THREADS=$t, BLAS threads 1 (got '$got')" [ "$got" = "0 $t 1 1 1 $t 1 1 " ]
-got=$(env -u SLURM_JOB_ID OMP_NUM_THREADS=3 SERNET_BIN="$work/envline" bash "$src/jobs/run.sh" -n 1 2>/dev/null)
+got=$(env -u SLURM_JOB_ID OMP_NUM_THREADS=3 SERNET_BIN="$work/envline" bash "$src/jobs/run.sh" -n 1 cmd 2>/dev/null)
 check "run.sh outside Slurm: 1 rank runs directly, a set OMP_NUM_THREADS is kept (got '$got')" [ "$got" = " 3 1 1" ]
 
 if [ "$(id -u)" != 0 ]; then
