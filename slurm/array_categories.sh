@@ -83,7 +83,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 die() { echo "array_categories: $*" >&2; exit 2; }
 
-root= out= cats= maxp= stages=ingest,train,infer,eval,export nodes=1 tpn=4 cpt=8 tl=12:00:00 extra= dry=0 iargs=
+root='' out='' cats='' maxp='' stages=ingest,train,infer,eval,export nodes=1 tpn=4 cpt=8 tl=12:00:00 extra='' dry=0 iargs=''
 while [ $# -gt 0 ]; do
   case $1 in
     --root) root=${2:?}; shift 2 ;;

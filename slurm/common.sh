@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the slurm/*.sbatch scripts (not run on its own). Finds the checkout, sets the
 # environment every stage wants, and runs sernet through jobs/run.sh, optionally with the
 # checkpoint-and-requeue protocol for long stages.

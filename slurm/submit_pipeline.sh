@@ -30,8 +30,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 die() { echo "submit_pipeline: $*" >&2; exit 2; }
 
-out= root= category= synth=0 config= size= stages=ingest,train,infer,eval,export dry=0
-nodes= tpn= cpt= time_limit= extra=
+out='' root='' category='' synth=0 config='' size='' stages=ingest,train,infer,eval,export dry=0
+nodes='' tpn='' cpt='' time_limit='' extra=''
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=${2:?}; shift 2 ;;
@@ -88,7 +88,7 @@ catopt=()
 sizeopt=()
 [ -n "$size" ] && sizeopt=(--size "$size")
 
-prev= summary=
+prev='' summary=''
 submit() {   # submit STAGE SBATCH-OPTIONS... -- SCRIPT ARGS...
   local stage=$1 id
   shift
