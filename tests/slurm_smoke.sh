@@ -123,11 +123,11 @@ fake=$work/fake_sernet
 cat >"$fake" <<EOF
 #!/bin/bash
 real=$bin
-log=$work/stages.log
+log=\${FAKE_LOG:-$work/stages.log}
 EOF
 cat >>"$fake" <<'EOF'
 cmd=$1; shift
-rank=${SLURM_PROCID:-${PMIX_RANK:-0}}
+rank=${SLURM_PROCID:-${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-0}}}
 case $cmd in
   train|infer|eval|export) ;;
   *) exec "$real" "$cmd" "$@" ;;
@@ -168,6 +168,13 @@ sleep 0.3
 exit 0
 EOF
 chmod +x "$fake"
+
+# ---- 1b. jobs/pipeline.sh: the same five stages in one go, outside Slurm (mpirun, 2 ranks) ---
+got=$(env -u SLURM_JOB_ID SERNET_BIN="$fake" FAKE_LOG="$work/local_stages.log" bash "$src/jobs/pipeline.sh" \
+        --synth --size 32 -n 2 --out "$work/lp" 2>&1) || echo "$got"
+check "jobs/pipeline.sh ran all stages in order" \
+  [ "$(awk '$1 == "start" {printf "%s ", $2}' "$work/local_stages.log" 2>/dev/null)" = "train infer eval export " ]
+check "jobs/pipeline.sh: synth on 2 ranks by mpirun" grep -q 'on 2 rank(s)' <<<"$got"
 
 # ---- 2. the dependency chain ------------------------------------------------------------------
 t0=$(date +%s)
