@@ -84,7 +84,9 @@ ok "missing --out is a usage error" "[ $? = 2 ]"
 
 # --- the loss falls -------------------------------------------------------------------------------
 ok "3 epochs at lr 5e-4" "\"$bin\" train $base --set epochs_seg=3 --set lr=5e-4 --out \"$tmp/fall.h5\" >/dev/null 2>\"$tmp/err\""
-h5dump -d /seg/loss -w 0 "$tmp/fall.h5" 2>/dev/null | tr -s ' ,' '\n\n' | grep -E '^[0-9.]+$' | tail -n +2 >"$tmp/losses"
+h5dump -y -d /seg/loss -o "$tmp/lossraw" "$tmp/fall.h5" >/dev/null 2>&1
+tr -s ' ,' '\n\n' <"$tmp/lossraw" | grep -E '^[0-9.e+-]+$' >"$tmp/losses"
+ok "45 losses stored" "[ \$(wc -l <\"$tmp/losses\") = 45 ]"
 first=$(head -5 "$tmp/losses" | awk '{s+=$1} END {print s/NR}')
 last=$(tail -5 "$tmp/losses" | awk '{s+=$1} END {print s/NR}')
 ok "loss falls: mean of the first 5 steps $first > last 5 $last + 0.02" "awk -v a=$first -v b=$last 'BEGIN{exit !(a > b + 0.02)}'"
