@@ -66,6 +66,16 @@ ok "SIGUSR1: resume for 3 steps" "mpi 2 \"$bin\" train $long --out \"$tmp/sig.h5
 ok "SIGUSR1: uninterrupted run to the same step" "mpi 2 \"$bin\" train $long --out \"$tmp/ref.h5\" --stop-after $k >/dev/null 2>\"$tmp/err\""
 ok "SIGUSR1: resumed == uninterrupted, bit for bit" "h5diff \"$tmp/ref.h5\" \"$tmp/sig.h5\" >\"$tmp/err\""
 
+# --- two stages: seg, calibration, rec ------------------------------------------------------------
+two="$base --set rec_width=4 --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=16"
+ok "stage all, 2 ranks" "mpi 2 \"$bin\" train $two --stage all --out \"$tmp/all.h5\" >\"$tmp/log\" 2>\"$tmp/err\""
+ok "stage all: calibration reported and stored" "grep -q 'train calib: tau' \"$tmp/log\" && [ -n \"\$(attr \"$tmp/all.h5\" /calib/tau)\" ] && [ -n \"\$(attr \"$tmp/all.h5\" /calib/max_in_anomaly)\" ] && [ \"\$(attr \"$tmp/all.h5\" /rec/step)\" = 15 ]"
+ok "stage all: stop at seg step 5, resume to the end" "mpi 2 \"$bin\" train $two --stage all --out \"$tmp/allp.h5\" --stop-after 5 >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" train $two --stage all --out \"$tmp/allp.h5\" --resume >/dev/null 2>\"$tmp/err\""
+ok "stage all: stopped in seg at 5, resumed == uninterrupted" "h5diff \"$tmp/all.h5\" \"$tmp/allp.h5\" >\"$tmp/err\""
+ok "stage all: rec stopped at 5 and resumed == uninterrupted" "mpi 2 \"$bin\" train $two --stage seg --out \"$tmp/allr.h5\" >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" train $two --stage rec --out \"$tmp/allr.h5\" --stop-after 5 >/dev/null 2>\"$tmp/err\" && [ \"\$(attr \"$tmp/allr.h5\" /rec/step)\" = 5 ] && mpi 2 \"$bin\" train $two --stage rec --out \"$tmp/allr.h5\" --resume >/dev/null 2>\"$tmp/err\" && h5diff \"$tmp/all.h5\" \"$tmp/allr.h5\" >\"$tmp/err\""
+"$bin" train $two --stage rec --out "$tmp/part1.h5" >/dev/null 2>"$tmp/err"
+ok "stage rec needs a model file made with the same configuration" "[ $? = 1 ] && grep -q 'rec_width\\|epochs_rec\\|calib_samples' \"$tmp/err\""
+
 # --- refusals and faults --------------------------------------------------------------------------
 "$bin" train $tr --set seg_width=8 --out "$tmp/full1.h5" --resume >/dev/null 2>"$tmp/err"
 ok "resume with another configuration refused, naming the key" "[ $? = 1 ] && grep -q 'seg_width' \"$tmp/err\""

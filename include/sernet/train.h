@@ -1,4 +1,4 @@
-/* Distributed training of the segmentation net (METHOD.md §2-3, PIPELINE.md "Distributed design"),
+/* Distributed two-stage training (METHOD.md §2-4, PIPELINE.md "Distributed design"),
  * with checkpoints in the model file and exact resume. Model file schema: docs/formats.md
  * ("Model files"); usage: docs/training.md.
  *
@@ -30,6 +30,23 @@ typedef struct {
                             * (for tests and for splitting a run into jobs) */
     int quiet;             /* no progress lines */
 } sn_train_opts;
+
+/* Repair-threshold calibration (METHOD.md §4): the tau that maximises the pixel F1 score of the
+ * binarised, area-filtered predicted masks against the true masks, and the diagnostics at it. */
+typedef struct {
+    double tau;             /* chosen threshold */
+    double f1, recall, precision;
+    double max_in_anomaly;  /* largest prediction on a true anomalous pixel (-1: no such pixel) */
+    int64_t samples;        /* samples used (all ranks) */
+    int64_t anomalous_pixels; /* true anomalous pixels (all ranks) */
+} sn_calib;
+
+/* Collective over comm: each rank passes its n samples' predictions mp[n][s*s] in [0,1] and
+ * true masks mask[n][s*s] (0/1). fixed_tau >= 0 evaluates only that threshold; otherwise the
+ * candidates are 0.01, 0.02, ..., 0.99 and the one with the highest F1 wins (ties: the higher
+ * tau, which repairs less). min_area: the repair module's area filter in pixels. */
+sn_status sn_train_calibrate(const float *mp, const float *mask, int n, int s, int64_t min_area,
+                             double fixed_tau, MPI_Comm comm, sn_calib *out);
 
 /* Collective over comm. Returns SN_OK when the stage finished or stopped on request
  * (stop_after reached, SIGTERM/SIGUSR1: *interrupted set to 1 if not NULL). */

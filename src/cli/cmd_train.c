@@ -20,8 +20,11 @@ int sn_cmd_train(int argc, char **argv)
         "not depend on it). The model file is a checkpoint, written atomically by rank 0 every\n"
         "checkpoint_every steps and at the end; --resume continues from it bit for bit (same\n"
         "configuration, same thread count). SIGTERM or SIGUSR1 make every rank finish the step,\n"
-        "write the checkpoint and exit 0. --stop-after N does the same once N steps are done.\n"
-        "Only the segmentation stage (--stage seg, the default) is implemented so far.\n";
+        "write the checkpoint and exit 0. --stop-after N does the same once N steps of the\n"
+        "running stage are done.\n"
+        "Stages: seg (default) trains the segmentation net on PPA samples; rec calibrates the\n"
+        "repair threshold (if not yet done), freezes the segmentation net read from MODEL.h5 and\n"
+        "trains the reconstruction net on repaired PPA/DPA samples; all runs both in order.\n";
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},     {"out", required_argument, 0, 'o'},
         {"category", required_argument, 0, 'C'}, {"stage", required_argument, 0, 'S'},
