@@ -91,6 +91,7 @@ typedef struct {
     int64_t *idx;
     reduce_ctx rctx;
     sn_reduce_hook hook;
+    double t_step, t_allreduce; /* seconds in this run's steps, in the gradient allreduce */
 } trainer;
 
 static const char *group_of(sn_net_kind k) { return k == SN_NET_SEG ? "/seg" : "/rec"; }
@@ -569,10 +570,12 @@ static sn_status train_step(trainer *t, net_state *ns, long g, double *loss_out,
     if (MPI_Allreduce(MPI_IN_PLACE, s4, 4, MPI_DOUBLE, MPI_SUM, t->comm) != MPI_SUCCESS)
         SN_FAIL(SN_EMPI, "step %ld: loss allreduce failed", g + 1);
     size_t n = sn_unet_param_count(ns->net);
+    double ta = MPI_Wtime();
     if (t->size > 1 &&
         MPI_Allreduce(MPI_IN_PLACE, sn_unet_grads(ns->net), (int)n, MPI_FLOAT, MPI_SUM, t->comm) !=
             MPI_SUCCESS)
         SN_FAIL(SN_EMPI, "step %ld: gradient allreduce (%zu floats) failed", g + 1, n);
+    t->t_allreduce += MPI_Wtime() - ta;
     sn_loss_sums all = {s4[0], s4[1], s4[2]};
     double loss, mse, ssim;
     sn_loss_values(&all, &loss, &mse, &ssim);
@@ -808,10 +811,12 @@ static sn_status run_stage(trainer *t, net_state *ns, int *stopped)
                ns->total, sn_unet_param_count(ns->net));
     double t0 = MPI_Wtime();
     long first = ns->step;
+    t->t_step = t->t_allreduce = 0;
     while (ns->step < ns->total) {
         long g = ns->step;
-        double loss = 0, repaired = 0;
+        double loss = 0, repaired = 0, ts = MPI_Wtime();
         SN_TRY(train_step(t, ns, g, &loss, &repaired));
+        t->t_step += MPI_Wtime() - ts;
         ns->loss[g] = loss;
         ns->step = g + 1;
         if (t->rank == 0 && !o->quiet && cfg->log_every > 0 &&
@@ -834,9 +839,16 @@ static sn_status run_stage(trainer *t, net_state *ns, int *stopped)
             SN_TRY(checkpoint(t));
     }
     SN_TRY(checkpoint(t));
-    if (t->rank == 0 && !o->quiet)
+    if (t->rank == 0 && !o->quiet) {
+        long ran = ns->total - first;
         printf("train %s: done, %ld steps, final loss %.5f; model in %s\n", stage_name(ns->kind),
                ns->total, ns->total > 0 ? ns->loss[ns->total - 1] : 0.0, o->out);
+        if (ran > 0)
+            printf("train %s: %ld steps in %.2f s, %.2f images/s; gradient allreduce %.1f %% of "
+                   "the step time (rank 0)\n", stage_name(ns->kind), ran, t->t_step,
+                   (double)ran * t->batch / fmax(t->t_step, 1e-9),
+                   100.0 * t->t_allreduce / fmax(t->t_step, 1e-9));
+    }
 done:
     return status;
 }
