@@ -538,6 +538,29 @@ done:
 
 /* ---- one step -------------------------------------------------------------------------------- */
 
+/* Names the first tensor (canonical order) holding a non-finite parameter, statistic or
+ * gradient, for the non-finite-loss message. */
+static void first_nonfinite(sn_unet *net, char *buf, size_t len)
+{
+    const char *what[3] = {"parameter", "gradient", "running statistic"};
+    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
+        const sn_tensor_info *ti = sn_unet_tensor(net, i);
+        const float *src[2] = {ti->is_buffer ? sn_unet_buffers(net) : sn_unet_params(net),
+                               ti->is_buffer ? NULL : sn_unet_grads(net)};
+        for (int k = 0; k < 2; k++) {
+            if (!src[k])
+                continue;
+            for (size_t j = 0; j < ti->numel; j++)
+                if (!isfinite(src[k][ti->offset + j])) {
+                    snprintf(buf, len, "first non-finite %s in layer tensor %s",
+                             what[ti->is_buffer ? 2 : k], ti->name);
+                    return;
+                }
+        }
+    }
+    snprintf(buf, len, "all parameters and gradients are finite (the input or the loss itself is not)");
+}
+
 static sn_status train_step(trainer *t, net_state *ns, long g, double *loss_out, double *repaired)
 {
     sn_status status = SN_OK;
@@ -579,10 +602,13 @@ static sn_status train_step(trainer *t, net_state *ns, long g, double *loss_out,
     sn_loss_sums all = {s4[0], s4[1], s4[2]};
     double loss, mse, ssim;
     sn_loss_values(&all, &loss, &mse, &ssim);
-    if (!isfinite(loss))
-        SN_FAIL(SN_ENONFINITE, "%s stage, step %ld (epoch %ld): loss is %g (mse %g, ssim %g); "
+    if (!isfinite(loss)) {
+        char where[160];
+        first_nonfinite(ns->net, where, sizeof where);
+        SN_FAIL(SN_ENONFINITE, "%s stage, step %ld (epoch %ld): loss is %g (mse %g, ssim %g); %s; "
                 "stopping (try a smaller lr)", stage_name(ns->kind), g + 1,
-                g / (long)t->per_epoch + 1, loss, mse, ssim);
+                g / (long)t->per_epoch + 1, loss, mse, ssim, where);
+    }
     double lr = sn_lr_at(t->cfg->lr, t->cfg->lr_decay, t->cfg->lr_decay_at1, t->cfg->lr_decay_at2,
                          (int)(g / t->per_epoch), ns->epochs);
     sn_adam_step(&ns->adam, sn_unet_params(ns->net), sn_unet_grads(ns->net), lr);
