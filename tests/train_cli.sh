@@ -46,6 +46,17 @@ for np in 2 3; do
   ok "np $np: parameters equal 1 rank's to summation tolerance" "[ $bad = 0 ]"
   ok "np $np: per-step losses equal 1 rank's (relative 1e-6)" "h5diff -p 1e-6 \"$tmp/k1.h5\" \"$tmp/k$np.h5\" /seg/loss /seg/loss >/dev/null"
 done
+# batch_mode = per_rank: 2 ranks x 4 (lr 1e-4 x 2 ranks, no warm-up) == 1 rank x 8 at lr 2e-4.
+ok "per_rank: 2 ranks x 4, 4 steps" "mpi 2 \"$bin\" train $tr --set batch_mode=per_rank --set batch_size=4 --set warmup_steps=0 --out \"$tmp/pr2.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\" && [ \"\$(attr \"$tmp/pr2.h5\" /global_batch)\" = 8 ]"
+ok "per_rank: 1 rank x 8 at lr 2e-4, 4 steps" "mpi 1 \"$bin\" train $tr --set lr=2e-4 --out \"$tmp/pr1.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\""
+bad=0
+for o in $(h5ls -r "$tmp/pr1.h5/seg/tensors" | awk '{print $1}'); do
+  case $o in *conv.bias|*running_mean) d=1.6e-3 ;; *) d=1e-6 ;; esac
+  h5diff -d $d "$tmp/pr1.h5" "$tmp/pr2.h5" "/seg/tensors$o" "/seg/tensors$o" >/dev/null || { bad=1; echo "  per_rank: $o differs beyond $d"; }
+done
+ok "per_rank: same model as the global batch with the scaled lr" "[ $bad = 0 ]"
+"$bin" train $tr --set batch_mode=per_rank --set batch_size=4 --set warmup_steps=0 --out "$tmp/pr2.h5" --resume >/dev/null 2>"$tmp/err"
+ok "per_rank: resume on another number of ranks refused" "[ $? = 1 ] && grep -q 'global batch of 8' \"$tmp/err\""
 ok "comparison is not vacuous: different seeds differ" "mpi 1 \"$bin\" train $tr --set seed=9 --out \"$tmp/k9.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\" && ! h5diff -d 1e-6 \"$tmp/k1.h5\" \"$tmp/k9.h5\" /seg/tensors/E1.0.conv.weight /seg/tensors/E1.0.conv.weight >/dev/null"
 
 # --- SIGUSR1 to a running 2-rank training ---------------------------------------------------------

@@ -221,6 +221,7 @@ static sn_status write_model_local(trainer *t)
     SN_TRY(sn_h5_attr_set_int(&f, "/", "format_version", SN_MODEL_VERSION));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "category", sn_dataset_category(t->ds)));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "image_size", t->s));
+    SN_TRY(sn_h5_attr_set_int(&f, "/", "global_batch", t->batch));
     for (int k = 0; k < 2; k++)
         if (t->ns[k].present)
             SN_TRY(write_net(t, &f, &t->ns[k]));
@@ -422,6 +423,11 @@ static sn_status read_checkpoint_local(trainer *t, sn_h5file *f, int load_rec)
         SN_FAIL(SN_ENOMEM, "configuration text");
     if (config_diff(stored, now, diff, sizeof diff) > 0)
         SN_FAIL(SN_EINVAL, "%s: checkpoint was made with another configuration: %s", f->path, diff);
+    SN_TRY(sn_h5_attr_get_int(f, "/", "global_batch", &v));
+    if (v != t->batch)
+        SN_FAIL(SN_EINVAL, "%s: checkpoint trained with a global batch of %lld, this run has %d "
+                "(batch_mode = per_rank with another number of ranks?)", f->path, (long long)v,
+                t->batch);
     if (!sn_h5_exists(f, "/seg"))
         SN_FAIL(SN_EFORMAT, "%s: no segmentation net (/seg) in the model file", f->path);
     SN_TRY(read_net(t, f, &t->ns[SN_NET_SEG]));
@@ -538,6 +544,16 @@ done:
 
 /* ---- one step -------------------------------------------------------------------------------- */
 
+/* batch_mode = per_rank: the linear scaling rule (lr x global batch / batch_size = x ranks)
+ * reached by a linear warm-up over warmup_steps steps, starting from the single-rank lr. */
+static double train_lr_scale(const sn_config *cfg, int ranks, long g)
+{
+    double k = (double)ranks;
+    if (cfg->warmup_steps <= 0 || g + 1 >= cfg->warmup_steps)
+        return k;
+    return 1.0 + (k - 1.0) * (double)(g + 1) / (double)cfg->warmup_steps;
+}
+
 /* Names the first tensor (canonical order) holding a non-finite parameter, statistic or
  * gradient, for the non-finite-loss message. */
 static void first_nonfinite(sn_unet *net, char *buf, size_t len)
@@ -611,6 +627,8 @@ static sn_status train_step(trainer *t, net_state *ns, long g, double *loss_out,
     }
     double lr = sn_lr_at(t->cfg->lr, t->cfg->lr_decay, t->cfg->lr_decay_at1, t->cfg->lr_decay_at2,
                          (int)(g / t->per_epoch), ns->epochs);
+    if (t->cfg->batch_mode == SN_BATCH_PER_RANK)
+        lr *= train_lr_scale(t->cfg, t->size, g);
     sn_adam_step(&ns->adam, sn_unet_params(ns->net), sn_unet_grads(ns->net), lr);
     *loss_out = loss;
     *repaired = s4[3];
@@ -777,10 +795,8 @@ static sn_status setup(trainer *t)
     const sn_config *cfg = t->cfg;
     t->s = sn_dataset_image_size(t->ds);
     t->n_train = sn_dataset_count(t->ds, SN_SPLIT_TRAIN);
-    t->batch = cfg->batch_size;
-    if (cfg->batch_mode == SN_BATCH_PER_RANK)
-        SN_FAIL(SN_EINVAL, "batch_mode = per_rank is not implemented by sernet train yet; use "
-                "batch_mode = global");
+    /* per_rank: batch_size per rank, the global batch grows with the ranks (PIPELINE.md). */
+    t->batch = cfg->batch_mode == SN_BATCH_PER_RANK ? cfg->batch_size * t->size : cfg->batch_size;
     if (t->n_train < t->batch)
         SN_FAIL(SN_EINVAL, "%s: category '%s' has %lld training images, fewer than the global "
                 "batch %d", t->o->data, sn_dataset_category(t->ds), (long long)t->n_train, t->batch);
