@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- stop requests --------------------------------------------------------------------------- */
 
@@ -92,6 +93,7 @@ typedef struct {
     reduce_ctx rctx;
     sn_reduce_hook hook;
     double t_step, t_allreduce; /* seconds in this run's steps, in the gradient allreduce */
+    int tty;                    /* rank 0's stdout is a terminal */
 } trainer;
 
 static const char *group_of(sn_net_kind k) { return k == SN_NET_SEG ? "/seg" : "/rec"; }
@@ -834,7 +836,9 @@ static void progress(const trainer *t, const net_state *ns, long g, double loss,
            g / (long)t->per_epoch + 1, ns->epochs, g + 1, ns->total, loss);
     if (ns->kind == SN_NET_REC)
         printf("  repaired %.4f", repaired / ((double)t->batch * t->s * t->s));
-    printf("  %.1f images/s  %.0f s left\n", rate, left);
+    printf("  %.1f images/s  %.0f s left", rate, left);
+    /* A terminal gets one live line, rewritten in place; a batch log gets plain lines. */
+    fputs(t->tty && g + 1 < ns->total ? "\033[K\r" : "\n", stdout);
     fflush(stdout);
 }
 
@@ -870,6 +874,8 @@ static sn_status run_stage(trainer *t, net_state *ns, int *stopped)
         if (stop && ns->step < ns->total) {
             SN_TRY(checkpoint(t));
             *stopped = 1;
+            if (t->rank == 0 && t->tty && !o->quiet)
+                putchar('\n');
             if (t->rank == 0)
                 printf("train: stopped after %s step %ld of %ld; checkpoint written to %s\n"
                        "train: to continue, run the same command with --resume\n",
@@ -907,6 +913,7 @@ sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm co
     t.comm = comm;
     t.rank = sn_dist_rank(comm);
     t.size = sn_dist_size(comm);
+    t.tty = isatty(fileno(stdout));
     if (interrupted)
         *interrupted = 0;
     SN_TRY(sn_dataset_open(o->data, o->category, comm, &t.ds));
