@@ -1,0 +1,62 @@
+/* Distributed two-stage training (METHOD.md §2-4, PIPELINE.md "Distributed design"),
+ * with checkpoints in the model file and exact resume. Model file schema: docs/formats.md
+ * ("Model files"); usage: docs/training.md.
+ *
+ * Data parallel: every rank holds the whole net and computes its share of each global batch
+ * (sn_dataset_train_batch_tensor); samples and pseudo-anomalies are keyed by (seed, stage, epoch,
+ * global sample index), BatchNorm sees global-batch statistics, the flat gradient buffer is summed
+ * with one MPI_Allreduce, every rank applies the same Adam step. The result does not depend on the
+ * number of ranks (up to floating-point summation order). */
+#ifndef SERNET_TRAIN_H
+#define SERNET_TRAIN_H
+
+#include <mpi.h>
+
+#include "sernet/common.h"
+#include "sernet/config.h"
+
+#define SN_MODEL_FORMAT "sernet-model"
+#define SN_MODEL_VERSION 1
+
+typedef enum { SN_TRAIN_SEG = 0, SN_TRAIN_REC = 1, SN_TRAIN_ALL = 2 } sn_train_stage;
+
+typedef struct {
+    const char *data;      /* dataset file */
+    const char *category;  /* NULL: the file's only category */
+    const char *out;       /* model file (checkpoint) */
+    sn_train_stage stage;
+    int resume;            /* continue from the checkpoint in `out` */
+    long stop_after;       /* > 0: checkpoint and stop once this many steps of the stage are done
+                            * (for tests and for splitting a run into jobs) */
+    int quiet;             /* no progress lines */
+} sn_train_opts;
+
+/* Repair-threshold calibration (METHOD.md §4): the tau that maximises the pixel F1 score of the
+ * binarised, area-filtered predicted masks against the true masks, and the diagnostics at it. */
+typedef struct {
+    double tau;             /* chosen threshold */
+    double f1, recall, precision;
+    double max_in_anomaly;  /* largest prediction on a true anomalous pixel (-1: no such pixel) */
+    int64_t samples;        /* samples used (all ranks) */
+    int64_t anomalous_pixels; /* true anomalous pixels (all ranks) */
+} sn_calib;
+
+/* Collective over comm: each rank passes its n samples' predictions mp[n][s*s] in [0,1] and
+ * true masks mask[n][s*s] (0/1). fixed_tau >= 0 evaluates only that threshold; otherwise the
+ * candidates are 0.01, 0.02, ..., 0.99 and the one with the highest F1 wins (ties: the higher
+ * tau, which repairs less). min_area: the repair module's area filter in pixels. */
+sn_status sn_train_calibrate(const float *mp, const float *mask, int n, int s, int64_t min_area,
+                             double fixed_tau, MPI_Comm comm, sn_calib *out);
+
+/* Collective over comm. Returns SN_OK when the stage finished or stopped on request
+ * (stop_after reached, SIGTERM/SIGUSR1: *interrupted set to 1 if not NULL). */
+sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm comm,
+                       int *interrupted);
+
+/* Install the SIGTERM/SIGUSR1 handler that asks the training loop to checkpoint and stop at the
+ * end of the current step; sn_train_stop_requested reports (and tests can set) the flag. */
+void sn_train_install_signals(void);
+int sn_train_stop_requested(void);
+void sn_train_request_stop(void);
+
+#endif
