@@ -901,6 +901,19 @@ done:
     return status;
 }
 
+/* A live progress bar only for an interactive single process: Open MPI gives ranks a pty even
+ * when mpirun's output goes to a file, and batch logs want plain lines. SERNET_PROGRESS=bar or
+ * lines overrides. */
+static int progress_bar_wanted(int nranks)
+{
+    const char *env = getenv("SERNET_PROGRESS");
+    if (env && strcmp(env, "bar") == 0)
+        return 1;
+    if (env && strcmp(env, "lines") == 0)
+        return 0;
+    return isatty(fileno(stdout)) && nranks == 1 && !getenv("SLURM_JOB_ID") && !getenv("OMPI_COMM_WORLD_SIZE");
+}
+
 sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm comm,
                        int *interrupted)
 {
@@ -913,7 +926,7 @@ sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm co
     t.comm = comm;
     t.rank = sn_dist_rank(comm);
     t.size = sn_dist_size(comm);
-    t.tty = isatty(fileno(stdout));
+    t.tty = progress_bar_wanted(t.size);
     if (interrupted)
         *interrupted = 0;
     SN_TRY(sn_dataset_open(o->data, o->category, comm, &t.ds));
