@@ -44,7 +44,10 @@ foreach(src ${SERNET_SH_TESTS})
     continue()
   endif()
   add_test(NAME ${name} COMMAND bash ${src})
+  # a script may add labels with a line "# ctest-labels: a;b" (e.g. slow: Release build only)
+  file(STRINGS ${src} _extra REGEX "^# ctest-labels: ")
+  string(REPLACE "# ctest-labels: " "" _extra "${_extra}")
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};${SERNET_MPI_ENV};SERNET_BUILD_DIR=${CMAKE_BINARY_DIR}"
                        SKIP_RETURN_CODE 77 TIMEOUT 900 WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
-                       LABELS "mpi;cli")
+                       LABELS "mpi;cli;${_extra}")
 endforeach()
