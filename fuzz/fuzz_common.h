@@ -26,7 +26,7 @@
 
 static char fz_dir[512];
 
-static void fz_finalize(void)
+static inline void fz_finalize(void)
 {
     if (fz_dir[0])
         rmdir(fz_dir); /* the harnesses remove their files after each input */
@@ -37,7 +37,7 @@ static void fz_finalize(void)
 }
 
 /* Start MPI once and make a private directory for the temporary files of this process. */
-static void fz_init(int *argc, char ***argv)
+static inline void fz_init(int *argc, char ***argv)
 {
     int inited = 0;
     MPI_Initialized(&inited);
@@ -62,13 +62,13 @@ static void fz_init(int *argc, char ***argv)
 }
 
 /* Path of a file named `name` in the private directory. */
-static void fz_path(char *out, size_t len, const char *name)
+static inline void fz_path(char *out, size_t len, const char *name)
 {
     snprintf(out, len, "%s/%s", fz_dir, name);
 }
 
 /* Write bytes to `path` (whole file); aborts on failure (the harness, not the program, failed). */
-static void fz_write_file(const char *path, const uint8_t *data, size_t size)
+static inline void fz_write_file(const char *path, const uint8_t *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
@@ -78,7 +78,7 @@ static void fz_write_file(const char *path, const uint8_t *data, size_t size)
 }
 
 /* A refused input must be refused with a status and a message. */
-static void fz_refused(sn_status st)
+static inline void fz_refused(sn_status st)
 {
     FZ_CHECK(st != SN_OK);
     FZ_CHECK(sn_err_msg()[0] != '\0');

@@ -12,11 +12,29 @@ typedef struct {
     size_t n, pos;
 } stream;
 
-static unsigned byte(stream *s) { return s->pos < s->n ? s->d[s->pos++] : 0u; }
-
-/* 0 = keep the valid choice, else 1..k: a perturbation. */
-static unsigned decide(stream *s, unsigned k)
+/* The next byte, 0 after the end (the position still advances, so decisions keep their place). */
+static unsigned byte(stream *s)
 {
+    unsigned v = s->pos < s->n ? s->d[s->pos] : 0u;
+    s->pos++;
+    return v;
+}
+
+static fz_h5gen_trace_fn trace_fn;
+static void *trace_ctx;
+
+void fz_h5gen_set_trace(fz_h5gen_trace_fn fn, void *ctx)
+{
+    trace_fn = fn;
+    trace_ctx = ctx;
+}
+
+/* 0 = keep the valid choice, else 1..k: a perturbation. `what` (may be NULL: not traced) names
+ * the decision for fz_h5gen_set_trace. */
+static unsigned decide(stream *s, unsigned k, const char *what)
+{
+    if (trace_fn && what)
+        trace_fn(what, s->pos, k, trace_ctx);
     unsigned b = byte(s);
     return b < 192 ? 0 : 1 + (b - 192) % k;
 }
@@ -78,10 +96,11 @@ static void rand_text(stream *s, char *out, size_t cap)
 }
 
 /* A string attribute whose valid value is `valid`. */
-static void attr_str(stream *s, hid_t loc, const char *name, const char *valid)
+static void attr_str(stream *s, hid_t loc, const char *where, const char *name, const char *valid)
 {
-    char buf[64];
-    unsigned p = decide(s, 7);
+    char buf[64], what[1024];
+    snprintf(what, sizeof what, "string attribute %s:%s", where, name);
+    unsigned p = decide(s, 7, what);
     switch (p) {
     case 0: {
         hid_t t = str_type(strlen(valid) + 1);
@@ -139,9 +158,11 @@ static void attr_str(stream *s, hid_t loc, const char *name, const char *valid)
 }
 
 /* An integer attribute whose valid value is `valid`; returns the value written (or valid). */
-static void attr_int(stream *s, hid_t loc, const char *name, int64_t valid)
+static void attr_int(stream *s, hid_t loc, const char *where, const char *name, int64_t valid)
 {
-    unsigned p = decide(s, 7);
+    char what[1024];
+    snprintf(what, sizeof what, "integer attribute %s:%s", where, name);
+    unsigned p = decide(s, 7, what);
     switch (p) {
     case 0: put_attr(loc, name, H5T_STD_I64LE, 1, 0, &valid); return;
     case 1: return;
@@ -186,9 +207,11 @@ static void attr_int(stream *s, hid_t loc, const char *name, int64_t valid)
 
 /* A dataset at `name` under loc, valid type `type` and shape dims[0..nd), values `vals` (in the
  * memory type `mtype`, laid out for the valid shape) used when the shape is kept. */
-static hid_t make_dset(stream *s, hid_t loc, const char *name, hid_t type, hid_t mtype, int nd,
-                       const hsize_t *dims, const void *vals, int chunkable)
+static hid_t make_dset(stream *s, hid_t loc, const char *where, const char *name, hid_t type,
+                       hid_t mtype, int nd, const hsize_t *dims, const void *vals, int chunkable)
 {
+    char what[1024];
+    snprintf(what, sizeof what, "dataset %s/%s", where, name);
     hsize_t d[8];
     int rank = nd;
     memcpy(d, dims, sizeof(hsize_t) * nd);
@@ -196,7 +219,7 @@ static hid_t make_dset(stream *s, hid_t loc, const char *name, hid_t type, hid_t
     const void *v = vals;
     int scalar = 0, chunk = 0;
     void *junk = NULL;
-    unsigned p = decide(s, 8);
+    unsigned p = decide(s, 8, what);
     switch (p) {
     case 0: break;
     case 1: /* missing */
@@ -212,7 +235,7 @@ static hid_t make_dset(stream *s, hid_t loc, const char *name, hid_t type, hid_t
         return H5I_INVALID_HID;
     }
     case 3: /* another rank: one more dimension of 1, or one less */
-        if ((byte(s) & 1) && rank < 7)
+        if (((byte(s) & 1) || rank == 1) && rank < 7)
             d[rank++] = 1;
         else if (rank > 1)
             rank--;
@@ -292,10 +315,13 @@ static void close_if(hid_t d)
 }
 
 /* Names "item_000.png" ... as fixed-length strings of length len. */
-static void put_names(stream *s, hid_t g, const char *dsname, int n, const char *prefix)
+static void put_names(stream *s, hid_t g, const char *where, const char *dsname, int n,
+                      const char *prefix)
 {
     size_t len = 16;
-    if (decide(s, 2))
+    char what[1024];
+    snprintf(what, sizeof what, "string length of %s/%s", where, dsname);
+    if (decide(s, 2, what))
         len = 1 + byte(s) % 300; /* other fixed lengths: truncated names, very long names */
     char *buf = calloc((size_t)(n ? n : 1), len);
     for (int i = 0; i < n; i++) {
@@ -305,7 +331,7 @@ static void put_names(stream *s, hid_t g, const char *dsname, int n, const char 
     }
     hid_t t = str_type(len);
     hsize_t dims[1] = {(hsize_t)n};
-    close_if(make_dset(s, g, dsname, t, t, 1, dims, buf, 1));
+    close_if(make_dset(s, g, where, dsname, t, t, 1, dims, buf, 1));
     H5Tclose(t);
     free(buf);
 }
@@ -314,7 +340,9 @@ static void put_split(stream *s, hid_t file, const char *cat, int split, int n, 
 {
     char gp[400];
     snprintf(gp, sizeof gp, "/%s/%s", cat, split ? "test" : "train");
-    if (decide(s, 1))
+    char what[1024];
+    snprintf(what, sizeof what, "group %s", gp);
+    if (decide(s, 1, what))
         return; /* the whole split group missing */
     hid_t g = H5Gcreate2(file, gp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
@@ -322,38 +350,44 @@ static void put_split(stream *s, hid_t file, const char *cat, int split, int n, 
     size_t px = (size_t)S * S;
     uint8_t *img = malloc((size_t)n * px * 3 + 1);
     for (size_t i = 0; i < (size_t)n * px * 3; i++)
-        img[i] = (uint8_t)(i * 7 + byte(s));
+        img[i] = (uint8_t)(i * 7); /* pixel values: any is valid, not drawn from the stream */
     hsize_t dims[4] = {(hsize_t)n, (hsize_t)S, (hsize_t)S, 3};
-    close_if(make_dset(s, g, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, dims, img, 1));
-    put_names(s, g, "names", n, split ? "test" : "train");
+    close_if(make_dset(s, g, gp, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, dims, img, 1));
+    put_names(s, g, gp, "names", n, split ? "test" : "train");
     int32_t *orig = malloc(sizeof(int32_t) * 2 * (size_t)(n + 1));
+    snprintf(what, sizeof what, "value %s/orig_size[0][0]", gp);
     for (int i = 0; i < 2 * n; i++)
-        orig[i] = decide(s, 1) ? (int32_t)take_i64(s) : 40 + i;
+        orig[i] = decide(s, 1, i == 0 ? what : NULL) ? (int32_t)take_i64(s) : 40 + i;
     hsize_t od[2] = {(hsize_t)n, 2};
-    close_if(make_dset(s, g, "orig_size", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, od, orig, 0));
+    close_if(make_dset(s, g, gp, "orig_size", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, od, orig, 0));
     if (split == 1) {
         uint8_t *mask = malloc(px * (size_t)n + 1), *labels = malloc((size_t)n + 1),
                 *has = malloc((size_t)n + 1);
         int32_t *defect = malloc(sizeof(int32_t) * (size_t)(n + 1));
         for (size_t i = 0; i < px * (size_t)n; i++)
-            mask[i] = (uint8_t)(byte(s) & 1);
+            mask[i] = (uint8_t)((i / 5) & 1);
         for (int i = 0; i < n; i++) {
-            defect[i] = decide(s, 1) ? (int32_t)wrong_int(s, ntypes) : i % ntypes;
-            labels[i] = decide(s, 1) ? (uint8_t)byte(s) : (uint8_t)(defect[i] != 0);
-            has[i] = decide(s, 1) ? (uint8_t)byte(s) : labels[i];
+            char w1[1024], w2[500], w3[500];
+            snprintf(w1, sizeof w1, "value %s/defect[0]", gp);
+            snprintf(w2, sizeof w2, "value %s/labels[0]", gp);
+            snprintf(w3, sizeof w3, "value %s/has_mask[0]", gp);
+            defect[i] = decide(s, 1, i ? NULL : w1) ? (int32_t)wrong_int(s, ntypes) : i % ntypes;
+            labels[i] = decide(s, 1, i ? NULL : w2) ? (uint8_t)(2 + byte(s) % 254)
+                                                    : (uint8_t)(defect[i] != 0);
+            has[i] = decide(s, 1, i ? NULL : w3) ? (uint8_t)(2 + byte(s) % 254) : labels[i];
         }
         hsize_t md[3] = {(hsize_t)n, (hsize_t)S, (hsize_t)S}, nd[1] = {(hsize_t)n};
-        close_if(make_dset(s, g, "masks", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, md, mask, 1));
-        close_if(make_dset(s, g, "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, nd, labels, 0));
-        close_if(make_dset(s, g, "has_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, nd, has, 0));
-        close_if(make_dset(s, g, "defect", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, nd, defect, 0));
+        close_if(make_dset(s, g, gp, "masks", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, md, mask, 1));
+        close_if(make_dset(s, g, gp, "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, nd, labels, 0));
+        close_if(make_dset(s, g, gp, "has_mask", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, nd, has, 0));
+        close_if(make_dset(s, g, gp, "defect", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, nd, defect, 0));
         static const char *tn[] = {"good", "crack", "hole", "scratch"};
         char tbuf[4 * 8] = {0};
         for (int i = 0; i < ntypes; i++)
             memcpy(tbuf + 8 * i, tn[i], strlen(tn[i]));
         hid_t t = str_type(8);
         hsize_t td[1] = {(hsize_t)ntypes};
-        close_if(make_dset(s, g, "defect_types", t, t, 1, td, tbuf, 0));
+        close_if(make_dset(s, g, gp, "defect_types", t, t, 1, td, tbuf, 0));
         H5Tclose(t);
         free(mask);
         free(labels);
@@ -363,16 +397,19 @@ static void put_split(stream *s, hid_t file, const char *cat, int split, int n, 
         /* the hash index: uint64 [n_train] with "algorithm" and "n_images" */
         uint64_t *h = malloc(sizeof(uint64_t) * (size_t)(n + 1));
         for (int i = 0; i < n; i++)
-            h[i] = (uint64_t)take_i64(s);
+            h[i] = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1); /* any value is valid */
         hsize_t hd[1] = {(hsize_t)n};
-        hid_t d = make_dset(s, g, "phash", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, hd, h, 0);
+        hid_t d = make_dset(s, g, gp, "phash", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, hd, h, 0);
+        char pp[1024];
+        snprintf(pp, sizeof pp, "%s/phash", gp);
         if (d >= 0) {
-            attr_str(s, d, "algorithm", "phash");
-            attr_int(s, d, "n_images", n);
+            attr_str(s, d, pp, "algorithm", "phash");
+            attr_int(s, d, pp, "n_images", n);
             H5Dclose(d);
         }
-        if (decide(s, 1)) { /* a stale partial index left next to it */
-            close_if(make_dset(s, g, "phash.partial", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, hd, h, 0));
+        snprintf(what, sizeof what, "stale %s/phash.partial", gp);
+        if (decide(s, 1, what)) { /* a stale partial index left next to it */
+            close_if(make_dset(s, g, gp, "phash.partial", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, hd, h, 0));
         }
         free(h);
     }
@@ -398,7 +435,7 @@ int fz_h5gen_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_
     const char *cat = "cat";
     char catbuf[320];
     const char *list = cat;
-    switch (decide(&s, 6)) {
+    switch (decide(&s, 6, "category list (root attribute categories)")) {
     case 0: break;
     case 1: list = ""; break;
     case 2: list = "cat,other"; break;
@@ -411,7 +448,7 @@ int fz_h5gen_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_
     case 5: list = "."; break;
     default: list = "missing"; break;
     }
-    switch (decide(&s, 5)) {
+    switch (decide(&s, 5, "category asked for")) {
     case 0: info->category_arg = NULL; break;
     case 1: info->category_arg = "cat"; break;
     case 2: info->category_arg = "other"; break;
@@ -428,23 +465,23 @@ int fz_h5gen_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_
     H5Pclose(fcpl);
     if (f < 0)
         return -1;
-    attr_str(&s, f, "format", "sernet-dataset");
-    attr_int(&s, f, "format_version", 1);
-    attr_str(&s, f, "categories", list);
-    attr_int(&s, f, "image_size", S);
-    attr_str(&s, f, "source", "fuzz");
+    attr_str(&s, f, "/", "format", "sernet-dataset");
+    attr_int(&s, f, "/", "format_version", 1);
+    attr_str(&s, f, "/", "categories", list);
+    attr_int(&s, f, "/", "image_size", S);
+    attr_str(&s, f, "/", "source", "fuzz");
 
     char gp[400];
     snprintf(gp, sizeof gp, "/%s", cat);
-    if (!decide(&s, 1)) {
+    if (!decide(&s, 1, "category group")) {
         hid_t g = H5Gcreate2(f, gp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g >= 0) {
-            attr_int(&s, g, "image_size", S);
-            attr_int(&s, g, "n_train", n_train);
-            attr_int(&s, g, "n_test", n_test);
-            attr_str(&s, g, "source", "fuzz");
+            attr_int(&s, g, gp, "image_size", S);
+            attr_int(&s, g, gp, "n_train", n_train);
+            attr_int(&s, g, gp, "n_test", n_test);
+            attr_str(&s, g, gp, "source", "fuzz");
             put_split(&s, f, cat, 0, n_train, S, ntypes);
-            if (n_test > 0 || decide(&s, 1))
+            if (n_test > 0 || decide(&s, 1, "test split written although n_test = 0"))
                 put_split(&s, f, cat, 1, n_test, S, ntypes);
             H5Gclose(g);
         }

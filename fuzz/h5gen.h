@@ -23,6 +23,12 @@ typedef struct {
     char category_buf[320];
 } fz_h5gen_info;
 
+/* Optional: called for every traced decision with its name, the position of its byte in the
+ * input and the number k of perturbations (a byte of 192 + j picks perturbation 1 + j % k).
+ * Used by tests/test_bad_dataset_files.c to try every perturbation one at a time. */
+typedef void (*fz_h5gen_trace_fn)(const char *what, size_t pos, unsigned k, void *ctx);
+void fz_h5gen_set_trace(fz_h5gen_trace_fn fn, void *ctx);
+
 /* Write the file at path (replacing it). Returns 0 on success, -1 if the generator itself could
  * not write the file (an HDF5 call of the generator failed: not a finding). */
 int fz_h5gen_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_info *info);
