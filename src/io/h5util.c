@@ -6,7 +6,6 @@
 #include "sernet/version.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,19 +316,6 @@ static sn_status attr_get_num(sn_h5file *f, const char *where, const char *name,
     H5T_class_t cls = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
     if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || sp < 0 || H5Sget_simple_extent_npoints(sp) != 1)
         SN_FAIL(SN_EFORMAT, "%s: attribute %s:%s is not a single number", shown(f), where, name);
-    if (cls == H5T_FLOAT && H5Tequal(mt, H5T_NATIVE_INT64) > 0) {
-        /* an integer stored as floating point: only an exact integer, never truncated (0.5
-         * would otherwise become a count of 0 and silently hide the items) */
-        double d = 0;
-        if (H5Aread(a, H5T_NATIVE_DOUBLE, &d) < 0)
-            SN_FAIL(SN_EFORMAT, "%s: cannot read attribute %s:%s as a number: %s", shown(f), where,
-                    name, sn_h5_detail());
-        if (!(d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0))
-            SN_FAIL(SN_EFORMAT, "%s: attribute %s:%s = %g is not an integer", shown(f), where,
-                    name, d);
-        *(int64_t *)v = (int64_t)d;
-        goto done;
-    }
     if (H5Aread(a, mt, v) < 0)
         SN_FAIL(SN_EFORMAT, "%s: cannot read attribute %s:%s as a number: %s", shown(f), where,
                 name, sn_h5_detail());
