@@ -40,6 +40,7 @@ export ASAN_OPTIONS="detect_leaks=1:leak_check_at_exit=0:allocator_may_return_nu
 export LSAN_OPTIONS="suppressions=$here/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+mkdir -p "$work"
 "$build/fuzz/fuzz_seeds" "$work/seeds" >/dev/null || { echo "fuzz: seed writer failed"; exit 1; }
 fail=0
 for t in $targets; do
