@@ -273,13 +273,17 @@ static sn_status attr_open(sn_h5file *f, const char *where, const char *name, hi
 sn_status sn_h5_attr_get_str(sn_h5file *f, const char *where, const char *name, char **value)
 {
     sn_status status = SN_OK;
-    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID, sp = H5I_INVALID_HID;
     char *buf = NULL;
     *value = NULL;
     SN_TRY(attr_open(f, where, name, &a));
     ft = H5Aget_type(a);
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: attribute %s:%s is not a fixed-length string", shown(f), where, name);
+    sp = H5Aget_space(a);
+    /* one element only: H5Aread writes every element, the buffer below holds one */
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0 || sp < 0 ||
+        H5Sget_simple_extent_npoints(sp) != 1)
+        SN_FAIL(SN_EFORMAT, "%s: attribute %s:%s is not a single fixed-length string", shown(f),
+                where, name);
     size_t n = H5Tget_size(ft);
     mt = sn_h5_string_type(n + 1);
     buf = calloc(n + 2, 1);
@@ -291,6 +295,8 @@ sn_status sn_h5_attr_get_str(sn_h5file *f, const char *where, const char *name, 
     buf = NULL;
 done:
     free(buf);
+    if (sp >= 0)
+        H5Sclose(sp);
     if (mt >= 0)
         H5Tclose(mt);
     if (ft >= 0)
