@@ -217,6 +217,13 @@ static void test_elementwise(void)
     relu_forward(&x, &y);
     relu_backward(&y, &r, &dx);
     fd_layer("relu", relu_forward, &x, &y, &dx, &r);
+    /* NaN is not hidden by ReLU (as in PyTorch): it must reach the loss check */
+    {
+        float nv[2] = {NAN, -1.0f}, no[2];
+        sn_tensor tn = sn_tensor_view(nv, 1, 1, 1, 2), to = sn_tensor_view(no, 1, 1, 1, 2);
+        relu_forward(&tn, &to);
+        EXPECT(isnan(no[0]) && no[1] == 0.0f);
+    }
     sigmoid_forward(&x, &y);
     sigmoid_backward(&y, &r, &dx);
     fd_layer("sigmoid", sigmoid_forward, &x, &y, &dx, &r);

@@ -137,7 +137,7 @@ sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, con
 #pragma omp simd
             for (size_t j = 0; j < hw; j++) {
                 float v = p[j] * a + b;
-                q[j] = v > 0.0f ? v : 0.0f;
+                q[j] = v < 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch, so it reaches the loss check */
             }
         else
 #pragma omp simd

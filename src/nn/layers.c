@@ -12,7 +12,7 @@ void relu_forward(const sn_tensor *x, sn_tensor *y)
     SN_ASSERT(sn_tensor_numel(y) == n);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
-        y->data[i] = x->data[i] > 0.0f ? x->data[i] : 0.0f;
+        y->data[i] = x->data[i] < 0.0f ? 0.0f : x->data[i]; /* NaN passes, as in PyTorch */
 }
 
 /* y: relu output; dy, dx: [N, C, H, W] */

@@ -556,22 +556,21 @@ static double train_lr_scale(const sn_config *cfg, int ranks, long g)
     return 1.0 + (k - 1.0) * (double)(g + 1) / (double)cfg->warmup_steps;
 }
 
-/* Names the first tensor (canonical order) holding a non-finite parameter, statistic or
- * gradient, for the non-finite-loss message. */
+/* Names the layer tensor that holds a non-finite value, for the non-finite-loss message:
+ * parameters and running statistics first (a bad value there is the cause; the gradients of
+ * every layer below it are then non-finite too), gradients last, each in canonical order. */
 static void first_nonfinite(sn_unet *net, char *buf, size_t len)
 {
-    const char *what[3] = {"parameter", "gradient", "running statistic"};
-    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
-        const sn_tensor_info *ti = sn_unet_tensor(net, i);
-        const float *src[2] = {ti->is_buffer ? sn_unet_buffers(net) : sn_unet_params(net),
-                               ti->is_buffer ? NULL : sn_unet_grads(net)};
-        for (int k = 0; k < 2; k++) {
-            if (!src[k])
-                continue;
-            for (size_t j = 0; j < ti->numel; j++)
-                if (!isfinite(src[k][ti->offset + j])) {
-                    snprintf(buf, len, "first non-finite %s in layer tensor %s",
-                             what[ti->is_buffer ? 2 : k], ti->name);
+    static const char *what[3] = {"parameter", "running statistic", "gradient"};
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < sn_unet_tensor_count(net); i++) {
+            const sn_tensor_info *ti = sn_unet_tensor(net, i);
+            const float *src = k == 0 ? (ti->is_buffer ? NULL : sn_unet_params(net))
+                               : k == 1 ? (ti->is_buffer ? sn_unet_buffers(net) : NULL)
+                                        : (ti->is_buffer ? NULL : sn_unet_grads(net));
+            for (size_t j = 0; src && j < ti->numel; j++)
+                if (!isfinite(src[ti->offset + j])) {
+                    snprintf(buf, len, "first non-finite %s in layer tensor %s", what[k], ti->name);
                     return;
                 }
         }
