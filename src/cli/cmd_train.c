@@ -4,7 +4,6 @@
 #include "sernet/threads.h"
 #include "sernet/train.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,51 +24,34 @@ int sn_cmd_train(int argc, char **argv)
         "Stages: seg (default) trains the segmentation net on PPA samples; rec calibrates the\n"
         "repair threshold (if not yet done), freezes the segmentation net read from MODEL.h5 and\n"
         "trains the reconstruction net on repaired PPA/DPA samples; all runs both in order.\n";
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},     {"out", required_argument, 0, 'o'},
-        {"category", required_argument, 0, 'C'}, {"stage", required_argument, 0, 'S'},
-        {"resume", no_argument, 0, 'r'},         {"stop-after", required_argument, 0, 'n'},
-        {"quiet", no_argument, 0, 'q'},          {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 's'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     sn_cli_config_args ca = {0};
     sn_train_opts o = {0};
     o.stage = SN_TRAIN_SEG;
-    int opt;
-    char *end;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (sn_cli_config_option(&ca, opt, optarg))
-            continue;
-        switch (opt) {
-        case 'd': o.data = optarg; break;
-        case 'o': o.out = optarg; break;
-        case 'C': o.category = optarg; break;
-        case 'r': o.resume = 1; break;
-        case 'q': o.quiet = 1; break;
-        case 'S':
-            if (strcmp(optarg, "seg") == 0)
-                o.stage = SN_TRAIN_SEG;
-            else if (strcmp(optarg, "rec") == 0)
-                o.stage = SN_TRAIN_REC;
-            else if (strcmp(optarg, "all") == 0)
-                o.stage = SN_TRAIN_ALL;
-            else
-                return sn_cli_usage_error("train", usage, "--stage '%s': expected seg, rec or all", optarg);
-            break;
-        case 'n':
-            o.stop_after = strtol(optarg, &end, 10);
-            if (*end || o.stop_after < 1)
-                return sn_cli_usage_error("train", usage, "--stop-after '%s': expected a positive integer", optarg);
-            break;
-        case 'h': fputs(usage, stdout); return SN_EXIT_OK;
-        case ':': return sn_cli_usage_error("train", usage, "option '%s' needs a value", argv[optind - 1]);
-        default: return sn_cli_usage_error("train", usage, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sn_cli_usage_error("train", usage, "unexpected argument '%s'", argv[optind]);
+    const char *stage = NULL;
+    long long stop_after = 0;
+    int pos = 0;
+    const sn_cli_opt opts[] = {{"data", SN_OPT_STR, &o.data, 0, 0},
+                               {"out", SN_OPT_STR, &o.out, 0, 0},
+                               {"category", SN_OPT_STR, &o.category, 0, 0},
+                               {"stage", SN_OPT_STR, &stage, 0, 0},
+                               {"resume", SN_OPT_FLAG, &o.resume, 0, 0},
+                               {"stop-after", SN_OPT_LONG, &stop_after, 1, 9e15},
+                               {"quiet", SN_OPT_FLAG, &o.quiet, 0, 0},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("train", usage, argc, argv, opts, &ca, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos < argc)
+        return sn_cli_usage_error("train", usage, "unexpected argument '%s'", argv[pos]);
+    o.stop_after = (long)stop_after;
+    if (stage && strcmp(stage, "seg") == 0)
+        o.stage = SN_TRAIN_SEG;
+    else if (stage && strcmp(stage, "rec") == 0)
+        o.stage = SN_TRAIN_REC;
+    else if (stage && strcmp(stage, "all") == 0)
+        o.stage = SN_TRAIN_ALL;
+    else if (stage)
+        return sn_cli_usage_error("train", usage, "--stage '%s': expected seg, rec or all", stage);
     if (!o.data || !o.out)
         return sn_cli_usage_error("train", usage, "--data and --out are required");
 
