@@ -13,12 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    fz_init(argc, argv);
-    /* Warm up: MPI-IO and HDF5 make one-time allocations at their first file open, which the
-     * per-input leak check would otherwise blame on the first input. */
-    __lsan_disable();
-    LLVMFuzzerTestOneInput((const uint8_t *)"", 0);
-    __lsan_enable();
+    fz_init_warm(argc, argv, LLVMFuzzerTestOneInput);
     return 0;
 }
 

@@ -6,12 +6,28 @@
 #include "sernet/image.h"
 #include "sernet/resize.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <jpeglib.h> /* after stdio.h */
+
+/* Run a subcommand in-process: fx_run(sn_cmd_ingest, "ingest", "--root", dir, ..., NULL). */
+static int fx_run(int (*cmd)(int, char **), const char *a0, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, a0);
+    for (const char *a = a0; a && argc < 31; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    sn_err_clear();
+    return cmd(argc, argv);
+}
 
 static void fx_mkdirs(const char *root, const char *rel)
 {

@@ -16,20 +16,6 @@
 static char tmp[256];
 static int rank, nranks;
 
-static int run(int (*cmd)(int, char **), const char *a0, ...)
-{
-    char *argv[32];
-    int argc = 0;
-    va_list ap;
-    va_start(ap, a0);
-    for (const char *a = a0; a && argc < 31; a = va_arg(ap, const char *))
-        argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
-    sn_err_clear();
-    return cmd(argc, argv);
-}
-
 static void check_agree(void)
 {
     sn_err_clear();
@@ -60,7 +46,7 @@ static void check_ingest(void)
         EXPECT(fx_make_tree(root, "cat") == 0);
     MPI_Barrier(MPI_COMM_WORLD);
     snprintf(out, sizeof out, "%s/cat.h5", tmp);
-    int rc = run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL);
+    int rc = fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL);
     EXPECT_MSG(rc == 0, "ingest at %d ranks: %s", nranks, sn_err_msg());
     sn_dataset *ds = NULL;
     EXPECT(sn_dataset_open(out, "cat", MPI_COMM_WORLD, &ds) == SN_OK);
@@ -106,7 +92,7 @@ static void check_ingest(void)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     snprintf(out, sizeof out, "%s/bad.h5", tmp);
-    rc = run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b", "--size", "32", "--out", out, NULL);
+    rc = fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b", "--size", "32", "--out", out, NULL);
     EXPECT(rc == SN_EXIT_FAIL);
     EXPECT_MSG(strstr(sn_err_msg(), "b/train/good/004.png") != NULL, "rank %d: '%s'", rank, sn_err_msg());
     sn_err_clear();
@@ -122,7 +108,7 @@ static void check_loader(void)
     const int S = 32;
     const uint64_t seed = 11;
     snprintf(out, sizeof out, "%s/synth.h5", tmp);
-    EXPECT(run(sn_cmd_synth, "synth", "--out", out, "--size", "32", "--seed", "11", NULL) == 0);
+    EXPECT(fx_run(sn_cmd_synth, "synth", "--out", out, "--size", "32", "--seed", "11", NULL) == 0);
     sn_dataset *ds = NULL;
     EXPECT(sn_dataset_open(out, "weave", MPI_COMM_WORLD, &ds) == SN_OK);
     if (!ds)
@@ -226,7 +212,7 @@ static void check_loader(void)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     snprintf(tiny, sizeof tiny, "%s/tiny.h5", tmp);
-    EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "t", "--size", "32", "--out", tiny, NULL) == 0);
+    EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "t", "--size", "32", "--out", tiny, NULL) == 0);
     EXPECT(sn_dataset_open(tiny, NULL, MPI_COMM_WORLD, &ds) == SN_OK);
     if (ds) {
         EXPECT(sn_dataset_count(ds, SN_SPLIT_TRAIN) == 1);

@@ -23,20 +23,6 @@ static char tmp[256];
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "detect_leaks=0"; }
 
-static int run(int (*cmd)(int, char **), const char *a0, ...)
-{
-    char *argv[32];
-    int argc = 0;
-    va_list ap;
-    va_start(ap, a0);
-    for (const char *a = a0; a && argc < 31; a = va_arg(ap, const char *))
-        argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
-    sn_err_clear();
-    return cmd(argc, argv);
-}
-
 static void check_resize(void)
 {
     const int sizes[][4] = {{40, 36, 32, 32}, {512, 512, 64, 64}, {17, 23, 32, 48}, {32, 32, 32, 32}, {100, 7, 13, 5}};
@@ -234,23 +220,23 @@ static void check_ingest(void)
     snprintf(root, sizeof root, "%s/tree", tmp);
     EXPECT(fx_make_tree(root, "cat") == 0);
     snprintf(out, sizeof out, "%s/cat.h5", tmp);
-    EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL) == 0);
+    EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL) == 0);
     check_ingested(out, root, "cat", 32, 6, 5, 1);
-    EXPECT(run(sn_cmd_info, "info", "--check", out, NULL) == 0);
+    EXPECT(fx_run(sn_cmd_info, "info", "--check", out, NULL) == 0);
 
     /* an existing output is refused, --force replaces it, no temporary is left behind */
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, NULL),
                 "existing output", "exists");
-    EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, "--force", NULL) == 0);
+    EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out", out, "--force", NULL) == 0);
     snprintf(p, sizeof p, "%s.tmp", out);
     EXPECT(access(p, F_OK) != 0);
 
     /* size not a multiple of 16 */
     snprintf(out, sizeof out, "%s/bad.h5", tmp);
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "40", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "40", "--out", out, NULL),
                 "size 40", "multiple of 16");
     /* missing category folder */
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "nope", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "nope", "--size", "32", "--out", out, NULL),
                 "missing folder", "nope");
 
     /* train-only category, and test without masks */
@@ -259,14 +245,14 @@ static void check_ingest(void)
     snprintf(p, sizeof p, "rm -rf %s/c2/test %s/c2/ground_truth", root, root);
     EXPECT(system(p) == 0);
     snprintf(out, sizeof out, "%s/c2.h5", tmp);
-    EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c2", "--size", "32", "--out", out, NULL) == 0);
+    EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c2", "--size", "32", "--out", out, NULL) == 0);
     check_ingested(out, root, "c2", 32, 6, 0, 0);
     snprintf(root, sizeof root, "%s/tree3", tmp);
     EXPECT(fx_make_tree(root, "c3") == 0);
     snprintf(p, sizeof p, "rm -rf %s/c3/ground_truth", root);
     EXPECT(system(p) == 0);
     snprintf(out, sizeof out, "%s/c3.h5", tmp);
-    EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c3", "--size", "32", "--out", out, NULL) == 0);
+    EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "c3", "--size", "32", "--out", out, NULL) == 0);
     check_ingested(out, root, "c3", 32, 6, 5, 0);
 
     /* bad inputs, each on a fresh tree */
@@ -280,52 +266,52 @@ static void check_ingest(void)
         fputs("\x89PNG\r\n\x1a\nthis is not really a png", f);
         fclose(f);
     }
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b1", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b1", "--size", "32", "--out", out, NULL),
                 "corrupt image", "b1/test/crack/001.png");
     EXPECT(access(out, F_OK) != 0);
     snprintf(p2, sizeof p2, "%s.tmp", out);
     EXPECT(access(p2, F_OK) != 0);
     /* --skip-bad drops it with a warning */
-    EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b1", "--size", "32", "--out", out, "--skip-bad", NULL) == 0);
+    EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b1", "--size", "32", "--out", out, "--skip-bad", NULL) == 0);
     check_ingested(out, root, "b1", 32, 6, 4, 1);
     remove(out);
     /* truncated image */
     EXPECT(fx_make_tree(root, "b2") == 0);
     snprintf(p, sizeof p, "%s/b2/train/good/003.png", root);
     EXPECT(truncate(p, 60) == 0);
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b2", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b2", "--size", "32", "--out", out, NULL),
                 "truncated image", "b2/train/good/003.png");
     /* mask of the wrong size */
     EXPECT(fx_make_tree(root, "b3") == 0);
     EXPECT(fx_write_mask(root, "b3/ground_truth/hole/000_mask.png", 20, 18, 1, 0, 0, 5, 5) == 0);
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b3", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b3", "--size", "32", "--out", out, NULL),
                 "mask size", "000_mask.png: mask is 20x18");
     /* defect image without a mask while others have masks */
     EXPECT(fx_make_tree(root, "b4") == 0);
     snprintf(p, sizeof p, "%s/b4/ground_truth/crack/001_mask.png", root);
     remove(p);
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b4", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b4", "--size", "32", "--out", out, NULL),
                 "missing mask", "test/crack/001.png: defect image without a mask");
     /* empty training split */
     EXPECT(fx_make_tree(root, "b5") == 0);
     snprintf(p, sizeof p, "rm -f %s/b5/train/good/*.png %s/b5/train/good/*.jpg", root, root);
     EXPECT(system(p) == 0);
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b5", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b5", "--size", "32", "--out", out, NULL),
                 "empty train", "training split is empty");
     /* missing train folder, empty test folder */
     EXPECT(fx_make_tree(root, "b6") == 0);
     snprintf(p, sizeof p, "rm -rf %s/b6/train", root);
     EXPECT(system(p) == 0);
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b6", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b6", "--size", "32", "--out", out, NULL),
                 "missing train", "b6/train/good");
     EXPECT(fx_make_tree(root, "b7") == 0);
     snprintf(p, sizeof p, "rm -f %s/b7/test/good/*", root);
     EXPECT(system(p) == 0);
-    expect_fail(run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b7", "--size", "32", "--out", out, NULL),
+    expect_fail(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "b7", "--size", "32", "--out", out, NULL),
                 "empty test folder", "b7/test/good: empty test folder");
     EXPECT(access(out, F_OK) != 0);
     /* usage errors */
-    EXPECT(run(sn_cmd_ingest, "ingest", "--root", root, NULL) == SN_EXIT_USAGE);
+    EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, NULL) == SN_EXIT_USAGE);
 }
 
 static void check_bad_files(void)
@@ -340,7 +326,7 @@ static void check_bad_files(void)
     H5Dclose(ds);
     H5Sclose(s);
     H5Fclose(f);
-    expect_fail(run(sn_cmd_info, "info", p, NULL), "foreign file", "not written by sernet");
+    expect_fail(fx_run(sn_cmd_info, "info", p, NULL), "foreign file", "not written by sernet");
     sn_dataset *dset = NULL;
     EXPECT(sn_dataset_open(p, NULL, MPI_COMM_WORLD, &dset) == SN_EFORMAT);
     EXPECT(strstr(sn_err_msg(), "not a sernet dataset") != NULL);
@@ -352,14 +338,14 @@ static void check_bad_files(void)
         fputs("just some text\n", t);
         fclose(t);
     }
-    expect_fail(run(sn_cmd_info, "info", p, NULL), "text file", "not an HDF5 file");
+    expect_fail(fx_run(sn_cmd_info, "info", p, NULL), "text file", "not an HDF5 file");
     /* a truncated dataset file */
     char src[600], cmd[1400];
     snprintf(src, sizeof src, "%s/cat.h5", tmp);
     snprintf(p, sizeof p, "%s/trunc.h5", tmp);
     snprintf(cmd, sizeof cmd, "head -c 3000 %s > %s", src, p);
     EXPECT(system(cmd) == 0);
-    EXPECT(run(sn_cmd_info, "info", "--check", p, NULL) == SN_EXIT_FAIL);
+    EXPECT(fx_run(sn_cmd_info, "info", "--check", p, NULL) == SN_EXIT_FAIL);
     EXPECT(strstr(sn_err_msg(), "trunc.h5") != NULL);
     sn_err_clear();
     /* a dataset file of another version */
@@ -392,8 +378,8 @@ static void check_synth_file(void)
     char a[600], b[600], cmd[1400];
     snprintf(a, sizeof a, "%s/s1.h5", tmp);
     snprintf(b, sizeof b, "%s/s2.h5", tmp);
-    EXPECT(run(sn_cmd_synth, "synth", "--out", a, "--size", "32", "--seed", "3", NULL) == 0);
-    EXPECT(run(sn_cmd_synth, "synth", "--out", b, "--size", "32", "--seed", "3", NULL) == 0);
+    EXPECT(fx_run(sn_cmd_synth, "synth", "--out", a, "--size", "32", "--seed", "3", NULL) == 0);
+    EXPECT(fx_run(sn_cmd_synth, "synth", "--out", b, "--size", "32", "--seed", "3", NULL) == 0);
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
     EXPECT_MSG(system(cmd) == 0, "same seed, same bytes");
     sn_dataset *ds = NULL;
@@ -415,7 +401,7 @@ static void check_synth_file(void)
         sn_dataset_close(ds);
     }
     snprintf(a, sizeof a, "%s/preview.png", tmp);
-    EXPECT(run(sn_cmd_synth, "synth", "--preview", a, "--size", "32", NULL) == 0);
+    EXPECT(fx_run(sn_cmd_synth, "synth", "--preview", a, "--size", "32", NULL) == 0);
     sn_image img;
     EXPECT(sn_image_read(a, &img) == SN_OK && img.c == 3 && img.w > 8 * 32);
     sn_image_free(&img);
