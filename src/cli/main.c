@@ -22,6 +22,7 @@ static const sn_cli_command COMMANDS[] = {
     {"toytrain", sn_cmd_toytrain, "train both nets on a fixed random batch (engine check)"},
     {"bench", sn_cmd_bench, "benchmark one net in one mode (images/s, GFLOP/s, memory)"},
     {"dump-engine", sn_cmd_dump_engine, "write a net's tensors for the PyTorch parity test"},
+    {"eval", sn_cmd_eval, "metrics, JSON, /metrics and a report folder of a results file"},
     {"bench-eval", sn_cmd_bench_eval, "benchmark anomaly maps per second and metric time"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
