@@ -303,8 +303,13 @@ static void svg_plot(FILE *f, double ox, double oy, double W, double H, const ch
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\" points=\"", sr->colour);
         double lx = -1, ly = -1;
         for (int64_t i = 0; i < sr->n; i++) {
-            double xv = sr->x[i] > xmax ? xmax : sr->x[i];
-            double px = L + pw * xv / xmax, py = T + ph - ph * sr->y[i];
+            double xv = sr->x[i], yv = sr->y[i];
+            if (xv > xmax) { /* the segment crossing the right edge, interpolated linearly */
+                double x0 = i ? sr->x[i - 1] : 0, y0 = i ? sr->y[i - 1] : 0;
+                yv = xv > x0 ? y0 + (yv - y0) * (xmax - x0) / (xv - x0) : yv;
+                xv = xmax;
+            }
+            double px = L + pw * xv / xmax, py = T + ph - ph * yv;
             int last = i == sr->n - 1 || sr->x[i] > xmax;
             if (i == 0 || last || fabs(px - lx) >= pw / 1000 || fabs(py - ly) >= ph / 1000) {
                 fprintf(f, "%.2f,%.2f ", px, py);
@@ -312,7 +317,7 @@ static void svg_plot(FILE *f, double ox, double oy, double W, double H, const ch
                 ly = py;
             }
             if (sr->x[i] > xmax)
-                break; /* clipped at the right edge (interpolation is not drawn) */
+                break;
         }
         fputs("\"/>\n", f);
         if (sr->label)
