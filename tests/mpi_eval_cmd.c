@@ -2,8 +2,9 @@
  * file with known maps; the metrics in /metrics equal a one-process computation with the metrics
  * API over the whole set (and per defect type), the pixel F1 threshold is within its bound of the
  * exact pixel F1 optimum, the report files exist and the panels decode; bad results files fail
- * clearly on every rank. With `--fixture DIR` (one rank) it only writes DIR/data.h5,
- * DIR/results.h5, DIR/incomplete.h5, DIR/images.csv and DIR/pixels.csv for tests/eval_cli.sh. */
+ * clearly on every rank. With `--fixture DIR [S]` (one rank) it only writes DIR/data.h5,
+ * DIR/results.h5, DIR/incomplete.h5, DIR/images.csv and DIR/pixels.csv for tests/eval_cli.sh
+ * (S = 32 unless given; larger S for timing sernet eval, docs/evaluation.md). */
 #include "cli/cli.h"
 #include "sernet/dataset.h"
 #include "sernet/eval_curves.h"
@@ -131,7 +132,8 @@ static void put(hid_t f, const char *name, hid_t type, int nd, const hsize_t *di
     H5Sclose(sp);
 }
 
-/* variant 0: complete; 1: complete = 0; 2: n_test one short; 3: wrong format. */
+/* variant 0: complete; 1: complete = 0; 2: n_test one short; 3: wrong format; 4: complete but
+ * row 5 not done. */
 static int write_results(const char *path, const truth *t, int variant)
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -155,6 +157,11 @@ static int write_results(const char *path, const truth *t, int variant)
         rec[k] = (uint8_t)(k * 7);
     put(f, "/reconstructions", H5T_NATIVE_UINT8, 4, d4, rec);
     free(rec);
+    uint8_t *done = malloc((size_t)M);
+    for (int64_t i = 0; i < M; i++)
+        done[i] = !(variant == 4 && i == 5);
+    put(f, "/done", H5T_NATIVE_UINT8, 1, d1, done);
+    free(done);
     return H5Fclose(f) < 0 ? -1 : 0;
 }
 
@@ -303,7 +310,7 @@ static void check_eval(void)
     int ok = 1;
     if (rank == 0) {
         ok = make_truth(data, &t) == 0 && write_results(res, &t, 0) == 0;
-        for (int v = 1; v <= 3 && ok; v++) {
+        for (int v = 1; v <= 4 && ok; v++) {
             snprintf(bad, sizeof bad, "%s/bad%d.h5", tmp, v);
             ok = write_results(bad, &t, v) == 0;
         }
@@ -321,9 +328,9 @@ static void check_eval(void)
     EXPECT(access(cmp, F_OK) != 0);
 
     /* bad inputs: exit 1 on every rank, the message names the problem */
-    const char *want[4] = {"cannot open", "incomplete results file", "does not match dataset",
-                           "not a results file"};
-    for (int v = 0; v <= 3; v++) {
+    const char *want[5] = {"cannot open", "incomplete results file", "does not match dataset",
+                           "not a results file", "row 5 (test image test/good/005) is not done"};
+    for (int v = 0; v <= 4; v++) {
         if (v == 0)
             snprintf(bad, sizeof bad, "%s/missing.h5", tmp);
         else
@@ -346,11 +353,11 @@ static void check_eval(void)
 }
 
 /* --fixture DIR: the inputs of tests/eval_cli.sh */
-static int fixture(const char *dir)
+static int fixture(const char *dir, const char *size)
 {
     char data[600], p[600];
     snprintf(data, sizeof data, "%s/data.h5", dir);
-    if (fx_run(sn_cmd_synth, "synth", "--out", data, "--size", "32", "--seed", "3", "--force", NULL) != 0)
+    if (fx_run(sn_cmd_synth, "synth", "--out", data, "--size", size, "--seed", "3", "--force", NULL) != 0)
         return 1;
     truth t;
     if (make_truth(data, &t) != 0)
@@ -386,8 +393,8 @@ int main(int argc, char **argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    if (argc == 3 && strcmp(argv[1], "--fixture") == 0) {
-        int rc = fixture(argv[2]);
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--fixture") == 0) {
+        int rc = fixture(argv[2], argc == 4 ? argv[3] : "32");
         MPI_Finalize();
         return rc;
     }

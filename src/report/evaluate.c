@@ -74,8 +74,9 @@ static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *
                             int64_t c, float *scores, float *maps, uint8_t *masks, int32_t *types)
 {
     sn_status status = SN_OK;
-    hid_t dsc = H5I_INVALID_HID, dmp = H5I_INVALID_HID;
+    hid_t dsc = H5I_INVALID_HID, dmp = H5I_INVALID_HID, ddn = H5I_INVALID_HID;
     hsize_t d1[1], d3[3];
+    uint8_t *done_rows = NULL;
     float *mf = NULL;
     int64_t *idx = NULL;
     const size_t px = (size_t)s->S * s->S;
@@ -88,6 +89,20 @@ static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *
                 (long long)s->M, s->S, s->S);
     SN_TRY(sn_h5_read_rows(rf, dsc, "/scores", H5T_NATIVE_FLOAT, b, c, scores));
     SN_TRY(sn_h5_read_rows(rf, dmp, "/maps", H5T_NATIVE_FLOAT, b, c, maps));
+    if (sn_h5_exists(rf, "/done") && c > 0) { /* per-row flags: every row of a complete file is 1 */
+        hsize_t dd[1];
+        SN_TRY(sn_h5_dataset_open(rf, "/done", 1, dd, &ddn));
+        SN_ALLOC(done_rows, c, "done flags");
+        if ((int64_t)dd[0] != s->M)
+            SN_FAIL(SN_EFORMAT, "%s: /done has %llu rows, expected %lld", s->results,
+                    (unsigned long long)dd[0], (long long)s->M);
+        SN_TRY(sn_h5_read_rows(rf, ddn, "/done", H5T_NATIVE_UINT8, b, c, done_rows));
+        for (int64_t k = 0; k < c; k++)
+            if (done_rows[k] != 1)
+                SN_FAIL(SN_EFORMAT, "%s: row %lld (test image %s) is not done (/done = %d) although "
+                        "the file is marked complete", s->results, (long long)(b + k),
+                        sn_dataset_name(ds, SN_SPLIT_TEST, b + k), done_rows[k]);
+    }
     enum { BATCH = 32 };
     SN_ALLOC(mf, (size_t)BATCH * px + 1, "ground-truth masks");
     SN_ALLOC(idx, BATCH, "ground-truth indices");
@@ -106,6 +121,9 @@ done:
         H5Dclose(dsc);
     if (dmp >= 0)
         H5Dclose(dmp);
+    if (ddn >= 0)
+        H5Dclose(ddn);
+    sn_free(done_rows);
     sn_free(mf);
     sn_free(idx);
     return status;
