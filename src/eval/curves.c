@@ -47,6 +47,157 @@ static sn_status local_range(int64_t n_local, size_t px, const float *maps, doub
     return SN_OK;
 }
 
+/* ---- exact F1 optimum: refine the bins that may hide a better threshold ----
+ * A bin holding several distinct scores, with tp_above / fp_above pixels above it and tp
+ * positives at or above its smallest score, allows at most F1 = 2 tp / (tp_above + fp_above + P)
+ * for a threshold inside it. While such an upper bound exceeds the best F1 found, the candidate
+ * bins' score ranges are cut again into sub-bins (one more pass over the local pixels and one
+ * MPI_Allreduce per round), whose smallest scores are new exact thresholds. Sub-bins are
+ * equal-width in double over [smallest, largest] score of their bin, so a few rounds separate any
+ * two floats; the rounds stop when no candidate is left (the optimum is then exact) or after
+ * SN_F1_ROUNDS rounds (the remaining upper bound is reported). */
+typedef struct {
+    uint32_t klo, khi;          /* score keys of the bin's smallest and largest score */
+    int64_t tp_above, fp_above; /* pixels above the bin */
+    double ub;                  /* F1 upper bound inside the bin */
+} f1_cand;
+
+typedef struct {
+    double f1, thr, prec, rec;
+} f1_best;
+
+enum { SN_F1_ROUNDS = 8, SN_F1_MAX_CAND = 256, SN_F1_MIN_SUB = 256 };
+
+static int cmp_cand_ub(const void *a, const void *b)
+{
+    double x = ((const f1_cand *)a)->ub, y = ((const f1_cand *)b)->ub;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int cmp_cand_key_desc(const void *a, const void *b)
+{
+    uint32_t x = ((const f1_cand *)a)->klo, y = ((const f1_cand *)b)->klo;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void f1_consider(f1_best *fb, int64_t tp, int64_t fp, int64_t P, double thr)
+{
+    double f1 = 2.0 * (double)tp / (double)(tp + fp + P);
+    if (f1 > fb->f1 || (f1 == fb->f1 && thr > fb->thr)) {
+        fb->f1 = f1;
+        fb->thr = thr;
+        fb->prec = (double)tp / (double)(tp + fp);
+        fb->rec = (double)tp / (double)P;
+    }
+}
+
+static sn_status refine_f1(MPI_Comm comm, int64_t n_local, size_t px, const float *maps,
+                           const uint8_t *masks, int bins, int64_t P, const f1_cand *cand0,
+                           int ncand0, f1_best *fb, double *ub_left)
+{
+    sn_status status = SN_OK, st = SN_OK;
+    int64_t *cnt = NULL, *gcnt = NULL;
+    uint32_t *kk = NULL, *gkk = NULL; /* [2 * tot]: ~smallest key, largest key (MAX-reduced) */
+    f1_cand *cur = NULL, *next = NULL;
+    int ncur = ncand0;
+    *ub_left = 0;
+    cur = malloc(sizeof *cur * (size_t)(ncand0 + 1));
+    st = cur ? SN_OK : SN_ERR(SN_ENOMEM, "curves: no memory for %d F1 candidates", ncand0);
+    SN_TRY(sn_dist_agree(st, comm));
+    memcpy(cur, cand0, sizeof *cur * (size_t)ncand0);
+    for (int round = 0;; round++) {
+        /* keep the candidates that can still beat the best, the most promising first */
+        int k = 0;
+        for (int i = 0; i < ncur; i++)
+            if (cur[i].ub > fb->f1)
+                cur[k++] = cur[i];
+        ncur = k;
+        qsort(cur, (size_t)ncur, sizeof *cur, cmp_cand_ub);
+        if (ncur == 0 || round == SN_F1_ROUNDS) {
+            *ub_left = ncur ? cur[0].ub : 0;
+            break;
+        }
+        /* refine at most SN_F1_MAX_CAND this round; the others are carried over unchanged */
+        const int nref = ncur < SN_F1_MAX_CAND ? ncur : SN_F1_MAX_CAND, carried = ncur - nref;
+        qsort(cur, (size_t)nref, sizeof *cur, cmp_cand_key_desc);
+        const int sub = bins / nref > SN_F1_MIN_SUB ? bins / nref : SN_F1_MIN_SUB;
+        const size_t tot = (size_t)nref * (size_t)sub;
+        free(cnt);
+        free(gcnt);
+        free(kk);
+        free(gkk);
+        cnt = calloc(2 * tot, sizeof *cnt);
+        gcnt = malloc(2 * tot * sizeof *gcnt);
+        kk = calloc(2 * tot, sizeof *kk);
+        gkk = malloc(2 * tot * sizeof *gkk);
+        next = malloc(sizeof *next * (tot + (size_t)carried + 1));
+        st = (cnt && gcnt && kk && gkk && next) ? SN_OK
+                                                : SN_ERR(SN_ENOMEM, "curves: no memory for %zu sub-bins", tot);
+        SN_TRY(sn_dist_agree(st, comm));
+        for (size_t q = 0; q < (size_t)n_local * px; q++) {
+            uint32_t key = sn_eval_key(maps[q]);
+            /* candidates are disjoint and sorted by descending key: binary search */
+            int a = 0, z = nref - 1, c = -1;
+            while (a <= z) {
+                int mid = (a + z) / 2;
+                if (key > cur[mid].khi)
+                    z = mid - 1;
+                else if (key < cur[mid].klo)
+                    a = mid + 1;
+                else {
+                    c = mid;
+                    break;
+                }
+            }
+            if (c < 0)
+                continue;
+            double lo = sn_eval_unkey(cur[c].klo), hi = sn_eval_unkey(cur[c].khi);
+            double t = ((double)maps[q] - lo) * ((double)sub / (hi - lo));
+            int sb = t >= (double)sub ? sub - 1 : t >= 0 ? (int)t : 0;
+            size_t j = (size_t)c * sub + (size_t)sb;
+            cnt[2 * j + (masks && masks[q] ? 1 : 0)]++;
+            uint32_t nk = ~key;
+            kk[2 * j] = nk > kk[2 * j] ? nk : kk[2 * j];
+            kk[2 * j + 1] = key > kk[2 * j + 1] ? key : kk[2 * j + 1];
+        }
+        if (MPI_Allreduce(cnt, gcnt, (int)(2 * tot), MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
+            MPI_Allreduce(kk, gkk, (int)(2 * tot), MPI_UINT32_T, MPI_MAX, comm) != MPI_SUCCESS)
+            SN_FAIL(SN_EMPI, "curves: MPI_Allreduce of the F1 refinement histograms failed");
+        int nn = 0;
+        for (int c = 0; c < nref; c++) {
+            int64_t tp = cur[c].tp_above, fp = cur[c].fp_above;
+            for (int sb = sub - 1; sb >= 0; sb--) {
+                size_t j = (size_t)c * sub + (size_t)sb;
+                int64_t neg = gcnt[2 * j], pos = gcnt[2 * j + 1];
+                if (neg + pos == 0)
+                    continue;
+                uint32_t kmn = ~gkk[2 * j], kmx = gkk[2 * j + 1];
+                if (kmn != kmx) {
+                    f1_cand cd = {kmn, kmx, tp, fp, 2.0 * (double)(tp + pos) / (double)(tp + fp + P)};
+                    next[nn++] = cd;
+                }
+                tp += pos;
+                fp += neg;
+                f1_consider(fb, tp, fp, P, sn_eval_unkey(kmn));
+            }
+        }
+        for (int i = 0; i < carried; i++)
+            next[nn++] = cur[nref + i];
+        free(cur);
+        cur = next;
+        next = NULL;
+        ncur = nn;
+    }
+done:
+    free(cnt);
+    free(gcnt);
+    free(kk);
+    free(gkk);
+    free(cur);
+    free(next);
+    return status;
+}
+
 sn_status sn_eval_curves_compute(MPI_Comm comm, int64_t n_local, int h, int w, const float *maps,
                                  const uint8_t *masks, int bins, double max_fpr, sn_eval_curves *out)
 {
@@ -56,6 +207,8 @@ sn_status sn_eval_curves_compute(MPI_Comm comm, int64_t n_local, int h, int w, c
     uint32_t *kmin = NULL, *gkmin = NULL, *kmax = NULL, *gkmax = NULL;
     int32_t *lab = NULL;
     int64_t *areas = NULL;
+    f1_cand *cand = NULL;
+    int ncand = 0;
     const size_t px = (size_t)(h > 0 ? h : 0) * (size_t)(w > 0 ? w : 0);
     memset(out, 0, sizeof *out);
     out->pixel_auroc = out->aupro = out->pixel_f1 = metric(NAN);
@@ -161,7 +314,11 @@ sn_status sn_eval_curves_compute(MPI_Comm comm, int64_t n_local, int h, int w, c
     out->tp[0] = out->fp[0] = 0;
     out->fpr[0] = out->tpr[0] = out->pro[0] = 0;
     n = 1;
-    double prosum = 0, best = -1, ub = 0;
+    double prosum = 0, best = -1;
+    cand = malloc(sizeof *cand * (size_t)(used + 1));
+    if (!cand)
+        st = SN_ERR(SN_ENOMEM, "curves: no memory for %d bins", used);
+    SN_TRY(sn_dist_agree(st, comm));
     for (int b = bins - 1; b >= 0; b--) {
         int64_t neg = gcnt[2 * b], pos = gcnt[2 * b + 1];
         if (neg + pos == 0)
@@ -190,8 +347,9 @@ sn_status sn_eval_curves_compute(MPI_Comm comm, int64_t n_local, int h, int w, c
             if (!one) {
                 /* a threshold inside the bin counts at most tp positives and at least the
                  * pixels above the bin */
-                double u = 2.0 * (double)tp / (double)(tp_above + fp_above + P);
-                ub = u > ub ? u : ub;
+                f1_cand cd = {gkmin[b], gkmax[b], tp_above, fp_above,
+                              2.0 * (double)tp / (double)(tp_above + fp_above + P)};
+                cand[ncand++] = cd;
             }
         }
         n++;
@@ -206,10 +364,17 @@ sn_status sn_eval_curves_compute(MPI_Comm comm, int64_t n_local, int h, int w, c
     out->pixel_auroc_bound = out->pixel_auroc.defined ? so.auroc_bound : NAN;
     out->aupro_bound = out->aupro.defined ? so.aupro_bound : NAN;
     if (P > 0) {
-        out->pixel_f1 = metric(best);
-        out->f1_bound = ub > best ? ub - best : 0;
+        f1_best fb = {best, out->pixel_threshold, out->pixel_precision, out->pixel_recall};
+        double ub = 0;
+        SN_TRY(refine_f1(comm, n_local, px, maps, masks, bins, P, cand, ncand, &fb, &ub));
+        out->pixel_f1 = metric(fb.f1);
+        out->pixel_threshold = fb.thr;
+        out->pixel_precision = fb.prec;
+        out->pixel_recall = fb.rec;
+        out->f1_bound = ub > fb.f1 ? ub - fb.f1 : 0;
     }
 done:
+    free(cand);
     free(cnt);
     free(gcnt);
     free(pro);

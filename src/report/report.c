@@ -65,12 +65,12 @@ void sn_ev_print_table(const sn_ev_summary *s, FILE *f)
     }
     const sn_eval_curves *c = &s->cv;
     if (c->pixel_f1.defined) {
-        snprintf(note, sizeof note, "threshold %.6g, precision %.4f, recall %.4f%s", c->pixel_threshold,
-                 c->pixel_precision, c->pixel_recall, c->exact ? "" : " (binned)");
+        snprintf(note, sizeof note, "threshold %.6g, precision %.4f, recall %.4f", c->pixel_threshold,
+                 c->pixel_precision, c->pixel_recall);
         row(f, "pixel F1 (optimal)", c->pixel_f1, note);
-        if (!c->exact)
-            fprintf(f, "  %-24s %10s  best F1 over all thresholds <= %.6f (%d bins)\n", "", "",
-                    c->pixel_f1.value + c->f1_bound, c->bins);
+        if (c->f1_bound > 0)
+            fprintf(f, "  %-24s %10s  (not exact: best F1 over all thresholds <= %.6f)\n", "", "",
+                    c->pixel_f1.value + c->f1_bound);
     } else {
         row(f, "pixel F1 (optimal)", c->pixel_f1, NULL);
     }
@@ -557,13 +557,13 @@ sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file 
                  r->f1.precision, r->f1.recall);
     md_metric(f, "image F1 (optimal threshold)", r->f1.f1, r->f1.f1.defined ? note : NULL);
     if (c->pixel_f1.defined) {
-        if (c->exact)
+        if (c->f1_bound == 0)
             snprintf(note, sizeof note, "threshold %.6g, precision %.4f, recall %.4f (exact)",
                      c->pixel_threshold, c->pixel_precision, c->pixel_recall);
         else
-            snprintf(note, sizeof note, "threshold %.6g, precision %.4f, recall %.4f; %d bins, best F1 "
+            snprintf(note, sizeof note, "threshold %.6g, precision %.4f, recall %.4f; not exact: best F1 "
                      "over all thresholds ≤ %.6f", c->pixel_threshold, c->pixel_precision,
-                     c->pixel_recall, c->bins, c->pixel_f1.value + c->f1_bound);
+                     c->pixel_recall, c->pixel_f1.value + c->f1_bound);
     }
     md_metric(f, "pixel F1 (optimal threshold)", c->pixel_f1, c->pixel_f1.defined ? note : NULL);
     fprintf(f, "\n### Per defect type\n\nEach defect type's images against the good images; the "
