@@ -140,6 +140,8 @@ expect_fail "missing results file" 1 "nothere.h5: cannot open" --results "$tmp/n
 expect_fail "incomplete results file" 1 "incomplete.h5: incomplete results file" --results "$tmp/incomplete.h5" --data "$tmp/data.h5"
 expect_fail "dataset of another size" 1 "does not match dataset" --results "$tmp/results.h5" --data "$tmp/d64.h5"
 expect_fail "dataset is a results file" 1 "results.h5" --results "$tmp/results.h5" --data "$tmp/results.h5"
+echo "not hdf5" >"$tmp/text.h5"
+expect_fail "results file not HDF5" 1 "text.h5: not an HDF5 file" --results "$tmp/text.h5" --data "$tmp/data.h5"
 expect_fail "no --data" 2 "required" --results "$tmp/results.h5"
 cmp -s "$tmp/keep.h5" "$tmp/results.h5" && ok || bad "a failed eval modified the results file"
 

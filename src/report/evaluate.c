@@ -23,10 +23,11 @@ static sn_status check_results(sn_h5file *rf, sn_ev_summary *s)
     sn_status status = SN_OK;
     char *fmt = NULL, *cat = NULL, *model = NULL;
     int64_t ver = 0, complete = 0, S = 0, M = 0;
-    if (sn_h5_attr_get_str(rf, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_RESULTS_FORMAT) != 0)
+    if (sn_h5_attr_get_str(rf, "/", "format", &fmt) != SN_OK)
+        sn_err_clear(); /* the message below says more */
+    if (!fmt || strcmp(fmt, SN_RESULTS_FORMAT) != 0)
         SN_FAIL(SN_EFORMAT, "%s: not a results file of sernet infer (root attribute format is '%s', "
                 "expected '%s')", s->results, fmt ? fmt : "missing", SN_RESULTS_FORMAT);
-    sn_err_clear();
     SN_TRY(sn_h5_attr_get_int(rf, "/", "format_version", &ver));
     if (ver != 1)
         SN_FAIL(SN_EFORMAT, "%s: results format_version %lld, this sernet reads version 1", s->results,
