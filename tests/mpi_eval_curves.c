@@ -124,9 +124,11 @@ static void check_case(const char *what, const set *s, int bins, double max_fpr)
     if (st != SN_OK)
         goto out;
 
-    /* every point exact */
-    int bad = 0;
-    for (int k = 1; k < c.n; k++) {
+    /* every point exact (rank 0 checks; at most ~400 points of a long curve, the last always) */
+    int bad = 0, step = c.n > 400 ? c.n / 400 : 1;
+    for (int k = 1; k < c.n && rank == 0; k++) {
+        if (k % step != 0 && k != c.n - 1)
+            continue;
         int64_t tp, fp, R;
         double pro;
         direct(s, c.thr[k], &tp, &fp, &pro, &R);
