@@ -4,7 +4,8 @@
 # the JSON is valid and its metrics equal scikit-learn on the dumped scores (image AUROC, per-type
 # image AUROC, pixel AUROC and AP overall and per type, the best image F1; the pixel F1 within its
 # bound of the exact optimum); /metrics is in the results file, the original datasets intact;
-# report.md, the SVG curves and valid PNG panels exist; bad inputs fail with exit 1 (2 for usage).
+# report.md, the SVG curves and valid PNG panels exist; bad inputs fail with exit 1 (2 for usage);
+# and end to end: a tiny trained model, sernet infer, sernet eval on its results file.
 # Skips (77) without /usr/bin/python3 + sklearn.
 set -u
 py=/usr/bin/python3
@@ -145,6 +146,19 @@ echo "not hdf5" >"$tmp/text.h5"
 expect_fail "results file not HDF5" 1 "text.h5: not an HDF5 file" --results "$tmp/text.h5" --data "$tmp/data.h5"
 expect_fail "no --data" 2 "required" --results "$tmp/results.h5"
 cmp -s "$tmp/keep.h5" "$tmp/results.h5" && ok || bad "a failed eval modified the results file"
+
+# end to end on a real results file: a tiny model (as tests/infer_cli.sh), sernet infer, eval
+e=$tmp/e2e; mkdir "$e"
+"$bin" synth --out "$e/syn.h5" --size 32 --set seed=3 >/dev/null 2>"$e/err" &&
+"$bin" train --data "$e/syn.h5" --category weave --quiet --set image_size=32 --set seg_width=4 \
+  --set rec_width=4 --set large_area=0.08 --set small_area=0.04 --set epochs_seg=1 --set epochs_rec=1 \
+  --set calib_samples=16 --set seed=3 --set threads=1 --stage all --out "$e/m.h5" >/dev/null 2>"$e/err" &&
+"$bin" infer --model "$e/m.h5" --data "$e/syn.h5" --category weave --set threads=1 --out "$e/r.h5" \
+  >/dev/null 2>"$e/err" &&
+mpiexec -n 2 --oversubscribe "$bin" eval --results "$e/r.h5" --data "$e/syn.h5" --worst 1 >"$e/out" 2>"$e/err" &&
+  $py -m json.tool "$e/r_metrics.json" >/dev/null && [ -s "$e/r_report/fn_1.png" ] &&
+  h5dump -a /metrics/pixel_threshold "$e/r.h5" 2>/dev/null | grep -q DATA && h5ls "$e/r.h5" | grep -q "^seg_masks" &&
+  ok || { bad "end to end: train, infer, eval"; cat "$e/err"; }
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -12,6 +12,7 @@
 #include "sernet/h5util.h"
 #include "sernet/image.h"
 #include "sernet/metrics.h"
+#include "sernet/results.h"
 #include "sn_test.h"
 
 #include <hdf5.h>
@@ -57,6 +58,7 @@ typedef struct {
     uint8_t *masks, *labels;
     int32_t *types;
     int n_types;
+    char fingerprint[17];
 } truth;
 
 static void truth_free(truth *t)
@@ -79,6 +81,7 @@ static int make_truth(const char *data, truth *t)
     t->S = sn_dataset_image_size(ds);
     t->M = sn_dataset_count(ds, SN_SPLIT_TEST);
     t->n_types = sn_dataset_n_defect_types(ds);
+    sn_results_data_fingerprint(ds, t->fingerprint);
     size_t px = (size_t)t->S * t->S;
     t->maps = malloc(sizeof(float) * px * (size_t)t->M);
     t->masks = malloc(px * (size_t)t->M);
@@ -133,7 +136,7 @@ static void put(hid_t f, const char *name, hid_t type, int nd, const hsize_t *di
 }
 
 /* variant 0: complete; 1: complete = 0; 2: n_test one short; 3: wrong format; 4: complete but
- * row 5 not done. */
+ * row 5 not done; 5: another data fingerprint. */
 static int write_results(const char *path, const truth *t, int variant)
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -148,6 +151,7 @@ static int write_results(const char *path, const truth *t, int variant)
     attr_str(f, "category", "weave");
     attr_int(f, "image_size", t->S);
     attr_int(f, "n_test", M);
+    attr_str(f, "data_fingerprint", variant == 5 ? "0123456789abcdef" : t->fingerprint);
     hsize_t d1[1] = {(hsize_t)M}, d3[3] = {(hsize_t)M, (hsize_t)t->S, (hsize_t)t->S},
             d4[4] = {(hsize_t)M, (hsize_t)t->S, (hsize_t)t->S, 3};
     put(f, "/scores", H5T_NATIVE_FLOAT, 1, d1, t->scores);
@@ -310,7 +314,7 @@ static void check_eval(void)
     int ok = 1;
     if (rank == 0) {
         ok = make_truth(data, &t) == 0 && write_results(res, &t, 0) == 0;
-        for (int v = 1; v <= 4 && ok; v++) {
+        for (int v = 1; v <= 5 && ok; v++) {
             snprintf(bad, sizeof bad, "%s/bad%d.h5", tmp, v);
             ok = write_results(bad, &t, v) == 0;
         }
@@ -328,9 +332,10 @@ static void check_eval(void)
     EXPECT(access(cmp, F_OK) != 0);
 
     /* bad inputs: exit 1 on every rank, the message names the problem */
-    const char *want[5] = {"cannot open", "incomplete results file", "does not match dataset",
-                           "not a results file", "row 5 (test image test/good/005) is not done"};
-    for (int v = 0; v <= 4; v++) {
+    const char *want[6] = {"cannot open", "incomplete results file", "does not match dataset",
+                           "not a results file", "row 5 (test image test/good/005) is not done",
+                           "data_fingerprint 0123456789abcdef"};
+    for (int v = 0; v <= 5; v++) {
         if (v == 0)
             snprintf(bad, sizeof bad, "%s/missing.h5", tmp);
         else

@@ -9,7 +9,6 @@
 
 #include <mpi.h>
 
-#define SN_RESULTS_FORMAT "sernet-results"
 #define SN_METRICS_FORMAT "sernet-metrics"
 #define SN_METRICS_VERSION 1
 

@@ -2,6 +2,7 @@
  * shards), compute the metrics collectively, write the outputs on rank 0 (docs/evaluation.md). */
 #include "sernet/evaluate.h"
 #include "sernet/dist.h"
+#include "sernet/results.h"
 #include "report/report.h"
 
 #include <limits.h>
@@ -56,18 +57,27 @@ done:
     return status;
 }
 
-static sn_status check_against_dataset(const sn_ev_summary *s, const sn_dataset *ds)
+static sn_status check_against_dataset(const sn_ev_summary *s, sn_h5file *rf, const sn_dataset *ds)
 {
+    sn_status status = SN_OK;
+    char *fp = NULL, want[17];
     int S = sn_dataset_image_size(ds);
     int64_t M = sn_dataset_count(ds, SN_SPLIT_TEST);
     if (S != s->S || M != s->M)
-        return SN_ERR(SN_EINVAL, "%s does not match dataset %s: results have image_size %d and n_test "
-                      "%lld, the dataset's category %s has image size %d and %lld test images",
-                      s->results, s->data, s->S, (long long)s->M, s->category, S, (long long)M);
+        SN_FAIL(SN_EINVAL, "%s does not match dataset %s: results have image_size %d and n_test "
+                "%lld, the dataset's category %s has image size %d and %lld test images",
+                s->results, s->data, s->S, (long long)s->M, s->category, S, (long long)M);
+    SN_TRY(sn_h5_attr_get_str(rf, "/", "data_fingerprint", &fp));
+    sn_results_data_fingerprint(ds, want);
+    if (strcmp(fp, want) != 0)
+        SN_FAIL(SN_EINVAL, "%s does not match dataset %s: results were made from other test images "
+                "(data_fingerprint %s, the dataset's is %s)", s->results, s->data, fp, want);
     if (sn_dataset_n_defect_types(ds) > SN_EVAL_MAX_TYPES)
-        return SN_ERR(SN_EINVAL, "%s: %d defect types, at most %d supported", s->data,
-                      sn_dataset_n_defect_types(ds), SN_EVAL_MAX_TYPES);
-    return SN_OK;
+        SN_FAIL(SN_EINVAL, "%s: %d defect types, at most %d supported", s->data,
+                sn_dataset_n_defect_types(ds), SN_EVAL_MAX_TYPES);
+done:
+    free(fp);
+    return status;
 }
 
 /* Shard [b, b+c): scores, maps, masks (uint8), types, labels. */
@@ -281,7 +291,7 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     SN_TRY(sn_h5_open(&rf, o->results, comm));
     SN_TRY(sn_dist_agree(check_results(&rf, s), comm));
     SN_TRY(sn_dataset_open(o->data, s->category, comm, &ds));
-    SN_TRY(sn_dist_agree(check_against_dataset(s, ds), comm));
+    SN_TRY(sn_dist_agree(check_against_dataset(s, &rf, ds), comm));
     s->ds = ds;
 
     int64_t b = 0, c = 0;
