@@ -12,16 +12,14 @@
 #   --size S           image side for ingest/synth (default: the config's image_size)
 #   -n RANKS           MPI ranks (default: SERNET_RANKS, the allocation's tasks, or 1)
 #   --stages LIST      comma list out of ingest,train,infer,eval,export (default: all)
-#   --resume           continue an interrupted train / infer (adds --resume when its file exists)
-#
-# Stage needs: ingest: sernet ingest / synth (WORKING); train: sernet train (PLANNED, issue 7);
-# infer, eval, export: sernet infer / eval / export (PLANNED, issue 8).
+#   --set KEY=VALUE    configuration override for ingest/synth and train (repeatable)
+#   --resume           continue an interrupted train (when its model file exists) or infer
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 die() { echo "pipeline: $*" >&2; exit 2; }
 
-out='' root='' category='' synth=0 config='' size='' ranks=() stages=ingest,train,infer,eval,export resume=0
+out='' root='' category='' synth=0 config='' size='' ranks=() stages=ingest,train,infer,eval,export resume=0 sets=()
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=${2:?}; shift 2 ;;
@@ -32,6 +30,7 @@ while [ $# -gt 0 ]; do
     --size) size=${2:?}; shift 2 ;;
     -n) ranks=(-n "${2:?}"); shift 2 ;;
     --stages) stages=${2:?}; shift 2 ;;
+    --set) sets+=(--set "${2:?}"); shift 2 ;;
     --resume) resume=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "pipeline: unknown option '$1'" >&2; usage ;;
@@ -65,10 +64,11 @@ for s in ${stages//,/ }; do
   echo "== pipeline: $s" >&2
   case $s in
     ingest)
-      if [ $synth = 1 ]; then run synth --out "$data" --force --config "$config" "${sizeopt[@]}"
-      else run ingest --root "$root" --category "$category" --out "$data" --force --config "$config" "${sizeopt[@]}"; fi ;;
-    train) run train --config "$config" --data "$data" --out "$model" "${catopt[@]}" $(resume_flag "$model") ;;
-    infer) run infer --model "$model" --data "$data" --out "$results" "${catopt[@]}" $(resume_flag "$results") ;;
+      if [ $synth = 1 ]; then run synth --out "$data" --force --config "$config" "${sizeopt[@]}" "${sets[@]}"
+      else run ingest --root "$root" --category "$category" --out "$data" --force --config "$config" "${sizeopt[@]}" "${sets[@]}"; fi ;;
+    train) run train --stage all --config "$config" "${sets[@]}" --data "$data" --out "$model" "${catopt[@]}" $(resume_flag "$model") ;;
+    # infer uses the model's configuration; --resume also starts a fresh run when nothing exists
+    infer) run infer --model "$model" --data "$data" --out "$results" "${catopt[@]}" $([ $resume = 1 ] && echo --resume || echo --force) ;;
     eval) run eval --results "$results" --data "$data" "${catopt[@]}" ;;
     export) run export --results "$results" --data "$data" --out "$out/panels" "${catopt[@]}" ;;
   esac

@@ -45,6 +45,15 @@ ok "--only good" "\"$bin\" export $common --out \"$tmp/d\" --only good >/dev/nul
 "$fixture" --fixture "$tmp/syn.h5" "$tmp/res_nm.h5" --category weave --no-metrics >/dev/null
 ok "no /metrics: falls back to the repair masks and says so once" "\"$bin\" export --results \"$tmp/res_nm.h5\" --data \"$tmp/syn.h5\" --out \"$tmp/e\" --limit 2 >/dev/null 2>\"$tmp/err2\" && [ \$(grep -c 'repair masks' \"$tmp/err2\") = 1 ]"
 
+# a real results file: a tiny model trained and run by sernet infer at S = 32
+"$bin" synth --out "$tmp/s32.h5" --size 32 --set seed=3 >/dev/null 2>&1
+tr="--data $tmp/s32.h5 --category weave --quiet --set image_size=32 --set seg_width=4 --set rec_width=4 --set large_area=0.08 --set small_area=0.04 --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=16 --set seed=3 --set threads=1"
+ok "tiny model trained and inferred" "\"$bin\" train $tr --stage all --out \"$tmp/m.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" infer --model \"$tmp/m.h5\" --data \"$tmp/s32.h5\" --category weave --set threads=1 --out \"$tmp/r32.h5\" >/dev/null 2>\"$tmp/err\""
+ok "export of sernet infer's results" "\"$bin\" export --results \"$tmp/r32.h5\" --data \"$tmp/s32.h5\" --out \"$tmp/i\" --quiet >\"$tmp/log\" 2>\"$tmp/err\""
+n32=$(grep -c '^| [0-9]' "$tmp/i/index.md" 2>/dev/null)
+ok "one panel per row of the results file, 184 x 51" "[ \$(find \"$tmp/i\" -name '*.png' | wc -l) = \"$n32\" ] && [ \"$n32\" -gt 0 ] && [ \"\$(png_wh \"$tmp/i/test/good/000.png\")\" = '184 51' ]"
+ok "the results of weave against the 64-pixel dataset are refused" "! \"$bin\" export --results \"$tmp/r32.h5\" --data \"$tmp/syn.h5\" --out \"$tmp/x\" >/dev/null 2>&1"
+
 # bad inputs: exit 1 and a message naming the problem, at 1 and 2 ranks
 bad() { # name, expected text, command...
   local name=$1 text=$2; shift 2
@@ -56,11 +65,11 @@ bad() { # name, expected text, command...
 "$bin" synth --out "$tmp/syn48.h5" --size 48 >/dev/null 2>&1
 : >"$tmp/blocker"
 bad "missing results" "missing.h5" "$bin" export --results "$tmp/missing.h5" --data "$tmp/syn.h5" --out "$tmp/x"
-bad "incomplete results" "incomplete" "$bin" export --results "$tmp/res_inc.h5" --data "$tmp/syn.h5" --out "$tmp/x"
-bad "other image size" "does not belong" "$bin" export --results "$tmp/res.h5" --data "$tmp/syn48.h5" --out "$tmp/x"
+bad "incomplete results" "not complete" "$bin" export --results "$tmp/res_inc.h5" --data "$tmp/syn.h5" --out "$tmp/x"
+bad "other image size" "but the dataset has" "$bin" export --results "$tmp/res.h5" --data "$tmp/syn48.h5" --out "$tmp/x"
 bad "missing dataset" "nosuch.h5" "$bin" export --results "$tmp/res.h5" --data "$tmp/nosuch.h5" --out "$tmp/x"
 bad "unwritable --out" "blocker" "$bin" export $common --out "$tmp/blocker/x"
-bad "np2 incomplete results" "incomplete" run2 "$bin" export --results "$tmp/res_inc.h5" --data "$tmp/syn.h5" --out "$tmp/x"
+bad "np2 incomplete results" "not complete" run2 "$bin" export --results "$tmp/res_inc.h5" --data "$tmp/syn.h5" --out "$tmp/x"
 bad "np2 unwritable --out" "blocker" run2 "$bin" export $common --out "$tmp/blocker/x"
 # a panel that cannot be written on one rank only (synth names end in the test index, rank 1 of 2
 # owns the last item): agreed across ranks, the file named

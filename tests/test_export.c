@@ -6,7 +6,7 @@
  * With arguments it is the results-file fixture of tests/export_cli.sh (until `sernet infer`
  * writes real ones; the layout follows RESULTS_SCHEMA / docs/outputs.md):
  *   test_export --fixture DATA.h5 RESULTS.h5 [--category C] [--incomplete] [--no-metrics]
- *               [--threshold T] [--wrong-n]
+ *               [--threshold T] [--wrong-n] [--bad-fingerprint]
  * prints the number of test images. */
 #define _GNU_SOURCE
 #include "cli/cli.h"
@@ -16,6 +16,7 @@
 #include "sernet/h5util.h"
 #include "sernet/image.h"
 #include "sernet/panel.h"
+#include "sernet/results.h"
 #include "dataset_fixture.h"
 #include "sn_test.h"
 
@@ -61,6 +62,7 @@ typedef struct {
     const char *category;
     int complete, metrics, wrong_n;
     double threshold;
+    int bad_fingerprint;
 } fixture_opts;
 
 static sn_status write_results(const char *data, const char *out, const fixture_opts *fo, int64_t *n_out)
@@ -91,7 +93,11 @@ static sn_status write_results(const char *data, const char *out, const fixture_
     SN_TRY(sn_h5_attr_set_str(&f, "/", "model", "fixture-model.h5"));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "model_fingerprint", "0000000000000000"));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "data", data));
-    SN_TRY(sn_h5_attr_set_str(&f, "/", "data_fingerprint", "0000000000000000"));
+    char fp[17];
+    sn_results_data_fingerprint(ds, fp);
+    if (fo->bad_fingerprint)
+        fp[0] = fp[0] == '0' ? '1' : '0';
+    SN_TRY(sn_h5_attr_set_str(&f, "/", "data_fingerprint", fp));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "category", sn_dataset_category(ds)));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "image_size", S));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "n_test", R));
@@ -166,10 +172,10 @@ static int fixture_main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: test_export --fixture DATA.h5 RESULTS.h5 [--category C] [--incomplete] "
-                        "[--no-metrics] [--threshold T] [--wrong-n]\n");
+                        "[--no-metrics] [--threshold T] [--wrong-n] [--bad-fingerprint]\n");
         return 2;
     }
-    fixture_opts fo = {NULL, 1, 1, 0, 0.1};
+    fixture_opts fo = {NULL, 1, 1, 0, 0.1, 0};
     for (int a = 4; a < argc; a++) {
         if (strcmp(argv[a], "--category") == 0 && a + 1 < argc)
             fo.category = argv[++a];
@@ -179,6 +185,8 @@ static int fixture_main(int argc, char **argv)
             fo.metrics = 0;
         else if (strcmp(argv[a], "--wrong-n") == 0)
             fo.wrong_n = 1;
+        else if (strcmp(argv[a], "--bad-fingerprint") == 0)
+            fo.bad_fingerprint = 1;
         else if (strcmp(argv[a], "--threshold") == 0 && a + 1 < argc)
             fo.threshold = atof(argv[++a]);
         else {
@@ -402,7 +410,7 @@ static void test_export_end_to_end(void)
     EXPECT(fx_write_jpeg(root, "cat/test/good/002.jpg", 40, 36) == 0);
     EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out",
                   data, NULL) == 0);
-    fixture_opts fo = {NULL, 1, 1, 0, 0.1};
+    fixture_opts fo = {NULL, 1, 1, 0, 0.1, 0};
     int64_t M = 0;
     EXPECT(write_results(data, res, &fo, &M) == SN_OK);
     EXPECT(M == 6);
@@ -445,7 +453,7 @@ static void test_export_end_to_end(void)
     /* no /metrics: the repair masks */
     char res_nm[512];
     tp(res_nm, sizeof res_nm, "res_nometrics.h5");
-    fixture_opts fn = {NULL, 1, 0, 0, 0.1};
+    fixture_opts fn = {NULL, 1, 0, 0, 0.1, 0};
     EXPECT(write_results(data, res_nm, &fn, NULL) == SN_OK);
     tp(out, sizeof out, "out4");
     EXPECT(fx_run(sn_cmd_export, "export", "--results", res_nm, "--data", data, "--out", out, NULL) == 0);
@@ -460,15 +468,20 @@ static void test_export_end_to_end(void)
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", data, "--data", data, "--out", out, NULL),
                     1, "not a sernet results file");
     tp(bad, sizeof bad, "res_incomplete.h5");
-    fixture_opts fi = {NULL, 0, 1, 0, 0.1};
+    fixture_opts fi = {NULL, 0, 1, 0, 0.1, 0};
     EXPECT(write_results(data, bad, &fi, NULL) == SN_OK);
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", bad, "--data", data, "--out", out, NULL),
-                    1, "incomplete");
+                    1, "not complete");
     tp(bad, sizeof bad, "res_wrong_n.h5");
-    fixture_opts fw = {NULL, 1, 1, 1, 0.1};
+    fixture_opts fw = {NULL, 1, 1, 1, 0.1, 0};
     EXPECT(write_results(data, bad, &fw, NULL) == SN_OK);
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", bad, "--data", data, "--out", out, NULL),
-                    1, "does not belong");
+                    1, "but the dataset has");
+    tp(bad, sizeof bad, "res_other_data.h5");
+    fixture_opts ff = {NULL, 1, 1, 0, 0.1, 1};
+    EXPECT(write_results(data, bad, &ff, NULL) == SN_OK);
+    expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", bad, "--data", data, "--out", out, NULL),
+                    1, "another dataset");
     struct stat st;
     EXPECT(stat(out, &st) != 0); /* nothing created for rejected inputs */
     /* --out below a regular file */

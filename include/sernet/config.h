@@ -78,6 +78,8 @@ const sn_config_key *sn_config_find(const char *name);
 void sn_config_defaults(sn_config *cfg);
 /* Apply an INI file; unknown sections/keys and bad values are errors naming file:line. */
 sn_status sn_config_load(sn_config *cfg, const char *path);
+/* Apply INI text (e.g. the configuration stored in a file); `origin` names it in errors. */
+sn_status sn_config_load_string(sn_config *cfg, const char *text, const char *origin);
 /* Apply one "key=value" (or "section.key=value"); `origin` names it in errors. */
 sn_status sn_config_set(sn_config *cfg, const char *assignment, const char *origin);
 /* Cross-key constraints (e.g. image_size divisible by 16). */

@@ -29,6 +29,19 @@ sn_status sn_h5_create(sn_h5file *f, const char *path, int force, MPI_Comm comm)
 sn_status sn_h5_finish(sn_h5file *f, sn_status local);
 /* Open an existing file read-only. A missing, foreign or damaged file is SN_EIO/SN_EFORMAT. */
 sn_status sn_h5_open(sn_h5file *f, const char *path, MPI_Comm comm);
+/* Open an existing file read-only on this process alone (default POSIX driver, no MPI needed):
+ * for readers that every rank runs independently and for programs that never start MPI.
+ * f->comm is MPI_COMM_NULL. */
+sn_status sn_h5_open_local(sn_h5file *f, const char *path);
+/* Reopen the temporary file "<path>.tmp" of an interrupted sn_h5_create for writing (MPI-IO on
+ * comm), to continue filling it; finish it with sn_h5_finish as if it had just been created.
+ * SN_EIO when there is no such file, SN_EFORMAT when it is damaged. Agreed across ranks. */
+sn_status sn_h5_resume(sn_h5file *f, const char *path, MPI_Comm comm);
+/* Close a file being written but keep its temporary file (what it holds stays on disk for a
+ * later sn_h5_resume). Collective. */
+void sn_h5_suspend(sn_h5file *f);
+/* Flush everything written so far to the file (collective). */
+sn_status sn_h5_flush(sn_h5file *f);
 /* Close; a file still being written is abandoned (temporary removed). Safe on a closed file. */
 void sn_h5_close(sn_h5file *f);
 
@@ -61,6 +74,10 @@ sn_status sn_h5_dataset_open(sn_h5file *f, const char *path, int ndims, hsize_t 
  * collective: every rank calls it, nrows may be 0. Reads are independent (any rank, any time). */
 sn_status sn_h5_write_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
                            int64_t row0, int64_t nrows, const void *buf);
+/* Write n rows given by strictly increasing indices (rows[i] from buf row i) in one
+ * collective call: every rank calls it, n may be 0. */
+sn_status sn_h5_write_rowset(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
+                             const int64_t *rows, int64_t n, const void *buf);
 sn_status sn_h5_read_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
                           int64_t row0, int64_t nrows, void *buf);
 

@@ -258,6 +258,40 @@ sn_status sn_config_load(sn_config *cfg, const char *path)
     return SN_OK;
 }
 
+typedef struct {
+    load_ctx ctx;
+    const char *pos;
+} string_ctx;
+
+/* inih reader over a NUL-terminated string; the load_ctx comes first so on_entry sees it. */
+static char *read_string_line(char *buf, int size, void *stream)
+{
+    string_ctx *sc = stream;
+    if (!*sc->pos || size < 2)
+        return NULL;
+    int n = 0;
+    while (n < size - 1 && sc->pos[n] && sc->pos[n] != '\n')
+        n++;
+    if (n < size - 1 && sc->pos[n] == '\n')
+        n++;
+    memcpy(buf, sc->pos, (size_t)n);
+    buf[n] = '\0';
+    sc->pos += n;
+    sc->ctx.lineno++;
+    return buf;
+}
+
+sn_status sn_config_load_string(sn_config *cfg, const char *text, const char *origin)
+{
+    string_ctx sc = {{cfg, origin, SN_OK, NULL, 0}, text};
+    int rc = ini_parse_stream(read_string_line, &sc, on_entry, &sc.ctx);
+    if (sc.ctx.status != SN_OK)
+        return sc.ctx.status;
+    if (rc != 0)
+        return SN_ERR(SN_EINVAL, "%s:%d: not valid INI (expected 'key = value' or '[section]')", origin, rc);
+    return SN_OK;
+}
+
 sn_status sn_config_set(sn_config *cfg, const char *assignment, const char *origin)
 {
     const char *eq = strchr(assignment, '=');

@@ -161,6 +161,61 @@ done:
     return status;
 }
 
+sn_status sn_h5_open_local(sn_h5file *f, const char *path)
+{
+    sn_status status = SN_OK;
+    quiet();
+    init(f, path, MPI_COMM_NULL);
+    if (access(path, R_OK) != 0)
+        SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    f->id = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f->id < 0)
+        SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file, or damaged/truncated (%s)", path, sn_h5_detail());
+done:
+    return status;
+}
+
+sn_status sn_h5_resume(sn_h5file *f, const char *path, MPI_Comm comm)
+{
+    sn_status status = SN_OK;
+    hid_t fapl = H5I_INVALID_HID;
+    quiet();
+    init(f, path, comm);
+    if (access(f->tmp, R_OK | W_OK) != 0)
+        SN_FAIL(SN_EIO, "%s: no interrupted file to resume: %s", f->tmp, strerror(errno));
+    if ((fapl = mpio_fapl(comm)) < 0)
+        SN_FAIL(SN_EIO, "%s: cannot set up MPI-IO file access: %s", path, sn_h5_detail());
+    f->id = H5Fopen(f->tmp, H5F_ACC_RDWR, fapl);
+    if (f->id < 0)
+        SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file, or damaged/truncated (%s)", f->tmp, sn_h5_detail());
+done:
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    status = sn_dist_agree(status, comm);
+    if (status != SN_OK) {
+        if (f->id >= 0)
+            H5Fclose(f->id);
+        f->id = H5I_INVALID_HID;
+        return status;
+    }
+    f->writing = 1;
+    return SN_OK;
+}
+
+void sn_h5_suspend(sn_h5file *f)
+{
+    f->writing = 0;
+    sn_h5_close(f);
+}
+
+sn_status sn_h5_flush(sn_h5file *f)
+{
+    if (H5Fflush(f->id, H5F_SCOPE_GLOBAL) < 0)
+        return SN_ERR(SN_EIO, "%s: flushing to disk failed: %s", f->writing ? f->tmp : f->path,
+                      sn_h5_detail());
+    return SN_OK;
+}
+
 void sn_h5_close(sn_h5file *f)
 {
     if (!f)
@@ -457,6 +512,54 @@ sn_status sn_h5_write_rows(sn_h5file *f, hid_t dset, const char *name, hid_t mem
     if (H5Dwrite(dset, memtype, mspace, fspace, dxpl, buf) < 0)
         SN_FAIL(SN_EIO, "%s: writing rows [%lld, %lld) of dataset %s failed: %s", shown(f),
                 (long long)row0, (long long)(row0 + nrows), name, sn_h5_detail());
+done:
+    if (dxpl >= 0)
+        H5Pclose(dxpl);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return status;
+}
+
+sn_status sn_h5_write_rowset(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
+                             const int64_t *rows, int64_t n, const void *buf)
+{
+    sn_status status = SN_OK;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+    hsize_t dims[8], start[8] = {0}, count[8];
+    /* shape and an empty selection from row_spaces, then the union of the rows */
+    SN_TRY(row_spaces(f, dset, name, 0, 0, &fspace, &mspace));
+    if (n > 0) {
+        int nd = H5Sget_simple_extent_ndims(fspace);
+        if (nd < 1 || H5Sget_simple_extent_dims(fspace, dims, NULL) < 0)
+            SN_FAIL(SN_EIO, "%s: dataset %s: cannot get its shape: %s", shown(f), name, sn_h5_detail());
+        for (int i = 0; i < nd; i++)
+            count[i] = dims[i];
+        count[0] = 1;
+        for (int64_t i = 0; i < n; i++) {
+            if (rows[i] < 0 || (hsize_t)rows[i] >= dims[0])
+                SN_FAIL(SN_EINVAL, "%s: dataset %s: row %lld outside its %llu rows", shown(f), name,
+                        (long long)rows[i], (unsigned long long)dims[0]);
+            start[0] = (hsize_t)rows[i];
+            if (H5Sselect_hyperslab(fspace, i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL,
+                                    count, NULL) < 0)
+                SN_FAIL(SN_EIO, "%s: dataset %s: row selection: %s", shown(f), name, sn_h5_detail());
+        }
+        /* HDF5 maps a file selection in increasing row order: rows must come sorted */
+        for (int64_t i = 1; i < n; i++)
+            SN_ASSERT(rows[i] > rows[i - 1]);
+        H5Sclose(mspace);
+        count[0] = (hsize_t)n;
+        if ((mspace = H5Screate_simple(nd, count, NULL)) < 0)
+            SN_FAIL(SN_EIO, "%s: dataset %s: memory space: %s", shown(f), name, sn_h5_detail());
+    }
+    dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+        SN_FAIL(SN_EIO, "%s: dataset %s: transfer properties: %s", shown(f), name, sn_h5_detail());
+    if (H5Dwrite(dset, memtype, mspace, fspace, dxpl, buf) < 0)
+        SN_FAIL(SN_EIO, "%s: writing %lld rows of dataset %s failed: %s", shown(f), (long long)n,
+                name, sn_h5_detail());
 done:
     if (dxpl >= 0)
         H5Pclose(dxpl);

@@ -1,4 +1,5 @@
-/* Per-thread scratch buffers of the engine, grown on demand and kept between calls so that
+/* Per-thread scratch buffers of the engine (one block per OS thread, so concurrent callers are
+ * safe), grown on demand and kept between calls so that
  * the hot loops do not allocate. Private to src/nn. */
 #ifndef SN_NN_WORKSPACE_H
 #define SN_NN_WORKSPACE_H
@@ -10,7 +11,8 @@ enum { SN_WS_COL = 0, SN_WS_PARTIAL = 1, SN_WS_SHARED = 2, SN_WS_SLOTS = 3 };
 /* Buffer `slot` of the calling OpenMP thread with room for n floats, or NULL (error recorded)
  * if it cannot be allocated. SN_WS_SHARED is a single buffer for use outside parallel regions. */
 float *sn_ws_get(int slot, size_t n);
-/* Release every workspace buffer (e.g. at program end or between benchmark phases). */
+/* Release every thread's workspace buffers (program end, between benchmark phases); only while
+ * no engine call is running. */
 void sn_ws_release(void);
 /* Bytes currently held by workspaces. */
 size_t sn_ws_bytes(void);

@@ -7,6 +7,7 @@
 #include "sernet/dist.h"
 #include "sernet/h5util.h"
 #include "sernet/panel.h"
+#include "sernet/results.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -17,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RESULTS_FORMAT "sernet-results"
-#define RESULTS_VERSION 1
 
 sn_status sn_export_panel_name(const char *item_name, char *out, size_t len)
 {
@@ -99,32 +98,19 @@ typedef struct {
     hid_t scores, maps, recon, repair;
 } results_meta;
 
-/* Attributes of the results file: format, completeness, what it describes. Not collective. */
-static sn_status check_results(sn_h5file *rf, const char *path, results_meta *m)
+/* The category the results file describes (to open the dataset with), after checking that it is a
+ * results file at all. Not collective. The full check (version, completeness, image size, test
+ * count, data fingerprint) is sn_results_open's, once the dataset is open. */
+static sn_status results_category(sn_h5file *rf, const char *path, char **category)
 {
     sn_status status = SN_OK;
     char *format = NULL;
-    int64_t version = 0, complete = 0;
-    if (sn_h5_attr_get_str(rf, "/", "format", &format) != SN_OK || strcmp(format, RESULTS_FORMAT) != 0) {
+    if (sn_h5_attr_get_str(rf, "/", "format", &format) != SN_OK || strcmp(format, SN_RESULTS_FORMAT) != 0) {
         sn_err_clear();
         SN_FAIL(SN_EFORMAT, "%s: not a sernet results file (root attribute format is '%s', expected '%s')",
-                path, format ? format : "(missing)", RESULTS_FORMAT);
+                path, format ? format : "(missing)", SN_RESULTS_FORMAT);
     }
-    SN_TRY(sn_h5_attr_get_int(rf, "/", "format_version", &version));
-    if (version != RESULTS_VERSION)
-        SN_FAIL(SN_EFORMAT, "%s: results format_version %lld, this sernet reads version %d", path,
-                (long long)version, RESULTS_VERSION);
-    if (sn_h5_attr_get_int(rf, "/", "complete", &complete) != SN_OK)
-        sn_err_clear();
-    if (complete != 1)
-        SN_FAIL(SN_EFORMAT, "%s: incomplete results file (attribute complete = %lld, expected 1): "
-                "finish it with sernet infer --resume", path, (long long)complete);
-    SN_TRY(sn_h5_attr_get_str(rf, "/", "category", &m->category));
-    SN_TRY(sn_h5_attr_get_int(rf, "/", "image_size", &m->S));
-    SN_TRY(sn_h5_attr_get_int(rf, "/", "n_test", &m->M));
-    if (m->S < 1 || m->S > SN_PANEL_MAX_S || m->M < 0)
-        SN_FAIL(SN_EFORMAT, "%s: image_size %lld or n_test %lld out of range", path, (long long)m->S,
-                (long long)m->M);
+    SN_TRY(sn_h5_attr_get_str(rf, "/", "category", category));
 done:
     free(format);
     return status;
@@ -304,18 +290,21 @@ sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summar
     memset(sum, 0, sizeof *sum);
     int rank = sn_dist_rank(comm), size = sn_dist_size(comm);
 
-    /* 1. the results file: readable, a complete sernet results file */
+    /* 1. the results file: readable, a sernet results file, for which category */
     SN_TRY(sn_h5_open(&rf, o->results, comm));
-    SN_TRY(sn_dist_agree(check_results(&rf, o->results, &m), comm));
+    local = results_category(&rf, o->results, &m.category);
+    sn_h5_close(&rf);
+    SN_TRY(sn_dist_agree(local, comm));
 
-    /* 2. the dataset: the results' category must exist in it, same image size and test count */
+    /* 2. the dataset (the category must exist in it); then the full check of the results file
+     * against it: version, complete, image size, test count, data fingerprint */
     SN_TRY(sn_dataset_open(o->data, m.category, comm, &ds));
-    if (sn_dataset_image_size(ds) != m.S || sn_dataset_count(ds, SN_SPLIT_TEST) != m.M)
-        local = SN_ERR(SN_EFORMAT,
-                       "%s does not belong to %s: results for category %s have image_size %lld and "
-                       "n_test %lld, the dataset has image_size %d and %lld test images",
-                       o->results, o->data, m.category, (long long)m.S, (long long)m.M,
-                       sn_dataset_image_size(ds), (long long)sn_dataset_count(ds, SN_SPLIT_TEST));
+    SN_TRY(sn_results_open(&rf, o->results, ds, comm));
+    m.S = sn_dataset_image_size(ds);
+    m.M = sn_dataset_count(ds, SN_SPLIT_TEST);
+    if (m.S > SN_PANEL_MAX_S)
+        local = SN_ERR(SN_EINVAL, "%s: image size %lld is larger than panels allow (%d)", o->data,
+                       (long long)m.S, SN_PANEL_MAX_S);
     SN_TRY(sn_dist_agree(local, comm));
 
     /* 3. the datasets of the results file, the scores, the threshold */

@@ -1,0 +1,52 @@
+/* A trained model file (written by `sernet train`, schema in docs/formats.md) loaded for
+ * inference: both nets with their parameters and BatchNorm statistics, the repair threshold,
+ * the configuration it was trained with, and a fingerprint of all of it.
+ *
+ * Loading reads the file on the calling process alone (no MPI needed): every rank of an MPI job
+ * loads its own copy, and programs that embed inference (sernet/inspect.h) need no MPI at all.
+ * A loaded model is read-only; workers (sernet/infer.h) copy its parameters. */
+#ifndef SERNET_MODEL_H
+#define SERNET_MODEL_H
+
+#include "sernet/common.h"
+#include "sernet/config.h"
+#include "sernet/unet.h"
+
+typedef struct sn_model sn_model;
+
+/* Load MODEL.h5. Errors name the file and what is wrong: not a model file, another version, an
+ * incomplete checkpoint, a net missing or not trained to the end (the message gives the step and
+ * the `sernet train --resume` to finish it), no calibrated repair threshold, tensors of the wrong
+ * size. */
+sn_status sn_model_load(const char *path, sn_model **model);
+void sn_model_free(sn_model *model);
+
+/* Use the configuration `user` for what may change after training (repair_threshold as a fixed
+ * number, the anomaly-map keys, eval keys, threads); every key that shaped the trained nets
+ * ([model], [train], [pseudo] sections and large_area) must equal the model's, else SN_EINVAL
+ * naming the keys. */
+sn_status sn_model_apply_config(sn_model *model, const sn_config *user);
+
+/* The model's configuration with a configuration file (may be NULL) and then "key=value"
+ * assignments applied on top, passed to sn_model_apply_config. */
+sn_status sn_model_override(sn_model *model, const char *config_path, const char *const *sets,
+                            int n_sets);
+
+const char *sn_model_path(const sn_model *model);
+const char *sn_model_category(const sn_model *model);
+int sn_model_image_size(const sn_model *model);
+const sn_config *sn_model_config(const sn_model *model);
+/* The repair threshold in use (calibrated, or fixed by the configuration) and the area filter. */
+double sn_model_tau(const sn_model *model);
+int64_t sn_model_min_area(const sn_model *model);
+/* 16 hex digits: FNV-1a 64 of both nets' tensors and the repair threshold. Two results files
+ * made with the same fingerprint came from the same weights. */
+const char *sn_model_fingerprint(const sn_model *model);
+/* The loaded nets (read-only; workers copy them). */
+const sn_unet *sn_model_net(const sn_model *model, sn_net_kind kind);
+
+/* FNV-1a 64 over bytes, continuing from h (start with SN_FNV_OFFSET). */
+#define SN_FNV_OFFSET 0xcbf29ce484222325ULL
+uint64_t sn_fnv1a(uint64_t h, const void *data, size_t n);
+
+#endif

@@ -1,0 +1,62 @@
+/* Results files of `sernet infer` (schema: docs/formats.md, "Results files") and the
+ * distributed inference run that writes them.
+ *
+ * The run shards the test split of one category over the ranks; each rank processes its rows in
+ * batches (seg -> similar-image search -> repair -> rec -> anomaly map) and all ranks write their
+ * rows collectively into one file with parallel HDF5, round by round, the per-row done flags
+ * after the rows' data, flushed every round. The file lives under "<out>.tmp" until every row is
+ * done and is then renamed, so <out> is always complete; an interrupted or failed run leaves the
+ * .tmp with its finished rows, which `--resume` continues. The data do not depend on the number
+ * of ranks. */
+#ifndef SERNET_RESULTS_H
+#define SERNET_RESULTS_H
+
+#include <mpi.h>
+
+#include "sernet/config.h"
+#include "sernet/dataset.h"
+#include "sernet/h5util.h"
+
+#define SN_RESULTS_FORMAT "sernet-results"
+#define SN_RESULTS_VERSION 1
+
+/* 16 hex digits identifying the test split of a dataset: FNV-1a 64 of the category, the image
+ * size, the number of training and test images and every test image name. */
+void sn_results_data_fingerprint(const sn_dataset *ds, char out[17]);
+
+/* For readers (eval, export): open a complete results file read-only (collective) and check it
+ * against the dataset it claims to describe: format, version, completion, category, image size,
+ * number of test images and the data fingerprint. Errors name the file and the mismatch. */
+sn_status sn_results_open(sn_h5file *f, const char *path, const sn_dataset *ds, MPI_Comm comm);
+
+typedef struct {
+    const char *model;    /* model file */
+    const char *data;     /* dataset file */
+    const char *category; /* NULL: the file's only category */
+    const char *out;      /* results file */
+    int resume;           /* continue <out>.tmp (or accept a complete <out> of the same inputs) */
+    int force;            /* replace an existing <out> or <out>.tmp */
+    int batch;            /* images per rank per round */
+    int quiet;
+    /* configuration: the model's own, with this file (may be NULL) and these assignments on top */
+    const char *config_path;
+    const char *const *sets;
+    int n_sets;
+    int announce;         /* rank 0 prints the resolved configuration (stderr) */
+} sn_infer_opts;
+
+typedef struct {
+    int64_t rows, done_before, done_now; /* test images; rows done before this run; by this run */
+    int64_t repaired_images, repaired_pixels; /* over all rows */
+    int complete;       /* every row done (the file is renamed to <out>) */
+    int interrupted;    /* stopped on SIGTERM/SIGUSR1 */
+    double seconds;     /* wall time of the rows loop */
+    /* stage seconds, the largest over ranks: reading images, hashing + search, seg, repair, rec,
+     * map, writing (including waiting for other ranks) */
+    double t_read, t_search, t_seg, t_repair, t_rec, t_map, t_write;
+} sn_infer_summary;
+
+/* Collective. */
+sn_status sn_infer_run(const sn_infer_opts *o, MPI_Comm comm, sn_infer_summary *sum);
+
+#endif

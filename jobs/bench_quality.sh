@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Quality benchmark (not a CI test): the whole pipeline (ingest -> train both stages -> infer ->
+# eval) at image size S on the synthetic set (weave, flange) and on the shared real data
+# (../shared/data/glass/glass, ../shared/data/mpdd/metal_plate), then one table of image AUROC,
+# pixel AUROC and AUPRO with the training budget used.
+#
+#   jobs/bench_quality.sh [OUTDIR]        (default /tmp/sernet-quality)
+#
+# Environment: SIZE (256), RANKS (2), STEPS_SEG (180) and STEPS_REC (60): training steps per
+# stage, turned into epochs per dataset from its number of training images (global batch 8);
+# SEG_WIDTH/REC_WIDTH (16/16), LR (5e-4), CATEGORIES (weave flange glass metal_plate),
+# STAGES (ingest,train,infer,eval). Re-running continues interrupted training and inference.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${1:-/tmp/sernet-quality}
+SIZE=${SIZE:-256} RANKS=${RANKS:-2} STEPS_SEG=${STEPS_SEG:-180} STEPS_REC=${STEPS_REC:-60}
+SEG_WIDTH=${SEG_WIDTH:-16} REC_WIDTH=${REC_WIDTH:-16} LR=${LR:-5e-4}
+CATEGORIES=${CATEGORIES:-weave flange glass metal_plate} STAGES=${STAGES:-ingest,train,infer,eval}
+shared=${SERNET_SHARED_DIR:-$here/../shared}
+bin=${SERNET_BIN:-$here/build/sernet}
+export SERNET_BIN=$bin
+mkdir -p "$out"
+sets=(--set image_size="$SIZE" --set seg_width="$SEG_WIDTH" --set rec_width="$REC_WIDTH" --set lr="$LR"
+      --set checkpoint_every=50)
+
+source_of() {
+  case $1 in
+    weave|flange) echo "--synth --category $1" ;;
+    glass) echo "--root $shared/data/glass --category glass" ;;
+    metal_plate) echo "--root $shared/data/mpdd --category metal_plate" ;;
+    *) echo "bench_quality: unknown category $1" >&2; exit 2 ;;
+  esac
+}
+n_train() { h5ls -r "$1" | awk -v c="/$2/train/images" '$1==c{gsub(/[{},]/," "); print $3; exit}'; }
+
+for c in $CATEGORIES; do
+  dir=$out/$c
+  # shellcheck disable=SC2046
+  if [[ $STAGES == *ingest* ]]; then
+    "$here/jobs/pipeline.sh" --out "$dir" $(source_of "$c") -n "$RANKS" --config "$here/configs/default.ini" \
+      "${sets[@]}" --stages ingest >"$dir.log" 2>&1 || mkdir -p "$dir"
+  fi
+  n=$(n_train "$dir/data.h5" "$c")
+  per=$(( n / 8 )); [ $per -ge 1 ] || per=1
+  es=$(( (STEPS_SEG + per - 1) / per )); er=$(( (STEPS_REC + per - 1) / per ))
+  echo "$c: $n training images, $per steps per epoch: epochs_seg $es, epochs_rec $er" | tee "$dir/budget.txt"
+  rest=$(echo "$STAGES" | tr ',' '\n' | grep -v '^ingest$' | paste -sd, -)
+  [ -n "$rest" ] || continue
+  start=$(date +%s)
+  # shellcheck disable=SC2046
+  "$here/jobs/pipeline.sh" --out "$dir" $(source_of "$c") -n "$RANKS" --config "$here/configs/default.ini" \
+    "${sets[@]}" --set epochs_seg="$es" --set epochs_rec="$er" --stages "$rest" --resume >>"$dir.log" 2>&1 \
+    || { echo "$c: pipeline failed, see $dir.log" >&2; continue; }
+  echo "$c: stages $rest took $(( $(date +%s) - start )) s" | tee -a "$dir/budget.txt"
+done
+
+echo
+echo "| category | train images | S | steps seg / rec | image AUROC | pixel AUROC | AUPRO | repaired test images |"
+echo "|---|---|---|---|---|---|---|---|"
+for c in $CATEGORIES; do
+  dir=$out/$c
+  j=$dir/results_metrics.json
+  [ -f "$j" ] || { echo "| $c | (no metrics: see $dir.log) |"; continue; }
+  /usr/bin/python3 - "$j" "$dir" "$c" "$STEPS_SEG" "$STEPS_REC" "$SIZE" <<'PY'
+import json, sys, subprocess
+j, d, c, ss, sr, size = sys.argv[1:]
+m = json.load(open(j))
+o = m.get("overall", m)
+def f(k):
+    v = o.get(k)
+    return "n/a" if v is None else "%.3f" % v
+b = open(d + "/budget.txt").read().split()
+ntr = b[1]
+rep = subprocess.run(["h5dump", "-a", "/repaired_images", d + "/results.h5"], capture_output=True, text=True).stdout
+rep = [l.split()[-1] for l in rep.splitlines() if "(0)" in l]
+print("| %s | %s | %s | %s / %s | %s | %s | %s | %s |" % (c, ntr, size, ss, sr, f("image_auroc"), f("pixel_auroc"), f("aupro"), rep[0] if rep else "?"))
+PY
+done

@@ -1,0 +1,259 @@
+/* Loading a trained model file for inference (schema: docs/formats.md, "Model files"). */
+#include "infer/model_internal.h"
+#include "sernet/h5util.h"
+#include "sernet/repair.h"
+#include "sernet/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t sn_fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static sn_status read_tensor(sn_h5file *f, const char *path, size_t numel, float *buf)
+{
+    sn_status status = SN_OK;
+    hid_t d = H5I_INVALID_HID, sp = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hsize_t dims[8];
+    if (!sn_h5_exists(f, path))
+        SN_FAIL(SN_EFORMAT, "%s: model has no dataset %s (another architecture or version?)", f->path,
+                path);
+    if ((d = H5Dopen2(f->id, path, H5P_DEFAULT)) < 0 || (sp = H5Dget_space(d)) < 0 ||
+        (type = H5Dget_type(d)) < 0)
+        SN_FAIL(SN_EFORMAT, "%s: cannot open dataset %s: %s", f->path, path, sn_h5_detail());
+    if (H5Tget_class(type) != H5T_FLOAT)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s is not floating point", f->path, path);
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) != nd)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s: bad rank", f->path, path);
+    size_t total = 1;
+    for (int i = 0; i < nd; i++)
+        total *= (size_t)dims[i];
+    if (total != numel)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s has %zu elements, the net expects %zu", f->path, path,
+                total, numel);
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        SN_FAIL(SN_EFORMAT, "%s: reading %s failed: %s", f->path, path, sn_h5_detail());
+    for (size_t i = 0; i < numel; i++)
+        if (!isfinite(buf[i]))
+            SN_FAIL(SN_EFORMAT, "%s: dataset %s holds a non-finite value at element %zu", f->path,
+                    path, i);
+done:
+    if (type >= 0)
+        H5Tclose(type);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return status;
+}
+
+static sn_status read_net(sn_model *m, sn_h5file *f, sn_net_kind kind)
+{
+    sn_status status = SN_OK;
+    const char *g = kind == SN_NET_SEG ? "/seg" : "/rec";
+    const char *what = kind == SN_NET_SEG ? "segmentation" : "reconstruction";
+    const char *stage = kind == SN_NET_SEG ? "seg" : "rec";
+    char path[256];
+    int64_t width, units, complete, step, total;
+    if (!sn_h5_exists(f, g))
+        SN_FAIL(SN_EFORMAT, "%s: no %s net (%s): train it with `sernet train --stage %s`", f->path,
+                what, g, stage);
+    SN_TRY(sn_h5_attr_get_int(f, g, "width", &width));
+    SN_TRY(sn_h5_attr_get_int(f, g, "units_per_block", &units));
+    SN_TRY(sn_h5_attr_get_int(f, g, "complete", &complete));
+    SN_TRY(sn_h5_attr_get_int(f, g, "step", &step));
+    SN_TRY(sn_h5_attr_get_int(f, g, "steps_total", &total));
+    if (complete != 1)
+        SN_FAIL(SN_EINVAL, "%s: the %s net is not fully trained (step %lld of %lld): finish it with "
+                "`sernet train --stage %s --resume`", f->path, what, (long long)step, (long long)total,
+                stage);
+    int expect_w = kind == SN_NET_SEG ? m->cfg.seg_width : m->cfg.rec_width;
+    if (width != expect_w || units != m->cfg.units_per_block)
+        SN_FAIL(SN_EFORMAT, "%s: %s has width %lld and %lld units per block, its configuration says "
+                "%d and %d", f->path, g, (long long)width, (long long)units, expect_w,
+                m->cfg.units_per_block);
+    SN_TRY(sn_unet_create(&m->net[kind], kind, (int)width, (int)units, m->cfg.bn_eps,
+                          m->cfg.bn_momentum));
+    for (int i = 0; i < sn_unet_tensor_count(m->net[kind]); i++) {
+        const sn_tensor_info *ti = sn_unet_tensor(m->net[kind], i);
+        float *base = ti->is_buffer ? sn_unet_buffers(m->net[kind]) : sn_unet_params(m->net[kind]);
+        snprintf(path, sizeof path, "%s/tensors/%s", g, ti->name);
+        SN_TRY(read_tensor(f, path, ti->numel, base + ti->offset));
+    }
+done:
+    return status;
+}
+
+static void set_fingerprint(sn_model *m)
+{
+    uint64_t h = SN_FNV_OFFSET;
+    for (int k = 0; k < 2; k++) {
+        h = sn_fnv1a(h, sn_unet_params(m->net[k]), sn_unet_param_count(m->net[k]) * sizeof(float));
+        h = sn_fnv1a(h, sn_unet_buffers(m->net[k]), sn_unet_buffer_count(m->net[k]) * sizeof(float));
+    }
+    h = sn_fnv1a(h, &m->tau, sizeof m->tau);
+    h = sn_fnv1a(h, &m->min_area, sizeof m->min_area);
+    snprintf(m->fingerprint, sizeof m->fingerprint, "%016llx", (unsigned long long)h);
+}
+
+/* tau, area filter, map parameters and fingerprint from m->cfg. */
+static sn_status derive(sn_model *m)
+{
+    sn_status status = SN_OK;
+    if (m->cfg.repair_threshold >= 0)
+        m->tau = m->cfg.repair_threshold;
+    else if (m->calibrated_tau >= 0)
+        m->tau = m->calibrated_tau;
+    else
+        SN_FAIL(SN_EFORMAT, "%s: no calibrated repair threshold (/calib): the reconstruction stage "
+                "calibrates it; or set repair_threshold to a number", m->path);
+    m->min_area = sn_repair_min_area(m->cfg.large_area, m->s, m->s);
+    sn_map_params_from_config(&m->cfg, &m->map);
+    SN_TRY(sn_map_params_check(&m->map, m->s, m->s));
+    set_fingerprint(m);
+done:
+    return status;
+}
+
+sn_status sn_model_load(const char *path, sn_model **model)
+{
+    sn_status status = SN_OK;
+    sn_h5file f;
+    char *fmt = NULL, *ini = NULL, *cat = NULL;
+    int64_t v;
+    sn_model *m = calloc(1, sizeof *m);
+    f.id = H5I_INVALID_HID;
+    f.writing = 0;
+    *model = NULL;
+    if (!m)
+        SN_FAIL(SN_ENOMEM, "model");
+    snprintf(m->path, sizeof m->path, "%s", path);
+    SN_TRY(sn_h5_open_local(&f, path));
+    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_MODEL_FORMAT) != 0) {
+        sn_err_clear();
+        SN_FAIL(SN_EFORMAT, "%s: not a sernet model file (root attribute format is '%s', expected "
+                "'%s')", path, fmt ? fmt : "missing", SN_MODEL_FORMAT);
+    }
+    SN_TRY(sn_h5_attr_get_int(&f, "/", "format_version", &v));
+    if (v != SN_MODEL_VERSION)
+        SN_FAIL(SN_EFORMAT, "%s: model file version %lld, this program reads version %d", path,
+                (long long)v, SN_MODEL_VERSION);
+    if (sn_h5_attr_get_int(&f, "/", "checkpoint_complete", &v) != SN_OK || v != 1) {
+        sn_err_clear();
+        SN_FAIL(SN_EFORMAT, "%s: incomplete model file (no completion marker)", path);
+    }
+    SN_TRY(sn_h5_attr_get_str(&f, "/", "config", &ini));
+    sn_config_defaults(&m->cfg);
+    char origin[1100];
+    snprintf(origin, sizeof origin, "%s (stored configuration)", path);
+    SN_TRY(sn_config_load_string(&m->cfg, ini, origin));
+    SN_TRY(sn_h5_attr_get_int(&f, "/", "image_size", &v));
+    if (v != m->cfg.image_size)
+        SN_FAIL(SN_EFORMAT, "%s: image_size attribute %lld differs from its configuration's %d", path,
+                (long long)v, m->cfg.image_size);
+    m->s = (int)v;
+    SN_TRY(sn_h5_attr_get_str(&f, "/", "category", &cat));
+    snprintf(m->category, sizeof m->category, "%s", cat);
+    SN_TRY(read_net(m, &f, SN_NET_SEG));
+    SN_TRY(read_net(m, &f, SN_NET_REC));
+    m->calibrated_tau = -1;
+    if (sn_h5_exists(&f, "/calib")) {
+        SN_TRY(sn_h5_attr_get_double(&f, "/calib", "tau", &m->calibrated_tau));
+        if (!(m->calibrated_tau >= 0 && m->calibrated_tau <= 1))
+            SN_FAIL(SN_EFORMAT, "%s: /calib tau %g outside [0, 1]", path, m->calibrated_tau);
+    }
+    SN_TRY(derive(m));
+done:
+    sn_h5_close(&f);
+    free(fmt);
+    free(ini);
+    free(cat);
+    if (status != SN_OK)
+        sn_model_free(m);
+    else
+        *model = m;
+    return status;
+}
+
+void sn_model_free(sn_model *m)
+{
+    if (!m)
+        return;
+    sn_unet_destroy(m->net[0]);
+    sn_unet_destroy(m->net[1]);
+    free(m);
+}
+
+sn_status sn_model_apply_config(sn_model *m, const sn_config *user)
+{
+    sn_status status = SN_OK;
+    static const char *fixed[] = {"image_size", "seg_width", "rec_width", "units_per_block", "bn_eps",
+                                  "large_area"};
+    char diff[1024] = "", a[64], b[64];
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        const sn_config_key *k = sn_config_find(fixed[i]);
+        SN_ASSERT(k);
+        sn_config_format(&m->cfg, k, a, sizeof a);
+        sn_config_format(user, k, b, sizeof b);
+        if (strcmp(a, b) != 0) {
+            size_t used = strlen(diff);
+            snprintf(diff + used, sizeof diff - used, "%s%s = %s (model) vs %s (now)", used ? "; " : "",
+                     k->name, a, b);
+        }
+    }
+    if (diff[0])
+        SN_FAIL(SN_EINVAL, "%s: the configuration given differs from the model's in keys that shaped "
+                "the trained nets: %s", m->path, diff);
+    sn_config merged = m->cfg;
+    merged.repair_threshold = user->repair_threshold;
+    merged.msgms_scales = user->msgms_scales;
+    merged.box_size = user->box_size;
+    merged.color_weight = user->color_weight;
+    merged.aupro_max_fpr = user->aupro_max_fpr;
+    merged.eval_exact_max_pixels = user->eval_exact_max_pixels;
+    merged.eval_bins = user->eval_bins;
+    merged.threads = user->threads;
+    sn_config saved = m->cfg;
+    m->cfg = merged;
+    status = derive(m);
+    if (status != SN_OK) {
+        m->cfg = saved;
+        derive(m);
+    }
+done:
+    return status;
+}
+
+sn_status sn_model_override(sn_model *m, const char *config_path, const char *const *sets,
+                            int n_sets)
+{
+    sn_status status = SN_OK;
+    sn_config user = m->cfg;
+    if (config_path)
+        SN_TRY(sn_config_load(&user, config_path));
+    for (int i = 0; i < n_sets; i++)
+        SN_TRY(sn_config_set(&user, sets[i], "--set"));
+    SN_TRY(sn_config_validate(&user));
+    SN_TRY(sn_model_apply_config(m, &user));
+done:
+    return status;
+}
+
+const char *sn_model_path(const sn_model *m) { return m->path; }
+const char *sn_model_category(const sn_model *m) { return m->category; }
+int sn_model_image_size(const sn_model *m) { return m->s; }
+const sn_config *sn_model_config(const sn_model *m) { return &m->cfg; }
+double sn_model_tau(const sn_model *m) { return m->tau; }
+int64_t sn_model_min_area(const sn_model *m) { return m->min_area; }
+const char *sn_model_fingerprint(const sn_model *m) { return m->fingerprint; }
+const sn_unet *sn_model_net(const sn_model *m, sn_net_kind kind) { return m->net[kind]; }

@@ -1,0 +1,596 @@
+/* `sernet infer`: distributed inference into a results file (include/sernet/results.h). */
+#include "sernet/dist.h"
+#include "sernet/hashindex.h"
+#include "sernet/infer.h"
+#include "sernet/results.h"
+#include "sernet/threads.h"
+#include "sernet/train.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- fingerprint and readers' check ---------------------------------------------------------- */
+
+void sn_results_data_fingerprint(const sn_dataset *ds, char out[17])
+{
+    uint64_t h = SN_FNV_OFFSET;
+    const char *cat = sn_dataset_category(ds);
+    int64_t v[3] = {sn_dataset_image_size(ds), sn_dataset_count(ds, SN_SPLIT_TRAIN),
+                    sn_dataset_count(ds, SN_SPLIT_TEST)};
+    h = sn_fnv1a(h, cat, strlen(cat) + 1);
+    h = sn_fnv1a(h, v, sizeof v);
+    for (int64_t i = 0; i < v[2]; i++) {
+        const char *name = sn_dataset_name(ds, SN_SPLIT_TEST, i);
+        h = sn_fnv1a(h, name, strlen(name) + 1);
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* Format, version and the data fingerprint of an open results file (local check). */
+static sn_status check_results(sn_h5file *f, const sn_dataset *ds, const char *shown, int need_complete)
+{
+    sn_status status = SN_OK;
+    char *fmt = NULL, *fp = NULL, *cat = NULL;
+    char want[17];
+    int64_t v, s, n;
+    if (sn_h5_attr_get_str(f, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_RESULTS_FORMAT) != 0) {
+        sn_err_clear();
+        SN_FAIL(SN_EFORMAT, "%s: not a sernet results file (root attribute format is '%s', expected "
+                "'%s')", shown, fmt ? fmt : "missing", SN_RESULTS_FORMAT);
+    }
+    SN_TRY(sn_h5_attr_get_int(f, "/", "format_version", &v));
+    if (v != SN_RESULTS_VERSION)
+        SN_FAIL(SN_EFORMAT, "%s: results file version %lld, this program reads version %d", shown,
+                (long long)v, SN_RESULTS_VERSION);
+    SN_TRY(sn_h5_attr_get_int(f, "/", "complete", &v));
+    if (need_complete && v != 1)
+        SN_FAIL(SN_EFORMAT, "%s: results file is not complete: finish it with `sernet infer --resume`",
+                shown);
+    SN_TRY(sn_h5_attr_get_str(f, "/", "category", &cat));
+    SN_TRY(sn_h5_attr_get_int(f, "/", "image_size", &s));
+    SN_TRY(sn_h5_attr_get_int(f, "/", "n_test", &n));
+    if (strcmp(cat, sn_dataset_category(ds)) != 0 || s != sn_dataset_image_size(ds) ||
+        n != sn_dataset_count(ds, SN_SPLIT_TEST))
+        SN_FAIL(SN_EINVAL, "%s: results for category '%s' (%lld test images of %lld px), but the "
+                "dataset has category '%s' (%lld test images of %d px)", shown, cat, (long long)n,
+                (long long)s, sn_dataset_category(ds), (long long)sn_dataset_count(ds, SN_SPLIT_TEST),
+                sn_dataset_image_size(ds));
+    SN_TRY(sn_h5_attr_get_str(f, "/", "data_fingerprint", &fp));
+    sn_results_data_fingerprint(ds, want);
+    if (strcmp(fp, want) != 0)
+        SN_FAIL(SN_EINVAL, "%s: results were made from another dataset (data fingerprint %s, this "
+                "dataset's is %s: other test images or names)", shown, fp, want);
+done:
+    free(fmt);
+    free(fp);
+    free(cat);
+    return status;
+}
+
+sn_status sn_results_open(sn_h5file *f, const char *path, const sn_dataset *ds, MPI_Comm comm)
+{
+    sn_status status = sn_h5_open(f, path, comm);
+    if (status != SN_OK)
+        return status;
+    status = sn_dist_agree(check_results(f, ds, path, 1), comm);
+    if (status != SN_OK)
+        sn_h5_close(f);
+    return status;
+}
+
+/* ---- the run --------------------------------------------------------------------------------- */
+
+enum { D_SCORES, D_MAPS, D_SEG, D_REPAIR, D_RECON, D_NEIGHBOR, D_DIST, D_REPAIRED, D_DONE, D_COUNT };
+
+static const struct {
+    const char *name;
+    int planes; /* per-row shape: 0 scalar, 1 [S,S], 3 [S,S,3] */
+} DSETS[D_COUNT] = {
+    {"/scores", 0},   {"/maps", 1},     {"/seg_masks", 1},       {"/repair_masks", 1},
+    {"/reconstructions", 3}, {"/neighbor", 0}, {"/neighbor_distance", 0}, {"/repaired_pixels", 0},
+    {"/done", 0},
+};
+
+static hid_t file_type(int d)
+{
+    switch (d) {
+    case D_SCORES: case D_MAPS: case D_SEG: return H5T_IEEE_F32LE;
+    case D_REPAIR: case D_RECON: case D_DONE: return H5T_STD_U8LE;
+    case D_NEIGHBOR: case D_REPAIRED: return H5T_STD_I64LE;
+    default: return H5T_STD_I32LE;
+    }
+}
+
+static hid_t mem_type(int d)
+{
+    switch (d) {
+    case D_SCORES: case D_MAPS: case D_SEG: return H5T_NATIVE_FLOAT;
+    case D_REPAIR: case D_RECON: case D_DONE: return H5T_NATIVE_UINT8;
+    case D_NEIGHBOR: case D_REPAIRED: return H5T_NATIVE_INT64;
+    default: return H5T_NATIVE_INT32;
+    }
+}
+
+typedef struct {
+    const sn_infer_opts *o;
+    MPI_Comm comm;
+    int rank, size;
+    sn_model *model;
+    sn_dataset *ds;
+    sn_h5file f;
+    hid_t d[D_COUNT];
+    int s;
+    int64_t m;
+    int batch; /* rows per group (stored in the file: a resumed run uses the same groups) */
+    uint64_t *hashes;
+    int64_t n_hashes;
+    char data_fp[17];
+} run_state;
+
+static sn_status create_file(run_state *r)
+{
+    sn_status status = SN_OK;
+    const int s = r->s;
+    const sn_config *cfg = sn_model_config(r->model);
+    SN_TRY(sn_h5_create(&r->f, r->o->out, 1, r->comm));
+    SN_TRY(sn_h5_provenance(&r->f, cfg));
+    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "format", SN_RESULTS_FORMAT));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "format_version", SN_RESULTS_VERSION));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "complete", 0));
+    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "model", r->o->model));
+    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "model_fingerprint", sn_model_fingerprint(r->model)));
+    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "data", r->o->data));
+    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "data_fingerprint", r->data_fp));
+    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "category", sn_dataset_category(r->ds)));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "image_size", s));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "n_test", r->m));
+    SN_TRY(sn_h5_attr_set_double(&r->f, "/", "tau", sn_model_tau(r->model)));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "min_area", sn_model_min_area(r->model)));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "ranks", r->size));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "batch", r->batch));
+    for (int i = 0; i < D_COUNT; i++) {
+        hsize_t dims[4] = {(hsize_t)r->m, (hsize_t)s, (hsize_t)s, 3};
+        hsize_t chunk[4] = {1, (hsize_t)s, (hsize_t)s, 3};
+        int nd = DSETS[i].planes == 0 ? 1 : (DSETS[i].planes == 1 ? 3 : 4);
+        /* an empty test split still gets its (empty) datasets */
+        SN_TRY(sn_h5_dataset_create(&r->f, DSETS[i].name, file_type(i), nd, dims,
+                                    nd > 1 && r->m > 0 ? chunk : NULL, &r->d[i]));
+    }
+    /* the file's structure reaches the disk before any row, so a killed run leaves a readable file */
+    SN_TRY(sn_h5_flush(&r->f));
+done:
+    return status;
+}
+
+static sn_status open_datasets(run_state *r)
+{
+    sn_status status = SN_OK;
+    for (int i = 0; i < D_COUNT; i++) {
+        hsize_t dims[4];
+        int nd = DSETS[i].planes == 0 ? 1 : (DSETS[i].planes == 1 ? 3 : 4);
+        SN_TRY(sn_h5_dataset_open(&r->f, DSETS[i].name, nd, dims, &r->d[i]));
+        if ((int64_t)dims[0] != r->m || (nd > 1 && (dims[1] != (hsize_t)r->s || dims[2] != (hsize_t)r->s)))
+            SN_FAIL(SN_EFORMAT, "%s: dataset %s has the wrong shape", r->f.tmp, DSETS[i].name);
+    }
+done:
+    return status;
+}
+
+/* Local check of an interrupted file against this run's model and data. */
+static sn_status check_resumable(run_state *r, const char *shown)
+{
+    sn_status status = SN_OK;
+    char *fp = NULL, *mpath = NULL;
+    SN_TRY(check_results(&r->f, r->ds, shown, 0));
+    SN_TRY(sn_h5_attr_get_str(&r->f, "/", "model_fingerprint", &fp));
+    SN_TRY(sn_h5_attr_get_str(&r->f, "/", "model", &mpath));
+    if (strcmp(fp, sn_model_fingerprint(r->model)) != 0)
+        SN_FAIL(SN_EINVAL, "%s: results were made by another model (%s, fingerprint %s; %s has %s, or "
+                "another repair threshold): remove it or choose another --out", shown, mpath, fp,
+                r->o->model, sn_model_fingerprint(r->model));
+done:
+    free(fp);
+    free(mpath);
+    return status;
+}
+
+static void close_datasets(run_state *r)
+{
+    for (int i = 0; i < D_COUNT; i++)
+        if (r->d[i] >= 0) {
+            H5Dclose(r->d[i]);
+            r->d[i] = H5I_INVALID_HID;
+        }
+}
+
+/* Decide how to start. Sets *mode: 0 new file, 1 resume the .tmp, 2 <out> is already complete. */
+static sn_status prepare_output(run_state *r, int *mode)
+{
+    sn_status status = SN_OK;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", r->o->out);
+    int have_out = access(r->o->out, F_OK) == 0, have_tmp = access(tmp, F_OK) == 0;
+    *mode = 0;
+    if (r->o->force)
+        return SN_OK;
+    if (!r->o->resume) {
+        if (have_tmp)
+            return SN_ERR(SN_EINVAL, "%s holds an interrupted run: continue it with --resume, or "
+                          "start over with --force", tmp);
+        if (have_out)
+            return SN_ERR(SN_EINVAL, "%s: output file exists (use --force to replace it)", r->o->out);
+        return SN_OK;
+    }
+    if (have_tmp)
+        *mode = 1;
+    else if (have_out)
+        *mode = 2;
+    return status;
+}
+
+static sn_status read_done(run_state *r, uint8_t *done)
+{
+    sn_status status = SN_OK;
+    int64_t v;
+    SN_TRY(sn_h5_attr_get_int(&r->f, "/", "batch", &v));
+    if (v < 1 || v > 64)
+        SN_FAIL(SN_EFORMAT, "%s: attribute batch = %lld, expected 1..64", r->f.tmp, (long long)v);
+    if (v != r->batch && r->rank == 0)
+        fprintf(stderr, "infer: continuing with the interrupted run's --batch %lld (not %d), so "
+                "that every row is computed alike\n", (long long)v, r->batch);
+    r->batch = (int)v;
+    SN_TRY(sn_h5_read_rows(&r->f, r->d[D_DONE], "/done", H5T_NATIVE_UINT8, 0, r->m, done));
+    for (int64_t i = 0; i < r->m; i++)
+        if (done[i] > 1)
+            SN_FAIL(SN_EFORMAT, "%s: /done[%lld] = %d, expected 0 or 1", r->f.tmp, (long long)i,
+                    done[i]);
+done:
+    return status;
+}
+
+typedef struct {
+    int cap;
+    int64_t *rows, *nbr;
+    int32_t *dist;
+    uint8_t *img, *sim, *repair, *recon, *ones;
+    float *scores, *maps, *seg;
+    int64_t *repaired;
+} batch_buf;
+
+static sn_status batch_alloc(batch_buf *b, int cap, int s)
+{
+    sn_status status = SN_OK;
+    const size_t plane = (size_t)s * s;
+    b->cap = cap;
+    SN_ALLOC(b->rows, cap, "batch rows");
+    SN_ALLOC(b->nbr, cap, "neighbour indices");
+    SN_ALLOC(b->dist, cap, "neighbour distances");
+    SN_ALLOC(b->img, cap * plane * 3, "test images");
+    SN_ALLOC(b->sim, cap * plane * 3, "similar training images");
+    SN_ALLOC(b->repair, cap * plane, "repair masks");
+    SN_ALLOC(b->recon, cap * plane * 3, "reconstructions");
+    SN_ALLOC(b->ones, cap, "done flags");
+    SN_ALLOC(b->scores, cap, "scores");
+    SN_ALLOC(b->maps, cap * plane, "anomaly maps");
+    SN_ALLOC(b->seg, cap * plane, "segmentation masks");
+    SN_ALLOC(b->repaired, cap, "repaired pixels");
+    memset(b->ones, 1, (size_t)cap);
+done:
+    return status;
+}
+
+static void batch_free(batch_buf *b)
+{
+    sn_free(b->rows); sn_free(b->nbr); sn_free(b->dist); sn_free(b->img); sn_free(b->sim);
+    sn_free(b->repair); sn_free(b->recon); sn_free(b->ones); sn_free(b->scores); sn_free(b->maps);
+    sn_free(b->seg); sn_free(b->repaired);
+}
+
+/* Testing hook (docs/hardening.md): SERNET_INFER_DELAY_MS=N sleeps N ms per round, so a test can
+ * kill a rank while rows are being written. */
+static void test_delay(void)
+{
+    static long ms = -1;
+    if (ms < 0) {
+        const char *e = getenv("SERNET_INFER_DELAY_MS");
+        ms = e ? atol(e) : 0;
+    }
+    if (ms > 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* This rank's part of one round: read, search, infer. */
+static sn_status compute(run_state *r, sn_infer_worker *w, batch_buf *b, int n, sn_infer_summary *sum,
+                         sn_infer_times *tt)
+{
+    sn_status status = SN_OK;
+    if (n == 0)
+        return SN_OK;
+    double t0 = omp_get_wtime();
+    SN_TRY(sn_dataset_read(r->ds, SN_SPLIT_TEST, b->rows, n, NULL, NULL, b->img));
+    double t1 = omp_get_wtime();
+    int dist[64];
+    SN_ASSERT(n <= 64);
+    SN_TRY(sn_hashindex_nearest_images(r->hashes, r->n_hashes, b->img, n, r->s, b->nbr, dist));
+    for (int i = 0; i < n; i++)
+        b->dist[i] = dist[i];
+    double t2 = omp_get_wtime();
+    SN_TRY(sn_dataset_read(r->ds, SN_SPLIT_TRAIN, b->nbr, n, NULL, NULL, b->sim));
+    double t3 = omp_get_wtime();
+    sum->t_read += (t1 - t0) + (t3 - t2);
+    sum->t_search += t2 - t1;
+    sn_infer_out out = {b->scores, b->maps, b->seg, b->repair, b->recon, b->repaired};
+    SN_TRY(sn_infer_batch(w, n, b->img, b->sim, &out, tt));
+done:
+    return status;
+}
+
+static sn_status write_round(run_state *r, batch_buf *b, int n)
+{
+    sn_status status = SN_OK;
+    const void *src[D_COUNT] = {b->scores, b->maps, b->seg, b->repair, b->recon,
+                                b->nbr, b->dist, b->repaired, b->ones};
+    /* the done flags go last: a row counts only once all its data are in the file */
+    for (int i = 0; i < D_COUNT; i++)
+        SN_TRY(sn_h5_write_rowset(&r->f, r->d[i], DSETS[i].name, mem_type(i), b->rows, n, src[i]));
+    SN_TRY(sn_h5_flush(&r->f));
+done:
+    return status;
+}
+
+static void progress(run_state *r, int64_t done, double t0)
+{
+    if (r->rank != 0 || r->o->quiet)
+        return;
+    double dt = omp_get_wtime() - t0;
+    printf("infer: %lld/%lld rows done (%.1f images/s)\n", (long long)done, (long long)r->m,
+           dt > 0 ? (double)done / dt : 0.0);
+    fflush(stdout);
+}
+
+static sn_status rows_loop(run_state *r, uint8_t *done, sn_infer_summary *sum)
+{
+    sn_status status = SN_OK;
+    int64_t begin = 0, count = 0, ntodo = 0, *todo = NULL;
+    sn_infer_worker *w = NULL;
+    batch_buf b;
+    sn_infer_times tt = {0};
+    memset(&b, 0, sizeof b);
+    /* Rows are processed in fixed groups [g*batch, (g+1)*batch) whatever the number of ranks:
+     * the engine's arithmetic depends on how images are batched together, so fixed groups make
+     * the file's data independent of the rank count. Ranks take contiguous runs of groups; a
+     * group is written with its done flags in one round, so a group is done entirely or not. */
+    const int batch = r->batch;
+    const int64_t groups = (r->m + batch - 1) / batch;
+    sn_dist_shard(groups, r->rank, r->size, &begin, &count);
+    SN_ALLOC(todo, count > 0 ? count : 1, "groups to do");
+    for (int64_t g = begin; g < begin + count; g++) {
+        int all_done = 1;
+        for (int64_t i = g * batch; i < SN_MIN(r->m, (g + 1) * batch); i++)
+            all_done &= done[i] != 0;
+        if (!all_done)
+            todo[ntodo++] = g;
+    }
+    SN_TRY(batch_alloc(&b, batch, r->s));
+    SN_TRY(sn_infer_worker_create(r->model, 0, &w));
+done:
+    status = sn_dist_agree(status, r->comm);
+    if (status != SN_OK) {
+        sn_infer_worker_free(w);
+        batch_free(&b);
+        sn_free(todo);
+        return status;
+    }
+    long long rounds = ntodo, all_rounds = 0;
+    if (MPI_Allreduce(&rounds, &all_rounds, 1, MPI_LONG_LONG, MPI_MAX, r->comm) != MPI_SUCCESS)
+        status = SN_ERR(SN_EMPI, "MPI_Allreduce of the round count failed");
+    for (int64_t i = 0; i < r->m; i++)
+        sum->done_before += done[i];
+    double t0 = omp_get_wtime();
+    int64_t done_global = sum->done_before;
+    long long every = SN_MAX(1, all_rounds / 20);
+    for (long long k = 0; k < all_rounds && status == SN_OK; k++) {
+        int n = 0;
+        if (k < ntodo)
+            for (int64_t i = todo[k] * batch; i < SN_MIN(r->m, (todo[k] + 1) * batch); i++)
+                b.rows[n++] = i;
+        test_delay();
+        sn_status local = compute(r, w, &b, n, sum, &tt);
+        /* one collective decision per round: an error anywhere, or a stop request */
+        int flags[2] = {local != SN_OK, sn_train_stop_requested()}, all[2];
+        status = sn_dist_agree(local, r->comm);
+        if (status != SN_OK)
+            break;
+        double tw = omp_get_wtime();
+        status = sn_dist_agree(write_round(r, &b, n), r->comm);
+        sum->t_write += omp_get_wtime() - tw;
+        if (status != SN_OK)
+            break;
+        long long nn = n, tot = 0;
+        if (MPI_Allreduce(flags, all, 2, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS ||
+            MPI_Allreduce(&nn, &tot, 1, MPI_LONG_LONG, MPI_SUM, r->comm) != MPI_SUCCESS) {
+            status = SN_ERR(SN_EMPI, "MPI_Allreduce after round %lld failed", k);
+            break;
+        }
+        done_global += tot;
+        if ((k + 1) % every == 0 || k + 1 == all_rounds)
+            progress(r, done_global, t0);
+        if (all[1] && k + 1 < all_rounds) {
+            sum->interrupted = 1;
+            break;
+        }
+    }
+    sum->seconds = omp_get_wtime() - t0;
+    sum->done_now = done_global - sum->done_before;
+    sum->t_seg = tt.seg;
+    sum->t_repair = tt.repair;
+    sum->t_rec = tt.rec;
+    sum->t_map = tt.map;
+    sn_infer_worker_free(w);
+    batch_free(&b);
+    sn_free(todo);
+    return status;
+}
+
+/* Repair statistics over the whole file and the completion marker (collective). */
+static sn_status finish_rows(run_state *r, sn_infer_summary *sum)
+{
+    sn_status status = SN_OK;
+    int64_t *rep = NULL;
+    SN_ALLOC(rep, r->m > 0 ? r->m : 1, "repaired pixels");
+    SN_TRY(sn_h5_read_rows(&r->f, r->d[D_REPAIRED], "/repaired_pixels", H5T_NATIVE_INT64, 0, r->m, rep));
+    for (int64_t i = 0; i < r->m; i++) {
+        sum->repaired_images += rep[i] > 0;
+        sum->repaired_pixels += rep[i];
+    }
+done:
+    sn_free(rep);
+    status = sn_dist_agree(status, r->comm);
+    if (status != SN_OK)
+        return status;
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_images", sum->repaired_images));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_pixels", sum->repaired_pixels));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "ranks", r->size));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "complete", 1));
+    return SN_OK;
+}
+
+static sn_status setup(run_state *r)
+{
+    sn_status status = SN_OK;
+    const sn_infer_opts *o = r->o;
+    /* every rank loads the model itself; the outcome is agreed */
+    status = sn_model_load(o->model, &r->model);
+    if (status == SN_OK && (o->config_path || o->n_sets > 0))
+        status = sn_model_override(r->model, o->config_path, o->sets, o->n_sets);
+    SN_TRY(sn_dist_agree(status, r->comm));
+    sn_threads_set(sn_model_config(r->model)->threads);
+    if (o->announce && r->rank == 0) {
+        char *ini = sn_config_to_ini(sn_model_config(r->model));
+        fprintf(stderr, "sernet infer: configuration (the model's%s):\n%s", o->n_sets || o->config_path ?
+                " with the given overrides" : "", ini ? ini : "(out of memory)\n");
+        sn_free(ini);
+    }
+    SN_TRY(sn_dataset_open(o->data, o->category, r->comm, &r->ds));
+    r->s = sn_dataset_image_size(r->ds);
+    r->m = sn_dataset_count(r->ds, SN_SPLIT_TEST);
+    status = SN_OK;
+    if (r->s != sn_model_image_size(r->model))
+        status = SN_ERR(SN_EINVAL, "%s: the model was trained on %d x %d images, %s (category '%s') "
+                        "holds %d x %d: ingest the data at image_size %d", o->model,
+                        sn_model_image_size(r->model), sn_model_image_size(r->model), o->data,
+                        sn_dataset_category(r->ds), r->s, r->s, sn_model_image_size(r->model));
+    else if (strcmp(sn_model_category(r->model), sn_dataset_category(r->ds)) != 0 && r->rank == 0) {
+        fprintf(stderr, "infer: warning: the model was trained on category '%s', the test images are "
+                "'%s'\n", sn_model_category(r->model), sn_dataset_category(r->ds));
+    }
+    SN_TRY(sn_dist_agree(status, r->comm));
+    SN_TRY(sn_hashindex_load(o->data, o->category, r->comm, &r->hashes, &r->n_hashes));
+    sn_results_data_fingerprint(r->ds, r->data_fp);
+done:
+    return status;
+}
+
+sn_status sn_infer_run(const sn_infer_opts *o, MPI_Comm comm, sn_infer_summary *sum)
+{
+    sn_status status = SN_OK;
+    run_state r;
+    uint8_t *done = NULL;
+    int mode = 0;
+    memset(&r, 0, sizeof r);
+    memset(sum, 0, sizeof *sum);
+    r.o = o;
+    r.comm = comm;
+    r.rank = sn_dist_rank(comm);
+    r.size = sn_dist_size(comm);
+    r.batch = o->batch;
+    r.f.id = H5I_INVALID_HID;
+    for (int i = 0; i < D_COUNT; i++)
+        r.d[i] = H5I_INVALID_HID;
+    if (o->batch < 1 || o->batch > 64)
+        return SN_ERR(SN_EINVAL, "--batch %d: expected 1..64", o->batch);
+    SN_TRY(setup(&r));
+    sum->rows = r.m;
+    SN_TRY(sn_dist_agree(prepare_output(&r, &mode), comm));
+    if (mode == 2) {
+        /* a complete file: accept it only if it is the result of these inputs */
+        sn_h5file f;
+        SN_TRY(sn_h5_open(&f, o->out, comm));
+        r.f = f;
+        status = sn_dist_agree(check_resumable(&r, o->out), comm);
+        sn_h5_close(&r.f);
+        SN_TRY(status);
+        sum->complete = 1;
+        sum->done_before = r.m;
+        if (r.rank == 0 && !o->quiet)
+            printf("infer: %s is already complete for this model and dataset; nothing to do\n", o->out);
+        goto done;
+    }
+    if (mode == 1) {
+        char shown[1100];
+        snprintf(shown, sizeof shown, "%s.tmp", o->out);
+        SN_TRY(sn_h5_resume(&r.f, o->out, comm));
+        status = sn_dist_agree(check_resumable(&r, shown), comm);
+        if (status == SN_OK)
+            status = sn_dist_agree(open_datasets(&r), comm);
+        if (status != SN_OK) {
+            close_datasets(&r);
+            sn_h5_suspend(&r.f);
+            goto done;
+        }
+    } else {
+        status = create_file(&r);
+        if (status != SN_OK) {
+            close_datasets(&r);
+            sn_h5_finish(&r.f, status);
+            goto done;
+        }
+    }
+    SN_ALLOC(done, r.m > 0 ? r.m : 1, "done flags");
+    memset(done, 0, (size_t)(r.m > 0 ? r.m : 1));
+    status = SN_OK;
+    if (mode == 1)
+        status = read_done(&r, done);
+    status = sn_dist_agree(status, comm);
+    if (status == SN_OK) {
+        if (mode == 1 && r.rank == 0 && !o->quiet) {
+            int64_t d = 0;
+            for (int64_t i = 0; i < r.m; i++)
+                d += done[i];
+            printf("infer: resuming %s.tmp: %lld of %lld rows already done\n", o->out, (long long)d,
+                   (long long)r.m);
+        }
+        status = rows_loop(&r, done, sum);
+    }
+    if (status == SN_OK && !sum->interrupted) {
+        status = finish_rows(&r, sum);
+        close_datasets(&r);
+        status = sn_h5_finish(&r.f, status);
+        sum->complete = status == SN_OK;
+    } else {
+        /* keep every finished row for --resume */
+        close_datasets(&r);
+        sn_h5_suspend(&r.f);
+    }
+    /* stage times: the slowest rank's */
+    double mine[7] = {sum->t_read, sum->t_search, sum->t_seg, sum->t_repair, sum->t_rec, sum->t_map,
+                      sum->t_write}, most[7];
+    if (MPI_Allreduce(mine, most, 7, MPI_DOUBLE, MPI_MAX, comm) == MPI_SUCCESS) {
+        sum->t_read = most[0], sum->t_search = most[1], sum->t_seg = most[2];
+        sum->t_repair = most[3], sum->t_rec = most[4], sum->t_map = most[5], sum->t_write = most[6];
+    }
+done:
+    sn_free(done);
+    close_datasets(&r);
+    sn_free(r.hashes);
+    sn_dataset_close(r.ds);
+    sn_model_free(r.model);
+    return status;
+}

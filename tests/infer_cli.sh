@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# sernet infer end to end at S = 32 on a tiny trained model: the results file's data are the same
+# at 1, 2 and 3 ranks; one rank killed with SIGKILL mid-run ends the job, keeps every finished
+# row, and --resume completes it identical to an uninterrupted run; SIGUSR1 stops cleanly; bad
+# inputs (incompatible model, another model or dataset on --resume, existing outputs, incomplete
+# or foreign model files) give clear errors and never lose finished rows.
+set -u
+bin=${SERNET_BIN:?}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $1"; tail -5 "$tmp/err" 2>/dev/null; fi; }
+command -v h5diff >/dev/null || { echo "skipped: h5diff not installed"; exit 77; }
+mpi() { mpiexec -n "$1" --oversubscribe "${@:2}"; }
+attr() { h5dump -a "$2" "$1" 2>/dev/null | awk '/\(0\)/{print $2; exit}'; }
+# every dataset of two results files equal (attributes such as the rank count may differ)
+same() {
+  for d in scores maps seg_masks repair_masks reconstructions neighbor neighbor_distance repaired_pixels done; do
+    h5diff "$1" "$2" "/$d" "/$d" >/dev/null || { echo "  /$d differs between $1 and $2"; return 1; }
+  done
+}
+# number of rows flagged done
+ndone() { h5dump -d /done -y -w 0 "$1" 2>/dev/null | awk '/DATA/{f=1;next} f&&/}/{exit} f{gsub(/[ ,]+/," "); for(i=1;i<=NF;i++) s+=$i} END{print s+0}'; }
+
+"$bin" synth --out "$tmp/syn.h5" --size 32 --set seed=3 >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; echo "0 passed, 1 failed"; exit 1; }
+tr="--data $tmp/syn.h5 --category weave --quiet --set image_size=32 --set seg_width=4 --set rec_width=4 --set large_area=0.08 --set small_area=0.04 --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=16 --set seed=3 --set threads=1"
+ok "train a tiny model" "\"$bin\" train $tr --stage all --out \"$tmp/m.h5\" >/dev/null 2>\"$tmp/err\""
+inf="--model $tmp/m.h5 --data $tmp/syn.h5 --category weave --set threads=1 --batch 4"
+
+# --- rank invariance ------------------------------------------------------------------------------
+for np in 1 2 3; do
+  ok "np $np: infer" "mpi $np \"$bin\" infer $inf --out \"$tmp/r$np.h5\" >\"$tmp/log$np\" 2>\"$tmp/err\""
+done
+ok "complete file, no temporary left" "[ \"\$(attr \"$tmp/r1.h5\" /complete)\" = 1 ] && [ ! -e \"$tmp/r1.h5.tmp\" ] && [ \"\$(ndone \"$tmp/r1.h5\")\" = 60 ]"
+ok "repair reported" "grep -q 'repair module changed [0-9]* of 60 test images' \"$tmp/log1\""
+ok "stage times reported" "grep -q 'seg [0-9.]*, repair [0-9.]*, rec [0-9.]*, map' \"$tmp/log1\""
+ok "2 ranks: same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r2.h5\""
+ok "3 ranks (uneven groups): same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r3.h5\""
+ok "scores are finite and the maps non-trivial" "h5dump -d /scores -y -w 0 \"$tmp/r1.h5\" | awk '/DATA/{f=1;next} f&&/}/{exit} f{gsub(/,/,\" \"); for(i=1;i<=NF;i++){n++; if(\$i!=\$i+0 || \$i<=0) bad++}} END{exit !(n==60 && bad==0)}'"
+ok "comparison is not vacuous: another model differs" "\"$bin\" train $tr --set seed=4 --stage all --out \"$tmp/m4.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" infer --model \"$tmp/m4.h5\" --data \"$tmp/syn.h5\" --category weave --set threads=1 --batch 4 --out \"$tmp/r4.h5\" --quiet >/dev/null 2>\"$tmp/err\" && ! same \"$tmp/r1.h5\" \"$tmp/r4.h5\" >/dev/null"
+ok "--resume on a complete file: nothing to do" "\"$bin\" infer $inf --out \"$tmp/r1.h5\" --resume >\"$tmp/log\" 2>\"$tmp/err\" && grep -q 'nothing to do' \"$tmp/log\""
+
+# --- one rank killed with SIGKILL -----------------------------------------------------------------
+SERNET_INFER_DELAY_MS=250 mpiexec -n 2 --oversubscribe "$bin" infer $inf --out "$tmp/k.h5" >"$tmp/klog" 2>"$tmp/kerr" &
+mpipid=$!
+for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/klog" 2>/dev/null && break; sleep 0.05; done
+victim=$(pgrep -P $mpipid | tail -1)
+kill -KILL "$victim" 2>/dev/null
+ended=0
+for i in $(seq 600); do kill -0 $mpipid 2>/dev/null || { ended=1; break; }; sleep 0.05; done
+[ $ended = 1 ] || kill -KILL $mpipid 2>/dev/null
+wait $mpipid 2>/dev/null
+kd=$(ndone "$tmp/k.h5.tmp")
+ok "SIGKILL of rank 1: the job ends within 30 s on every rank" "[ $ended = 1 ] && ! pgrep -f \"$tmp/k.h5\" >/dev/null"
+ok "SIGKILL: no final file, the temporary holds $kd finished rows" "[ ! -e \"$tmp/k.h5\" ] && [ -n \"$kd\" ] && [ \"$kd\" -gt 0 ] && [ \"$kd\" -lt 60 ]"
+ok "SIGKILL: without --resume the interrupted run is not thrown away" "! \"$bin\" infer $inf --out \"$tmp/k.h5\" 2>\"$tmp/err\" >/dev/null && grep -q 'interrupted run.*--resume' \"$tmp/err\" && [ \"\$(ndone \"$tmp/k.h5.tmp\")\" = \"$kd\" ]"
+ok "SIGKILL: --resume computes only the missing rows" "mpi 2 \"$bin\" infer $inf --out \"$tmp/k.h5\" --resume >\"$tmp/log\" 2>\"$tmp/err\" && grep -q \"$kd of 60 rows already done\" \"$tmp/log\" && grep -q \"^infer: $((60 - kd)) images in\" \"$tmp/log\""
+ok "SIGKILL: resumed file identical to an uninterrupted run" "same \"$tmp/r1.h5\" \"$tmp/k.h5\" && [ \"\$(attr \"$tmp/k.h5\" /complete)\" = 1 ]"
+
+# --- SIGUSR1 (Slurm's warning before the time limit; mpiexec forwards it to the ranks) ---------
+SERNET_INFER_DELAY_MS=250 mpiexec -n 2 --oversubscribe "$bin" infer $inf --out "$tmp/t.h5" >"$tmp/tlog" 2>"$tmp/terr" &
+mpipid=$!
+for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/tlog" 2>/dev/null && break; sleep 0.05; done
+kill -USR1 $mpipid
+wait $mpipid; rc=$?
+ok "SIGUSR1: exit 0 with the resume hint" "[ $rc = 0 ] && grep -q 'continue with --resume' \"$tmp/tlog\" && [ -e \"$tmp/t.h5.tmp\" ] && [ ! -e \"$tmp/t.h5\" ]"
+ok "SIGUSR1: --resume (1 rank) gives the same data" "\"$bin\" infer $inf --out \"$tmp/t.h5\" --resume >/dev/null 2>\"$tmp/err\" && same \"$tmp/r1.h5\" \"$tmp/t.h5\""
+
+# --- bad inputs -----------------------------------------------------------------------------------
+ok "existing output refused without --force" "! \"$bin\" infer $inf --out \"$tmp/r1.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'exists (use --force' \"$tmp/err\""
+cp "$tmp/k.h5" "$tmp/keep.h5"
+SERNET_INFER_DELAY_MS=250 "$bin" infer $inf --out "$tmp/p.h5" >"$tmp/plog" 2>/dev/null &
+ppid=$!
+for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/plog" 2>/dev/null && break; sleep 0.05; done
+kill -KILL $ppid; wait $ppid 2>/dev/null
+pd=$(ndone "$tmp/p.h5.tmp")
+ok "resume with another model refused, rows kept" "! \"$bin\" infer --model \"$tmp/m4.h5\" --data \"$tmp/syn.h5\" --category weave --out \"$tmp/p.h5\" --resume >/dev/null 2>\"$tmp/err\" && grep -q 'made by another model' \"$tmp/err\" && [ \"\$(ndone \"$tmp/p.h5.tmp\")\" = \"$pd\" ]"
+ok "resume with another category refused, rows kept" "! \"$bin\" infer --model \"$tmp/m.h5\" --data \"$tmp/syn.h5\" --category flange --out \"$tmp/p.h5\" --resume >/dev/null 2>\"$tmp/err\" && grep -q \"category 'weave'.*category 'flange'\" \"$tmp/err\" && [ \"\$(ndone \"$tmp/p.h5.tmp\")\" = \"$pd\" ]"
+ok "the kept rows still resume to the right result" "\"$bin\" infer $inf --out \"$tmp/p.h5\" --resume >/dev/null 2>\"$tmp/err\" && same \"$tmp/r1.h5\" \"$tmp/p.h5\""
+"$bin" synth --out "$tmp/syn64.h5" --size 64 --set seed=3 >/dev/null 2>&1
+ok "model of another image size: clear error" "! \"$bin\" infer --model \"$tmp/m.h5\" --data \"$tmp/syn64.h5\" --category weave --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'trained on 32 x 32 images.*holds 64 x 64' \"$tmp/err\" && [ ! -e \"$tmp/x.h5\" ] && [ ! -e \"$tmp/x.h5.tmp\" ]"
+ok "a dataset file as the model: clear error" "! \"$bin\" infer --model \"$tmp/syn.h5\" --data \"$tmp/syn.h5\" --category weave --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'not a sernet model file' \"$tmp/err\""
+ok "a model whose rec stage is unfinished: clear error" "\"$bin\" train $tr --stage all --set epochs_rec=2 --out \"$tmp/mi.h5\" --stop-after 3 >/dev/null 2>&1; \"$bin\" train $tr --stage all --out \"$tmp/mi2.h5\" >/dev/null 2>&1; \"$bin\" train $tr --stage seg --out \"$tmp/ms.h5\" >/dev/null 2>&1; ! \"$bin\" infer --model \"$tmp/ms.h5\" --data \"$tmp/syn.h5\" --category weave --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'no reconstruction net' \"$tmp/err\""
+ok "changing a key that shaped the nets is refused" "! \"$bin\" infer $inf --set rec_width=8 --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'rec_width = 4 (model) vs 8 (now)' \"$tmp/err\""
+ok "a fixed repair threshold is accepted and recorded" "\"$bin\" infer $inf --set repair_threshold=0.9 --out \"$tmp/fx.h5\" --quiet >/dev/null 2>\"$tmp/err\" && [ \"\$(attr \"$tmp/fx.h5\" /tau)\" = 0.9 ]"
+ok "missing model file: clear error" "! \"$bin\" infer --model \"$tmp/none.h5\" --data \"$tmp/syn.h5\" --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'none.h5: cannot open' \"$tmp/err\""
+ok "--resume with --force is a usage error" "\"$bin\" infer $inf --out \"$tmp/x.h5\" --resume --force >/dev/null 2>&1; [ \$? = 2 ]"
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
