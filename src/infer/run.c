@@ -3,6 +3,7 @@
 #include "sernet/hashindex.h"
 #include "sernet/infer.h"
 #include "sernet/results.h"
+#include "sernet/testhook.h"
 #include "sernet/threads.h"
 #include "sernet/train.h"
 
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- fingerprint and readers' check ---------------------------------------------------------- */
@@ -291,21 +291,6 @@ static void batch_free(batch_buf *b)
     sn_free(b->seg); sn_free(b->repaired);
 }
 
-/* Testing hook (docs/hardening.md): SERNET_INFER_DELAY_MS=N sleeps N ms per round, so a test can
- * kill a rank while rows are being written. */
-static void test_delay(void)
-{
-    static long ms = -1;
-    if (ms < 0) {
-        const char *e = getenv("SERNET_INFER_DELAY_MS");
-        ms = e ? atol(e) : 0;
-    }
-    if (ms > 0) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* This rank's part of one round: read, search, infer. */
 static sn_status compute(run_state *r, sn_infer_worker *w, batch_buf *b, int n, sn_infer_summary *sum,
                          sn_infer_times *tt)
@@ -401,7 +386,7 @@ done:
         if (k < ntodo)
             for (int64_t i = todo[k] * batch; i < SN_MIN(r->m, (todo[k] + 1) * batch); i++)
                 b.rows[n++] = i;
-        test_delay();
+        sn_testhook_delay("SERNET_INFER_DELAY_MS"); /* tests only: docs/hardening.md */
         sn_status local = compute(r, w, &b, n, sum, &tt);
         /* one collective decision per round: an error anywhere, or a stop request */
         int flags[2] = {local != SN_OK, sn_train_stop_requested()}, all[2];

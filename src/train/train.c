@@ -2,6 +2,7 @@
  * (include/sernet/train.h, docs/training.md). */
 #define _GNU_SOURCE
 #include "sernet/train.h"
+#include "sernet/testhook.h"
 
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
@@ -586,6 +587,7 @@ static sn_status train_step(trainer *t, net_state *ns, long g, double *loss_out,
     sn_ssim_params sp;
     sn_ssim_defaults(&sp, t->cfg->ssim_window, t->cfg->ssim_sigma);
     const sn_tensor *target = ns->kind == SN_NET_SEG ? &t->target : &t->clean;
+    sn_testhook_delay("SERNET_TRAIN_DELAY_MS"); /* tests only: docs/hardening.md */
     status = ns->kind == SN_NET_SEG ? seg_samples(t, g, &global_count)
                                     : rec_samples(t, g, &global_count, &rep);
     status = sn_dist_agree(status, t->comm);
