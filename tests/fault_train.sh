@@ -51,11 +51,11 @@ room=$(( $(stat -c %s "$tmp/c.h5") / 1024 + 32 ))k
 if [ "$(id -u)" = 0 ] && mkfs "$tmp/full" "$room"; then
   cp "$tmp/c.h5" "$tmp/full/c.h5"
   sum0=$(md5sum <"$tmp/full/c.h5")
-  ok "full disk at the next checkpoint: clear error" "! \"$bin\" train $tr --out \"$tmp/full/c.h5\" --resume >/dev/null 2>\"$tmp/err\" && grep -qi 'no space left\|write failed\|cannot\|failed' \"$tmp/err\" && grep -q 'full/c.h5' \"$tmp/err\""
+  ok "full disk at the next checkpoint: exit 1 (no crash) with a clear error" "\"$bin\" train $tr --out \"$tmp/full/c.h5\" --resume >/dev/null 2>\"$tmp/err\"; [ \$? = 1 ] && grep -qi 'no space left\|write failed\|cannot\|failed' \"$tmp/err\" && grep -q 'full/c.h5' \"$tmp/err\""
   ok "full disk: the previous checkpoint is byte-identical, no temporary left" "[ \"\$(md5sum <\"$tmp/full/c.h5\")\" = \"$sum0\" ] && [ ! -e \"$tmp/full/c.h5.tmp\" ]"
   ok "full disk: the kept checkpoint still resumes elsewhere" "cp \"$tmp/full/c.h5\" \"$tmp/c2.h5\" && \"$bin\" train $tr --out \"$tmp/c2.h5\" --resume >/dev/null 2>\"$tmp/err\" && [ \"\$(attr \"$tmp/c2.h5\" /seg/complete)\" = 1 ]"
   ok "a model for inference" "\"$bin\" train $tr --stage all --out \"$tmp/m.h5\" >/dev/null 2>\"$tmp/err\""
-  ok "inference into a full disk: clear error naming the file" "! \"$bin\" infer --model \"$tmp/m.h5\" --data \"$tmp/syn.h5\" --category weave --out \"$tmp/full/r.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'full/r.h5' \"$tmp/err\" && [ ! -e \"$tmp/full/r.h5\" ]"
+  ok "inference into a full disk: exit 1 with a clear error naming the file" "\"$bin\" infer --model \"$tmp/m.h5\" --data \"$tmp/syn.h5\" --category weave --out \"$tmp/full/r.h5\" >/dev/null 2>\"$tmp/err\"; [ \$? = 1 ] && grep -q 'full/r.h5' \"$tmp/err\" && [ ! -e \"$tmp/full/r.h5\" ]"
 else
   echo "skipped: full-disk checks (need root and tmpfs mounts)"
 fi

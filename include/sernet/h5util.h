@@ -84,6 +84,9 @@ sn_status sn_h5_read_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memt
 /* Fixed-length string type of `len` bytes (NUL padded); close with H5Tclose. */
 hid_t sn_h5_string_type(size_t len);
 
+/* 1 after a file could not be closed (disk full during the final flush): HDF5's clean-up at
+ * MPI_Finalize would crash on it, so the program must exit without MPI_Finalize. */
+int sn_h5_poisoned(void);
 /* The most specific message on the HDF5 error stack ("" if none), then clears it. */
 const char *sn_h5_detail(void);
 
