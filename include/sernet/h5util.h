@@ -18,6 +18,10 @@ typedef struct {
     int writing;     /* 1: created by sn_h5_create, lives under `tmp` until sn_h5_finish */
     char path[1024]; /* the final name */
     char tmp[1040];  /* the temporary name while writing */
+    /* Chunked datasets get HDF5's Fletcher32 checksum filter (verified on every read) unless
+     * this is set: filtered chunks are reallocated when written, so files whose rows are
+     * written incrementally and must survive a kill (results) keep their own row checksums. */
+    int no_checksums;
 } sn_h5file;
 
 /* Create `path`'s temporary file "<path>.tmp" for writing. An existing `path` is refused

@@ -440,6 +440,9 @@ sn_status sn_h5_dataset_create(sn_h5file *f, const char *path, hid_t type, int n
     if (chunk) {
         if (H5Pset_chunk(dcpl, ndims, chunk) < 0)
             SN_FAIL(SN_EIO, "%s: chunking of dataset %s: %s", shown(f), path, sn_h5_detail());
+        /* a checksum per chunk, verified by every read: flipped bits are reported, never used */
+        if (!f->no_checksums && H5Pset_fletcher32(dcpl) < 0)
+            SN_FAIL(SN_EIO, "%s: checksum filter of dataset %s: %s", shown(f), path, sn_h5_detail());
         /* parallel writes need the chunks allocated up front */
         if (H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0)
             SN_FAIL(SN_EIO, "%s: allocation of dataset %s: %s", shown(f), path, sn_h5_detail());
