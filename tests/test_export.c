@@ -6,7 +6,7 @@
  * With arguments it is the results-file fixture of tests/export_cli.sh (until `sernet infer`
  * writes real ones; the layout follows RESULTS_SCHEMA / docs/outputs.md):
  *   test_export --fixture DATA.h5 RESULTS.h5 [--category C] [--incomplete] [--no-metrics]
- *               [--threshold T] [--wrong-n] [--bad-fingerprint]
+ *               [--threshold T] [--wrong-n] [--bad-fingerprint] [--damage-row I]
  * prints the number of test images. */
 #define _GNU_SOURCE
 #include "cli/cli.h"
@@ -15,6 +15,7 @@
 #include "sernet/export.h"
 #include "sernet/h5util.h"
 #include "sernet/image.h"
+#include "sernet/model.h"
 #include "sernet/panel.h"
 #include "sernet/results.h"
 #include "dataset_fixture.h"
@@ -58,11 +59,32 @@ static void fixture_recon(int S, const uint8_t *raw, uint8_t *recon)
         recon[p] = (uint8_t)(raw[p] * 3 / 4 + 32);
 }
 
+/* The /checksums entry of a row, as `sernet infer` computes it (src/infer/run.c, row_checksum):
+ * FNV-1a 64 over score, map, seg mask, repair mask, reconstruction, neighbour, distance and
+ * repaired pixels, in that order. sn_results_open verifies it. */
+static uint64_t fixture_row_checksum(int S, float score, const float *map, const float *seg,
+                                     const uint8_t *rep, const uint8_t *recon, int64_t nbr,
+                                     int32_t dist, int64_t repaired)
+{
+    size_t plane = (size_t)S * S;
+    uint64_t h = SN_FNV_OFFSET;
+    h = sn_fnv1a(h, &score, sizeof score);
+    h = sn_fnv1a(h, map, plane * sizeof *map);
+    h = sn_fnv1a(h, seg, plane * sizeof *seg);
+    h = sn_fnv1a(h, rep, plane);
+    h = sn_fnv1a(h, recon, plane * 3);
+    h = sn_fnv1a(h, &nbr, sizeof nbr);
+    h = sn_fnv1a(h, &dist, sizeof dist);
+    h = sn_fnv1a(h, &repaired, sizeof repaired);
+    return h;
+}
+
 typedef struct {
     const char *category;
     int complete, metrics, wrong_n;
     double threshold;
     int bad_fingerprint;
+    int damage_row; /* > 0: row damage_row - 1 gets a wrong checksum */
 } fixture_opts;
 
 static sn_status write_results(const char *data, const char *out, const fixture_opts *fo, int64_t *n_out)
@@ -70,8 +92,8 @@ static sn_status write_results(const char *data, const char *out, const fixture_
     sn_status status = SN_OK;
     sn_dataset *ds = NULL;
     sn_h5file f = {.id = H5I_INVALID_HID};
-    hid_t d[9];
-    for (int k = 0; k < 9; k++)
+    hid_t d[10];
+    for (int k = 0; k < 10; k++)
         d[k] = H5I_INVALID_HID;
     float *map = NULL, *mask = NULL, *scores = NULL, *seg = NULL;
     uint8_t *raw = NULL, *recon = NULL, *rep = NULL;
@@ -87,6 +109,7 @@ static sn_status write_results(const char *data, const char *out, const fixture_
     SN_ALLOC(rep, np, "fixture");
     SN_ALLOC(scores, R, "fixture");
     SN_TRY(sn_h5_create(&f, out, 1, MPI_COMM_WORLD));
+    f.no_checksums = 1; /* as infer: rows carry their own checksums */
     SN_TRY(sn_h5_attr_set_str(&f, "/", "format", "sernet-results"));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "format_version", 1));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "complete", fo->complete));
@@ -117,6 +140,7 @@ static sn_status write_results(const char *data, const char *out, const fixture_
     SN_TRY(sn_h5_dataset_create(&f, "/neighbor_distance", H5T_STD_I32LE, 1, d1, NULL, &d[6]));
     SN_TRY(sn_h5_dataset_create(&f, "/repaired_pixels", H5T_STD_I64LE, 1, d1, NULL, &d[7]));
     SN_TRY(sn_h5_dataset_create(&f, "/done", H5T_STD_U8LE, 1, d1, NULL, &d[8]));
+    SN_TRY(sn_h5_dataset_create(&f, "/checksums", H5T_STD_U64LE, 1, d1, NULL, &d[9]));
     for (int64_t r = 0; r < R; r++) {
         int64_t i = r < M ? r : M - 1;
         SN_TRY(sn_dataset_read(ds, SN_SPLIT_TEST, &i, 1, NULL, mask, raw));
@@ -134,6 +158,10 @@ static sn_status write_results(const char *data, const char *out, const fixture_
         int64_t nb = r % 3, rp = area;
         int32_t nd = (int32_t)(r % 7);
         uint8_t one = 1;
+        uint64_t ck = fixture_row_checksum(S, mx, map, seg, rep, recon, nb, nd, rp);
+        if (fo->damage_row == r + 1)
+            ck ^= 1;
+        SN_TRY(sn_h5_write_rows(&f, d[9], "/checksums", H5T_NATIVE_UINT64, r, 1, &ck));
         SN_TRY(sn_h5_write_rows(&f, d[0], "/maps", H5T_NATIVE_FLOAT, r, 1, map));
         SN_TRY(sn_h5_write_rows(&f, d[1], "/seg_masks", H5T_NATIVE_FLOAT, r, 1, seg));
         SN_TRY(sn_h5_write_rows(&f, d[2], "/repair_masks", H5T_NATIVE_UINT8, r, 1, rep));
@@ -152,7 +180,7 @@ static sn_status write_results(const char *data, const char *out, const fixture_
     if (n_out)
         *n_out = M;
 done:
-    for (int k = 0; k < 9; k++)
+    for (int k = 0; k < 10; k++)
         if (d[k] >= 0)
             H5Dclose(d[k]);
     if (f.id >= 0 || f.writing)
@@ -172,10 +200,10 @@ static int fixture_main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: test_export --fixture DATA.h5 RESULTS.h5 [--category C] [--incomplete] "
-                        "[--no-metrics] [--threshold T] [--wrong-n] [--bad-fingerprint]\n");
+                        "[--no-metrics] [--threshold T] [--wrong-n] [--bad-fingerprint] [--damage-row I]\n");
         return 2;
     }
-    fixture_opts fo = {NULL, 1, 1, 0, 0.1, 0};
+    fixture_opts fo = {NULL, 1, 1, 0, 0.1, 0, 0};
     for (int a = 4; a < argc; a++) {
         if (strcmp(argv[a], "--category") == 0 && a + 1 < argc)
             fo.category = argv[++a];
@@ -187,6 +215,8 @@ static int fixture_main(int argc, char **argv)
             fo.wrong_n = 1;
         else if (strcmp(argv[a], "--bad-fingerprint") == 0)
             fo.bad_fingerprint = 1;
+        else if (strcmp(argv[a], "--damage-row") == 0 && a + 1 < argc)
+            fo.damage_row = atoi(argv[++a]) + 1;
         else if (strcmp(argv[a], "--threshold") == 0 && a + 1 < argc)
             fo.threshold = atof(argv[++a]);
         else {
@@ -410,7 +440,7 @@ static void test_export_end_to_end(void)
     EXPECT(fx_write_jpeg(root, "cat/test/good/002.jpg", 40, 36) == 0);
     EXPECT(fx_run(sn_cmd_ingest, "ingest", "--root", root, "--category", "cat", "--size", "32", "--out",
                   data, NULL) == 0);
-    fixture_opts fo = {NULL, 1, 1, 0, 0.1, 0};
+    fixture_opts fo = {NULL, 1, 1, 0, 0.1, 0, 0};
     int64_t M = 0;
     EXPECT(write_results(data, res, &fo, &M) == SN_OK);
     EXPECT(M == 6);
@@ -453,7 +483,7 @@ static void test_export_end_to_end(void)
     /* no /metrics: the repair masks */
     char res_nm[512];
     tp(res_nm, sizeof res_nm, "res_nometrics.h5");
-    fixture_opts fn = {NULL, 1, 0, 0, 0.1, 0};
+    fixture_opts fn = {NULL, 1, 0, 0, 0.1, 0, 0};
     EXPECT(write_results(data, res_nm, &fn, NULL) == SN_OK);
     tp(out, sizeof out, "out4");
     EXPECT(fx_run(sn_cmd_export, "export", "--results", res_nm, "--data", data, "--out", out, NULL) == 0);
@@ -468,20 +498,25 @@ static void test_export_end_to_end(void)
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", data, "--data", data, "--out", out, NULL),
                     1, "not a sernet results file");
     tp(bad, sizeof bad, "res_incomplete.h5");
-    fixture_opts fi = {NULL, 0, 1, 0, 0.1, 0};
+    fixture_opts fi = {NULL, 0, 1, 0, 0.1, 0, 0};
     EXPECT(write_results(data, bad, &fi, NULL) == SN_OK);
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", bad, "--data", data, "--out", out, NULL),
                     1, "not complete");
     tp(bad, sizeof bad, "res_wrong_n.h5");
-    fixture_opts fw = {NULL, 1, 1, 1, 0.1, 0};
+    fixture_opts fw = {NULL, 1, 1, 1, 0.1, 0, 0};
     EXPECT(write_results(data, bad, &fw, NULL) == SN_OK);
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", bad, "--data", data, "--out", out, NULL),
                     1, "but the dataset has");
     tp(bad, sizeof bad, "res_other_data.h5");
-    fixture_opts ff = {NULL, 1, 1, 0, 0.1, 1};
+    fixture_opts ff = {NULL, 1, 1, 0, 0.1, 1, 0};
     EXPECT(write_results(data, bad, &ff, NULL) == SN_OK);
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", bad, "--data", data, "--out", out, NULL),
                     1, "another dataset");
+    tp(bad, sizeof bad, "res_damaged.h5");
+    fixture_opts fd = {NULL, 1, 1, 0, 0.1, 0, 5};
+    EXPECT(write_results(data, bad, &fd, NULL) == SN_OK);
+    expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", bad, "--data", data, "--out", out, NULL),
+                    1, "row 4 is damaged");
     struct stat st;
     EXPECT(stat(out, &st) != 0); /* nothing created for rejected inputs */
     /* --out below a regular file */
