@@ -1,8 +1,10 @@
 /* sernet: the subcommand dispatcher. */
 #include "cli/cli.h"
+#include "sernet/h5util.h"
 
 #include <mpi.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 static const sn_cli_command COMMANDS[] = {
@@ -19,6 +21,7 @@ static const sn_cli_command COMMANDS[] = {
     {"pseudo", sn_cmd_pseudo, "write PNG sheets of PPA or DPA training samples"},
     {"train", sn_cmd_train, "two-stage training on MPI ranks (checkpoints, exact resume)"},
     {"infer", sn_cmd_infer, "score a test split on MPI ranks into a results file (resumable)"},
+    {"export", sn_cmd_export, "write PNG panels (image, truth, heat map, prediction, reconstruction)"},
     {"bench-pseudo", sn_cmd_bench_pseudo, "pseudo-anomalies generated per second (PPA, DPA)"},
     {"toytrain", sn_cmd_toytrain, "train both nets on a fixed random batch (engine check)"},
     {"bench", sn_cmd_bench, "benchmark one net in one mode (images/s, GFLOP/s, memory)"},
@@ -60,6 +63,12 @@ int main(int argc, char **argv)
         /* Errors are returned, not fatal, so every failure takes the collective error path. */
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         int rc = COMMANDS[i].run(argc - 1, argv + 1);
+        if (sn_h5_poisoned()) {
+            /* HDF5 holds a file it could not close; its clean-up in MPI_Finalize would crash */
+            fflush(stdout);
+            fflush(stderr);
+            _exit(rc ? rc : SN_EXIT_FAIL);
+        }
         MPI_Finalize();
         return rc;
     }
