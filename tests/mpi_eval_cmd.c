@@ -12,6 +12,8 @@
 #include "sernet/h5util.h"
 #include "sernet/image.h"
 #include "sernet/metrics.h"
+#include "sernet/model.h"
+#include "sernet/panel.h"
 #include "sernet/results.h"
 #include "sn_test.h"
 
@@ -135,8 +137,28 @@ static void put(hid_t f, const char *name, hid_t type, int nd, const hsize_t *di
     H5Sclose(sp);
 }
 
+/* The /checksums entry of a row as `sernet infer` computes it (src/infer/run.c, row_checksum):
+ * FNV-1a 64 over score, map, seg mask, repair mask, reconstruction, neighbour, distance and
+ * repaired pixels, in that order. */
+static uint64_t row_checksum(int S, float score, const float *map, const float *seg,
+                             const uint8_t *rep, const uint8_t *recon, int64_t nbr, int32_t dist,
+                             int64_t repaired)
+{
+    size_t plane = (size_t)S * S;
+    uint64_t h = SN_FNV_OFFSET;
+    h = sn_fnv1a(h, &score, sizeof score);
+    h = sn_fnv1a(h, map, plane * sizeof *map);
+    h = sn_fnv1a(h, seg, plane * sizeof *seg);
+    h = sn_fnv1a(h, rep, plane);
+    h = sn_fnv1a(h, recon, plane * 3);
+    h = sn_fnv1a(h, &nbr, sizeof nbr);
+    h = sn_fnv1a(h, &dist, sizeof dist);
+    h = sn_fnv1a(h, &repaired, sizeof repaired);
+    return h;
+}
+
 /* variant 0: complete; 1: complete = 0; 2: n_test one short; 3: wrong format; 4: complete but
- * row 5 not done; 5: another data fingerprint. */
+ * row 5 not done; 5: another data fingerprint; 6: row 7 damaged (checksum). */
 static int write_results(const char *path, const truth *t, int variant)
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -160,6 +182,31 @@ static int write_results(const char *path, const truth *t, int variant)
     for (size_t k = 0; k < px * 3 * (size_t)M; k++)
         rec[k] = (uint8_t)(k * 7);
     put(f, "/reconstructions", H5T_NATIVE_UINT8, 4, d4, rec);
+    float *seg = calloc(px * (size_t)M + 1, sizeof(float));
+    uint8_t *rep = calloc(px * (size_t)M + 1, 1);
+    int64_t *nbr = calloc((size_t)M + 1, sizeof(int64_t)), *repaired = calloc((size_t)M + 1, sizeof(int64_t));
+    int32_t *dist = calloc((size_t)M + 1, sizeof(int32_t));
+    uint64_t *sums = calloc((size_t)M + 1, sizeof(uint64_t));
+    for (int64_t i = 0; i < M; i++) {
+        nbr[i] = i % 7;
+        dist[i] = (int32_t)(i % 5);
+        sums[i] = row_checksum(t->S, t->scores[i], t->maps + (size_t)i * px, seg + (size_t)i * px,
+                               rep + (size_t)i * px, rec + (size_t)i * px * 3, nbr[i], dist[i], repaired[i]);
+    }
+    if (variant == 6)
+        sums[7] ^= 1;
+    put(f, "/seg_masks", H5T_NATIVE_FLOAT, 3, d3, seg);
+    put(f, "/repair_masks", H5T_NATIVE_UINT8, 3, d3, rep);
+    put(f, "/neighbor", H5T_NATIVE_INT64, 1, d1, nbr);
+    put(f, "/neighbor_distance", H5T_NATIVE_INT32, 1, d1, dist);
+    put(f, "/repaired_pixels", H5T_NATIVE_INT64, 1, d1, repaired);
+    put(f, "/checksums", H5T_NATIVE_UINT64, 1, d1, sums);
+    free(seg);
+    free(rep);
+    free(nbr);
+    free(repaired);
+    free(dist);
+    free(sums);
     free(rec);
     uint8_t *done = malloc((size_t)M);
     for (int64_t i = 0; i < M; i++)
@@ -296,8 +343,10 @@ static void check_outputs(const char *data, const char *results, const truth *t)
             char p[800];
             snprintf(p, sizeof p, "%s/%s_%d.png", dir, pass ? "fn" : "fp", j);
             sn_image img = {0};
-            EXPECT_MSG(sn_image_read(p, &img) == SN_OK && img.h == t->S && img.c == 3 && img.w > 3 * t->S,
-                       "panel %s", p);
+            sn_panel_layout lay;
+            sn_panel_layout_get(t->S, &lay);
+            EXPECT_MSG(sn_image_read(p, &img) == SN_OK && img.h == lay.height && img.c == 3 &&
+                           img.w == lay.width, "panel %s: %dx%d, want %dx%d", p, img.w, img.h, lay.width, lay.height);
             sn_image_free(&img);
         }
     EXPECT(!file_exists(dir, "fp_4.png"));
@@ -314,7 +363,7 @@ static void check_eval(void)
     int ok = 1;
     if (rank == 0) {
         ok = make_truth(data, &t) == 0 && write_results(res, &t, 0) == 0;
-        for (int v = 1; v <= 5 && ok; v++) {
+        for (int v = 1; v <= 6 && ok; v++) {
             snprintf(bad, sizeof bad, "%s/bad%d.h5", tmp, v);
             ok = write_results(bad, &t, v) == 0;
         }
@@ -332,10 +381,10 @@ static void check_eval(void)
     EXPECT(access(cmp, F_OK) != 0);
 
     /* bad inputs: exit 1 on every rank, the message names the problem */
-    const char *want[6] = {"cannot open", "incomplete results file", "does not match dataset",
+    const char *want[7] = {"cannot open", "incomplete results file", "does not match dataset",
                            "not a results file", "row 5 (test image test/good/005) is not done",
-                           "data_fingerprint 0123456789abcdef"};
-    for (int v = 0; v <= 5; v++) {
+                           "data_fingerprint 0123456789abcdef", "row 7 is damaged"};
+    for (int v = 0; v <= 6; v++) {
         if (v == 0)
             snprintf(bad, sizeof bad, "%s/missing.h5", tmp);
         else

@@ -293,6 +293,10 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     SN_TRY(sn_dataset_open(o->data, s->category, comm, &ds));
     SN_TRY(sn_dist_agree(check_against_dataset(s, &rf, ds), comm));
     s->ds = ds;
+    /* the readers' full check (sn_results_open): the same identity, and every rank verifies the
+     * row checksums of its shard */
+    sn_h5_close(&rf);
+    SN_TRY(sn_results_open(&rf, o->results, ds, comm));
 
     int64_t b = 0, c = 0;
     const size_t px = (size_t)s->S * s->S;

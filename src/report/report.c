@@ -2,8 +2,8 @@
  * hand-written SVG curves, PNG panels) and the /metrics group of the results file. Every file is
  * written under a temporary name and renamed into place. */
 #include "report/report.h"
-#include "report/panel_shim.h"
 #include "sernet/evaluate.h"
+#include "sernet/panel.h"
 
 #include <errno.h>
 #include <math.h>
@@ -608,9 +608,9 @@ sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file 
         for (int j = 0; j < n; j++)
             fprintf(f, "%d. ![%s %d](%s_%d.png)\n", j + 1, pass == 0 ? "false positive" : "false negative",
                     j + 1, pass == 0 ? "fp" : "fn", j + 1);
-        fprintf(f, "\nPanels: image | ground truth (green outline) | anomaly map (heat, 0 .. %.4g, "
-                   "the largest map value of the test set) | predicted mask (map ≥ pixel threshold) | "
-                   "reconstruction.\n\n", c->hi);
+        fprintf(f, "\nPanels: image | ground truth | anomaly map as heat overlay (full heat = %.4g, "
+                   "the largest map value of the test set) | predicted mask (map ≥ pixel threshold "
+                   "%.6g) | reconstruction.\n\n", c->hi, c->pixel_threshold);
     }
     status = close_rename(f, tmp, path);
     f = NULL;
