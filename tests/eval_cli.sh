@@ -127,7 +127,8 @@ done
 cp "$tmp/results.h5" "$tmp/keep.h5"
 "$bin" eval --results "$tmp/keep.h5" --data "$tmp/data.h5" --json "$tmp/m.json" --report "$tmp/rep" \
   --no-write-results --worst 0 >/dev/null 2>"$tmp/err"; rc=$?
-[ $rc = 0 ] && [ -s "$tmp/m.json" ] && [ -s "$tmp/rep/report.md" ] && cmp -s "$tmp/keep.h5" "$tmp/results.h5" && ok ||
+[ $rc = 0 ] && [ -s "$tmp/m.json" ] && grep -q "None listed (--worst 0)" "$tmp/rep/report.md" &&
+  [ ! -e "$tmp/rep/fp_1.png" ] && cmp -s "$tmp/keep.h5" "$tmp/results.h5" && ok ||
   { bad "--json/--report/--no-write-results (exit $rc)"; cat "$tmp/err"; }
 
 # bad inputs

@@ -339,6 +339,7 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     if (rank == 0) {
         for (int64_t i = 0; i < s->M; i++)
             s->unlabelled_defects += s->img[i].type != 0 && !s->img[i].label;
+        s->worst = o->worst;
         st = pick_worst(s, o->worst);
         if (st == SN_OK) {
             sn_ev_print_table(s, stdout);

@@ -591,7 +591,10 @@ sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file 
         fprintf(f, "## Worst false %s\n\n%s\n\n", pass == 0 ? "positives" : "negatives",
                 pass == 0 ? "Good images with the highest scores." : "Defective images with the lowest scores.");
         if (n == 0) {
-            fprintf(f, "None (no %s images).\n\n", pass == 0 ? "good" : "defective");
+            if (s->worst == 0)
+                fprintf(f, "None listed (--worst 0).\n\n");
+            else
+                fprintf(f, "None (no %s images).\n\n", pass == 0 ? "good" : "defective");
             continue;
         }
         fprintf(f, "| # | image | type | score | at the F1 threshold |\n|---|---|---|---|---|\n");

@@ -33,6 +33,7 @@ typedef struct {
     sn_ev_image *img; /* all M images in index order */
     int64_t *fp, *fn; /* worst false positives / negatives (test image indices) */
     int n_fp, n_fn;
+    int worst; /* K of --worst */
     int64_t unlabelled_defects; /* images of a defect type without any mask pixel */
 } sn_ev_summary;
 
