@@ -317,11 +317,12 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/sn_inspect_XXXXXX");
     if (!mkdtemp(dir))
         sn_test_skip("cannot create a temporary folder");
-    char data[300], model[300], r1[300], r8[300], png[300];
+    char data[300], model[300], r1[300], r8[300], rt[300], png[300];
     snprintf(data, sizeof data, "%s/syn.h5", dir);
     snprintf(model, sizeof model, "%s/m.h5", dir);
     snprintf(r1, sizeof r1, "%s/r1.h5", dir);
     snprintf(r8, sizeof r8, "%s/r8.h5", dir);
+    snprintf(rt, sizeof rt, "%s/rt.h5", dir);
     const char *tr = "--category weave --quiet --set image_size=32 --set seg_width=4 --set rec_width=4 "
                      "--set large_area=0.08 --set small_area=0.04 --set epochs_seg=1 --set epochs_rec=1 "
                      "--set calib_samples=16 --set seed=3 --set threads=1 --stage all";
@@ -330,18 +331,21 @@ int main(void)
         run("\"%s\" infer --model %s --data %s --category weave --out %s --batch 1 --quiet "
             "--set threads=1 >/dev/null 2>&1", bin, model, data, r1) ||
         run("\"%s\" infer --model %s --data %s --category weave --out %s --batch 8 --quiet "
-            "--set threads=1 >/dev/null 2>&1", bin, model, data, r8)) {
+            "--set threads=1 >/dev/null 2>&1", bin, model, data, r8) ||
+        run("\"%s\" infer --model %s --data %s --category weave --out %s --batch 1 --quiet "
+            "--set threads=1 --set repair_threshold=0.5 >/dev/null 2>&1", bin, model, data, rt)) {
         EXPECT_MSG(0, "could not make the model and the results files in %s", dir);
         return sn_test_finish();
     }
     hsize_t d[4];
     uint8_t *images = read_all(data, "/weave/test/images", H5T_NATIVE_UINT8, 1, 4, d);
     int64_t m = (int64_t)d[0];
-    results a, b;
+    results a, b, c;
     EXPECT(images && d[1] == S);
     EXPECT(load_results(r1, &a) == 0 && a.m == m);
     EXPECT(load_results(r8, &b) == 0 && b.m == m);
-    if (!images || a.m != m || b.m != m)
+    EXPECT(load_results(rt, &c) == 0 && c.m == m);
+    if (!images || a.m != m || b.m != m || c.m != m)
         return sn_test_finish();
 
     sn_inspect_options o;
@@ -382,11 +386,41 @@ int main(void)
         EXPECT_MSG(diff[k] == 0, "API vs infer --batch 1: %s differ for %lld of %lld images", what[k],
                    (long long)diff[k], (long long)m);
     EXPECT_ALLCLOSE(s8, b.scores, (size_t)m, 1e-4, 0, "API vs infer --batch 8: scores");
-    int64_t nrep = 0;
-    for (int64_t i = 0; i < m; i++)
+    int64_t nrep = 0, rep_px = 0;
+    for (int64_t i = 0; i < m; i++) {
         nrep += got[i].repaired > 0;
+        rep_px += got[i].repaired;
+    }
     EXPECT_MSG(nrep > 0, "the repair module changed %lld images (the comparison covers repair)",
                (long long)nrep);
+
+    /* configuration overrides: a fixed repair threshold, as `sernet infer --set` */
+    {
+        const char *sets[] = {"repair_threshold=0.5"};
+        sn_inspect_options ot;
+        sn_inspect_options_init(&ot);
+        ot.sets = sets;
+        ot.n_sets = 1;
+        sn_inspector *it = NULL;
+        EXPECT(sn_inspector_open(model, data, &ot, &it) == SN_OK);
+        EXPECT(it && sn_inspector_tau(it) == 0.5 && sn_inspector_tau(in) != 0.5);
+        int64_t nd = 0, rep = 0;
+        one *v = malloc(sizeof *v);
+        for (int64_t i = 0; it && v && i < m; i++) {
+            sn_inspect_image im = {images + (size_t)i * PLANE * 3, S, S, 0, SN_PIX_RGB};
+            EXPECT(score_one(it, &im, v) == SN_OK);
+            nd += memcmp(&v->score, &c.scores[i], sizeof(float)) != 0 ||
+                  memcmp(v->map, c.maps + (size_t)i * PLANE, sizeof v->map) != 0 ||
+                  v->repaired != c.repaired[i] || v->nbr != c.nbr[i];
+            rep += v->repaired;
+        }
+        EXPECT_MSG(nd == 0, "API vs infer --set repair_threshold=0.5: %lld of %lld images differ",
+                   (long long)nd, (long long)m);
+        EXPECT_MSG(rep != rep_px, "the override changed the repairs (%lld pixels, %lld without)",
+                   (long long)rep, (long long)rep_px);
+        free(v);
+        sn_inspector_close(it);
+    }
 
     /* pixel formats and strides give the same bytes to the nets */
     const uint8_t *img = images + 5 * PLANE * 3;
@@ -472,6 +506,7 @@ int main(void)
     free(big); free(pre); free(mf); free(mf_ref); free(images);
     free_results(&a);
     free_results(&b);
+    free_results(&c);
     run("rm -rf %s", dir);
     return sn_test_finish();
 }

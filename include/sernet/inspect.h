@@ -45,12 +45,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sernet/common.h"
-#include "sernet/preprocess.h"
-
 #ifdef __cplusplus
+#ifndef _Noreturn
+#define _Noreturn [[noreturn]] /* sernet/common.h is C11 */
+#endif
 extern "C" {
 #endif
+
+#include "sernet/common.h"
+#include "sernet/preprocess.h"
 
 typedef struct sn_inspector sn_inspector;
 
