@@ -3,7 +3,7 @@
 # grey PNG, RGBA PNG, JPEG and BMP files at OTHER sizes (48x48, 40x56, 64x24), ingested into a
 # dataset with `sernet ingest` and scored by `sernet infer --batch 1`; `sernet score` on the same
 # files must print exactly the same scores, repaired pixel counts and neighbours (threads 1 on
-# both sides). Also: the maps it writes, the API example program, undecodable and missing files
+# both sides). Also: --jobs (concurrent images, same output), the maps it writes, the API example program, undecodable and missing files
 # (error naming the file, the others still scored, exit 1), a model/dataset size mismatch, usage.
 set -u
 bin=${SERNET_BIN:?}
@@ -76,6 +76,9 @@ ok "neighbours equal infer's" "diff \"$tmp/got_nbr\" \"$tmp/want_nbr\" >\"$tmp/e
 ok "the repair module was exercised" "awk -F'\t' '\$5 > 0 {r=1} END {exit !r}' \"$tmp/s.txt\""
 # files given one by one, in another order, with the default thread count of the configuration
 ok "files one by one: the same line per file" "\"$bin\" score --model \"$tmp/m.h5\" --data \"$tmp/d.h5\" --set threads=1 \"$root/weave/test/good/d_q90.jpg\" \"$root/weave/test/good/b_grey40x56.png\" >\"$tmp/s2.txt\" 2>\"$tmp/err\" && grep -F -x -f \"$tmp/s2.txt\" \"$tmp/s.txt\" | wc -l | grep -qx 2"
+
+# several images at once (threads sharing one inspector): the same lines, in the input order
+ok "--jobs 3: the same lines in the same order" "\"$bin\" score --model \"$tmp/m.h5\" --data \"$tmp/d.h5\" --threads 1 --jobs 3 \"$root/weave/test/good\" \"$root/weave/test/good\" >\"$tmp/s4.txt\" 2>\"$tmp/err\" && diff <(cat \"$tmp/s.txt\" \"$tmp/s.txt\") \"$tmp/s4.txt\" >\"$tmp/err\""
 
 # --- maps ------------------------------------------------------------------------------------------
 mp=$tmp/maps

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 #include <time.h>
 
 static const char usage[] =
-    "usage: sernet score --model MODEL.h5 --data DATA.h5 [--category NAME] [--threads N]\n"
+    "usage: sernet score --model MODEL.h5 --data DATA.h5 [--category NAME] [--threads N] [--jobs J]\n"
     "                    [--maps DIR] [--heat] [--map-max V] [--full-size] [--config FILE]\n"
     "                    [--set key=value]... IMAGE_OR_FOLDER...\n"
     "Score image files (PNG, JPEG or BMP, any size, grey or colour) with a trained model, as an\n"
@@ -29,9 +30,12 @@ static const char usage[] =
     "  path  score  neighbour (training image name)  hamming distance  repaired pixels  [map]\n"
     "An image that cannot be read or decoded gets an error line on stderr naming it; the others\n"
     "are still scored and the exit status is 1. A last line on stderr gives the count and the\n"
-    "mean wall and CPU time per image (decoding included, map writing not).\n"
+    "throughput, the mean wall time of one image (decoding to score) and the process CPU time\n"
+    "per image.\n"
     "  --category NAME  dataset category of the training images (default: the model's)\n"
     "  --threads N      OpenMP threads per image (default: the threads key, as sernet infer)\n"
+    "  --jobs J         score J images at once, in J threads sharing one model (default 1);\n"
+    "                   lines still come in the order of the arguments\n"
     "  --maps DIR       write each anomaly map as DIR/<file name stem>.png (created if needed),\n"
     "                   grey level = round(255 * min(map / V, 1)); the map file is the 6th column\n"
     "  --map-max V      the map value drawn white (default 1)\n"
@@ -164,26 +168,151 @@ static double clock_s(clockid_t id)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void report_error(const char *path)
+/* The calling thread's recorded error as one line naming `path`, then cleared. */
+static void error_line(const char *path, char *out, size_t cap)
 {
     const char *m = sn_err_msg();
     if (strstr(m, path))
-        fprintf(stderr, "sernet score: error: %s\n", m);
+        snprintf(out, cap, "sernet score: error: %s\n", m);
     else
-        fprintf(stderr, "sernet score: error: %s: %s\n", path, m[0] ? m : "failed");
+        snprintf(out, cap, "sernet score: error: %s: %s\n", path, m[0] ? m : "failed");
     sn_err_clear();
+}
+
+/* ---- the images, scored by --jobs threads, printed in the order given ------------------------ */
+
+typedef struct {
+    char line[5200]; /* the stdout line, or the stderr error line */
+    int state;       /* 0 to do, 1 scored, 2 failed */
+    double wall;
+} item;
+
+typedef struct {
+    sn_inspector *in;
+    const strlist *files, *mapfiles;
+    item *items;
+    int S, heat, full_size, maps;
+    double map_max;
+    pthread_mutex_t lock;
+    int next, printed;
+} run_ctx;
+
+typedef struct {
+    float *map, *full;
+    uint8_t *px;
+    size_t full_cap, px_cap;
+} buffers;
+
+/* Score file i into its item's line (or error line), with this thread's buffers. Returns the
+ * item's final state (1 scored, 2 failed), which the caller publishes under the lock. */
+static int score_item(run_ctx *c, buffers *b, int i)
+{
+    item *it = &c->items[i];
+    const char *path = c->files->v[i];
+    const int S = c->S;
+    sn_inspect_result r = {0};
+    double t0 = clock_s(CLOCK_MONOTONIC);
+    sn_status st;
+    r.map = b->map;
+    if (c->full_size) {
+        r.map_full = b->full;
+        r.map_full_cap = b->full_cap;
+    }
+    st = sn_inspect_file(c->in, path, &r);
+    if (st == SN_EINVAL && c->full_size && r.width > 0 && (size_t)r.width * r.height > b->full_cap) {
+        /* the map buffer was too small for this image: grow it and score again */
+        sn_err_clear();
+        free(b->full);
+        b->full_cap = (size_t)r.width * r.height;
+        if (!(b->full = malloc(b->full_cap * sizeof(float)))) {
+            b->full_cap = 0;
+            snprintf(it->line, sizeof it->line, "sernet score: error: %s: out of memory for a %d x %d "
+                     "map\n", path, r.width, r.height);
+            return 2;
+        }
+        r.map_full = b->full;
+        r.map_full_cap = b->full_cap;
+        st = sn_inspect_file(c->in, path, &r);
+    }
+    if (st != SN_OK) {
+        error_line(path, it->line, sizeof it->line);
+        return 2;
+    }
+    it->wall = clock_s(CLOCK_MONOTONIC) - t0;
+    const char *mapfile = c->maps ? c->mapfiles->v[i] : "";
+    if (c->maps) {
+        int w = c->full_size ? r.width : S, h = c->full_size ? r.height : S, ch = c->heat ? 3 : 1;
+        size_t need = (size_t)w * h * ch;
+        if (need > b->px_cap) {
+            free(b->px);
+            b->px_cap = 0;
+            if (!(b->px = malloc(need))) {
+                snprintf(it->line, sizeof it->line, "sernet score: error: %s: out of memory for its "
+                         "map\n", path);
+                return 2;
+            }
+            b->px_cap = need;
+        }
+        to_pixels(c->full_size ? b->full : b->map, (size_t)w * h, c->map_max, c->heat, b->px);
+        sn_image img = {w, h, ch, b->px};
+        if (sn_image_write_png(mapfile, &img) != SN_OK) {
+            error_line(path, it->line, sizeof it->line);
+            return 2;
+        }
+    }
+    snprintf(it->line, sizeof it->line, "%s\t%.9g\t%s\t%d\t%lld%s%s\n", path, (double)r.score,
+             sn_inspector_train_name(c->in, r.neighbor), r.neighbor_distance,
+             (long long)r.repaired_pixels, c->maps ? "\t" : "", mapfile);
+    return 1;
+}
+
+static void *worker_main(void *p)
+{
+    run_ctx *c = p;
+    buffers b = {0};
+    b.full_cap = c->full_size ? (size_t)c->S * c->S : 0; /* grown when an image is larger */
+    b.map = malloc((size_t)c->S * c->S * sizeof(float));
+    b.full = c->full_size ? malloc(b.full_cap * sizeof(float)) : NULL;
+    int ok = b.map && (!c->full_size || b.full);
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        int i = c->next < c->files->n ? c->next++ : -1;
+        pthread_mutex_unlock(&c->lock);
+        if (i < 0)
+            break;
+        int state = 2;
+        if (ok)
+            state = score_item(c, &b, i);
+        else
+            snprintf(c->items[i].line, sizeof c->items[i].line, "sernet score: error: %s: out of "
+                     "memory\n", c->files->v[i]);
+        /* publish, then print every finished item whose predecessors are printed (input order) */
+        pthread_mutex_lock(&c->lock);
+        c->items[i].state = state;
+        while (c->printed < c->files->n && c->items[c->printed].state != 0) {
+            item *it = &c->items[c->printed++];
+            fputs(it->line, it->state == 1 ? stdout : stderr);
+            fflush(it->state == 1 ? stdout : stderr);
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    free(b.map);
+    free(b.full);
+    free(b.px);
+    return NULL;
 }
 
 int sn_cmd_score(int argc, char **argv)
 {
     sn_cli_config_args ca = {0};
     const char *model = NULL, *data = NULL, *category = NULL, *maps = NULL;
-    int threads = SN_INSPECT_THREADS_CONFIG, heat = 0, full_size = 0, pos = 0;
+    int threads = SN_INSPECT_THREADS_CONFIG, jobs = 1, heat = 0, full_size = 0, pos = 0;
     double map_max = 1.0;
     const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &model, 0, 0},
                                {"data", SN_OPT_STR, &data, 0, 0},
                                {"category", SN_OPT_STR, &category, 0, 0},
                                {"threads", SN_OPT_INT, &threads, 1, 1024},
+                               {"jobs", SN_OPT_INT, &jobs, 1, 256},
                                {"maps", SN_OPT_STR, &maps, 0, 0},
                                {"map-max", SN_OPT_DOUBLE, &map_max, 1e-30, 1e30},
                                {"heat", SN_OPT_FLAG, &heat, 0, 0},
@@ -200,26 +329,25 @@ int sn_cmd_score(int argc, char **argv)
         return sn_cli_usage_error("score", usage, "--heat and --full-size need --maps DIR");
     if (sn_dist_size(MPI_COMM_WORLD) > 1)
         return sn_cli_usage_error("score", usage, "runs on one process (%d MPI ranks given): use "
-                                  "--threads, or `sernet infer` for a dataset on many ranks",
+                                  "--threads or --jobs, or `sernet infer` for a dataset on many ranks",
                                   sn_dist_size(MPI_COMM_WORLD));
 
     int failed = 0;
-    strlist files = {0}, used = {0};
+    strlist files = {0}, used = {0}, mapfiles = {0};
     sn_inspector *in = NULL;
-    float *map = NULL, *full = NULL;
-    uint8_t *px = NULL;
-    size_t full_cap = 0, px_cap = 0;
-    sn_status st;
+    item *items = NULL;
+    pthread_t *th = NULL;
+    char msg[5200];
 
     sn_inspect_options o;
     sn_inspect_options_init(&o);
     o.category = category;
     o.threads = threads;
-    o.max_workers = 1; /* one image at a time */
+    o.max_workers = jobs;
     o.config_path = ca.config_path;
     o.sets = ca.sets;
     o.n_sets = ca.n_sets;
-    if ((st = sn_inspector_open(model, data, &o, &in)) != SN_OK)
+    if (sn_inspector_open(model, data, &o, &in) != SN_OK)
         return sn_cli_fail("score");
     const int S = sn_inspector_image_size(in);
     if (maps && mkdir(maps, 0777) != 0 && errno != EEXIST) {
@@ -232,7 +360,8 @@ int sn_cmd_score(int argc, char **argv)
         struct stat sb;
         if (stat(argv[a], &sb) == 0 && S_ISDIR(sb.st_mode)) {
             if (scan_folder(argv[a], &files) != SN_OK) {
-                report_error(argv[a]);
+                error_line(argv[a], msg, sizeof msg);
+                fputs(msg, stderr);
                 failed = 1;
             }
         } else if (push(&files, argv[a])) {
@@ -241,87 +370,56 @@ int sn_cmd_score(int argc, char **argv)
             goto done;
         }
     }
-    full_cap = full_size ? (size_t)S * S : 0; /* grown when an image is larger */
-    if (!(map = malloc((size_t)S * S * sizeof(float))) ||
-        (full_size && !(full = malloc(full_cap * sizeof(float))))) {
+    /* map file names fixed in input order, so they do not depend on which job finishes first */
+    for (int i = 0; maps && i < files.n; i++) {
+        char name[4400];
+        map_name(maps, files.v[i], &used, name, sizeof name);
+        if (push(&mapfiles, name)) {
+            fprintf(stderr, "sernet score: error: out of memory\n");
+            failed = 1;
+            goto done;
+        }
+    }
+    items = calloc((size_t)(files.n ? files.n : 1), sizeof *items);
+    th = calloc((size_t)jobs, sizeof *th);
+    if (!items || !th) {
         fprintf(stderr, "sernet score: error: out of memory\n");
         failed = 1;
         goto done;
     }
-    int scored = 0, bad = 0;
-    double busy = 0, cpu = 0;
-    for (int i = 0; i < files.n; i++) {
-        const char *path = files.v[i];
-        sn_inspect_result r = {0};
-        double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-        r.map = map;
-        if (full_size) {
-            r.map_full = full;
-            r.map_full_cap = full_cap;
+    run_ctx c = {in, &files, &mapfiles, items, S, heat, full_size, maps != NULL, map_max,
+                 PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    int started = 0;
+    for (int j = 1; j < SN_MIN(jobs, files.n); j++) {
+        if (pthread_create(&th[j], NULL, worker_main, &c) != 0) {
+            fprintf(stderr, "sernet score: warning: could only start %d of %d jobs\n", j, jobs);
+            break;
         }
-        st = sn_inspect_file(in, path, &r);
-        if (st == SN_EINVAL && full_size && (size_t)r.width * r.height > full_cap && r.width > 0) {
-            /* the map buffer was too small for this image: grow it and score again */
-            sn_err_clear();
-            full_cap = (size_t)r.width * r.height;
-            free(full);
-            if (!(full = malloc(full_cap * sizeof(float)))) {
-                fprintf(stderr, "sernet score: error: %s: out of memory for a %d x %d map\n", path,
-                        r.width, r.height);
-                full_cap = 0;
-                failed = 1;
-                continue;
-            }
-            r.map_full = full;
-            r.map_full_cap = full_cap;
-            st = sn_inspect_file(in, path, &r);
-        }
-        if (st != SN_OK) {
-            report_error(path);
-            failed = 1;
-            bad++;
-            continue;
-        }
-        busy += clock_s(CLOCK_MONOTONIC) - t0;
-        cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        scored++;
-        char mapfile[4400] = "";
-        if (maps) {
-            int w = full_size ? r.width : S, h = full_size ? r.height : S, c = heat ? 3 : 1;
-            size_t need = (size_t)w * h * c;
-            if (need > px_cap) {
-                free(px);
-                px_cap = 0;
-                if (!(px = malloc(need))) {
-                    fprintf(stderr, "sernet score: error: %s: out of memory for its map\n", path);
-                    failed = 1;
-                    continue;
-                }
-                px_cap = need;
-            }
-            to_pixels(full_size ? full : map, (size_t)w * h, map_max, heat, px);
-            map_name(maps, path, &used, mapfile, sizeof mapfile);
-            sn_image img = {w, h, c, px};
-            if (sn_image_write_png(mapfile, &img) != SN_OK) {
-                report_error(path);
-                failed = 1;
-                continue;
-            }
-        }
-        printf("%s\t%.9g\t%s\t%d\t%lld%s%s\n", path, (double)r.score,
-               sn_inspector_train_name(in, r.neighbor), r.neighbor_distance,
-               (long long)r.repaired_pixels, maps ? "\t" : "", mapfile);
-        fflush(stdout);
+        started = j;
     }
-    fprintf(stderr, "score: %d image(s) scored, %d failed; per image %.2f ms wall, %.2f ms CPU (%d "
-            "OpenMP thread(s), S = %d)\n", scored, bad, scored ? 1e3 * busy / scored : 0.0,
-            scored ? 1e3 * cpu / scored : 0.0, sn_inspector_threads(in), S);
+    worker_main(&c); /* this thread is job 0 */
+    for (int j = 1; j <= started; j++)
+        pthread_join(th[j], NULL);
+    double secs = clock_s(CLOCK_MONOTONIC) - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0, wall = 0;
+    int scored = 0, bad = 0;
+    for (int i = 0; i < files.n; i++) {
+        scored += items[i].state == 1;
+        bad += items[i].state != 1;
+        wall += items[i].state == 1 ? items[i].wall : 0;
+    }
+    failed |= bad > 0;
+    fprintf(stderr, "score: %d image(s) scored, %d failed, in %.2f s (%.2f images/s, %d job(s) x %d "
+            "OpenMP thread(s), S = %d); per image %.2f ms wall (mean call), %.2f ms CPU (process CPU "
+            "time / images)\n",
+            scored, bad, secs, secs > 0 ? scored / secs : 0.0, jobs, sn_inspector_threads(in), S,
+            scored ? 1e3 * wall / scored : 0.0, scored ? 1e3 * cpu / scored : 0.0);
 done:
-    free(map);
-    free(full);
-    free(px);
+    free(items);
+    free(th);
     strlist_free(&files);
     strlist_free(&used);
+    strlist_free(&mapfiles);
     sn_inspector_close(in);
     return failed ? SN_EXIT_FAIL : SN_EXIT_OK;
 }
