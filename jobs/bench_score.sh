@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Single-image latency of the inspection API at S = 256 (default architecture: seg_width 32,
 # rec_width 64), through `sernet score` (decode + preprocess + phash search + both nets + map,
-# one image per call), with 1 and 2 OpenMP threads per image.
+# one image per call), with 1 and 2 OpenMP threads per image, and 2 images at once (--jobs 2).
 #   jobs/bench_score.sh [path/to/sernet] [images=30]
 # The latency does not depend on how well the nets are trained, so the model is trained for one
 # step per stage on 8 images of the synthetic set (about a minute), then images of the synthetic
@@ -47,8 +47,11 @@ t0=$(date +%s)
   --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=8 --set threads=2 >/dev/null 2>&1
 echo "bench_score: model trained (1 step per stage) in $(( $(date +%s) - t0 )) s"
 fi
+n=$(ls "$tmp/photos" | wc -l)
 echo "bench_score: $("$bin" version 2>/dev/null | head -1); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-for th in 1 2; do
-  "$bin" score --model "$tmp/m.h5" --data "$tmp/syn.h5" --threads "$th" "$tmp/photos" >/dev/null 2>"$tmp/err"
-  echo "bench_score: S = 256, $n images, --threads $th: $(grep '^score:' "$tmp/err")"
+for cfg in "1 1" "2 1" "1 2"; do
+  set -- $cfg
+  "$bin" score --model "$tmp/m.h5" --data "$tmp/syn.h5" --threads "$1" --jobs "$2" "$tmp/photos" \
+    >/dev/null 2>"$tmp/err"
+  echo "bench_score: S = 256, $n images, --threads $1 --jobs $2: $(grep '^score:' "$tmp/err")"
 done
