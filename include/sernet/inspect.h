@@ -31,10 +31,11 @@
  *
  * Errors: every function returning sn_status records a message naming what was wrong (file,
  * category, sizes, channels) in the calling thread; read it with sn_err_msg() (sernet/common.h)
- * and reset it with sn_err_clear(). The first error recorded in a thread wins until cleared, so
- * clear it after handling a failure. Messages are per thread: concurrent calls never see each
- * other's. sn_inspector_open and sn_inspector_close use HDF5, which is not built thread-safe:
- * do not run them while another thread uses HDF5 (scoring calls do not use HDF5).
+ * and reset it with sn_err_clear(). Each function below clears the calling thread's previous
+ * message on entry, so after a failure sn_err_msg() is that call's message. Messages are per
+ * thread: concurrent calls never see each other's. A failed call leaves the inspector usable.
+ * sn_inspector_open reads files with HDF5, which is not built thread-safe: do not run it while
+ * another thread uses HDF5 (scoring calls never use HDF5).
  *
  * Memory: the caller owns every buffer passed in (pixels, output arrays); the library never
  * keeps a pointer to them after a call returns and never allocates memory the caller must free,
