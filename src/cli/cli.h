@@ -73,5 +73,6 @@ int sn_cmd_train(int argc, char **argv);
 int sn_cmd_eval(int argc, char **argv);
 int sn_cmd_infer(int argc, char **argv);
 int sn_cmd_export(int argc, char **argv);
+int sn_cmd_score(int argc, char **argv);
 
 #endif
