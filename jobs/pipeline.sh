@@ -69,8 +69,8 @@ for s in ${stages//,/ }; do
     train) run train --stage all --config "$config" "${sets[@]}" --data "$data" --out "$model" "${catopt[@]}" $(resume_flag "$model") ;;
     # infer uses the model's configuration; --resume also starts a fresh run when nothing exists
     infer) run infer --model "$model" --data "$data" --out "$results" "${catopt[@]}" $([ $resume = 1 ] && echo --resume || echo --force) ;;
-    eval) run eval --results "$results" --data "$data" "${catopt[@]}" ;;
-    export) run export --results "$results" --data "$data" --out "$out/panels" "${catopt[@]}" ;;
+    eval) run eval --results "$results" --data "$data" ;;   # the category comes from the results file
+    export) run export --results "$results" --data "$data" --out "$out/panels" ;;
   esac
 done
 echo "pipeline: done; outputs in $out" >&2
