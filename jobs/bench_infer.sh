@@ -23,7 +23,7 @@ else
   mpirun -np 2 --oversubscribe "$bin" train --data "$data" --category weave --out "$model" --stage all --quiet \
     --set image_size="$SIZE" --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=16 --set threads=1 >/dev/null 2>&1
 fi
-n=$(h5ls -r "$data" | awk -v c="/$cat/test/images" '$1==c{gsub(/[{},]/," "); print $2; exit}')
+n=$(h5ls -r "$data" | awk -v c="/$cat/test/images" '$1==c{gsub(/[{},]/," "); print $3; exit}')
 echo "inference benchmark: $n test images of category $cat, $(h5dump -a /image_size "$model" | awk '/\(0\)/{print $2}') px, --batch $BATCH; $("$bin" --version | head -1)"
 run() { # ranks threads
   local best='' line
