@@ -12,8 +12,10 @@
 #  4. the same for slurm/infer.sbatch (SERNET_INFER_DELAY_MS slows the rounds): the interrupted
 #     RESULTS.h5.tmp has complete = 0 and some rows done, the requeued run resumes it
 #     (--resume), the final file is complete and its data equal an uninterrupted run's;
-#  5. (with ../shared) slurm/array_categories.sh over glass and metal_plate (MVTec layout): each
-#     array task runs ingest, train, infer, eval, export of its own category to the end.
+#  5. (with ../shared) slurm/array_categories.sh over glass and metal_plate (MVTec layout), both
+#     tasks signalled during inference: each requeues once, its second run skips the finished
+#     ingest and train, resumes the inference, and runs eval and export; every stage done, the
+#     results complete, the model and dataset of its own category.
 # Skips (77) when not root or when Slurm cannot be installed/started here. Daemons and files are
 # removed on exit, whatever happens.
 . "${SERNET_SOURCE_DIR:?}/tests/lib/slurm_test.bash" || exit 1
@@ -114,13 +116,35 @@ if [ -n "$shared" ] && [ -d "$shared/data/glass/glass/train/good" ] && [ -d "$sh
   mkdir -p "$work/root"
   ln -s "$(cd "$shared/data/glass/glass" && pwd)" "$work/root/glass"
   ln -s "$(cd "$shared/data/mpdd/metal_plate" && pwd)" "$work/root/metal_plate"
-  aid=$(SERNET_BIN=$sbin bash "$src/slurm/array_categories.sh" --root "$work/root" --out "$work/a" --ingest-args "--size 32" \
-          "${tiny[@]}" --ntasks-per-node 1 --cpus-per-task 1 --time 10 2>"$work/a.err")
+  # both tasks at once (1 CPU each); each is signalled during its inference (slowed down), so it
+  # requeues and its second run must skip the finished stages and resume the .tmp
+  aid=$(SERNET_BIN=$sbin SERNET_INFER_DELAY_MS=400 bash "$src/slurm/array_categories.sh" --root "$work/root" \
+          --out "$work/a" --ingest-args "--size 32" "${tiny[@]}" --ntasks-per-node 1 --cpus-per-task 1 \
+          --time 10 2>"$work/a.err")
   if [ -n "$aid" ]; then
+    declare -A sig=()
+    for ((i = 0; i < 1200 && ${#sig[@]} < 2; i++)); do
+      for k in 0 1; do
+        c=$(sed -n "$((k + 1))p" "$work/a/categories.txt")
+        if [ -z "${sig[$k]:-}" ] && [ -e "$work/a/$c/results.h5.tmp" ]; then
+          scancel --signal=USR1 --batch "${aid}_$k"; sig[$k]=1
+        fi
+      done
+      sleep 0.1
+    done
     for k in 0 1; do
       c=$(sed -n "$((k + 1))p" "$work/a/categories.txt")
+      check "array task $k ($c) reached inference and was signalled" [ -n "${sig[$k]:-}" ]
       st=$(wait_job "${aid}_$k" 180)
       check "array task $k ($c) COMPLETED, got $st" [ "$st" = COMPLETED ]
+      rs=$(field "${aid}_$k" Restarts)
+      check "array task $k ($c) requeued once (Restarts=$rs)" [ "$rs" = 1 ]
+      lg=$work/a/logs/sernet-cat-${aid}_$k.log
+      for s in ingest train; do
+        n=$(grep -c "run.sh: srun .* $s " "$lg")
+        check "array task $k ($c): $s ran once across the requeue (ran $n times)" [ "$n" = 1 ]
+      done
+      check "array task $k ($c): the requeued run resumed the inference" grep -q "infer: resuming .*results.h5.tmp" "$lg"
       for s in ingest train infer eval export; do
         check "array task $k ($c): stage $s done" [ -e "$work/a/$c/done.$s" ]
       done
