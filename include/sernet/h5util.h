@@ -18,6 +18,10 @@ typedef struct {
     int writing;     /* 1: created by sn_h5_create, lives under `tmp` until sn_h5_finish */
     char path[1024]; /* the final name */
     char tmp[1040];  /* the temporary name while writing */
+    /* Chunked datasets get HDF5's Fletcher32 checksum filter (verified on every read) unless
+     * this is set: filtered chunks are reallocated when written, so files whose rows are
+     * written incrementally and must survive a kill (results) keep their own row checksums. */
+    int no_checksums;
 } sn_h5file;
 
 /* Create `path`'s temporary file "<path>.tmp" for writing. An existing `path` is refused
@@ -84,6 +88,9 @@ sn_status sn_h5_read_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memt
 /* Fixed-length string type of `len` bytes (NUL padded); close with H5Tclose. */
 hid_t sn_h5_string_type(size_t len);
 
+/* 1 after a file could not be closed (disk full during the final flush): HDF5's clean-up at
+ * MPI_Finalize would crash on it, so the program must exit without MPI_Finalize. */
+int sn_h5_poisoned(void);
 /* The most specific message on the HDF5 error stack ("" if none), then clears it. */
 const char *sn_h5_detail(void);
 

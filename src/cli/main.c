@@ -1,8 +1,10 @@
 /* sernet: the subcommand dispatcher. */
 #include "cli/cli.h"
+#include "sernet/h5util.h"
 
 #include <mpi.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 static const sn_cli_command COMMANDS[] = {
@@ -59,6 +61,12 @@ int main(int argc, char **argv)
         /* Errors are returned, not fatal, so every failure takes the collective error path. */
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         int rc = COMMANDS[i].run(argc - 1, argv + 1);
+        if (sn_h5_poisoned()) {
+            /* HDF5 holds a file it could not close; its clean-up in MPI_Finalize would crash */
+            fflush(stdout);
+            fflush(stderr);
+            _exit(rc ? rc : SN_EXIT_FAIL);
+        }
         MPI_Finalize();
         return rc;
     }

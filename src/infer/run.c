@@ -3,6 +3,7 @@
 #include "sernet/hashindex.h"
 #include "sernet/infer.h"
 #include "sernet/results.h"
+#include "sernet/testhook.h"
 #include "sernet/threads.h"
 #include "sernet/train.h"
 
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- fingerprint and readers' check ---------------------------------------------------------- */
@@ -72,20 +72,10 @@ done:
     return status;
 }
 
-sn_status sn_results_open(sn_h5file *f, const char *path, const sn_dataset *ds, MPI_Comm comm)
-{
-    sn_status status = sn_h5_open(f, path, comm);
-    if (status != SN_OK)
-        return status;
-    status = sn_dist_agree(check_results(f, ds, path, 1), comm);
-    if (status != SN_OK)
-        sn_h5_close(f);
-    return status;
-}
-
 /* ---- the run --------------------------------------------------------------------------------- */
 
-enum { D_SCORES, D_MAPS, D_SEG, D_REPAIR, D_RECON, D_NEIGHBOR, D_DIST, D_REPAIRED, D_DONE, D_COUNT };
+enum { D_SCORES, D_MAPS, D_SEG, D_REPAIR, D_RECON, D_NEIGHBOR, D_DIST, D_REPAIRED, D_CHECK, D_DONE,
+       D_COUNT };
 
 static const struct {
     const char *name;
@@ -93,7 +83,7 @@ static const struct {
 } DSETS[D_COUNT] = {
     {"/scores", 0},   {"/maps", 1},     {"/seg_masks", 1},       {"/repair_masks", 1},
     {"/reconstructions", 3}, {"/neighbor", 0}, {"/neighbor_distance", 0}, {"/repaired_pixels", 0},
-    {"/done", 0},
+    {"/checksums", 0}, {"/done", 0},
 };
 
 static hid_t file_type(int d)
@@ -102,6 +92,7 @@ static hid_t file_type(int d)
     case D_SCORES: case D_MAPS: case D_SEG: return H5T_IEEE_F32LE;
     case D_REPAIR: case D_RECON: case D_DONE: return H5T_STD_U8LE;
     case D_NEIGHBOR: case D_REPAIRED: return H5T_STD_I64LE;
+    case D_CHECK: return H5T_STD_U64LE;
     default: return H5T_STD_I32LE;
     }
 }
@@ -112,8 +103,93 @@ static hid_t mem_type(int d)
     case D_SCORES: case D_MAPS: case D_SEG: return H5T_NATIVE_FLOAT;
     case D_REPAIR: case D_RECON: case D_DONE: return H5T_NATIVE_UINT8;
     case D_NEIGHBOR: case D_REPAIRED: return H5T_NATIVE_INT64;
+    case D_CHECK: return H5T_NATIVE_UINT64;
     default: return H5T_NATIVE_INT32;
     }
+}
+
+/* FNV-1a 64 of one row's data, in dataset order (the /checksums entry of the row). */
+static uint64_t row_checksum(int s, float score, const float *map, const float *seg,
+                             const uint8_t *repair, const uint8_t *recon, int64_t nbr, int32_t dist,
+                             int64_t repaired)
+{
+    const size_t plane = (size_t)s * s;
+    uint64_t h = SN_FNV_OFFSET;
+    h = sn_fnv1a(h, &score, sizeof score);
+    h = sn_fnv1a(h, map, plane * sizeof *map);
+    h = sn_fnv1a(h, seg, plane * sizeof *seg);
+    h = sn_fnv1a(h, repair, plane);
+    h = sn_fnv1a(h, recon, plane * 3);
+    h = sn_fnv1a(h, &nbr, sizeof nbr);
+    h = sn_fnv1a(h, &dist, sizeof dist);
+    h = sn_fnv1a(h, &repaired, sizeof repaired);
+    return h;
+}
+
+/* Check the row checksums of rows [begin, begin + count) whose `want` flag is set (NULL: all).
+ * *bad receives the first damaged row or -1; the error names it. Not collective. */
+static sn_status verify_rows(sn_h5file *f, const char *shown, int s, int64_t begin, int64_t count,
+                             const uint8_t *want, int64_t *bad)
+{
+    sn_status status = SN_OK;
+    hid_t d[D_COUNT];
+    const size_t plane = (size_t)s * s;
+    float score, *map = NULL, *seg = NULL;
+    uint8_t *repair = NULL, *recon = NULL;
+    for (int i = 0; i < D_COUNT; i++)
+        d[i] = H5I_INVALID_HID;
+    *bad = -1;
+    SN_ALLOC(map, plane, "map row");
+    SN_ALLOC(seg, plane, "mask row");
+    SN_ALLOC(repair, plane, "repair row");
+    SN_ALLOC(recon, plane * 3, "reconstruction row");
+    for (int i = 0; i < D_COUNT; i++) {
+        if ((d[i] = H5Dopen2(f->id, DSETS[i].name, H5P_DEFAULT)) < 0)
+            SN_FAIL(SN_EFORMAT, "%s: no dataset %s: %s", shown, DSETS[i].name, sn_h5_detail());
+    }
+    for (int64_t r = begin; r < begin + count; r++) {
+        if (want && !want[r - begin])
+            continue;
+        int64_t nbr, repaired;
+        int32_t dist;
+        uint64_t stored;
+        void *dst[D_COUNT] = {&score, map, seg, repair, recon, &nbr, &dist, &repaired, &stored, NULL};
+        for (int i = 0; i < D_DONE; i++)
+            SN_TRY(sn_h5_read_rows(f, d[i], DSETS[i].name, mem_type(i), r, 1, dst[i]));
+        if (row_checksum(s, score, map, seg, repair, recon, nbr, dist, repaired) != stored) {
+            *bad = r;
+            SN_FAIL(SN_EFORMAT, "%s: row %lld is damaged (its data do not match /checksums[%lld])",
+                    shown, (long long)r, (long long)r);
+        }
+    }
+done:
+    for (int i = 0; i < D_COUNT; i++)
+        if (d[i] >= 0)
+            H5Dclose(d[i]);
+    sn_free(map);
+    sn_free(seg);
+    sn_free(repair);
+    sn_free(recon);
+    return status;
+}
+
+sn_status sn_results_open(sn_h5file *f, const char *path, const sn_dataset *ds, MPI_Comm comm)
+{
+    sn_status status = sn_h5_open(f, path, comm);
+    if (status != SN_OK)
+        return status;
+    status = sn_dist_agree(check_results(f, ds, path, 1), comm);
+    if (status == SN_OK) {
+        /* every rank verifies the row checksums of its shard */
+        int64_t begin, count, bad;
+        sn_dist_shard(sn_dataset_count(ds, SN_SPLIT_TEST), sn_dist_rank(comm), sn_dist_size(comm),
+                      &begin, &count);
+        status = sn_dist_agree(verify_rows(f, path, sn_dataset_image_size(ds), begin, count, NULL,
+                                           &bad), comm);
+    }
+    if (status != SN_OK)
+        sn_h5_close(f);
+    return status;
 }
 
 typedef struct {
@@ -126,6 +202,7 @@ typedef struct {
     hid_t d[D_COUNT];
     int s;
     int64_t m;
+    int resumed; /* continuing an interrupted file */
     int batch; /* rows per group (stored in the file: a resumed run uses the same groups) */
     uint64_t *hashes;
     int64_t n_hashes;
@@ -138,6 +215,7 @@ static sn_status create_file(run_state *r)
     const int s = r->s;
     const sn_config *cfg = sn_model_config(r->model);
     SN_TRY(sn_h5_create(&r->f, r->o->out, 1, r->comm));
+    r->f.no_checksums = 1; /* rows carry their own checksums (/checksums) */
     SN_TRY(sn_h5_provenance(&r->f, cfg));
     SN_TRY(sn_h5_attr_set_str(&r->f, "/", "format", SN_RESULTS_FORMAT));
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "format_version", SN_RESULTS_VERSION));
@@ -260,6 +338,7 @@ typedef struct {
     uint8_t *img, *sim, *repair, *recon, *ones;
     float *scores, *maps, *seg;
     int64_t *repaired;
+    uint64_t *check;
 } batch_buf;
 
 static sn_status batch_alloc(batch_buf *b, int cap, int s)
@@ -279,6 +358,7 @@ static sn_status batch_alloc(batch_buf *b, int cap, int s)
     SN_ALLOC(b->maps, cap * plane, "anomaly maps");
     SN_ALLOC(b->seg, cap * plane, "segmentation masks");
     SN_ALLOC(b->repaired, cap, "repaired pixels");
+    SN_ALLOC(b->check, cap, "row checksums");
     memset(b->ones, 1, (size_t)cap);
 done:
     return status;
@@ -288,22 +368,7 @@ static void batch_free(batch_buf *b)
 {
     sn_free(b->rows); sn_free(b->nbr); sn_free(b->dist); sn_free(b->img); sn_free(b->sim);
     sn_free(b->repair); sn_free(b->recon); sn_free(b->ones); sn_free(b->scores); sn_free(b->maps);
-    sn_free(b->seg); sn_free(b->repaired);
-}
-
-/* Testing hook (docs/hardening.md): SERNET_INFER_DELAY_MS=N sleeps N ms per round, so a test can
- * kill a rank while rows are being written. */
-static void test_delay(void)
-{
-    static long ms = -1;
-    if (ms < 0) {
-        const char *e = getenv("SERNET_INFER_DELAY_MS");
-        ms = e ? atol(e) : 0;
-    }
-    if (ms > 0) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    sn_free(b->seg); sn_free(b->repaired); sn_free(b->check);
 }
 
 /* This rank's part of one round: read, search, infer. */
@@ -335,8 +400,13 @@ done:
 static sn_status write_round(run_state *r, batch_buf *b, int n)
 {
     sn_status status = SN_OK;
+    const size_t plane = (size_t)r->s * r->s;
+    for (int i = 0; i < n; i++)
+        b->check[i] = row_checksum(r->s, b->scores[i], b->maps + i * plane, b->seg + i * plane,
+                                   b->repair + i * plane, b->recon + i * plane * 3, b->nbr[i],
+                                   b->dist[i], b->repaired[i]);
     const void *src[D_COUNT] = {b->scores, b->maps, b->seg, b->repair, b->recon,
-                                b->nbr, b->dist, b->repaired, b->ones};
+                                b->nbr, b->dist, b->repaired, b->check, b->ones};
     /* the done flags go last: a row counts only once all its data are in the file */
     for (int i = 0; i < D_COUNT; i++)
         SN_TRY(sn_h5_write_rowset(&r->f, r->d[i], DSETS[i].name, mem_type(i), b->rows, n, src[i]));
@@ -371,6 +441,23 @@ static sn_status rows_loop(run_state *r, uint8_t *done, sn_infer_summary *sum)
     const int64_t groups = (r->m + batch - 1) / batch;
     sn_dist_shard(groups, r->rank, r->size, &begin, &count);
     SN_ALLOC(todo, count > 0 ? count : 1, "groups to do");
+    if (r->resumed && count > 0) {
+        /* rows kept from the interrupted run are used only if their checksums hold */
+        int64_t r0 = begin * batch, r1 = SN_MIN(r->m, (begin + count) * batch), bad = -1;
+        while (r0 < r1) {
+            sn_status v = verify_rows(&r->f, r->f.tmp, r->s, r0, r1 - r0, done + r0, &bad);
+            if (v == SN_OK)
+                break;
+            if (bad < 0) {
+                status = v;
+                goto done;
+            }
+            fprintf(stderr, "infer: %s; computing it again\n", sn_err_msg());
+            sn_err_clear();
+            done[bad] = 0;
+            r0 = bad + 1;
+        }
+    }
     for (int64_t g = begin; g < begin + count; g++) {
         int all_done = 1;
         for (int64_t i = g * batch; i < SN_MIN(r->m, (g + 1) * batch); i++)
@@ -401,7 +488,7 @@ done:
         if (k < ntodo)
             for (int64_t i = todo[k] * batch; i < SN_MIN(r->m, (todo[k] + 1) * batch); i++)
                 b.rows[n++] = i;
-        test_delay();
+        sn_testhook_delay("SERNET_INFER_DELAY_MS"); /* tests only: docs/hardening.md */
         sn_status local = compute(r, w, &b, n, sum, &tt);
         /* one collective decision per round: an error anywhere, or a stop request */
         int flags[2] = {local != SN_OK, sn_train_stop_requested()}, all[2];
@@ -537,6 +624,7 @@ sn_status sn_infer_run(const sn_infer_opts *o, MPI_Comm comm, sn_infer_summary *
         char shown[1100];
         snprintf(shown, sizeof shown, "%s.tmp", o->out);
         SN_TRY(sn_h5_resume(&r.f, o->out, comm));
+        r.resumed = 1;
         status = sn_dist_agree(check_resumable(&r, shown), comm);
         if (status == SN_OK)
             status = sn_dist_agree(open_datasets(&r), comm);

@@ -115,13 +115,28 @@ sn_status sn_h5_create(sn_h5file *f, const char *path, int force, MPI_Comm comm)
     return SN_OK;
 }
 
+/* A failed H5Fclose (its final metadata flush hit a full disk or a quota) leaves HDF5 with a
+ * half-closed file that crashes the library's own clean-up inside MPI_Finalize; the program
+ * then ends without that clean-up (sn_h5_poisoned, src/cli/main.c). */
+static int poisoned;
+
+int sn_h5_poisoned(void) { return poisoned; }
+
+static herr_t close_file(sn_h5file *f)
+{
+    herr_t r = H5Fclose(f->id);
+    if (r < 0)
+        poisoned = 1;
+    return r;
+}
+
 sn_status sn_h5_finish(sn_h5file *f, sn_status local)
 {
     sn_status status = sn_dist_agree(local, f->comm);
     int rank = sn_dist_rank(f->comm);
     if (f->id >= 0) {
-        if (H5Fclose(f->id) < 0 && status == SN_OK)
-            status = SN_ERR(SN_EIO, "%s: closing failed: %s", f->tmp, sn_h5_detail());
+        if (close_file(f) < 0 && status == SN_OK)
+            status = SN_ERR(SN_EIO, "%s: closing failed (disk full?): %s", f->tmp, sn_h5_detail());
         f->id = H5I_INVALID_HID;
     }
     status = sn_dist_agree(status, f->comm);
@@ -221,7 +236,7 @@ void sn_h5_close(sn_h5file *f)
     if (!f)
         return;
     if (f->id >= 0)
-        H5Fclose(f->id);
+        close_file(f);
     f->id = H5I_INVALID_HID;
     if (f->writing && sn_dist_rank(f->comm) == 0)
         remove(f->tmp);
@@ -425,6 +440,9 @@ sn_status sn_h5_dataset_create(sn_h5file *f, const char *path, hid_t type, int n
     if (chunk) {
         if (H5Pset_chunk(dcpl, ndims, chunk) < 0)
             SN_FAIL(SN_EIO, "%s: chunking of dataset %s: %s", shown(f), path, sn_h5_detail());
+        /* a checksum per chunk, verified by every read: flipped bits are reported, never used */
+        if (!f->no_checksums && H5Pset_fletcher32(dcpl) < 0)
+            SN_FAIL(SN_EIO, "%s: checksum filter of dataset %s: %s", shown(f), path, sn_h5_detail());
         /* parallel writes need the chunks allocated up front */
         if (H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0)
             SN_FAIL(SN_EIO, "%s: allocation of dataset %s: %s", shown(f), path, sn_h5_detail());

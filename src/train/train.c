@@ -2,6 +2,7 @@
  * (include/sernet/train.h, docs/training.md). */
 #define _GNU_SOURCE
 #include "sernet/train.h"
+#include "sernet/testhook.h"
 
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
@@ -152,9 +153,13 @@ static sn_status write_floats(sn_h5file *f, const char *path, const float *buf, 
     sn_status status = SN_OK;
     hsize_t hd[4];
     hid_t d = H5I_INVALID_HID;
-    for (int i = 0; i < ndim; i++)
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
         hd[i] = (hsize_t)dims[i];
-    SN_TRY(sn_h5_dataset_create(f, path, H5T_IEEE_F32LE, ndim, hd, NULL, &d));
+        numel *= dims[i];
+    }
+    /* one chunk per tensor, so HDF5 checksums it (a flipped bit is reported on reading) */
+    SN_TRY(sn_h5_dataset_create(f, path, H5T_IEEE_F32LE, ndim, hd, numel > 0 ? hd : NULL, &d));
     SN_TRY(sn_h5_write_rows(f, d, path, H5T_NATIVE_FLOAT, 0, (int64_t)hd[0], buf));
 done:
     if (d >= 0)
@@ -167,7 +172,7 @@ static sn_status write_doubles(sn_h5file *f, const char *path, const double *buf
     sn_status status = SN_OK;
     hsize_t hd[1] = {(hsize_t)n};
     hid_t d = H5I_INVALID_HID;
-    SN_TRY(sn_h5_dataset_create(f, path, H5T_IEEE_F64LE, 1, hd, NULL, &d));
+    SN_TRY(sn_h5_dataset_create(f, path, H5T_IEEE_F64LE, 1, hd, n > 0 ? hd : NULL, &d));
     SN_TRY(sn_h5_write_rows(f, d, path, H5T_NATIVE_DOUBLE, 0, n, buf));
 done:
     if (d >= 0)
@@ -586,6 +591,7 @@ static sn_status train_step(trainer *t, net_state *ns, long g, double *loss_out,
     sn_ssim_params sp;
     sn_ssim_defaults(&sp, t->cfg->ssim_window, t->cfg->ssim_sigma);
     const sn_tensor *target = ns->kind == SN_NET_SEG ? &t->target : &t->clean;
+    sn_testhook_delay("SERNET_TRAIN_DELAY_MS"); /* tests only: docs/hardening.md */
     status = ns->kind == SN_NET_SEG ? seg_samples(t, g, &global_count)
                                     : rec_samples(t, g, &global_count, &rep);
     status = sn_dist_agree(status, t->comm);
