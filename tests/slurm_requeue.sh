@@ -2,7 +2,8 @@
 # ctest-labels: slow
 # The time-limit protocol of the slurm/ scripts against a real Slurm (jobs/slurm_local.sh: one
 # node of 2 CPUs) and the real sernet, on the synthetic set at S=32 with tiny training budgets:
-#  3. slurm/train.sbatch with a 2-rank `sernet train --stage all`: USR1 to the batch shell
+#  3. slurm/train.sbatch with a 2-rank `sernet train --stage all` (steps slowed down by
+#     SERNET_TRAIN_DELAY_MS): USR1 to the batch shell
 #     (scancel --signal=USR1 --batch, what #SBATCH --signal=B:USR1@120 does 120 s before the time
 #     limit) reaches sernet through srun; it checkpoints (model file: checkpoint_complete 1,
 #     /seg/step = the step it reported, < steps_total, no /rec yet) and exits 0; the job requeues
@@ -37,13 +38,14 @@ ntest=$("$bin" info "$work/p/data.h5" 2>/dev/null | awk '/\/weave\/test\/labels/
 echo "inputs: $(( $(date +%s) - t0 )) s"
 
 # ---- 3. train: signal, checkpoint, requeue, resume; equal to an uninterrupted run ------------
-# 10 epochs of 15 steps: long enough to be interrupted after the first progress line (step 10)
+# 4 epochs of 15 steps, each slowed to >= 60 ms (SERNET_TRAIN_DELAY_MS, a testing hook): the
+# signal, sent after the first progress line (step 10), arrives long before the end
 t0=$(date +%s)
 mkdir -p "$work/r"
-long=("${tiny[@]}" --set epochs_seg=10)
+long=("${tiny[@]}" --set epochs_seg=4)
 # --time 10: the #SBATCH --signal=B:USR1@120 of the scripts comes 8 minutes in, never here
 shape=(--nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=10)
-rid=$(SERNET_BIN=$bin SERNET_HOME=$src sbatch --parsable "${shape[@]}" --output="$work/r/train.log" "$src/slurm/train.sbatch" \
+rid=$(SERNET_BIN=$bin SERNET_HOME=$src SERNET_TRAIN_DELAY_MS=60 sbatch --parsable "${shape[@]}" --output="$work/r/train.log" "$src/slurm/train.sbatch" \
         "$src/configs/default.ini" "$work/p/data.h5" "$work/r/m.h5" --category weave "${long[@]}")
 # the uninterrupted reference: same shape, queued behind (it runs while the first waits to restart)
 ref=$(SERNET_BIN=$bin SERNET_HOME=$src sbatch --parsable "${shape[@]}" --output="$work/r/ref.log" "$src/slurm/train.sbatch" \
