@@ -107,14 +107,24 @@ if [ -n "${jid[export]:-}" ]; then
   check "infer ran with --force (a fresh results file after training)" grep -q 'infer .* --force' "$work"/p/logs/sernet-infer-*.log
   check "the results equal jobs/pipeline.sh's (same model, 2 ranks)" same_results "$work/p/results.h5" "$work/lp/results.h5"
   if [ $real_eval = 1 ]; then
-    check "eval wrote the metrics JSON" grep -q '"image_auroc"' "$work/p/results_metrics.json"
-    check "eval wrote the report" [ -s "$work/p/results_report/report.md" ]
+    check "eval wrote valid JSON with the image AUROC" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["format"] == "sernet-metrics" and d["n_images"] == int(sys.argv[2]) and "image_auroc" in d else 1)' \
+      "$work/p/results_metrics.json" "$ntest"
+    check "eval wrote the report (report.md, ROC curve)" \
+      [ -s "$work/p/results_report/report.md" ] && [ -s "$work/p/results_report/roc_image.svg" ]
+    n=0 nbad=0
+    for f in "$work"/p/results_report/f[pn]_*.png; do [ -e "$f" ] || continue; n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done
+    check "eval's worst-case panels are valid PNGs ($n, $nbad bad)" [ $n -gt 0 ] && [ $nbad = 0 ]
     check "eval added /metrics to the results file" h5ls "$work/p/results.h5/metrics" >/dev/null 2>&1
+    check "the results file is still complete after eval" results_complete "$work/p/results.h5" "$ntest"
   fi
   if [ $real_export = 1 ]; then
     n=0 nbad=0
     while IFS= read -r f; do n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done < <(find "$work/p/panels" -name '*.png')
     check "export wrote one panel per test image ($n of $ntest), all valid PNGs ($nbad bad)" [ "$n" = "$ntest" ] && [ $nbad = 0 ]
+    check "export wrote its index" [ -s "$work/p/panels/index.md" ]
   fi
 fi
 # a failing job: its afterok dependant is cancelled, never run
