@@ -62,12 +62,12 @@ if [ -n "$rid" ] && [ -n "$ref" ]; then
   rs=$(field "$rid" Restarts)
   check "the job was requeued exactly once (Restarts=$rs)" [ "$rs" = 1 ]
   stop=$(sed -n 's/^train: stopped after seg step \([0-9]*\) of \([0-9]*\).*/\1 \2/p' "$work/r/train.log" | head -n 1)
-  check "USR1 reached sernet through the batch shell and srun: it stopped mid-stage (step/total: '$stop')" \
-    [ -n "$stop" ] && [ "${stop% *}" -lt "${stop#* }" ]
+  checkx "USR1 reached sernet through the batch shell and srun: it stopped mid-stage (step/total: '$stop')" \
+    '[ -n "$stop" ] && [ "${stop% *}" -lt "${stop#* }" ]'
   check "the checkpoint is complete (checkpoint_complete = 1)" [ "$(h5attr "$work/r/ckpt.h5" /checkpoint_complete)" = 1 ]
   cs=$(h5attr "$work/r/ckpt.h5" /seg/step) ct=$(h5attr "$work/r/ckpt.h5" /seg/steps_total)
-  check "the checkpoint holds the step it stopped at, before the end (/seg/step $cs of $ct; log: $stop)" \
-    [ -n "$cs" ] && [ "$cs $ct" = "$stop" ] && [ "$cs" -lt "$ct" ]
+  checkx "the checkpoint holds the step it stopped at, before the end (/seg/step $cs of $ct; log: $stop)" \
+    '[ -n "$cs" ] && [ "$cs $ct" = "$stop" ] && [ "$cs" -lt "$ct" ]'
   check "the checkpoint has no reconstruction net yet" [ -z "$(h5attr "$work/r/ckpt.h5" /rec/step)" ]
   check "the log shows the requeue" grep -q 'checkpointed; requeueing' "$work/r/train.log"
   check "the second run was started with --resume" grep -q 'run.sh: srun .* train --stage all .* --resume' "$work/r/train.log"
@@ -100,8 +100,8 @@ if [ -n "$iid" ]; then
   check "the inference job was requeued exactly once (Restarts=$rs)" [ "$rs" = 1 ]
   check "sernet infer stopped on request" grep -q 'infer: stopped on request' "$work/r/infer.log"
   dc=$(done_counts "$work/r/part.h5")
-  check "the interrupted .tmp: complete = 0, some rows done, some not ($dc)" \
-    [ "$(h5attr "$work/r/part.h5" /complete)" = 0 ] && [ "${dc% *}" -gt 0 ] && [ "${dc#* }" -gt 0 ]
+  checkx "the interrupted .tmp: complete = 0, some rows done, some not ($dc)" \
+    '[ "$(h5attr "$work/r/part.h5" /complete)" = 0 ] && [ "${dc% *}" -gt 0 ] && [ "${dc#* }" -gt 0 ]'
   check "the second run resumed the .tmp" grep -q "infer: resuming .*res.h5.tmp: ${dc% *} of $ntest rows already done" "$work/r/infer.log"
   check "results complete after the requeue" results_complete "$work/r/res.h5" "$ntest"
   check "interrupted + resumed results equal an uninterrupted run's" same_results "$work/r/res.h5" "$work/p/results.h5"

@@ -112,18 +112,18 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 sys.exit(0 if d["format"] == "sernet-metrics" and d["n_images"] == int(sys.argv[2]) and "image_auroc" in d else 1)' \
       "$work/p/results_metrics.json" "$ntest"
-    check "eval wrote the report (report.md, ROC curve)" \
-      [ -s "$work/p/results_report/report.md" ] && [ -s "$work/p/results_report/roc_image.svg" ]
+    checkx "eval wrote the report (report.md, ROC curve)" \
+      '[ -s "$work/p/results_report/report.md" ] && [ -s "$work/p/results_report/roc_image.svg" ]'
     n=0 nbad=0
     for f in "$work"/p/results_report/f[pn]_*.png; do [ -e "$f" ] || continue; n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done
-    check "eval's worst-case panels are valid PNGs ($n, $nbad bad)" [ $n -gt 0 ] && [ $nbad = 0 ]
+    checkx "eval's worst-case panels are valid PNGs ($n, $nbad bad)" '[ $n -gt 0 ] && [ $nbad = 0 ]'
     check "eval added /metrics to the results file" h5ls "$work/p/results.h5/metrics" >/dev/null 2>&1
     check "the results file is still complete after eval" results_complete "$work/p/results.h5" "$ntest"
   fi
   if [ $real_export = 1 ]; then
     n=0 nbad=0
     while IFS= read -r f; do n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done < <(find "$work/p/panels" -name '*.png')
-    check "export wrote one panel per test image ($n of $ntest), all valid PNGs ($nbad bad)" [ "$n" = "$ntest" ] && [ $nbad = 0 ]
+    checkx "export wrote one panel per test image ($n of $ntest), all valid PNGs ($nbad bad)" '[ "$n" = "$ntest" ] && [ $nbad = 0 ]'
     check "export wrote its index" [ -s "$work/p/panels/index.md" ]
   fi
 fi
@@ -131,8 +131,8 @@ fi
 f1=$(sbatch --parsable --output=/dev/null --wrap 'exit 3')
 f2=$(sbatch --parsable --output=/dev/null --kill-on-invalid-dep=yes --dependency=afterok:"$f1" --wrap "touch $work/must_not_exist")
 st1=$(wait_job "$f1" 30) st2=$(wait_job "$f2" 30)
-check "failing job FAILED ($st1), its afterok dependant CANCELLED ($st2) and never ran" \
-  [ "$st1" = FAILED ] && [ "$st2" = CANCELLED ] && [ ! -e "$work/must_not_exist" ]
+checkx "failing job FAILED ($st1), its afterok dependant CANCELLED ($st2) and never ran" \
+  '[ "$st1" = FAILED ] && [ "$st2" = CANCELLED ] && [ ! -e "$work/must_not_exist" ]'
 echo "part 2b (dependency chain): $(( $(date +%s) - t0 )) s"
 
 echo "$pass passed, $fail failed"

@@ -9,6 +9,8 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+# checkx WHAT 'CONDITION': a shell condition (e.g. "[ a ] && [ b ]"), evaluated when checked
+checkx() { local what=$1; shift; if eval "$1"; then ok; else bad "$what"; fi; }
 
 work=$(mktemp -d /tmp/snslurm.XXXXXX) || { echo "cannot create a temporary directory"; exit 1; }
 export SERNET_SLURM_DIR=$work/s
