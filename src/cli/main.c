@@ -21,6 +21,7 @@ static const sn_cli_command COMMANDS[] = {
     {"pseudo", sn_cmd_pseudo, "write PNG sheets of PPA or DPA training samples"},
     {"train", sn_cmd_train, "two-stage training on MPI ranks (checkpoints, exact resume)"},
     {"infer", sn_cmd_infer, "score a test split on MPI ranks into a results file (resumable)"},
+    {"export", sn_cmd_export, "write PNG panels (image, truth, heat map, prediction, reconstruction)"},
     {"bench-pseudo", sn_cmd_bench_pseudo, "pseudo-anomalies generated per second (PPA, DPA)"},
     {"toytrain", sn_cmd_toytrain, "train both nets on a fixed random batch (engine check)"},
     {"bench", sn_cmd_bench, "benchmark one net in one mode (images/s, GFLOP/s, memory)"},
