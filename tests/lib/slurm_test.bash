@@ -14,9 +14,14 @@ checkx() { local what=$1; shift; if eval "$1"; then ok; else bad "$what"; fi; }
 
 work=$(mktemp -d /tmp/snslurm.XXXXXX) || { echo "cannot create a temporary directory"; exit 1; }
 export SERNET_SLURM_DIR=$work/s
-cleanup() {
-  bash "$src/jobs/slurm_local.sh" stop >/dev/null 2>&1
-  rm -rf "$work"
+cleanup() {   # SERNET_TEST_KEEP=1 keeps the files (job logs, Slurm logs) for a look
+  if [ "${SERNET_TEST_KEEP:-0}" = 1 ]; then
+    SERNET_SLURM_KEEP=1 bash "$src/jobs/slurm_local.sh" stop >/dev/null 2>&1
+    echo "kept $work"
+  else
+    bash "$src/jobs/slurm_local.sh" stop >/dev/null 2>&1
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -98,14 +103,16 @@ real_eval=0 real_export=0
 sbin=$bin
 if [ $real_eval = 0 ] || [ $real_export = 0 ]; then
   sbin=$work/sernet_standin
+  # (decided here: a nested sernet --help inside an MPI rank would take the rank's PMIx identity)
   cat >"$sbin" <<EOF
 #!/bin/bash
 real=$bin
+standin="$([ $real_eval = 0 ] && echo eval) $([ $real_export = 0 ] && echo export)"
 EOF
   cat >>"$sbin" <<'EOF'
 case $1 in
   eval|export)
-    if ! "$real" "$1" --help >/dev/null 2>&1; then
+    if [[ " $standin " == *" $1 "* ]]; then
       declare -A opt=()
       shift
       while [ $# -gt 0 ]; do case $1 in --*) opt[$1]=${2:-}; shift; [ $# -gt 0 ] && shift ;; *) shift ;; esac; done
