@@ -59,26 +59,6 @@ static void fixture_recon(int S, const uint8_t *raw, uint8_t *recon)
         recon[p] = (uint8_t)(raw[p] * 3 / 4 + 32);
 }
 
-/* The /checksums entry of a row, as `sernet infer` computes it (src/infer/run.c, row_checksum):
- * FNV-1a 64 over score, map, seg mask, repair mask, reconstruction, neighbour, distance and
- * repaired pixels, in that order. sn_results_open verifies it. */
-static uint64_t fixture_row_checksum(int S, float score, const float *map, const float *seg,
-                                     const uint8_t *rep, const uint8_t *recon, int64_t nbr,
-                                     int32_t dist, int64_t repaired)
-{
-    size_t plane = (size_t)S * S;
-    uint64_t h = SN_FNV_OFFSET;
-    h = sn_fnv1a(h, &score, sizeof score);
-    h = sn_fnv1a(h, map, plane * sizeof *map);
-    h = sn_fnv1a(h, seg, plane * sizeof *seg);
-    h = sn_fnv1a(h, rep, plane);
-    h = sn_fnv1a(h, recon, plane * 3);
-    h = sn_fnv1a(h, &nbr, sizeof nbr);
-    h = sn_fnv1a(h, &dist, sizeof dist);
-    h = sn_fnv1a(h, &repaired, sizeof repaired);
-    return h;
-}
-
 typedef struct {
     const char *category;
     int complete, metrics, wrong_n;
@@ -158,7 +138,7 @@ static sn_status write_results(const char *data, const char *out, const fixture_
         int64_t nb = r % 3, rp = area;
         int32_t nd = (int32_t)(r % 7);
         uint8_t one = 1;
-        uint64_t ck = fixture_row_checksum(S, mx, map, seg, rep, recon, nb, nd, rp);
+        uint64_t ck = sn_results_row_checksum(S, mx, map, seg, rep, recon, nb, nd, rp);
         if (fo->damage_row == r + 1)
             ck ^= 1;
         SN_TRY(sn_h5_write_rows(&f, d[9], "/checksums", H5T_NATIVE_UINT64, r, 1, &ck));

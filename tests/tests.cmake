@@ -51,3 +51,8 @@ foreach(src ${SERNET_SH_TESTS})
                        SKIP_RETURN_CODE 77 TIMEOUT 900 WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
                        LABELS "mpi;cli;${_extra}")
 endforeach()
+
+# The inspection API example (docs/examples/inspect_example.c): compiled against the public
+# headers only, run by tests/score_cli.sh.
+add_executable(inspect_example ${CMAKE_SOURCE_DIR}/docs/examples/inspect_example.c)
+target_link_libraries(inspect_example PRIVATE sernet_lib)

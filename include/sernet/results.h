@@ -29,6 +29,13 @@ void sn_results_data_fingerprint(const sn_dataset *ds, char out[17]);
  * number of test images and the data fingerprint. Errors name the file and the mismatch. */
 sn_status sn_results_open(sn_h5file *f, const char *path, const sn_dataset *ds, MPI_Comm comm);
 
+/* The /checksums entry of a row: FNV-1a 64 over score, map, segmentation mask, repair mask,
+ * reconstruction, neighbour index, its distance and the repaired pixels, in that order, as
+ * stored (native little-endian). */
+uint64_t sn_results_row_checksum(int s, float score, const float *map, const float *seg,
+                                 const uint8_t *repair, const uint8_t *recon, int64_t nbr,
+                                 int32_t dist, int64_t repaired);
+
 typedef struct {
     const char *model;    /* model file */
     const char *data;     /* dataset file */

@@ -70,7 +70,9 @@ int sn_cmd_bench_pseudo(int argc, char **argv);
 int sn_cmd_pseudo(int argc, char **argv);
 int sn_cmd_bench_eval(int argc, char **argv);
 int sn_cmd_train(int argc, char **argv);
+int sn_cmd_eval(int argc, char **argv);
 int sn_cmd_infer(int argc, char **argv);
 int sn_cmd_export(int argc, char **argv);
+int sn_cmd_score(int argc, char **argv);
 
 #endif

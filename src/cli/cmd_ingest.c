@@ -6,6 +6,7 @@
 #include "io/dataset_write.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
+#include "sernet/preprocess.h"
 #include "sernet/resize.h"
 
 #include <dirent.h>
@@ -212,13 +213,12 @@ done:
     return status;
 }
 
-/* Decode, make 3 channels, resize; the mask (if any) must match the image's original size. */
+/* Decode, make 3 channels, resize (sn_preprocess_rgb8); the mask (if any) must match the image's original size. */
 static sn_status ingest_item(const ingest_plan *p, const char *rel, const char *mask_rel,
                              uint8_t *image, uint8_t *mask, int32_t orig[2])
 {
     sn_status status = SN_OK;
     sn_image img = {0}, mimg = {0};
-    uint8_t *rgb = NULL;
     float *mf = NULL, *mo = NULL;
     char path[8400];
     const int S = p->size;
@@ -226,14 +226,8 @@ static sn_status ingest_item(const ingest_plan *p, const char *rel, const char *
     SN_TRY(sn_image_read(path, &img));
     orig[0] = img.h;
     orig[1] = img.w;
-    const uint8_t *src = img.data;
-    if (img.c == 1) {
-        SN_ALLOC(rgb, (size_t)img.w * img.h * 3, "grey to RGB");
-        for (size_t i = 0; i < (size_t)img.w * img.h; i++)
-            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = img.data[i];
-        src = rgb;
-    }
-    SN_TRY(sn_resize_u8(src, img.w, img.h, 3, image, S, S));
+    /* the same preprocessing as the inspection API's (sernet/preprocess.h) */
+    SN_TRY(sn_preprocess_rgb8(img.data, img.w, img.h, (sn_pixel_format)img.c, 0, S, image));
     if (mask) {
         memset(mask, 0, (size_t)S * S);
         if (mask_rel && mask_rel[0]) {
@@ -259,7 +253,6 @@ static sn_status ingest_item(const ingest_plan *p, const char *rel, const char *
 done:
     sn_image_free(&img);
     sn_image_free(&mimg);
-    sn_free(rgb);
     sn_free(mf);
     sn_free(mo);
     return status;

@@ -108,8 +108,7 @@ static hid_t mem_type(int d)
     }
 }
 
-/* FNV-1a 64 of one row's data, in dataset order (the /checksums entry of the row). */
-static uint64_t row_checksum(int s, float score, const float *map, const float *seg,
+uint64_t sn_results_row_checksum(int s, float score, const float *map, const float *seg,
                              const uint8_t *repair, const uint8_t *recon, int64_t nbr, int32_t dist,
                              int64_t repaired)
 {
@@ -156,7 +155,7 @@ static sn_status verify_rows(sn_h5file *f, const char *shown, int s, int64_t beg
         void *dst[D_COUNT] = {&score, map, seg, repair, recon, &nbr, &dist, &repaired, &stored, NULL};
         for (int i = 0; i < D_DONE; i++)
             SN_TRY(sn_h5_read_rows(f, d[i], DSETS[i].name, mem_type(i), r, 1, dst[i]));
-        if (row_checksum(s, score, map, seg, repair, recon, nbr, dist, repaired) != stored) {
+        if (sn_results_row_checksum(s, score, map, seg, repair, recon, nbr, dist, repaired) != stored) {
             *bad = r;
             SN_FAIL(SN_EFORMAT, "%s: row %lld is damaged (its data do not match /checksums[%lld])",
                     shown, (long long)r, (long long)r);
@@ -402,7 +401,7 @@ static sn_status write_round(run_state *r, batch_buf *b, int n)
     sn_status status = SN_OK;
     const size_t plane = (size_t)r->s * r->s;
     for (int i = 0; i < n; i++)
-        b->check[i] = row_checksum(r->s, b->scores[i], b->maps + i * plane, b->seg + i * plane,
+        b->check[i] = sn_results_row_checksum(r->s, b->scores[i], b->maps + i * plane, b->seg + i * plane,
                                    b->repair + i * plane, b->recon + i * plane * 3, b->nbr[i],
                                    b->dist[i], b->repaired[i]);
     const void *src[D_COUNT] = {b->scores, b->maps, b->seg, b->repair, b->recon,

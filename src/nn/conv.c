@@ -12,32 +12,40 @@
 #include "nn/workspace.h"
 
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Bytes of one column tile: it must stay in the per-core L2 cache, because im2col writes it
  * and the GEMM's packing reads it straight back; from main memory the layers with few output
  * channels would be bandwidth-bound. Overridable for experiments (SERNET_CONV_TILE_KB). */
+static size_t tile_kb = 256;
+static int tile_min = 256;
+static pthread_once_t tile_once = PTHREAD_ONCE_INIT;
+
+/* Read once, so concurrent first calls from several threads (the inspection API) agree. */
+static void tile_init(void)
+{
+    const char *e = getenv("SERNET_CONV_TILE_KB");
+    long kb = e ? atol(e) : 0;
+    if (kb > 0)
+        tile_kb = (size_t)kb;
+    e = getenv("SERNET_CONV_TILE_MIN");
+    int v = e ? atoi(e) : 0;
+    if (v > 0)
+        tile_min = v;
+}
+
 static size_t tile_bytes(void)
 {
-    static size_t cached;
-    if (!cached) {
-        const char *e = getenv("SERNET_CONV_TILE_KB");
-        long kb = e ? atol(e) : 0;
-        cached = (size_t)(kb > 0 ? kb : 256) * 1024;
-    }
-    return cached;
+    pthread_once(&tile_once, tile_init);
+    return tile_kb * 1024;
 }
 
 static int tile_min_cols(void)
 {
-    static int cached;
-    if (!cached) {
-        const char *e = getenv("SERNET_CONV_TILE_MIN");
-        int v = e ? atoi(e) : 0;
-        cached = v > 0 ? v : 256;
-    }
-    return cached;
+    pthread_once(&tile_once, tile_init);
+    return tile_min;
 }
 
 static int tile_rows(int h, int w, int n, int threads, int kmax)

@@ -1,0 +1,28 @@
+/* `sernet eval`: the metrics of a results file of `sernet infer` against the ground truth of its
+ * dataset, printed as a table, written as JSON, into the results file (group /metrics) and as a
+ * report folder (docs/evaluation.md, "The eval command"). */
+#ifndef SERNET_EVALUATE_H
+#define SERNET_EVALUATE_H
+
+#include "sernet/common.h"
+#include "sernet/config.h"
+
+#include <mpi.h>
+
+#define SN_METRICS_FORMAT "sernet-metrics"
+#define SN_METRICS_VERSION 1
+
+typedef struct {
+    const char *results; /* RESULTS.h5 of sernet infer (required) */
+    const char *data;    /* the dataset file it was computed from (required) */
+    const char *json;    /* NULL: <results without .h5>_metrics.json */
+    const char *report;  /* NULL: <results without .h5>_report */
+    int worst;           /* false positives / negatives listed in the report (>= 0) */
+    int no_write_results; /* 1: leave the results file untouched (no /metrics) */
+} sn_evaluate_opts;
+
+/* Collective over comm (any rank count, uneven shards). Rank 0 prints the table to stdout and
+ * writes every output file; errors are agreed on every rank. */
+sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_Comm comm);
+
+#endif

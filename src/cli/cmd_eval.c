@@ -1,0 +1,48 @@
+/* sernet eval: metrics of a results file against its dataset (docs/evaluation.md). */
+#include "cli/cli.h"
+#include "sernet/dist.h"
+#include "sernet/evaluate.h"
+
+#include <mpi.h>
+#include <stdio.h>
+
+int sn_cmd_eval(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: sernet eval --results RESULTS.h5 --data DATA.h5 [--json FILE] [--report DIR]\n"
+        "                   [--worst K] [--no-write-results] [--config FILE] [--set key=value]...\n"
+        "Evaluate a complete results file of sernet infer against the ground truth of the dataset\n"
+        "it was computed from, on any number of MPI ranks (the output does not depend on it).\n"
+        "Prints the metrics table (image AUROC, pixel AUROC, AUPRO up to aupro_max_fpr, pixel AP,\n"
+        "F1-optimal image and pixel thresholds, per defect type), and writes them\n"
+        "  - as JSON to --json (default: RESULTS without .h5 + _metrics.json),\n"
+        "  - into RESULTS.h5 as the group /metrics (copy, add, rename; --no-write-results skips),\n"
+        "  - as a report folder --report (default: RESULTS without .h5 + _report): report.md, ROC\n"
+        "    and PRO curves as SVG, and PNG panels of the K worst false positives and false\n"
+        "    negatives (--worst K, default 5).\n"
+        "Undefined metrics (no positives or no negatives) are printed as n/a, null in JSON, NaN\n"
+        "in /metrics.\n";
+    sn_cli_config_args ca = {0};
+    sn_evaluate_opts o = {0};
+    o.worst = 5;
+    int pos = 0;
+    const sn_cli_opt opts[] = {{"results", SN_OPT_STR, &o.results, 0, 0},
+                               {"data", SN_OPT_STR, &o.data, 0, 0},
+                               {"json", SN_OPT_STR, &o.json, 0, 0},
+                               {"report", SN_OPT_STR, &o.report, 0, 0},
+                               {"worst", SN_OPT_INT, &o.worst, 0, 1000000},
+                               {"no-write-results", SN_OPT_FLAG, &o.no_write_results, 0, 0},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("eval", usage, argc, argv, opts, &ca, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    if (pos < argc)
+        return sn_cli_usage_error("eval", usage, "unexpected argument '%s'", argv[pos]);
+    if (!o.results || !o.data)
+        return sn_cli_usage_error("eval", usage, "--results and --data are required");
+    sn_config cfg;
+    sn_status status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);
+    if (status == SN_OK)
+        status = sn_evaluate_run(&cfg, &o, MPI_COMM_WORLD);
+    return status == SN_OK ? SN_EXIT_OK : sn_cli_fail("eval");
+}

@@ -1,0 +1,382 @@
+/* sernet eval: read a results file and its dataset's ground truth on every rank (contiguous
+ * shards), compute the metrics collectively, write the outputs on rank 0 (docs/evaluation.md). */
+#include "sernet/evaluate.h"
+#include "sernet/dist.h"
+#include "sernet/results.h"
+#include "report/report.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void strip_h5(const char *path, char *out, size_t cap, const char *suffix)
+{
+    size_t n = strlen(path);
+    if (n > 3 && strcmp(path + n - 3, ".h5") == 0)
+        n -= 3;
+    snprintf(out, cap, "%.*s%s", (int)n, path, suffix);
+}
+
+/* The results file's identity against the dataset (every rank reads the attributes). */
+static sn_status check_results(sn_h5file *rf, sn_ev_summary *s)
+{
+    sn_status status = SN_OK;
+    char *fmt = NULL, *cat = NULL, *model = NULL;
+    int64_t ver = 0, complete = 0, S = 0, M = 0;
+    if (sn_h5_attr_get_str(rf, "/", "format", &fmt) != SN_OK)
+        sn_err_clear(); /* the message below says more */
+    if (!fmt || strcmp(fmt, SN_RESULTS_FORMAT) != 0)
+        SN_FAIL(SN_EFORMAT, "%s: not a results file of sernet infer (root attribute format is '%s', "
+                "expected '%s')", s->results, fmt ? fmt : "missing", SN_RESULTS_FORMAT);
+    SN_TRY(sn_h5_attr_get_int(rf, "/", "format_version", &ver));
+    if (ver != 1)
+        SN_FAIL(SN_EFORMAT, "%s: results format_version %lld, this sernet reads version 1", s->results,
+                (long long)ver);
+    SN_TRY(sn_h5_attr_get_int(rf, "/", "complete", &complete));
+    if (complete != 1)
+        SN_FAIL(SN_EFORMAT, "%s: incomplete results file (attribute complete = %lld, expected 1): "
+                "sernet infer did not finish; run it again with --resume", s->results,
+                (long long)complete);
+    SN_TRY(sn_h5_attr_get_str(rf, "/", "category", &cat));
+    SN_TRY(sn_h5_attr_get_int(rf, "/", "image_size", &S));
+    SN_TRY(sn_h5_attr_get_int(rf, "/", "n_test", &M));
+    if (S < 1 || S > 32768 || M < 0)
+        SN_FAIL(SN_EFORMAT, "%s: image_size %lld / n_test %lld out of range", s->results, (long long)S,
+                (long long)M);
+    snprintf(s->category, sizeof s->category, "%s", cat);
+    s->S = (int)S;
+    s->M = M;
+    if (sn_h5_attr_get_str(rf, "/", "model", &model) == SN_OK)
+        snprintf(s->model, sizeof s->model, "%s", model);
+    sn_err_clear();
+done:
+    free(fmt);
+    free(cat);
+    free(model);
+    return status;
+}
+
+static sn_status check_against_dataset(const sn_ev_summary *s, sn_h5file *rf, const sn_dataset *ds)
+{
+    sn_status status = SN_OK;
+    char *fp = NULL, want[17];
+    int S = sn_dataset_image_size(ds);
+    int64_t M = sn_dataset_count(ds, SN_SPLIT_TEST);
+    if (S != s->S || M != s->M)
+        SN_FAIL(SN_EINVAL, "%s does not match dataset %s: results have image_size %d and n_test "
+                "%lld, the dataset's category %s has image size %d and %lld test images",
+                s->results, s->data, s->S, (long long)s->M, s->category, S, (long long)M);
+    SN_TRY(sn_h5_attr_get_str(rf, "/", "data_fingerprint", &fp));
+    sn_results_data_fingerprint(ds, want);
+    if (strcmp(fp, want) != 0)
+        SN_FAIL(SN_EINVAL, "%s does not match dataset %s: results were made from other test images "
+                "(data_fingerprint %s, the dataset's is %s)", s->results, s->data, fp, want);
+    if (sn_dataset_n_defect_types(ds) > SN_EVAL_MAX_TYPES)
+        SN_FAIL(SN_EINVAL, "%s: %d defect types, at most %d supported", s->data,
+                sn_dataset_n_defect_types(ds), SN_EVAL_MAX_TYPES);
+done:
+    free(fp);
+    return status;
+}
+
+/* Shard [b, b+c): scores, maps, masks (uint8), types, labels. */
+static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *s, int64_t b,
+                            int64_t c, float *scores, float *maps, uint8_t *masks, int32_t *types)
+{
+    sn_status status = SN_OK;
+    hid_t dsc = H5I_INVALID_HID, dmp = H5I_INVALID_HID, ddn = H5I_INVALID_HID;
+    hsize_t d1[1], d3[3];
+    uint8_t *done_rows = NULL;
+    float *mf = NULL;
+    int64_t *idx = NULL;
+    const size_t px = (size_t)s->S * s->S;
+    SN_TRY(sn_h5_dataset_open(rf, "/scores", 1, d1, &dsc));
+    SN_TRY(sn_h5_dataset_open(rf, "/maps", 3, d3, &dmp));
+    if ((int64_t)d1[0] != s->M || (int64_t)d3[0] != s->M || (int)d3[1] != s->S || (int)d3[2] != s->S)
+        SN_FAIL(SN_EFORMAT, "%s: /scores is [%llu] and /maps [%llu,%llu,%llu], expected [%lld] and "
+                "[%lld,%d,%d]", s->results, (unsigned long long)d1[0], (unsigned long long)d3[0],
+                (unsigned long long)d3[1], (unsigned long long)d3[2], (long long)s->M,
+                (long long)s->M, s->S, s->S);
+    SN_TRY(sn_h5_read_rows(rf, dsc, "/scores", H5T_NATIVE_FLOAT, b, c, scores));
+    SN_TRY(sn_h5_read_rows(rf, dmp, "/maps", H5T_NATIVE_FLOAT, b, c, maps));
+    if (sn_h5_exists(rf, "/done") && c > 0) { /* per-row flags: every row of a complete file is 1 */
+        hsize_t dd[1];
+        SN_TRY(sn_h5_dataset_open(rf, "/done", 1, dd, &ddn));
+        SN_ALLOC(done_rows, c, "done flags");
+        if ((int64_t)dd[0] != s->M)
+            SN_FAIL(SN_EFORMAT, "%s: /done has %llu rows, expected %lld", s->results,
+                    (unsigned long long)dd[0], (long long)s->M);
+        SN_TRY(sn_h5_read_rows(rf, ddn, "/done", H5T_NATIVE_UINT8, b, c, done_rows));
+        for (int64_t k = 0; k < c; k++)
+            if (done_rows[k] != 1)
+                SN_FAIL(SN_EFORMAT, "%s: row %lld (test image %s) is not done (/done = %d) although "
+                        "the file is marked complete", s->results, (long long)(b + k),
+                        sn_dataset_name(ds, SN_SPLIT_TEST, b + k), done_rows[k]);
+    }
+    enum { BATCH = 32 };
+    SN_ALLOC(mf, (size_t)BATCH * px + 1, "ground-truth masks");
+    SN_ALLOC(idx, BATCH, "ground-truth indices");
+    for (int64_t k0 = 0; k0 < c; k0 += BATCH) {
+        int n = (int)SN_MIN((int64_t)BATCH, c - k0);
+        for (int j = 0; j < n; j++)
+            idx[j] = b + k0 + j;
+        SN_TRY(sn_dataset_read(ds, SN_SPLIT_TEST, idx, n, NULL, mf, NULL));
+        for (size_t i = 0; i < (size_t)n * px; i++)
+            masks[(size_t)k0 * px + i] = mf[i] > 0.5f;
+        for (int j = 0; j < n; j++)
+            types[k0 + j] = sn_dataset_defect(ds, b + k0 + j);
+    }
+done:
+    if (dsc >= 0)
+        H5Dclose(dsc);
+    if (dmp >= 0)
+        H5Dclose(dmp);
+    if (ddn >= 0)
+        H5Dclose(ddn);
+    sn_free(done_rows);
+    sn_free(mf);
+    sn_free(idx);
+    return status;
+}
+
+/* The metrics of the local images whose type passes `keep` (all when keep < 0: every image;
+ * else type 0 or type keep). Collective. */
+static sn_status compute_subset(MPI_Comm comm, const sn_ev_summary *s, const sn_config *cfg,
+                                int64_t b, int64_t c, const float *scores, const float *maps,
+                                const uint8_t *masks, const int32_t *types, int keep,
+                                sn_eval_result *res)
+{
+    sn_status status = SN_OK, st = SN_OK;
+    sn_eval_set *set = NULL;
+    const size_t px = (size_t)s->S * s->S;
+    st = sn_eval_set_create(&set);
+    int64_t n = 0;
+    for (int64_t k = 0; k < c; k++)
+        n += keep < 0 || types[k] == 0 || types[k] == keep;
+    if (st == SN_OK)
+        st = sn_eval_set_reserve(set, n, n * (int64_t)px);
+    SN_TRY(sn_dist_agree(st, comm));
+    for (int64_t k = 0; k < c; k++) {
+        if (!(keep < 0 || types[k] == 0 || types[k] == keep))
+            continue;
+        /* a failed add marks the set; sn_eval_compute then fails on every rank */
+        (void)sn_eval_set_add(set, b + k, NULL, types[k], scores[k], maps + (size_t)k * px, s->S, s->S,
+                              masks + (size_t)k * px, s->S, s->S);
+    }
+    sn_eval_opts o;
+    sn_eval_opts_from_config(cfg, &o);
+    SN_TRY(sn_eval_compute(set, comm, &o, res));
+done:
+    sn_eval_set_free(set);
+    return status;
+}
+
+static int cmp_fp(const void *a, const void *b)
+{
+    const sn_ev_image *x = *(const sn_ev_image *const *)a, *y = *(const sn_ev_image *const *)b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1; /* highest first */
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int cmp_fn(const void *a, const void *b)
+{
+    const sn_ev_image *x = *(const sn_ev_image *const *)a, *y = *(const sn_ev_image *const *)b;
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1; /* lowest first */
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Rank 0: the K good images with the highest scores and the K defective with the lowest. */
+static sn_status pick_worst(sn_ev_summary *s, int K)
+{
+    sn_status status = SN_OK;
+    const sn_ev_image **v = NULL;
+    SN_ALLOC(v, s->M + 1, "worst images");
+    SN_ALLOC(s->fp, K + 1, "worst images");
+    SN_ALLOC(s->fn, K + 1, "worst images");
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t n = 0;
+        for (int64_t i = 0; i < s->M; i++)
+            if (s->img[i].label == pass)
+                v[n++] = &s->img[i];
+        qsort(v, (size_t)n, sizeof *v, pass == 0 ? cmp_fp : cmp_fn);
+        int k = (int)SN_MIN((int64_t)K, n);
+        for (int j = 0; j < k; j++)
+            (pass == 0 ? s->fp : s->fn)[j] = v[j]->index;
+        if (pass == 0)
+            s->n_fp = k;
+        else
+            s->n_fn = k;
+    }
+done:
+    sn_free(v);
+    return status;
+}
+
+static sn_status gather_images(MPI_Comm comm, int rank, int nranks, sn_ev_summary *s, int64_t b,
+                               int64_t c, const float *scores, const uint8_t *masks,
+                               const int32_t *types)
+{
+    sn_status status = SN_OK, st = SN_OK;
+    sn_ev_image *loc = NULL;
+    int *counts = NULL, *displs = NULL;
+    const size_t px = (size_t)s->S * s->S;
+    loc = malloc(sizeof *loc * (size_t)(c + 1));
+    counts = malloc(sizeof(int) * (size_t)nranks);
+    displs = malloc(sizeof(int) * (size_t)nranks);
+    if (rank == 0)
+        s->img = malloc(sizeof *s->img * (size_t)(s->M + 1));
+    if (!loc || !counts || !displs || (rank == 0 && !s->img))
+        st = SN_ERR(SN_ENOMEM, "eval: no memory for %lld image records", (long long)s->M);
+    if (s->M > INT_MAX / (int)sizeof(sn_ev_image))
+        st = SN_ERR(SN_EINVAL, "eval: %lld test images is more than supported", (long long)s->M);
+    SN_TRY(sn_dist_agree(st, comm));
+    for (int64_t k = 0; k < c; k++) {
+        int lab = 0;
+        for (size_t i = 0; i < px && !lab; i++)
+            lab = masks[(size_t)k * px + i] != 0;
+        sn_ev_image r = {b + k, scores[k], types[k], lab};
+        loc[k] = r;
+    }
+    int mine = (int)(c * (int64_t)sizeof(sn_ev_image));
+    if (MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+        SN_FAIL(SN_EMPI, "eval: MPI_Gather of the image counts failed");
+    if (rank == 0) {
+        int off = 0;
+        for (int r = 0; r < nranks; r++) {
+            displs[r] = off;
+            off += counts[r];
+        }
+    }
+    if (MPI_Gatherv(loc, mine, MPI_BYTE, s->img, counts, displs, MPI_BYTE, 0, comm) != MPI_SUCCESS)
+        SN_FAIL(SN_EMPI, "eval: MPI_Gatherv of the image scores failed");
+done:
+    free(loc);
+    free(counts);
+    free(displs);
+    return status;
+}
+
+sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_Comm comm)
+{
+    sn_status status = SN_OK, st = SN_OK;
+    sn_h5file rf = {.id = H5I_INVALID_HID};
+    sn_dataset *ds = NULL;
+    sn_ev_summary *s = NULL;
+    float *scores = NULL, *maps = NULL;
+    uint8_t *masks = NULL;
+    int32_t *types = NULL;
+    char json[1100], report[1100];
+    const int rank = sn_dist_rank(comm), nranks = sn_dist_size(comm);
+
+    s = calloc(1, sizeof *s);
+    if (!s)
+        st = SN_ERR(SN_ENOMEM, "eval: no memory");
+    SN_TRY(sn_dist_agree(st, comm));
+    s->results = o->results;
+    s->data = o->data;
+    if (o->json)
+        snprintf(json, sizeof json, "%s", o->json);
+    else
+        strip_h5(o->results, json, sizeof json, "_metrics.json");
+    if (o->report)
+        snprintf(report, sizeof report, "%s", o->report);
+    else
+        strip_h5(o->results, report, sizeof report, "_report");
+    s->json = json;
+    s->report = report;
+
+    SN_TRY(sn_h5_open(&rf, o->results, comm));
+    SN_TRY(sn_dist_agree(check_results(&rf, s), comm));
+    SN_TRY(sn_dataset_open(o->data, s->category, comm, &ds));
+    SN_TRY(sn_dist_agree(check_against_dataset(s, &rf, ds), comm));
+    s->ds = ds;
+    /* the readers' full check (sn_results_open): the same identity, and every rank verifies the
+     * row checksums of its shard */
+    sn_h5_close(&rf);
+    SN_TRY(sn_results_open(&rf, o->results, ds, comm));
+
+    int64_t b = 0, c = 0;
+    const size_t px = (size_t)s->S * s->S;
+    sn_dist_shard(s->M, rank, nranks, &b, &c);
+    scores = sn_alloc(sizeof(float) * (size_t)(c + 1), "eval scores");
+    maps = sn_alloc(sizeof(float) * ((size_t)c * px + 1), "eval anomaly maps");
+    masks = sn_alloc((size_t)c * px + 1, "eval ground-truth masks");
+    types = sn_alloc(sizeof(int32_t) * (size_t)(c + 1), "eval defect types");
+    st = (scores && maps && masks && types) ? SN_OK : SN_ENOMEM;
+    if (st == SN_OK)
+        st = read_shard(&rf, ds, s, b, c, scores, maps, masks, types);
+    SN_TRY(sn_dist_agree(st, comm));
+
+    /* overall, then each defect type with the good images */
+    SN_TRY(compute_subset(comm, s, cfg, b, c, scores, maps, masks, types, -1, &s->res));
+    s->n_types = sn_dataset_n_defect_types(ds);
+    for (int t = 0; t < s->n_types; t++) {
+        snprintf(s->type_names[t], sizeof s->type_names[t], "%s", sn_dataset_defect_type(ds, t));
+        s->type_images[t] = t < s->res.n_types ? s->res.type_images[t] : 0;
+        s->type_image_auroc[t] = s->res.type_auroc[t];
+        s->type_pixel_auroc[t].value = s->type_aupro[t].value = NAN;
+        s->type_pixel_auroc[t].defined = s->type_aupro[t].defined = 0;
+        if (t == 0 || s->type_images[t] == 0)
+            continue;
+        sn_eval_result r;
+        SN_TRY(compute_subset(comm, s, cfg, b, c, scores, maps, masks, types, t, &r));
+        s->type_pixel_auroc[t] = r.pixel_auroc;
+        s->type_aupro[t] = r.aupro;
+    }
+    SN_TRY(sn_eval_curves_compute(comm, c, s->S, s->S, maps, masks, cfg->eval_bins,
+                                  cfg->aupro_max_fpr, &s->cv));
+    SN_TRY(gather_images(comm, rank, nranks, s, b, c, scores, masks, types));
+    sn_free(maps);
+    sn_free(masks);
+    maps = NULL;
+    masks = NULL;
+
+    /* rank 0: table, JSON, report (panels read rows of the still open files) */
+    st = SN_OK;
+    if (rank == 0) {
+        for (int64_t i = 0; i < s->M; i++)
+            s->unlabelled_defects += s->img[i].type != 0 && !s->img[i].label;
+        s->worst = o->worst;
+        st = pick_worst(s, o->worst);
+        if (st == SN_OK) {
+            sn_ev_print_table(s, stdout);
+            fflush(stdout);
+            st = sn_ev_write_json(s, json);
+        }
+        if (st == SN_OK)
+            st = sn_ev_write_report(s, report, &rf, ds);
+    }
+    SN_TRY(sn_dist_agree(st, comm));
+    sn_h5_close(&rf);
+    sn_dataset_close(ds);
+    ds = NULL;
+    /* every rank has closed the results file: rank 0 adds /metrics by copy and rename */
+    st = SN_OK;
+    if (rank == 0 && !o->no_write_results)
+        st = sn_ev_write_metrics_h5(s, o->results);
+    SN_TRY(sn_dist_agree(st, comm));
+    if (rank == 0) {
+        printf("\nmetrics: %s\nreport:  %s/report.md\n", json, report);
+        if (!o->no_write_results)
+            printf("results: %s (group /metrics)\n", o->results);
+        fflush(stdout);
+    }
+done:
+    sn_h5_close(&rf);
+    sn_dataset_close(ds);
+    sn_free(scores);
+    sn_free(maps);
+    sn_free(masks);
+    sn_free(types);
+    if (s) {
+        sn_eval_curves_free(&s->cv);
+        free(s->img);
+        sn_free(s->fp);
+        sn_free(s->fn);
+        free(s);
+    }
+    return status;
+}
