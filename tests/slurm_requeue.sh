@@ -120,7 +120,7 @@ if [ -n "$shared" ] && [ -d "$shared/data/glass/glass/train/good" ] && [ -d "$sh
   ln -s "$(cd "$shared/data/mpdd/metal_plate" && pwd)" "$work/root/metal_plate"
   # both tasks at once (1 CPU each); each is signalled during its inference (slowed down), so it
   # requeues and its second run must skip the finished stages and resume the .tmp
-  aid=$(SERNET_BIN=$sbin SERNET_INFER_DELAY_MS=400 bash "$src/slurm/array_categories.sh" --root "$work/root" \
+  aid=$(SERNET_BIN=$bin SERNET_INFER_DELAY_MS=400 bash "$src/slurm/array_categories.sh" --root "$work/root" \
           --out "$work/a" --ingest-args "--size 32" "${tiny[@]}" --ntasks-per-node 1 --cpus-per-task 1 \
           --time 10 2>"$work/a.err")
   if [ -n "$aid" ]; then
@@ -154,6 +154,10 @@ if [ -n "$shared" ] && [ -d "$shared/data/glass/glass/train/good" ] && [ -d "$sh
       check "array task $k ($c): model trained on $c" [ "$(h5attr "$work/a/$c/model.h5" /category | sed 's/\\000//g; s/"//g')" = "$c" ]
       m=$(h5attr "$work/a/$c/results.h5" /n_test)
       check "array task $k ($c): results complete ($m rows)" results_complete "$work/a/$c/results.h5" "${m:-x}"
+      checkx "array task $k ($c): eval wrote its JSON and /metrics" \
+        '[ -s "$work/a/$c/results_metrics.json" ] && h5ls "$work/a/$c/results.h5/metrics" >/dev/null 2>&1'
+      n=$(find "$work/a/$c/panels" -name '*.png' 2>/dev/null | wc -l)
+      checkx "array task $k ($c): export wrote one panel per test image ($n of $m)" '[ "$n" = "$m" ] && [ -s "$work/a/$c/panels/index.md" ]'
       [ "$st" = COMPLETED ] || cat "$work/a/logs/sernet-cat-${aid}_$k.log"
     done
   else

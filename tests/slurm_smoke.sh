@@ -67,7 +67,7 @@ ntest=$("$bin" info "$work/j1/ref.h5" 2>/dev/null | awk '/\/weave\/test\/labels/
 
 # ---- 2a. jobs/pipeline.sh: the five stages in one go, outside Slurm (mpirun, 2 ranks) ---------
 t0=$(date +%s)
-got=$(env -u SLURM_JOB_ID SERNET_BIN="$sbin" bash "$src/jobs/pipeline.sh" --synth --size 32 -n 2 --out "$work/lp" "${tiny[@]}" 2>&1)
+got=$(env -u SLURM_JOB_ID SERNET_BIN="$bin" bash "$src/jobs/pipeline.sh" --synth --size 32 -n 2 --out "$work/lp" "${tiny[@]}" 2>&1)
 rc=$?
 check "jobs/pipeline.sh ran every stage (status $rc)" [ $rc = 0 ]
 [ $rc = 0 ] || tail -n 30 <<<"$got"
@@ -79,7 +79,7 @@ echo "part 2a (jobs/pipeline.sh, mpirun): $(( $(date +%s) - t0 )) s"
 
 # ---- 2b. the dependency chain ------------------------------------------------------------------
 t0=$(date +%s)
-out=$(SERNET_BIN=$sbin bash "$src/slurm/submit_pipeline.sh" --out "$work/p" --synth --category weave --size 32 "${tiny[@]}" \
+out=$(SERNET_BIN=$bin bash "$src/slurm/submit_pipeline.sh" --out "$work/p" --synth --category weave --size 32 "${tiny[@]}" \
         --nodes 1 --ntasks-per-node 2 --cpus-per-task 1 --time 10 2>"$work/submit.err")
 line=$(tail -n 1 <<<"$out")
 check "submit_pipeline.sh submitted 5 stages ($line)" grep -qE '^jobs: ingest=[0-9]+ train=[0-9]+ infer=[0-9]+ eval=[0-9]+ export=[0-9]+$' <<<"$line"
@@ -106,26 +106,22 @@ if [ -n "${jid[export]:-}" ]; then
   check "no .tmp left" [ ! -e "$work/p/results.h5.tmp" ]
   check "infer ran with --force (a fresh results file after training)" grep -q 'infer .* --force' "$work"/p/logs/sernet-infer-*.log
   check "the results equal jobs/pipeline.sh's (same model, 2 ranks)" same_results "$work/p/results.h5" "$work/lp/results.h5"
-  if [ $real_eval = 1 ]; then
-    check "eval wrote valid JSON with the image AUROC" python3 -c '
+  check "eval wrote valid JSON with the image AUROC" python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 sys.exit(0 if d["format"] == "sernet-metrics" and d["n_images"] == int(sys.argv[2]) and "image_auroc" in d else 1)' \
-      "$work/p/results_metrics.json" "$ntest"
-    checkx "eval wrote the report (report.md, ROC curve)" \
-      '[ -s "$work/p/results_report/report.md" ] && [ -s "$work/p/results_report/roc_image.svg" ]'
-    n=0 nbad=0
-    for f in "$work"/p/results_report/f[pn]_*.png; do [ -e "$f" ] || continue; n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done
-    checkx "eval's worst-case panels are valid PNGs ($n, $nbad bad)" '[ $n -gt 0 ] && [ $nbad = 0 ]'
-    check "eval added /metrics to the results file" h5ls "$work/p/results.h5/metrics" >/dev/null 2>&1
-    check "the results file is still complete after eval" results_complete "$work/p/results.h5" "$ntest"
-  fi
-  if [ $real_export = 1 ]; then
-    n=0 nbad=0
-    while IFS= read -r f; do n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done < <(find "$work/p/panels" -name '*.png')
-    checkx "export wrote one panel per test image ($n of $ntest), all valid PNGs ($nbad bad)" '[ "$n" = "$ntest" ] && [ $nbad = 0 ]'
-    check "export wrote its index" [ -s "$work/p/panels/index.md" ]
-  fi
+    "$work/p/results_metrics.json" "$ntest"
+  checkx "eval wrote the report (report.md, ROC curve)" \
+    '[ -s "$work/p/results_report/report.md" ] && [ -s "$work/p/results_report/roc_image.svg" ]'
+  n=0 nbad=0
+  for f in "$work"/p/results_report/f[pn]_*.png; do [ -e "$f" ] || continue; n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done
+  checkx "eval's worst-case panels are valid PNGs ($n, $nbad bad)" '[ $n -gt 0 ] && [ $nbad = 0 ]'
+  check "eval added /metrics to the results file" h5ls "$work/p/results.h5/metrics" >/dev/null 2>&1
+  check "the results file is still complete after eval" results_complete "$work/p/results.h5" "$ntest"
+  n=0 nbad=0
+  while IFS= read -r f; do n=$((n + 1)); png_ok "$f" || nbad=$((nbad + 1)); done < <(find "$work/p/panels" -name '*.png')
+  checkx "export wrote one panel per test image ($n of $ntest), all valid PNGs ($nbad bad)" '[ "$n" = "$ntest" ] && [ $nbad = 0 ]'
+  check "export wrote its index" [ -s "$work/p/panels/index.md" ]
 fi
 # a failing job: its afterok dependant is cancelled, never run
 f1=$(sbatch --parsable --output=/dev/null --wrap 'exit 3')
