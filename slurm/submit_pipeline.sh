@@ -92,7 +92,7 @@ sizeopt=()
 
 # a model trained by this chain makes an earlier results file stale: start it afresh
 fresh=()
-[[ ,$stages, == *,train,* ]] && fresh=(--export=ALL,SERNET_FRESH=1)
+[[ ,$stages, == *,train,* ]] && fresh=("--export=ALL,SERNET_FRESH=1")
 
 prev='' summary=''
 submit() {   # submit STAGE SBATCH-OPTIONS... -- SCRIPT ARGS...

@@ -94,7 +94,7 @@ if [ -n "${jid[export]:-}" ]; then
     check "pipeline stage $s (job ${jid[$s]}) COMPLETED, got $st" [ "$st" = COMPLETED ]
     [ "$st" = COMPLETED ] || { cat "$work"/p/logs/*-"${jid[$s]}".log 2>/dev/null; }
     b=$(epoch_of "$(field "${jid[$s]}" StartTime)") e=$(epoch_of "$(field "${jid[$s]}" EndTime)")
-    [ "$b" -ge "$prev_end" ] && [ "$prev_end" -gt 0 -o $s = ingest ] || order=0
+    if [ "$b" -lt "$prev_end" ] || { [ "$prev_end" = 0 ] && [ $s != ingest ]; }; then order=0; fi
     prev_end=$e
   done
   check "each stage started after the previous one ended (scontrol StartTime/EndTime)" [ $order = 1 ]

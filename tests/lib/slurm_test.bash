@@ -4,6 +4,7 @@
 # (whatever happens), sn_slurm_start (skips with 77 when not root or Slurm cannot start), job
 # helpers (field, wait_job, dump_logs), HDF5 and PNG checks, and the tiny training budgets.
 set -u
+# shellcheck disable=SC2034  # used by the tests that source this
 bin=${SERNET_BIN:?} src=${SERNET_SOURCE_DIR:?}
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
@@ -85,13 +86,14 @@ same_nets() { h5diff -q "$1" "$2" /seg/tensors /seg/tensors && h5diff -q "$1" "$
 # the data of two results files are equal
 same_results() {
   local d
-  for d in scores maps seg_masks repair_masks reconstructions neighbor neighbor_distance repaired_pixels done; do
+  for d in scores maps seg_masks repair_masks reconstructions neighbor neighbor_distance repaired_pixels "done"; do
     h5diff -q "$1" "$2" /$d /$d || { echo "  /$d differs"; return 1; }
   done
 }
 epoch_of() { date -d "$1" +%s 2>/dev/null || echo 0; }   # scontrol's StartTime/EndTime
 
 # tiny training budgets at S = 32 (seconds per stage on one core)
+# shellcheck disable=SC2034  # used by the tests that source this
 tiny=(--set image_size=32 --set seg_width=4 --set rec_width=4 --set large_area=0.08 --set small_area=0.04
       --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=16 --set threads=1)
 
