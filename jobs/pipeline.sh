@@ -70,7 +70,7 @@ for s in ${stages//,/ }; do
     train) run train --stage all --config "$config" "${sets[@]}" --data "$data" --out "$model" "${catopt[@]}" $(resume_flag "$model") ;;
     # infer uses the model's configuration; --resume also starts a fresh run when nothing exists
     infer) run infer --model "$model" --data "$data" --out "$results" "${catopt[@]}" $([ $resume = 1 ] && echo --resume || echo --force) ;;
-    eval) run eval --results "$results" --data "$data" ;;
+    eval) run eval --results "$results" --data "$data" ;;   # the category comes from the results file
     export) run export --results "$results" --data "$data" --out "$out/panels" ;;
   esac
 done

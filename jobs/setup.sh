@@ -7,7 +7,7 @@ build=${SERNET_BUILD_DIR:-$here/build}
 
 PKGS="build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
       libblis-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libinih-dev
-      clang libclang-rt-14-dev libomp-dev"
+      clang libclang-rt-14-dev libomp-dev valgrind"
 if [ "${SERNET_WITH_TORCH:-0}" = 1 ]; then
   PKGS="$PKGS python3-torch python3-numpy python3-sklearn"
 fi

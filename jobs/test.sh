@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set up (install, configure, build with -Werror), run the whole CTest
-# suite, then build the tests with AddressSanitizer + UBSan and run them again.
+# suite, then build the tests with AddressSanitizer + UBSan and run them again, then valgrind
+# memcheck over a fast subset (jobs/valgrind.sh).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -20,3 +21,6 @@ SERNET_BUILD_DIR=$here/build-asan SERNET_BUILD_TYPE=Debug \
   LSAN_OPTIONS=suppressions=$here/tests/lsan.supp ASAN_OPTIONS=detect_leaks=1 \
     ctest --output-on-failure -j 2 -LE mpi &&
   ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 -L mpi -LE slow -E "_np[23]$")
+
+echo "== valgrind memcheck (fast subset) =="
+bash "$here/jobs/valgrind.sh"

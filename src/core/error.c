@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,10 +61,10 @@ _Noreturn void sn_abort(const char *file, int line, const char *fmt, ...)
 void *sn_alloc(size_t bytes, const char *what)
 {
     void *p = NULL;
-    size_t rounded = (bytes + 63) & ~(size_t)63;
-    if (rounded == 0)
-        rounded = 64;
-    if (posix_memalign(&p, 64, rounded) != 0 || !p) {
+    /* One spare cache line: vectorised BLAS kernels may read a few bytes past the end of a
+     * matrix (valgrind shows BLIS's haswell kernels doing so on edge tiles). */
+    size_t rounded = ((bytes + 63) & ~(size_t)63) + 64;
+    if (bytes > SIZE_MAX - 128 || posix_memalign(&p, 64, rounded) != 0 || !p) {
         SN_ERR(SN_ENOMEM, "cannot allocate %.1f MiB for %s", (double)bytes / 1048576.0, what);
         return NULL;
     }

@@ -158,10 +158,11 @@ sn_status sn_model_load(const char *path, sn_model **model)
     snprintf(origin, sizeof origin, "%s (stored configuration)", path);
     SN_TRY(sn_config_load_string(&m->cfg, ini, origin));
     SN_TRY(sn_h5_attr_get_int(&f, "/", "image_size", &v));
-    if (v != m->cfg.image_size)
-        SN_FAIL(SN_EFORMAT, "%s: image_size attribute %lld differs from its configuration's %d", path,
-                (long long)v, m->cfg.image_size);
+    if (v < 16 || v > 8192)
+        SN_FAIL(SN_EFORMAT, "%s: image_size attribute %lld outside [16, 8192]", path, (long long)v);
+    /* training takes the image size from the dataset, so the attribute is what the nets saw */
     m->s = (int)v;
+    m->cfg.image_size = m->s;
     SN_TRY(sn_h5_attr_get_str(&f, "/", "category", &cat));
     snprintf(m->category, sizeof m->category, "%s", cat);
     SN_TRY(read_net(m, &f, SN_NET_SEG));
