@@ -7,7 +7,8 @@
 #
 #   --out DIR          DIR/data.h5, model.h5, results.h5, panels/
 #   --root ROOT --category NAME    a category folder in MVTec AD layout
-#   --synth            the embedded synthetic dataset (sernet synth) instead
+#   --synth            the embedded synthetic dataset (sernet synth) instead; --category picks
+#                      weave (default) or flange
 #   --config FILE      default: configs/NAME.ini if it exists, else configs/default.ini
 #   --size S           image side for ingest/synth (default: the config's image_size)
 #   -n RANKS           MPI ranks (default: SERNET_RANKS, the allocation's tasks, or 1)
@@ -55,7 +56,7 @@ export HDF5_USE_FILE_LOCKING=${HDF5_USE_FILE_LOCKING:-FALSE}
 run() { "$here/jobs/run.sh" "${ranks[@]}" "$@"; }
 resume_flag() { [ $resume = 1 ] && [ -e "$1" ] && echo --resume; return 0; }
 catopt=()
-[ $synth = 1 ] && [ -n "$category" ] && catopt=(--category "$category")
+[ $synth = 1 ] && catopt=(--category "${category:-weave}")
 sizeopt=()
 [ -n "$size" ] && sizeopt=(--size "$size")
 

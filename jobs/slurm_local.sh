@@ -11,8 +11,9 @@
 #
 # Everything of one instance lives in one directory, ${SERNET_SLURM_DIR:-/tmp/sernet-slurm}:
 # slurm.conf, the MUNGE key and socket, state, spool, logs and pid files. Several instances can
-# run side by side on one host (each gets its own directory, MUNGE socket and free ports). The
-# system's own MUNGE and Slurm configuration (/etc/munge, /etc/slurm) are neither used nor touched.
+# run side by side on one host (each gets its own directory, MUNGE socket, free ports and a random
+# first job id). The system's own MUNGE and Slurm configuration (/etc/munge, /etc/slurm) are
+# neither used nor touched.
 #
 # Environment:
 #   SERNET_SLURM_DIR        instance directory (keep it short: Unix socket paths are limited)
@@ -177,6 +178,7 @@ free_port() {
 
 write_conf() {
   local ctl_port=$1 d_port=$2 mpi=$3 mem
+  local first_id=$(( (RANDOM * 32768 + RANDOM) % 50000000 + 1000 ))
   mem=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
   [ -n "$mem" ] && [ "$mem" -gt 0 ] || die "cannot read MemTotal from /proc/meminfo"
   cat >"$conf.tmp" <<EOF
@@ -205,6 +207,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SlurmdParameters=config_overrides
 MpiDefault=$mpi
+# job ids start at a random number: instances side by side (two tests under ctest -j 2) must not
+# share ids, PMIx names its client directories /tmp/spmix_appdir_<uid>_<job>.<step>
+FirstJobId=$first_id
 JobRequeue=1
 ReturnToService=2
 SchedulerType=sched/backfill

@@ -14,11 +14,13 @@
 #                        (defaults: 1 node, 4 tasks, 8 CPUs per task, 12:00:00)
 #   --sbatch-args "..."  extra sbatch options (partition, account, ...)
 #   --ingest-args "..."  extra sernet ingest options (e.g. "--size 128 --skip-bad")
+#   --set KEY=VALUE      configuration override for ingest and train (repeatable)
 #   --dry-run            print the sbatch command, submit nothing
 # Configuration per category: configs/NAME.ini when it exists, else configs/default.ini.
 #
-# Stage needs:  ingest: sernet ingest / info (WORKING);  train: sernet train (PLANNED, issue 7);
-# infer, eval, export: sernet infer / eval / export (PLANNED, issue 8).
+# Stages: sernet ingest, train --stage all, infer, eval, export. Train and infer are requeued and
+# resumed on SIGUSR1/SIGTERM (train --resume from the model file, infer --resume from its .tmp);
+# a first run (restart 0) starts them afresh.
 # (Run by Slurm as "array_categories.sh --task DIR" for each array element.)
 set -uo pipefail
 
@@ -31,6 +33,8 @@ if [ "${1:-}" = --task ]; then
   root=$(cat "$out/root.txt")
   stages=$(cat "$out/stages.txt")
   read -r -a ingest_args <"$out/ingest_args.txt"
+  sets=()
+  while IFS= read -r kv; do [ -n "$kv" ] && sets+=(--set "$kv"); done <"$out/sets.txt"
   [ -n "$cat" ] || { sn_log "no category number $idx in $out/categories.txt"; exit 1; }
   work=$out/$cat
   mkdir -p "$work"
@@ -56,21 +60,23 @@ if [ "${1:-}" = --task ]; then
     [ $pending = 1 ] && requeue_now
     [ $rc = 0 ] || { sn_log "$name failed with status $rc"; exit $rc; }
   }
-  long_stage() {    # long_stage NAME OUTPUT sernet-args... (checkpointing command)
-    local name=$1 output=$2 rc
+  long_stage() {    # long_stage NAME RESUME-FLAG sernet-args... (checkpointing command)
+    local name=$1 flag=$2 rc
     shift 2
     want "$name" || return 0
     [ $pending = 1 ] && requeue_now
-    # shellcheck disable=SC2046
-    sn_run_requeue "$@" $(sn_resume_flag "$output"); rc=$?
+    # shellcheck disable=SC2086
+    sn_run_requeue "$@" $flag; rc=$?
     trap 'pending=1; sn_log "signal received; requeueing after this stage"' USR1 TERM
     [ $rc = 0 ] || { sn_log "$name failed with status $rc"; exit $rc; }
     touch "$work/done.$name"
   }
 
-  short_stage ingest ingest --root "$root" --category "$cat" --out "$work/data.h5" --config "$config" --force "${ingest_args[@]}"
-  long_stage train "$work/model.h5" train --config "$config" --data "$work/data.h5" --out "$work/model.h5"
-  long_stage infer "$work/results.h5" infer --model "$work/model.h5" --data "$work/data.h5" --out "$work/results.h5"
+  # infer: a requeued run continues the .tmp (--resume also starts afresh when there is none)
+  if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then infer_flag=--resume; else infer_flag=--force; fi
+  short_stage ingest ingest --root "$root" --category "$cat" --out "$work/data.h5" --config "$config" --force "${ingest_args[@]}" "${sets[@]}"
+  long_stage train "$(sn_resume_flag "$work/model.h5")" train --stage all --config "$config" "${sets[@]}" --data "$work/data.h5" --out "$work/model.h5"
+  long_stage infer "$infer_flag" infer --model "$work/model.h5" --data "$work/data.h5" --out "$work/results.h5"
   short_stage eval eval --results "$work/results.h5" --data "$work/data.h5"
   short_stage export export --results "$work/results.h5" --data "$work/data.h5" --out "$work/panels"
   sn_log "category $cat: all stages done"
@@ -83,7 +89,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 die() { echo "array_categories: $*" >&2; exit 2; }
 
-root='' out='' cats='' maxp='' stages=ingest,train,infer,eval,export nodes=1 tpn=4 cpt=8 tl=12:00:00 extra='' dry=0 iargs=''
+root='' out='' cats='' maxp='' stages=ingest,train,infer,eval,export nodes=1 tpn=4 cpt=8 tl=12:00:00 extra='' dry=0 iargs='' sets=()
 while [ $# -gt 0 ]; do
   case $1 in
     --root) root=${2:?}; shift 2 ;;
@@ -97,6 +103,7 @@ while [ $# -gt 0 ]; do
     --time) tl=${2:?}; shift 2 ;;
     --sbatch-args) extra=${2?}; shift 2 ;;
     --ingest-args) iargs=${2?}; shift 2 ;;
+    --set) [[ ${2:-} == *=* ]] || die "--set needs KEY=VALUE"; sets+=("$2"); shift 2 ;;
     --dry-run) dry=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "array_categories: unknown option '$1'" >&2; usage ;;
@@ -126,6 +133,7 @@ printf '%s\n' $list >"$out/categories.txt"
 echo "$root" >"$out/root.txt"
 echo "$stages" >"$out/stages.txt"
 echo "$iargs" >"$out/ingest_args.txt"
+printf '%s\n' "${sets[@]}" >"$out/sets.txt"
 export SERNET_HOME=$here
 array="0-$((n - 1))${maxp:+%$maxp}"
 # shellcheck disable=SC2206

@@ -36,10 +36,14 @@ sn_resume_flag() {
 # forward the signal to the launcher, which forwards it to every rank. sernet then finishes its
 # step, writes a checkpoint and exits 0; this function requeues the job (scontrol requeue) and the
 # next run of the script continues with --resume. Without a signal it returns sernet's status.
-# A run signalled but failing is not requeued (its status is returned). At most SERNET_MAX_REQUEUE
-# (default 20) requeues.
+# A run signalled but failing is not requeued (its status is returned), nor one whose output is
+# complete when the script defines sn_finished (returning 0 then; sn_written FILE helps it: FILE
+# was written by this run). At most SERNET_MAX_REQUEUE (default 20) requeues.
 SN_SIGNALLED=0
 SN_PID=
+SN_STARTED=0
+# sn_written FILE: FILE exists and was modified since sn_run_requeue started sernet
+sn_written() { [ -e "$1" ] && [ "$(stat -c %Y "$1" 2>/dev/null || echo 0)" -ge "$SN_STARTED" ]; }
 _sn_forward() {
   SN_SIGNALLED=1
   sn_log "received SIG$1: asking sernet (pid ${SN_PID:-none}) to checkpoint and stop"
@@ -49,6 +53,7 @@ _sn_forward() {
 sn_run_requeue() {
   local rc restarts
   SN_SIGNALLED=0
+  SN_STARTED=$(date +%s)
   trap '_sn_forward USR1' USR1
   trap '_sn_forward TERM' TERM
   "$SN_HOME/jobs/run.sh" "$@" &
@@ -62,6 +67,11 @@ sn_run_requeue() {
   if [ $rc != 0 ]; then
     sn_log "sernet exited with status $rc after the signal; not requeueing"
     return $rc
+  fi
+  # the signal may come while sernet finishes its last step or round: nothing left to resume
+  if declare -F sn_finished >/dev/null && sn_finished; then
+    sn_log "signalled, but sernet had finished (its output is complete); not requeueing"
+    return 0
   fi
   restarts=${SLURM_RESTART_COUNT:-0}
   if [ -z "${SLURM_JOB_ID:-}" ]; then

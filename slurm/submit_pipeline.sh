@@ -9,7 +9,8 @@
 #   --out DIR           work directory: DIR/data.h5, model.h5, results.h5, panels/, logs/
 #   --root ROOT --category NAME
 #                       a category folder in MVTec AD layout (ROOT/NAME/train/good, ...)
-#   --synth             the embedded synthetic dataset instead (sernet synth)
+#   --synth             the embedded synthetic dataset instead (sernet synth); --category picks
+#                       weave (default) or flange for train and infer
 #   --config FILE       configuration (default: configs/NAME.ini if it exists, else configs/default.ini)
 #   --size S            image side for ingest/synth (default: the config's image_size)
 #   --stages LIST       comma list out of ingest,train,infer,eval,export (default: all); a stage
@@ -21,8 +22,8 @@
 #   --sbatch-args "..." extra sbatch options for every job (partition, account, QoS, ...)
 #   --dry-run           print the sbatch commands, submit nothing
 #
-# Stage needs:  ingest: sernet ingest / synth / info (WORKING);  train: sernet train (PLANNED,
-# issue 7);  infer, eval, export: sernet infer / eval / export (PLANNED, issue 8).
+# Stages: sernet ingest|synth, train --stage all, infer, eval, export. When the chain trains, the
+# infer job starts a fresh results file (SERNET_FRESH=1: --force); a requeued infer resumes.
 # The last line printed is "jobs: ingest=ID train=ID ...".
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +32,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 die() { echo "submit_pipeline: $*" >&2; exit 2; }
 
 out='' root='' category='' synth=0 config='' size='' stages=ingest,train,infer,eval,export dry=0
-nodes='' tpn='' cpt='' time_limit='' extra=''
+nodes='' tpn='' cpt='' time_limit='' extra='' sets=()
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=${2:?}; shift 2 ;;
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
     --synth) synth=1; shift ;;
     --config) config=${2:?}; shift 2 ;;
     --size) size=${2:?}; shift 2 ;;
+    --set) [[ ${2:-} == *=* ]] || die "--set needs KEY=VALUE"; sets+=(--set "$2"); shift 2 ;;
     --stages) stages=${2:?}; shift 2 ;;
     --nodes) nodes=${2:?}; shift 2 ;;
     --ntasks-per-node) tpn=${2:?}; shift 2 ;;
@@ -82,11 +84,15 @@ big=() small=()
 [ -n "$cpt" ] && big+=(--cpus-per-task="$cpt") && small+=(--cpus-per-task="$cpt")
 [ -n "$time_limit" ] && big+=(--time="$time_limit")
 
-# category option for the planned commands, only for the multi-category synthetic file
+# the synthetic file holds two categories (weave, flange): train and infer need to be told which
 catopt=()
-[ $synth = 1 ] && [ -n "$category" ] && catopt=(--category "$category")
+[ $synth = 1 ] && catopt=(--category "${category:-weave}")
 sizeopt=()
 [ -n "$size" ] && sizeopt=(--size "$size")
+
+# a model trained by this chain makes an earlier results file stale: start it afresh
+fresh=()
+[[ ,$stages, == *,train,* ]] && fresh=("--export=ALL,SERNET_FRESH=1")
 
 prev='' summary=''
 submit() {   # submit STAGE SBATCH-OPTIONS... -- SCRIPT ARGS...
@@ -112,14 +118,14 @@ for s in ${stages//,/ }; do
   case $s in
     ingest)
       if [ $synth = 1 ]; then
-        submit ingest "${small[@]}" --job-name=sernet-ingest -- "$here/slurm/ingest.sbatch" synth - "$data" --config "$config" "${sizeopt[@]}"
+        submit ingest "${small[@]}" --job-name=sernet-ingest -- "$here/slurm/ingest.sbatch" synth - "$data" --config "$config" "${sizeopt[@]}" "${sets[@]}"
       else
-        submit ingest "${small[@]}" --job-name=sernet-ingest -- "$here/slurm/ingest.sbatch" "$root" "$category" "$data" --config "$config" "${sizeopt[@]}"
+        submit ingest "${small[@]}" --job-name=sernet-ingest -- "$here/slurm/ingest.sbatch" "$root" "$category" "$data" --config "$config" "${sizeopt[@]}" "${sets[@]}"
       fi ;;
-    train) submit train "${big[@]}" --job-name=sernet-train -- "$here/slurm/train.sbatch" "$config" "$data" "$model" "${catopt[@]}" ;;
-    infer) submit infer "${big[@]}" --job-name=sernet-infer -- "$here/slurm/infer.sbatch" "$model" "$data" "$results" "${catopt[@]}" ;;
-    eval) submit eval "${small[@]}" --job-name=sernet-eval -- "$here/slurm/eval.sbatch" "$results" "$data" "${catopt[@]}" ;;
-    export) submit export "${small[@]}" --job-name=sernet-export -- "$here/slurm/export.sbatch" "$results" "$data" "$out/panels" "${catopt[@]}" ;;
+    train) submit train "${big[@]}" --job-name=sernet-train -- "$here/slurm/train.sbatch" "$config" "$data" "$model" "${catopt[@]}" "${sets[@]}" ;;
+    infer) submit infer "${big[@]}" --job-name=sernet-infer "${fresh[@]}" -- "$here/slurm/infer.sbatch" "$model" "$data" "$results" "${catopt[@]}" ;;
+    eval) submit eval "${small[@]}" --job-name=sernet-eval -- "$here/slurm/eval.sbatch" "$results" "$data" ;;
+    export) submit export "${small[@]}" --job-name=sernet-export -- "$here/slurm/export.sbatch" "$results" "$data" "$out/panels" ;;
   esac
 done
 echo "jobs:$summary"
