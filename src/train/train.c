@@ -935,6 +935,15 @@ sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm co
     if (interrupted)
         *interrupted = 0;
     SN_TRY(sn_dataset_open(o->data, o->category, comm, &t.ds));
+    /* The nets train at the dataset's image size; the configuration stored with the model says
+     * so, whatever image_size was given (it applies to ingest and synth). */
+    sn_config eff = *cfg;
+    eff.image_size = sn_dataset_image_size(t.ds);
+    if (eff.image_size != cfg->image_size && t.rank == 0 && !o->quiet)
+        printf("train: %s holds %d x %d images: training at that size (image_size = %d in the "
+               "configuration applies to ingest and synth)\n", o->data, eff.image_size,
+               eff.image_size, cfg->image_size);
+    t.cfg = &eff;
     SN_TRY(sn_dist_agree(setup(&t), comm));
     if (o->resume || o->stage == SN_TRAIN_REC) {
         /* --stage rec without --resume takes the segmentation net (and tau) from the model file
