@@ -21,13 +21,13 @@ static const sn_cli_command COMMANDS[] = {
     {"pseudo", sn_cmd_pseudo, "write PNG sheets of PPA or DPA training samples"},
     {"train", sn_cmd_train, "two-stage training on MPI ranks (checkpoints, exact resume)"},
     {"infer", sn_cmd_infer, "score a test split on MPI ranks into a results file (resumable)"},
+    {"eval", sn_cmd_eval, "metrics, JSON, /metrics and a report folder of a results file"},
     {"export", sn_cmd_export, "write PNG panels (image, truth, heat map, prediction, reconstruction)"},
     {"score", sn_cmd_score, "score image files with a model, as an inspection station would"},
     {"bench-pseudo", sn_cmd_bench_pseudo, "pseudo-anomalies generated per second (PPA, DPA)"},
     {"toytrain", sn_cmd_toytrain, "train both nets on a fixed random batch (engine check)"},
     {"bench", sn_cmd_bench, "benchmark one net in one mode (images/s, GFLOP/s, memory)"},
     {"dump-engine", sn_cmd_dump_engine, "write a net's tensors for the PyTorch parity test"},
-    {"eval", sn_cmd_eval, "metrics, JSON, /metrics and a report folder of a results file"},
     {"bench-eval", sn_cmd_bench_eval, "benchmark anomaly maps per second and metric time"},
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
