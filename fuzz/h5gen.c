@@ -488,3 +488,279 @@ int fz_h5gen_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_
     }
     return H5Fclose(f) < 0 ? -1 : 0;
 }
+
+/* ---- model files (fuzz_model) ------------------------------------------------------------- */
+
+#include "sernet/config.h"
+#include "sernet/dataset.h"
+#include "sernet/results.h"
+#include "sernet/unet.h"
+
+/* A float64 attribute whose valid value is `valid`: missing, NaN/inf/out of [0,1], a string, an
+ * integer, an array or a null dataspace as perturbations. */
+static void attr_dbl(stream *s, hid_t loc, const char *where, const char *name, double valid)
+{
+    char what[1024];
+    snprintf(what, sizeof what, "float attribute %s:%s", where, name);
+    switch (decide(s, 6, what)) {
+    case 0: put_attr(loc, name, H5T_IEEE_F64LE, 1, 0, &valid); return;
+    case 1: return;
+    case 2: {
+        static const double odd[] = {NAN, INFINITY, -INFINITY, -0.001, 1.001, 1e300, -1, 0, 1};
+        double v = odd[byte(s) % 9];
+        put_attr(loc, name, H5T_IEEE_F64LE, 1, 0, &v);
+        return;
+    }
+    case 3: {
+        hid_t t = str_type(4);
+        put_attr(loc, name, t, 1, 0, "0.5");
+        H5Tclose(t);
+        return;
+    }
+    case 4: {
+        int64_t v = wrong_int(s, 0);
+        put_attr(loc, name, H5T_STD_I64LE, 1, 0, &v);
+        return;
+    }
+    case 5: {
+        double v3[3] = {valid, valid, valid};
+        put_attr(loc, name, H5T_IEEE_F64LE, 3, 0, v3);
+        return;
+    }
+    default: put_attr(loc, name, H5T_IEEE_F64LE, 1, 1, NULL); return;
+    }
+}
+
+/* /seg or /rec with the tensors of a real net of that kind and width. */
+static void put_net(stream *s, hid_t f, sn_net_kind kind, int width, int units, const sn_config *cfg)
+{
+    const char *g = kind == SN_NET_SEG ? "/seg" : "/rec";
+    char what[1024], tp[300];
+    snprintf(what, sizeof what, "group %s", g);
+    if (decide(s, 1, what))
+        return; /* net missing */
+    /* the tensors of a net of another width or unit count (the attributes still say `width`) */
+    int tw = width, tu = units;
+    snprintf(what, sizeof what, "tensors of %s from another architecture", g);
+    switch (decide(s, 2, what)) {
+    case 0: break;
+    case 1: tw = width == 1 ? 2 : width - 1; break;
+    default: tu = units == 1 ? 2 : 1; break;
+    }
+    sn_unet *net = NULL;
+    if (sn_unet_create(&net, kind, tw, tu, cfg->bn_eps, cfg->bn_momentum) != SN_OK) {
+        sn_err_clear();
+        return;
+    }
+    hid_t gr = H5Gcreate2(f, g, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (gr < 0) {
+        sn_unet_destroy(net);
+        return;
+    }
+    attr_str(s, gr, g, "net", kind == SN_NET_SEG ? "seg" : "rec");
+    attr_int(s, gr, g, "width", width);
+    attr_int(s, gr, g, "units_per_block", units);
+    attr_int(s, gr, g, "step", 10);
+    attr_int(s, gr, g, "steps_total", 10);
+    attr_int(s, gr, g, "complete", 1);
+    snprintf(tp, sizeof tp, "%s/tensors", g);
+    snprintf(what, sizeof what, "group %s", tp);
+    hid_t tg = decide(s, 1, what) ? H5I_INVALID_HID
+                                  : H5Gcreate2(gr, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (tg >= 0) {
+        snprintf(what, sizeof what, "non-finite value in a tensor of %s", g);
+        int bad_tensor = decide(s, 1, what) ? (int)(byte(s) % (unsigned)sn_unet_tensor_count(net)) : -1;
+        for (int i = 0; i < sn_unet_tensor_count(net); i++) {
+            const sn_tensor_info *ti = sn_unet_tensor(net, i);
+            float *v = malloc(sizeof(float) * (ti->numel + 1));
+            for (size_t j = 0; j < ti->numel; j++)
+                v[j] = ti->is_buffer ? 1.0f : 0.01f * (float)((j % 13) - 6);
+            if (i == bad_tensor)
+                v[byte(s) % ti->numel] = (byte(s) & 1) ? NAN : -INFINITY;
+            hsize_t d[4];
+            for (int k = 0; k < ti->ndim; k++)
+                d[k] = (hsize_t)ti->dims[k];
+            close_if(make_dset(s, tg, tp, ti->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                               ti->ndim, d, v, 1));
+            free(v);
+        }
+        snprintf(what, sizeof what, "extra tensor in %s", tp);
+        if (decide(s, 1, what)) {
+            float x = 1;
+            hsize_t one = 1;
+            close_if(make_dset(s, tg, tp, "extra.weight", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &one,
+                               &x, 0));
+        }
+        H5Gclose(tg);
+    }
+    H5Gclose(gr);
+    sn_unet_destroy(net);
+}
+
+int fz_h5gen_model_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_model_info *info)
+{
+    stream s = {data, size, 0};
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    memset(info, 0, sizeof *info);
+    int seg_w = 1 + (int)(byte(&s) % 4), rec_w = 1 + (int)(byte(&s) % 4);
+    int units = 1 + (int)(byte(&s) % 2);
+    int S = (byte(&s) & 1) ? 32 : 16;
+    info->size = S;
+    sn_config cfg;
+    sn_config_defaults(&cfg);
+    cfg.seg_width = seg_w;
+    cfg.rec_width = rec_w;
+    cfg.units_per_block = units;
+    cfg.image_size = S;
+    /* the configuration text: as trained, or with another net shape / threshold */
+    sn_config stored = cfg;
+    switch (decide(&s, 4, "stored configuration keys")) {
+    case 0: break;
+    case 1: stored.seg_width = seg_w + 1; break;
+    case 2: stored.units_per_block = 3 - units; break;
+    case 3: stored.repair_threshold = (double)(byte(&s) % 101) / 100.0; break;
+    default: stored.image_size = S * 2; break;
+    }
+    char *ini = sn_config_to_ini(&stored);
+    if (!ini)
+        return -1;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        free(ini);
+        return -1;
+    }
+    attr_str(&s, f, "/", "format", "sernet-model");
+    attr_int(&s, f, "/", "format_version", 1);
+    attr_str(&s, f, "/", "config", ini);
+    free(ini);
+    attr_str(&s, f, "/", "category", "cat");
+    attr_int(&s, f, "/", "image_size", S);
+    attr_int(&s, f, "/", "global_batch", 4);
+    put_net(&s, f, SN_NET_SEG, seg_w, units, &cfg);
+    put_net(&s, f, SN_NET_REC, rec_w, units, &cfg);
+    if (!decide(&s, 1, "group /calib")) {
+        hid_t g = H5Gcreate2(f, "calib", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g >= 0) {
+            attr_dbl(&s, g, "/calib", "tau", (double)(byte(&s) % 256) / 255.0);
+            H5Gclose(g);
+        }
+    }
+    attr_int(&s, f, "/", "checkpoint_complete", 1);
+    return H5Fclose(f) < 0 ? -1 : 0;
+}
+
+/* ---- results files (fuzz_results) --------------------------------------------------------- */
+
+int fz_h5gen_results_write(const char *data_path, const char *path, const uint8_t *data,
+                           size_t size, fz_h5gen_results_info *info)
+{
+    stream s = {data, size, 0};
+    int rc = -1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    memset(info, 0, sizeof *info);
+    /* a valid dataset file: h5gen's first four bytes (size, counts), then every decision valid */
+    uint8_t head[4] = {(uint8_t)byte(&s), (uint8_t)byte(&s), (uint8_t)byte(&s), 0};
+    fz_h5gen_info dinfo;
+    fz_h5gen_trace_fn saved = trace_fn;
+    trace_fn = NULL;
+    int w = fz_h5gen_write(data_path, head, sizeof head, &dinfo);
+    trace_fn = saved;
+    if (w != 0)
+        return -1;
+    sn_dataset *ds = NULL;
+    if (sn_dataset_open(data_path, NULL, MPI_COMM_SELF, &ds) != SN_OK) {
+        sn_err_clear();
+        return -1;
+    }
+    const int S = sn_dataset_image_size(ds);
+    const int64_t M = sn_dataset_count(ds, SN_SPLIT_TEST);
+    info->size = S;
+    info->n_test = M;
+    char fp[17];
+    sn_results_data_fingerprint(ds, fp);
+    char cat[64];
+    snprintf(cat, sizeof cat, "%s", sn_dataset_category(ds));
+    sn_dataset_close(ds);
+    switch (decide(&s, 3, "data fingerprint")) {
+    case 0: break;
+    case 1: fp[byte(&s) % 16] ^= 1; break;
+    case 2: fp[8] = '\0'; break;
+    default: memset(fp, 'z', 16); break;
+    }
+
+    const size_t plane = (size_t)S * S, m = (size_t)M;
+    float *scores = malloc(sizeof(float) * (m + 1)), *maps = malloc(sizeof(float) * (m * plane + 1)),
+          *seg = malloc(sizeof(float) * (m * plane + 1));
+    uint8_t *rep = malloc(m * plane + 1), *rec = malloc(m * plane * 3 + 1), *done = malloc(m + 1);
+    int64_t *nbr = malloc(sizeof(int64_t) * (m + 1)), *npx = malloc(sizeof(int64_t) * (m + 1));
+    int32_t *dist = malloc(sizeof(int32_t) * (m + 1));
+    uint64_t *check = malloc(sizeof(uint64_t) * (m + 1));
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < plane; j++) {
+            maps[i * plane + j] = (float)((i + j) % 17) / 16.0f;
+            seg[i * plane + j] = (float)((i * 3 + j) % 11) / 10.0f;
+            rep[i * plane + j] = (uint8_t)((i + j / 7) & 1);
+        }
+        for (size_t j = 0; j < plane * 3; j++)
+            rec[i * plane * 3 + j] = (uint8_t)(i * 31 + j);
+        scores[i] = 1.0f;
+        nbr[i] = 0;
+        dist[i] = (int32_t)i;
+        npx[i] = (int64_t)i * 3;
+        done[i] = 1;
+        check[i] = sn_results_row_checksum(S, scores[i], maps + i * plane, seg + i * plane,
+                                           rep + i * plane, rec + i * plane * 3, nbr[i], dist[i],
+                                           npx[i]);
+    }
+    if (m > 0) {
+        if (decide(&s, 1, "value /done[0] (done flag > 1)"))
+            done[0] = (uint8_t)(2 + byte(&s) % 254);
+        if (decide(&s, 1, "value /checksums[last] (wrong checksum)"))
+            check[m - 1] ^= 1ull << (byte(&s) % 64);
+        if (decide(&s, 1, "value /maps[0][0] (data changed after the checksum)"))
+            maps[0] = NAN;
+    }
+
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        goto done;
+    attr_str(&s, f, "/", "format", "sernet-results");
+    attr_int(&s, f, "/", "format_version", 1);
+    attr_int(&s, f, "/", "complete", 1);
+    attr_str(&s, f, "/", "model", "model.h5");
+    attr_str(&s, f, "/", "model_fingerprint", "0123456789abcdef");
+    attr_str(&s, f, "/", "data", data_path);
+    attr_str(&s, f, "/", "data_fingerprint", fp);
+    attr_str(&s, f, "/", "category", cat);
+    attr_int(&s, f, "/", "image_size", S);
+    attr_int(&s, f, "/", "n_test", M);
+    attr_dbl(&s, f, "/", "tau", 0.5);
+    attr_int(&s, f, "/", "min_area", 4);
+    attr_int(&s, f, "/", "batch", 2);
+    attr_int(&s, f, "/", "ranks", 1);
+    hsize_t d1[1] = {(hsize_t)M}, d3[3] = {(hsize_t)M, (hsize_t)S, (hsize_t)S},
+            d4[4] = {(hsize_t)M, (hsize_t)S, (hsize_t)S, 3};
+    close_if(make_dset(&s, f, "", "scores", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, scores, 0));
+    close_if(make_dset(&s, f, "", "maps", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, d3, maps, 1));
+    close_if(make_dset(&s, f, "", "seg_masks", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, d3, seg, 1));
+    close_if(make_dset(&s, f, "", "repair_masks", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, d3, rep, 1));
+    close_if(make_dset(&s, f, "", "reconstructions", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, d4, rec, 1));
+    close_if(make_dset(&s, f, "", "neighbor", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, nbr, 0));
+    close_if(make_dset(&s, f, "", "neighbor_distance", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, dist, 0));
+    close_if(make_dset(&s, f, "", "repaired_pixels", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, npx, 0));
+    close_if(make_dset(&s, f, "", "checksums", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, d1, check, 0));
+    close_if(make_dset(&s, f, "", "done", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, d1, done, 0));
+    rc = H5Fclose(f) < 0 ? -1 : 0;
+done:
+    free(scores);
+    free(maps);
+    free(seg);
+    free(rep);
+    free(rec);
+    free(done);
+    free(nbr);
+    free(npx);
+    free(dist);
+    free(check);
+    return rc;
+}

@@ -33,4 +33,25 @@ void fz_h5gen_set_trace(fz_h5gen_trace_fn fn, void *ctx);
  * not write the file (an HDF5 call of the generator failed: not a finding). */
 int fz_h5gen_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_info *info);
 
+/* Model files (fuzz_model): root attributes, /seg and /rec with the tensors of real nets
+ * (sn_unet_create of width 1..4, 1..2 units; sn_unet_tensor names and shapes), /calib tau and
+ * the completion marker, each perturbed like the dataset elements above; also tensors of another
+ * architecture, a non-finite weight, an extra tensor, a stored configuration that disagrees. */
+typedef struct {
+    int size; /* image size S of the valid file */
+} fz_h5gen_model_info;
+int fz_h5gen_model_write(const char *path, const uint8_t *data, size_t size,
+                         fz_h5gen_model_info *info);
+
+/* Results files (fuzz_results): first a valid dataset file at data_path (fz_h5gen_write with
+ * every decision valid; S, n_train and n_test from the first bytes), then a results file for it
+ * at path with rows, their checksums, attributes and datasets perturbed (wrong fingerprint, done
+ * flags > 1, a wrong checksum, data changed after the checksum, shapes and types). */
+typedef struct {
+    int size;       /* S of the dataset */
+    int64_t n_test; /* test images of the dataset */
+} fz_h5gen_results_info;
+int fz_h5gen_results_write(const char *data_path, const char *path, const uint8_t *data,
+                           size_t size, fz_h5gen_results_info *info);
+
 #endif

@@ -2,7 +2,7 @@
 # Build the libFuzzer targets (fuzz/, clang + ASan + UBSan) in a separate build directory and run
 # each for a while. Usage:
 #   jobs/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default 300 s; targets: image config
-#                                                       dataset hashindex)
+#                                                       dataset hashindex model results)
 # Env: SERNET_FUZZ_BUILD (build dir, default <repo>/build-fuzz), SERNET_FUZZ_JOBS (make -j, 2),
 #      SERNET_FUZZ_WORK (where corpora, artifacts and logs go; default the build dir).
 # Work corpora grow in $SERNET_FUZZ_BUILD/corpus/<target> (seeded from fuzz/corpus/<target> and,
@@ -15,7 +15,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 secs=${1:-300}
 shift || true
-targets=${*:-image config dataset hashindex}
+targets=${*:-image config dataset hashindex model results}
 build=${SERNET_FUZZ_BUILD:-$here/build-fuzz}
 work=${SERNET_FUZZ_WORK:-$build}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1

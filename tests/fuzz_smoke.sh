@@ -23,10 +23,10 @@ trap 'rm -rf "$work"' EXIT
 pass=0
 failn=0
 SERNET_FUZZ_BUILD="$src/build-fuzz" SERNET_FUZZ_WORK="$work" \
-  bash "$src/jobs/fuzz.sh" "$secs" image config dataset hashindex >"$work/out.txt" 2>&1
+  bash "$src/jobs/fuzz.sh" "$secs" image config dataset hashindex model results >"$work/out.txt" 2>&1
 rc=$?
 cat "$work/out.txt"
-for t in image config dataset hashindex; do
+for t in image config dataset hashindex model results; do
   if grep -q "^fuzz $t: $secs s" "$work/out.txt" && ! grep -q "^fuzz $t: FAILED" "$work/out.txt"; then
     pass=$((pass + 1))
   else

@@ -143,8 +143,13 @@ static sn_status verify_rows(sn_h5file *f, const char *shown, int s, int64_t beg
     SN_ALLOC(repair, plane, "repair row");
     SN_ALLOC(recon, plane * 3, "reconstruction row");
     for (int i = 0; i < D_COUNT; i++) {
-        if ((d[i] = H5Dopen2(f->id, DSETS[i].name, H5P_DEFAULT)) < 0)
-            SN_FAIL(SN_EFORMAT, "%s: no dataset %s: %s", shown, DSETS[i].name, sn_h5_detail());
+        /* the row shape must be the one the buffers hold: a row is read whole */
+        hsize_t dims[4];
+        int nd = DSETS[i].planes == 0 ? 1 : (DSETS[i].planes == 1 ? 3 : 4);
+        SN_TRY(sn_h5_dataset_open(f, DSETS[i].name, nd, dims, &d[i]));
+        if (nd > 1 && (dims[1] != (hsize_t)s || dims[2] != (hsize_t)s || (nd == 4 && dims[3] != 3)))
+            SN_FAIL(SN_EFORMAT, "%s: dataset %s has rows of the wrong shape (expected %d x %d%s)",
+                    shown, DSETS[i].name, s, s, nd == 4 ? " x 3" : "");
     }
     for (int64_t r = begin; r < begin + count; r++) {
         if (want && !want[r - begin])
