@@ -5,7 +5,7 @@
 # Fails on any crash, leak, sanitizer report, failed property check, timeout or out-of-memory.
 set -uo pipefail
 src=${SERNET_SOURCE_DIR:?SERNET_SOURCE_DIR not set}
-secs=${SERNET_FUZZ_SMOKE_SECONDS:-12}
+secs=${SERNET_FUZZ_SMOKE_SECONDS:-8}
 
 if ! command -v clang >/dev/null; then
   echo "skipped: clang not installed"

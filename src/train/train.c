@@ -767,25 +767,57 @@ done:
 
 /* ---- setup ----------------------------------------------------------------------------------- */
 
+/* Parameters of a net of any width without allocating it: every layer's parameter count is a
+ * quadratic in the width (conv weights w_in x w_out, biases and BatchNorm w), so three tiny nets
+ * fix the polynomial exactly. -1 if even those cannot be made. */
+static double param_count_for(sn_net_kind kind, int width, int units)
+{
+    double p[3];
+    for (int k = 0; k < 3; k++) {
+        sn_unet *net = NULL;
+        if (sn_unet_create(&net, kind, k + 1, units, 1e-5, 0.1) != SN_OK) {
+            sn_err_clear();
+            return -1;
+        }
+        p[k] = (double)sn_unet_param_count(net);
+        sn_unet_destroy(net);
+    }
+    double c2 = (p[2] - 2 * p[1] + p[0]) / 2, c1 = p[1] - p[0] - 3 * c2, c0 = p[0] - c1 - c2;
+    return c2 * width * width + c1 * width + c0;
+}
+
 static sn_status net_create(trainer *t, sn_net_kind kind)
 {
     sn_status status = SN_OK;
     const sn_config *cfg = t->cfg;
     net_state *ns = &t->ns[kind];
+    const int width = kind == SN_NET_SEG ? cfg->seg_width : cfg->rec_width;
     ns->kind = kind;
     ns->epochs = kind == SN_NET_SEG ? cfg->epochs_seg : cfg->epochs_rec;
     ns->total = (long)t->per_epoch * ns->epochs;
     if (t->s % sn_unet_size_multiple(kind) != 0)
         SN_FAIL(SN_EINVAL, "image size %d is not a multiple of %d (%s net)", t->s,
                 sn_unet_size_multiple(kind), sn_unet_kind_name(kind));
-    SN_TRY(sn_unet_create(&ns->net, kind, kind == SN_NET_SEG ? cfg->seg_width : cfg->rec_width,
-                          cfg->units_per_block, cfg->bn_eps, cfg->bn_momentum));
+    SN_TRY(sn_unet_create(&ns->net, kind, width, cfg->units_per_block, cfg->bn_eps,
+                          cfg->bn_momentum));
     /* Different initial draws for the two nets. */
     sn_unet_init(ns->net, (uint64_t)cfg->seed + (uint64_t)kind);
     SN_TRY(sn_adam_init(&ns->adam, sn_unet_param_count(ns->net), cfg->adam_beta1, cfg->adam_beta2,
                         cfg->adam_eps));
     SN_CALLOC(ns->loss, ns->total > 0 ? ns->total : 1, "loss history");
 done:
+    if (status == SN_ENOMEM) {
+        /* say what the whole configuration needs, not only the allocation that failed */
+        char first[600];
+        snprintf(first, sizeof first, "%s", sn_err_msg());
+        sn_err_clear();
+        double P = param_count_for(kind, width, cfg->units_per_block);
+        status = SN_ERR(SN_ENOMEM, "%s net of width %d: %.0f parameters; their values, gradients "
+                        "and two Adam moments need %.2f GiB per rank before any activation (%s); "
+                        "lower %s or use a machine with more memory", sn_unet_kind_name(kind), width,
+                        P, P * 4.0 * 4.0 / 1073741824.0, first,
+                        kind == SN_NET_SEG ? "seg_width" : "rec_width");
+    }
     return status;
 }
 
