@@ -85,6 +85,10 @@ sn_status sn_h5_write_rowset(sn_h5file *f, hid_t dset, const char *name, hid_t m
 sn_status sn_h5_read_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
                           int64_t row0, int64_t nrows, void *buf);
 
+/* Read a whole floating-point dataset of exactly numel elements (any shape) into buf; a missing
+ * dataset, another type class or element count is SN_EFORMAT naming file and dataset. Not
+ * collective. */
+sn_status sn_h5_read_floats(sn_h5file *f, const char *path, size_t numel, float *buf);
 /* Fixed-length string type of `len` bytes (NUL padded); close with H5Tclose. */
 hid_t sn_h5_string_type(size_t len);
 

@@ -19,41 +19,16 @@ uint64_t sn_fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+/* A tensor of the model: shape and type checked by the shared reader, and every value finite. */
 static sn_status read_tensor(sn_h5file *f, const char *path, size_t numel, float *buf)
 {
     sn_status status = SN_OK;
-    hid_t d = H5I_INVALID_HID, sp = H5I_INVALID_HID, type = H5I_INVALID_HID;
-    hsize_t dims[8];
-    if (!sn_h5_exists(f, path))
-        SN_FAIL(SN_EFORMAT, "%s: model has no dataset %s (another architecture or version?)", f->path,
-                path);
-    if ((d = H5Dopen2(f->id, path, H5P_DEFAULT)) < 0 || (sp = H5Dget_space(d)) < 0 ||
-        (type = H5Dget_type(d)) < 0)
-        SN_FAIL(SN_EFORMAT, "%s: cannot open dataset %s: %s", f->path, path, sn_h5_detail());
-    if (H5Tget_class(type) != H5T_FLOAT)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s is not floating point", f->path, path);
-    int nd = H5Sget_simple_extent_ndims(sp);
-    if (nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) != nd)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s: bad rank", f->path, path);
-    size_t total = 1;
-    for (int i = 0; i < nd; i++)
-        total *= (size_t)dims[i];
-    if (total != numel)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s has %zu elements, the net expects %zu", f->path, path,
-                total, numel);
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-        SN_FAIL(SN_EFORMAT, "%s: reading %s failed: %s", f->path, path, sn_h5_detail());
+    SN_TRY(sn_h5_read_floats(f, path, numel, buf));
     for (size_t i = 0; i < numel; i++)
         if (!isfinite(buf[i]))
             SN_FAIL(SN_EFORMAT, "%s: dataset %s holds a non-finite value at element %zu", f->path,
                     path, i);
 done:
-    if (type >= 0)
-        H5Tclose(type);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (d >= 0)
-        H5Dclose(d);
     return status;
 }
 

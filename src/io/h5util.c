@@ -606,3 +606,36 @@ done:
         H5Sclose(fspace);
     return status;
 }
+
+sn_status sn_h5_read_floats(sn_h5file *f, const char *path, size_t numel, float *buf)
+{
+    sn_status status = SN_OK;
+    hid_t d = H5I_INVALID_HID, sp = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hsize_t dims[8];
+    if (!sn_h5_exists(f, path))
+        SN_FAIL(SN_EFORMAT, "%s: no dataset %s (another architecture or version?)", shown(f), path);
+    if ((d = H5Dopen2(f->id, path, H5P_DEFAULT)) < 0 || (sp = H5Dget_space(d)) < 0 ||
+        (type = H5Dget_type(d)) < 0)
+        SN_FAIL(SN_EFORMAT, "%s: cannot open dataset %s: %s", shown(f), path, sn_h5_detail());
+    if (H5Tget_class(type) != H5T_FLOAT)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s is not floating point", shown(f), path);
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) != nd)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s: bad rank", shown(f), path);
+    size_t total = 1;
+    for (int i = 0; i < nd; i++)
+        total *= (size_t)dims[i];
+    if (total != numel)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s has %zu elements, expected %zu", shown(f), path, total,
+                numel);
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        SN_FAIL(SN_EFORMAT, "%s: reading %s failed: %s", shown(f), path, sn_h5_detail());
+done:
+    if (type >= 0)
+        H5Tclose(type);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return status;
+}

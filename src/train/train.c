@@ -334,36 +334,6 @@ static sn_status checkpoint(trainer *t)
     return sn_dist_agree(status, t->comm);
 }
 
-static sn_status read_floats(sn_h5file *f, const char *path, size_t numel, float *buf)
-{
-    sn_status status = SN_OK;
-    hid_t d = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-    hsize_t dims[8];
-    if (!sn_h5_exists(f, path))
-        SN_FAIL(SN_EFORMAT, "%s: checkpoint has no dataset %s (another architecture?)", f->path, path);
-    if ((d = H5Dopen2(f->id, path, H5P_DEFAULT)) < 0)
-        SN_FAIL(SN_EFORMAT, "%s: cannot open dataset %s: %s", f->path, path, sn_h5_detail());
-    if ((sp = H5Dget_space(d)) < 0)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s: no dataspace", f->path, path);
-    int nd = H5Sget_simple_extent_ndims(sp);
-    if (nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) != nd)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s: bad rank", f->path, path);
-    size_t total = 1;
-    for (int i = 0; i < nd; i++)
-        total *= (size_t)dims[i];
-    if (total != numel)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s has %zu elements, the net expects %zu", f->path, path,
-                total, numel);
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-        SN_FAIL(SN_EFORMAT, "%s: reading %s failed: %s", f->path, path, sn_h5_detail());
-done:
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (d >= 0)
-        H5Dclose(d);
-    return status;
-}
-
 static sn_status read_net(trainer *t, sn_h5file *f, net_state *ns)
 {
     sn_status status = SN_OK;
@@ -384,13 +354,13 @@ static sn_status read_net(trainer *t, sn_h5file *f, net_state *ns)
         const sn_tensor_info *ti = sn_unet_tensor(ns->net, i);
         float *base = ti->is_buffer ? sn_unet_buffers(ns->net) : sn_unet_params(ns->net);
         snprintf(path, sizeof path, "%s/tensors/%s", g, ti->name);
-        SN_TRY(read_floats(f, path, ti->numel, base + ti->offset));
+        SN_TRY(sn_h5_read_floats(f, path, ti->numel, base + ti->offset));
     }
     size_t n = sn_unet_param_count(ns->net);
     snprintf(path, sizeof path, "%s/adam_m", g);
-    SN_TRY(read_floats(f, path, n, ns->adam.m));
+    SN_TRY(sn_h5_read_floats(f, path, n, ns->adam.m));
     snprintf(path, sizeof path, "%s/adam_v", g);
-    SN_TRY(read_floats(f, path, n, ns->adam.v));
+    SN_TRY(sn_h5_read_floats(f, path, n, ns->adam.v));
     if (ns->step > 0) {
         hsize_t dims[1];
         hid_t d = H5I_INVALID_HID;
