@@ -1,6 +1,7 @@
 /* Anomaly map: hand-computed pieces, and the fast kernel against the direct reference. */
 #include "sn_test.h"
 #include "sernet/anomaly_map.h"
+#include "sernet/baseline.h"
 #include "anomaly/map_internal.h"
 
 #include <math.h>
@@ -260,6 +261,29 @@ static int driver(const char *in, const char *out, int S, int scales, int box, d
     return 0;
 }
 
+/* The Sobel baseline by hand: a vertical step of height 1 gives |g| = 4 on the two columns
+ * beside it, so the 21x21 box mean there is 21 * 2 * 4 / 441; a constant image gives 0. */
+static void test_baseline_sobel(void)
+{
+    enum { S = 64 };
+    static float img[3 * S * S], map[S * S];
+    float score = -1;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                img[(c * S + y) * S + x] = x >= S / 2 ? 1.0f : 0.0f;
+    EXPECT(sn_baseline_sobel(img, S, 21, map, &score) == SN_OK);
+    EXPECT_NEAR(score, 168.0 / 441.0, 1e-5);
+    EXPECT_NEAR(map[(S / 2) * S + S / 2], 168.0 / 441.0, 1e-5);
+    EXPECT_NEAR(map[(S / 2) * S + 5], 0.0, 1e-6); /* 11 columns or more from the edge */
+    for (int i = 0; i < 3 * S * S; i++)
+        img[i] = i < S * S ? 0.7f : 0.2f;
+    EXPECT(sn_baseline_sobel(img, S, 21, map, &score) == SN_OK);
+    EXPECT_NEAR(score, 0.0, 1e-6);
+    EXPECT(sn_baseline_parse("sobel") == SN_BASELINE_SOBEL && sn_baseline_parse("fixed") == SN_BASELINE_FIXED);
+    EXPECT(sn_baseline_parse("mean") == -1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 8 && strcmp(argv[1], "--driver") == 0)
@@ -271,5 +295,6 @@ int main(int argc, char **argv)
     test_hand_gms();
     test_fast_vs_ref();
     test_batch_and_errors();
+    test_baseline_sobel();
     return sn_test_finish();
 }

@@ -398,6 +398,30 @@ static void check_synth_file(void)
             bad += (m[k] != 0) != mref[k];
         EXPECT(bad == 0);
         EXPECT(sn_dataset_label(ds, i) == 1);
+        /* Training reads float tensors (sn_dataset_read), inference reads bytes and converts
+         * them in sn_infer_batch (sn_tensor_from_u8_hwc): the same image must give the same
+         * tensor bit for bit, and every value must be v / 255.0f exactly. */
+        int64_t t = 2;
+        float train_x[3 * 32 * 32], infer_x[3 * 32 * 32];
+        EXPECT(sn_dataset_read(ds, SN_SPLIT_TRAIN, &t, 1, train_x, NULL, NULL) == SN_OK);
+        EXPECT(sn_dataset_read(ds, SN_SPLIT_TRAIN, &t, 1, NULL, NULL, raw) == SN_OK);
+        sn_tensor_from_u8_hwc(raw, 1, 32, infer_x);
+        EXPECT_MSG(memcmp(train_x, infer_x, sizeof train_x) == 0, "training and inference tensors differ");
+        int off = 0;
+        for (int k = 0; k < 32 * 32; k++)
+            for (int c = 0; c < 3; c++)
+                off += train_x[c * 32 * 32 + k] != (float)raw[3 * k + c] / 255.0f;
+        EXPECT_MSG(off == 0, "pixel conversion is not v / 255.0f");
+        uint8_t all[16 * 16 * 3];
+        float allf[3 * 16 * 16];
+        for (int k = 0; k < 16 * 16 * 3; k++)
+            all[k] = (uint8_t)((k / 3 + 85 * (k % 3)) & 255);
+        sn_tensor_from_u8_hwc(all, 1, 16, allf);
+        off = 0;
+        for (int k = 0; k < 16 * 16; k++)
+            for (int c = 0; c < 3; c++)
+                off += allf[c * 256 + k] != (float)all[3 * k + c] / 255.0f;
+        EXPECT_MSG(off == 0, "not every byte value converts to v / 255.0f");
         sn_dataset_close(ds);
     }
     snprintf(a, sizeof a, "%s/preview.png", tmp);

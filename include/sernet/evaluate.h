@@ -19,6 +19,11 @@ typedef struct {
     const char *report;  /* NULL: <results without .h5>_report */
     int worst;           /* false positives / negatives listed in the report (>= 0) */
     int no_write_results; /* 1: leave the results file untouched (no /metrics) */
+    /* SN_BASELINE_* (sernet/baseline.h): evaluate a training-free baseline's maps instead of
+     * the results file's; prints the table, writes JSON only to an explicit json, never the
+     * report or /metrics. The sobel baseline needs no results file (results may be NULL). */
+    int baseline;
+    const char *category; /* without results: the dataset's category (NULL: its only one) */
 } sn_evaluate_opts;
 
 /* Collective over comm (any rank count, uneven shards). Rank 0 prints the table to stdout and

@@ -37,7 +37,4 @@ typedef struct {
 sn_status sn_infer_batch(sn_infer_worker *worker, int n, const uint8_t *images,
                          const uint8_t *similar, const sn_infer_out *out, sn_infer_times *t);
 
-/* uint8 HWC [n, S, S, 3] -> float CHW [n, 3, S, S] in [0, 1] (value / 255). */
-void sn_infer_hwc_to_chw(const uint8_t *hwc, int n, int s, float *chw);
-
 #endif

@@ -5,6 +5,8 @@
 
 #include "sernet/common.h"
 
+#include <stdint.h>
+
 typedef struct {
     int n, c, h, w;
     float *data;
@@ -26,5 +28,9 @@ sn_status sn_tensor_ensure(sn_tensor *t, int n, int c, int h, int w, const char 
 sn_tensor sn_tensor_view(float *data, int n, int c, int h, int w);
 void sn_tensor_free(sn_tensor *t);
 void sn_tensor_fill(sn_tensor *t, float v);
+/* The one conversion of 8-bit pixels to network input, used by training and inference alike:
+ * n interleaved HWC RGB images of s x s (uint8) -> NCHW float, value v / 255.0f (the correctly
+ * rounded quotient, as PyTorch's ToTensor). */
+void sn_tensor_from_u8_hwc(const uint8_t *hwc, int n, int s, float *chw);
 
 #endif

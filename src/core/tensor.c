@@ -53,3 +53,20 @@ void sn_tensor_fill(sn_tensor *t, float v)
     for (size_t i = 0; i < n; i++)
         t->data[i] = v;
 }
+
+void sn_tensor_from_u8_hwc(const uint8_t *hwc, int n, int s, float *chw)
+{
+    /* A table keeps the per-pixel division out of the loop and makes every path use the same
+     * 256 values; (1.0f / 255) * v differs from v / 255.0f by one ulp for about half of them. */
+    float lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = (float)v / 255.0f;
+    const size_t plane = (size_t)s * s;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = hwc + (size_t)i * plane * 3;
+        float *dst = chw + (size_t)i * plane * 3;
+        for (size_t p = 0; p < plane; p++)
+            for (int c = 0; c < 3; c++)
+                dst[c * plane + p] = lut[src[p * 3 + c]];
+    }
+}

@@ -60,18 +60,6 @@ void sn_infer_worker_free(sn_infer_worker *w)
     free(w);
 }
 
-void sn_infer_hwc_to_chw(const uint8_t *hwc, int n, int s, float *chw)
-{
-    const size_t plane = (size_t)s * s;
-    for (int i = 0; i < n; i++) {
-        const uint8_t *src = hwc + (size_t)i * plane * 3;
-        float *dst = chw + (size_t)i * plane * 3;
-        for (size_t p = 0; p < plane; p++)
-            for (int c = 0; c < 3; c++)
-                dst[c * plane + p] = (float)src[p * 3 + c] / 255.0f;
-    }
-}
-
 static void chw_to_hwc_u8(const float *chw, int s, uint8_t *hwc)
 {
     const size_t plane = (size_t)s * s;
@@ -95,8 +83,8 @@ static sn_status run(sn_infer_worker *w, int n, const uint8_t *images, const uin
     double t0 = omp_get_wtime(), t1;
     SN_TRY(sn_tensor_ensure(&w->x, n, 3, s, s, "inference images"));
     SN_TRY(sn_tensor_ensure(&w->is, n, 3, s, s, "similar training images"));
-    sn_infer_hwc_to_chw(images, n, s, w->x.data);
-    sn_infer_hwc_to_chw(similar, n, s, w->is.data);
+    sn_tensor_from_u8_hwc(images, n, s, w->x.data);
+    sn_tensor_from_u8_hwc(similar, n, s, w->is.data);
     SN_TRY(sn_unet_forward(w->net[SN_NET_SEG], &w->x, 0, NULL, &mp));
     if (out->seg)
         memcpy(out->seg, mp->data, (size_t)n * plane * sizeof(float));

@@ -350,12 +350,8 @@ sn_status sn_dataset_read(sn_dataset *ds, sn_split split, const int64_t *idx, in
             uint8_t *dst = raw ? raw + px * 3 * j : ds->rowbuf;
             snprintf(name, sizeof name, "/%s/%s/images", ds->category, split ? "test" : "train");
             SN_TRY(sn_h5_read_rows(&ds->f, sp->images, name, H5T_NATIVE_UINT8, i, 1, dst));
-            if (images) {
-                float *o = images + px * 3 * j;
-                for (size_t p = 0; p < px; p++)
-                    for (int c = 0; c < 3; c++)
-                        o[c * px + p] = dst[3 * p + c] * (1.0f / 255.0f);
-            }
+            if (images)
+                sn_tensor_from_u8_hwc(dst, 1, S, images + px * 3 * j);
         }
         if (masks) {
             snprintf(name, sizeof name, "/%s/test/masks", ds->category);

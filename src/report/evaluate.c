@@ -1,6 +1,7 @@
 /* sernet eval: read a results file and its dataset's ground truth on every rank (contiguous
  * shards), compute the metrics collectively, write the outputs on rank 0 (docs/evaluation.md). */
 #include "sernet/evaluate.h"
+#include "sernet/baseline.h"
 #include "sernet/dist.h"
 #include "sernet/results.h"
 #include "report/report.h"
@@ -80,7 +81,34 @@ done:
     return status;
 }
 
-/* Shard [b, b+c): scores, maps, masks (uint8), types, labels. */
+/* Shard [b, b+c) of the ground truth: masks (uint8) and defect types. */
+static sn_status read_truth(sn_dataset *ds, const sn_ev_summary *s, int64_t b, int64_t c,
+                            uint8_t *masks, int32_t *types)
+{
+    sn_status status = SN_OK;
+    float *mf = NULL;
+    int64_t *idx = NULL;
+    const size_t px = (size_t)s->S * s->S;
+    enum { BATCH = 32 };
+    SN_ALLOC(mf, (size_t)BATCH * px + 1, "ground-truth masks");
+    SN_ALLOC(idx, BATCH, "ground-truth indices");
+    for (int64_t k0 = 0; k0 < c; k0 += BATCH) {
+        int n = (int)SN_MIN((int64_t)BATCH, c - k0);
+        for (int j = 0; j < n; j++)
+            idx[j] = b + k0 + j;
+        SN_TRY(sn_dataset_read(ds, SN_SPLIT_TEST, idx, n, NULL, mf, NULL));
+        for (size_t i = 0; i < (size_t)n * px; i++)
+            masks[(size_t)k0 * px + i] = mf[i] > 0.5f;
+        for (int j = 0; j < n; j++)
+            types[k0 + j] = sn_dataset_defect(ds, b + k0 + j);
+    }
+done:
+    sn_free(mf);
+    sn_free(idx);
+    return status;
+}
+
+/* Shard [b, b+c): scores, maps, masks (uint8), types. */
 static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *s, int64_t b,
                             int64_t c, float *scores, float *maps, uint8_t *masks, int32_t *types)
 {
@@ -88,9 +116,6 @@ static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *
     hid_t dsc = H5I_INVALID_HID, dmp = H5I_INVALID_HID, ddn = H5I_INVALID_HID;
     hsize_t d1[1], d3[3];
     uint8_t *done_rows = NULL;
-    float *mf = NULL;
-    int64_t *idx = NULL;
-    const size_t px = (size_t)s->S * s->S;
     SN_TRY(sn_h5_dataset_open(rf, "/scores", 1, d1, &dsc));
     SN_TRY(sn_h5_dataset_open(rf, "/maps", 3, d3, &dmp));
     if ((int64_t)d1[0] != s->M || (int64_t)d3[0] != s->M || (int)d3[1] != s->S || (int)d3[2] != s->S)
@@ -114,19 +139,7 @@ static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *
                         "the file is marked complete", s->results, (long long)(b + k),
                         sn_dataset_name(ds, SN_SPLIT_TEST, b + k), done_rows[k]);
     }
-    enum { BATCH = 32 };
-    SN_ALLOC(mf, (size_t)BATCH * px + 1, "ground-truth masks");
-    SN_ALLOC(idx, BATCH, "ground-truth indices");
-    for (int64_t k0 = 0; k0 < c; k0 += BATCH) {
-        int n = (int)SN_MIN((int64_t)BATCH, c - k0);
-        for (int j = 0; j < n; j++)
-            idx[j] = b + k0 + j;
-        SN_TRY(sn_dataset_read(ds, SN_SPLIT_TEST, idx, n, NULL, mf, NULL));
-        for (size_t i = 0; i < (size_t)n * px; i++)
-            masks[(size_t)k0 * px + i] = mf[i] > 0.5f;
-        for (int j = 0; j < n; j++)
-            types[k0 + j] = sn_dataset_defect(ds, b + k0 + j);
-    }
+    SN_TRY(read_truth(ds, s, b, c, masks, types));
 done:
     if (dsc >= 0)
         H5Dclose(dsc);
@@ -135,8 +148,60 @@ done:
     if (ddn >= 0)
         H5Dclose(ddn);
     sn_free(done_rows);
-    sn_free(mf);
-    sn_free(idx);
+    return status;
+}
+
+/* Replace this rank's scores and maps by a baseline's (include/sernet/baseline.h). Collective. */
+static sn_status apply_baseline(MPI_Comm comm, int kind, const sn_config *cfg, sn_dataset *ds,
+                                const sn_ev_summary *s, int64_t b, int64_t c, float *scores,
+                                float *maps, const int32_t *types)
+{
+    sn_status status = SN_OK, st = SN_OK;
+    const size_t px = (size_t)s->S * s->S;
+    float *img = NULL;
+    double *sum = NULL;
+    if (kind == SN_BASELINE_SOBEL) {
+        img = sn_alloc(sizeof(float) * 3 * px, "baseline image");
+        st = img ? SN_OK : SN_ENOMEM;
+        for (int64_t k = 0; k < c && st == SN_OK; k++) {
+            int64_t i = b + k;
+            st = sn_dataset_read(ds, SN_SPLIT_TEST, &i, 1, img, NULL, NULL);
+            if (st == SN_OK)
+                st = sn_baseline_sobel(img, s->S, cfg->box_size, maps + (size_t)k * px, &scores[k]);
+        }
+        SN_TRY(sn_dist_agree(st, comm));
+    } else if (kind == SN_BASELINE_FIXED) {
+        double n = 0;
+        sum = sn_alloc(sizeof(double) * (px + 1), "baseline mean map");
+        st = sum ? SN_OK : SN_ENOMEM;
+        SN_TRY(sn_dist_agree(st, comm));
+        memset(sum, 0, sizeof(double) * (px + 1));
+        for (int64_t k = 0; k < c; k++) {
+            if (types[k] != 0)
+                continue;
+            for (size_t p = 0; p < px; p++)
+                sum[p] += maps[(size_t)k * px + p];
+            n += 1;
+        }
+        sum[px] = n; /* the count travels with the sums */
+        if (MPI_Allreduce(MPI_IN_PLACE, sum, (int)(px + 1), MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS)
+            SN_FAIL(SN_EMPI, "eval: MPI_Allreduce of the baseline mean map failed");
+        if (sum[px] < 1)
+            SN_FAIL(SN_EINVAL, "%s: category %s has no good test images; the fixed baseline is "
+                    "their mean map", s->data, s->category);
+        float mx = -INFINITY;
+        for (size_t p = 0; p < px; p++) {
+            float v = (float)(sum[p] / sum[px]);
+            mx = v > mx ? v : mx;
+            for (int64_t k = 0; k < c; k++)
+                maps[(size_t)k * px + p] = v;
+        }
+        for (int64_t k = 0; k < c; k++)
+            scores[k] = mx;
+    }
+done:
+    sn_free(img);
+    sn_free(sum);
     return status;
 }
 
@@ -268,7 +333,8 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     float *scores = NULL, *maps = NULL;
     uint8_t *masks = NULL;
     int32_t *types = NULL;
-    char json[1100], report[1100];
+    char json[1100], report[1100], label[1200];
+    const int baseline = o->baseline != SN_BASELINE_NONE;
     const int rank = sn_dist_rank(comm), nranks = sn_dist_size(comm);
 
     s = calloc(1, sizeof *s);
@@ -277,26 +343,43 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     SN_TRY(sn_dist_agree(st, comm));
     s->results = o->results;
     s->data = o->data;
+    if (!o->data || (!o->results && o->baseline != SN_BASELINE_SOBEL))
+        SN_FAIL(SN_EINVAL, "eval: %s", !o->data ? "--data is required"
+                : o->baseline == SN_BASELINE_FIXED ? "the fixed baseline is the mean of a results "
+                  "file's good maps: give --results" : "--results is required");
+    json[0] = report[0] = 0;
     if (o->json)
         snprintf(json, sizeof json, "%s", o->json);
-    else
+    else if (!baseline)
         strip_h5(o->results, json, sizeof json, "_metrics.json");
     if (o->report)
         snprintf(report, sizeof report, "%s", o->report);
-    else
+    else if (!baseline)
         strip_h5(o->results, report, sizeof report, "_report");
     s->json = json;
     s->report = report;
 
-    SN_TRY(sn_h5_open(&rf, o->results, comm));
-    SN_TRY(sn_dist_agree(check_results(&rf, s), comm));
-    SN_TRY(sn_dataset_open(o->data, s->category, comm, &ds));
-    SN_TRY(sn_dist_agree(check_against_dataset(s, &rf, ds), comm));
+    if (o->results) {
+        SN_TRY(sn_h5_open(&rf, o->results, comm));
+        SN_TRY(sn_dist_agree(check_results(&rf, s), comm));
+        SN_TRY(sn_dataset_open(o->data, s->category, comm, &ds));
+        SN_TRY(sn_dist_agree(check_against_dataset(s, &rf, ds), comm));
+        /* the readers' full check (sn_results_open): the same identity, and every rank verifies
+         * the row checksums of its shard */
+        sn_h5_close(&rf);
+        SN_TRY(sn_results_open(&rf, o->results, ds, comm));
+    } else { /* a baseline that needs no results file */
+        SN_TRY(sn_dataset_open(o->data, o->category, comm, &ds));
+        snprintf(s->category, sizeof s->category, "%s", sn_dataset_category(ds));
+        s->S = sn_dataset_image_size(ds);
+        s->M = sn_dataset_count(ds, SN_SPLIT_TEST);
+    }
     s->ds = ds;
-    /* the readers' full check (sn_results_open): the same identity, and every rank verifies the
-     * row checksums of its shard */
-    sn_h5_close(&rf);
-    SN_TRY(sn_results_open(&rf, o->results, ds, comm));
+    if (o->baseline != SN_BASELINE_NONE) {
+        snprintf(label, sizeof label, "baseline %s (no network) on %s", sn_baseline_name(o->baseline),
+                 o->results ? o->results : o->data);
+        s->results = label;
+    }
 
     int64_t b = 0, c = 0;
     const size_t px = (size_t)s->S * s->S;
@@ -307,8 +390,10 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     types = sn_alloc(sizeof(int32_t) * (size_t)(c + 1), "eval defect types");
     st = (scores && maps && masks && types) ? SN_OK : SN_ENOMEM;
     if (st == SN_OK)
-        st = read_shard(&rf, ds, s, b, c, scores, maps, masks, types);
+        st = o->results ? read_shard(&rf, ds, s, b, c, scores, maps, masks, types)
+                        : read_truth(ds, s, b, c, masks, types);
     SN_TRY(sn_dist_agree(st, comm));
+    SN_TRY(apply_baseline(comm, o->baseline, cfg, ds, s, b, c, scores, maps, types));
 
     /* overall, then each defect type with the good images */
     SN_TRY(compute_subset(comm, s, cfg, b, c, scores, maps, masks, types, -1, &s->res));
@@ -344,9 +429,11 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
         if (st == SN_OK) {
             sn_ev_print_table(s, stdout);
             fflush(stdout);
-            st = sn_ev_write_json(s, json);
+            if (json[0])
+                st = sn_ev_write_json(s, json);
         }
-        if (st == SN_OK)
+        /* a baseline's report would show SeRNet's panels next to the baseline's numbers */
+        if (st == SN_OK && !baseline)
             st = sn_ev_write_report(s, report, &rf, ds);
     }
     SN_TRY(sn_dist_agree(st, comm));
@@ -355,12 +442,15 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     ds = NULL;
     /* every rank has closed the results file: rank 0 adds /metrics by copy and rename */
     st = SN_OK;
-    if (rank == 0 && !o->no_write_results)
+    if (rank == 0 && !o->no_write_results && !baseline)
         st = sn_ev_write_metrics_h5(s, o->results);
     SN_TRY(sn_dist_agree(st, comm));
     if (rank == 0) {
-        printf("\nmetrics: %s\nreport:  %s/report.md\n", json, report);
-        if (!o->no_write_results)
+        if (json[0])
+            printf("\nmetrics: %s\n", json);
+        if (!baseline)
+            printf("report:  %s/report.md\n", report);
+        if (!o->no_write_results && !baseline)
             printf("results: %s (group /metrics)\n", o->results);
         fflush(stdout);
     }
