@@ -2,7 +2,8 @@
 # Quality benchmark (not a CI test): the whole pipeline (ingest -> train both stages -> infer ->
 # eval) at image size S on the synthetic set (weave, flange) and on the shared real data
 # (../shared/data/glass/glass, ../shared/data/mpdd/metal_plate), then one table of image AUROC,
-# pixel AUROC and AUPRO with the training budget used.
+# pixel AUROC and AUPRO with the training budget used, next to two training-free baselines
+# (sernet eval --baseline sobel / fixed) computed by the same eval code.
 #
 #   jobs/bench_quality.sh [OUTDIR]        (default /tmp/sernet-quality)
 #
@@ -54,9 +55,20 @@ for c in $CATEGORIES; do
   echo "$c: stages $rest took $(( $(date +%s) - start )) s" | tee -a "$dir/budget.txt"
 done
 
+# The two training-free baselines, by the same eval code (sernet eval --baseline): a SeRNet
+# figure is evidence only where it clearly beats both.
+for c in $CATEGORIES; do
+  dir=$out/$c
+  [ -f "$dir/results.h5" ] || continue
+  "$here/jobs/run.sh" -n "$RANKS" eval --baseline sobel --results "$dir/results.h5" --data "$dir/data.h5" \
+    --json "$dir/baseline_sobel.json" >>"$dir.log" 2>&1 || echo "$c: sobel baseline failed, see $dir.log" >&2
+  "$here/jobs/run.sh" -n "$RANKS" eval --baseline fixed --results "$dir/results.h5" --data "$dir/data.h5" \
+    --json "$dir/baseline_fixed.json" >>"$dir.log" 2>&1 || echo "$c: fixed baseline failed, see $dir.log" >&2
+done
+
 echo
-echo "| category | train images | S | steps seg / rec | image AUROC | pixel AUROC | AUPRO | repaired test images |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| category | train images | S | steps seg / rec | image AUROC | pixel AUROC | AUPRO | repaired test images | Sobel baseline image / pixel / AUPRO | fixed-map baseline image / pixel / AUPRO |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for c in $CATEGORIES; do
   dir=$out/$c
   j=$dir/results_metrics.json
@@ -66,13 +78,20 @@ import json, sys, subprocess
 j, d, c, ss, sr, size = sys.argv[1:]
 m = json.load(open(j))
 o = m.get("overall", m)
-def f(k):
+def f(k, o=o):
     v = o.get(k)
     return "n/a" if v is None else "%.3f" % v
+def base(kind):
+    try:
+        b = json.load(open("%s/baseline_%s.json" % (d, kind)))
+    except OSError:
+        return "n/a"
+    b = b.get("overall", b)
+    return " / ".join(f(k, b) for k in ("image_auroc", "pixel_auroc", "aupro"))
 b = open(d + "/budget.txt").read().split()
 ntr = b[1]
 rep = subprocess.run(["h5dump", "-a", "/repaired_images", d + "/results.h5"], capture_output=True, text=True).stdout
 rep = [l.split()[-1] for l in rep.splitlines() if "(0)" in l]
-print("| %s | %s | %s | %s / %s | %s | %s | %s | %s |" % (c, ntr, size, ss, sr, f("image_auroc"), f("pixel_auroc"), f("aupro"), rep[0] if rep else "?"))
+print("| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s |" % (c, ntr, size, ss, sr, f("image_auroc"), f("pixel_auroc"), f("aupro"), rep[0] if rep else "?", base("sobel"), base("fixed")))
 PY
 done

@@ -32,10 +32,18 @@ mpirun -np 2 --oversubscribe "$bin" infer --model "$out/model.h5" --data "$out/s
   --out "$out/results.h5" --force --quiet
 echo "== 5. evaluation (2 ranks): metrics, JSON, report"
 mpirun -np 2 --oversubscribe "$bin" eval --results "$out/results.h5" --data "$out/synth.h5" >"$out/metrics.txt"
+echo "== 5b. the training-free baselines by the same eval code (a figure counts where SeRNet beats both)"
+mpirun -np 2 --oversubscribe "$bin" eval --baseline sobel --results "$out/results.h5" --data "$out/synth.h5" >"$out/baseline_sobel.txt"
+mpirun -np 2 --oversubscribe "$bin" eval --baseline fixed --results "$out/results.h5" --data "$out/synth.h5" >"$out/baseline_fixed.txt"
 echo "== 6. panels: image | ground truth | anomaly map | predicted mask | reconstruction (2 ranks)"
 mpirun -np 2 --oversubscribe "$bin" export --results "$out/results.h5" --data "$out/synth.h5" --out "$out/panels" --quiet
 echo
 cat "$out/metrics.txt"
+echo
+echo "baselines (no network), same eval code:"
+for k in sobel fixed; do
+  awk -v k="$k" '/image AUROC|pixel AUROC|AUPRO/{v[++n]=$NF} END{printf "  %-6s image AUROC %s  pixel AUROC %s  AUPRO %s\n", k, v[1], v[2], v[3]}' "$out/baseline_$k.txt"
+done
 echo
 echo "demo outputs in $out:"
 echo "  synth.h5             the synthetic dataset (sernet info $out/synth.h5)"
