@@ -190,14 +190,15 @@ static sn_status apply_baseline(MPI_Comm comm, int kind, const sn_config *cfg, s
             SN_FAIL(SN_EINVAL, "%s: category %s has no good test images; the fixed baseline is "
                     "their mean map", s->data, s->category);
         float mx = -INFINITY;
-        for (size_t p = 0; p < px; p++) {
-            float v = (float)(sum[p] / sum[px]);
-            mx = v > mx ? v : mx;
-            for (int64_t k = 0; k < c; k++)
-                maps[(size_t)k * px + p] = v;
+        for (size_t p = 0; p < px && c > 0; p++) {
+            maps[p] = (float)(sum[p] / sum[px]);
+            mx = maps[p] > mx ? maps[p] : mx;
         }
-        for (int64_t k = 0; k < c; k++)
+        for (int64_t k = 0; k < c; k++) {
+            if (k > 0)
+                memcpy(maps + (size_t)k * px, maps, sizeof(float) * px);
             scores[k] = mx;
+        }
     }
 done:
     sn_free(img);
@@ -343,10 +344,8 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     SN_TRY(sn_dist_agree(st, comm));
     s->results = o->results;
     s->data = o->data;
-    if (!o->data || (!o->results && o->baseline != SN_BASELINE_SOBEL))
-        SN_FAIL(SN_EINVAL, "eval: %s", !o->data ? "--data is required"
-                : o->baseline == SN_BASELINE_FIXED ? "the fixed baseline is the mean of a results "
-                  "file's good maps: give --results" : "--results is required");
+    /* the CLI tells the user; here a missing file is a caller's bug */
+    SN_ASSERT(o->data && (o->results || o->baseline == SN_BASELINE_SOBEL));
     json[0] = report[0] = 0;
     if (o->json)
         snprintf(json, sizeof json, "%s", o->json);
@@ -375,7 +374,7 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
         s->M = sn_dataset_count(ds, SN_SPLIT_TEST);
     }
     s->ds = ds;
-    if (o->baseline != SN_BASELINE_NONE) {
+    if (baseline) {
         snprintf(label, sizeof label, "baseline %s (no network) on %s", sn_baseline_name(o->baseline),
                  o->results ? o->results : o->data);
         s->results = label;
