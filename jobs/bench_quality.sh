@@ -10,7 +10,8 @@
 # Environment: SIZE (256), RANKS (2), STEPS_SEG (180) and STEPS_REC (60): training steps per
 # stage, turned into epochs per dataset from its number of training images (global batch 8);
 # SEG_WIDTH/REC_WIDTH (16/16), LR (5e-4), CATEGORIES (weave flange glass metal_plate),
-# STAGES (ingest,train,infer,eval). Re-running continues interrupted training and inference.
+# STAGES (ingest,train,infer,eval), EXTRA_SETS (more "--set key=value" words, e.g. for an ablation,
+# jobs/bench_ablation.sh). Re-running continues interrupted training and inference.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-/tmp/sernet-quality}
@@ -23,6 +24,8 @@ export SERNET_BIN=$bin
 mkdir -p "$out"
 sets=(--set image_size="$SIZE" --set seg_width="$SEG_WIDTH" --set rec_width="$REC_WIDTH" --set lr="$LR"
       --set checkpoint_every=50)
+# shellcheck disable=SC2206
+[ -z "${EXTRA_SETS:-}" ] || sets+=($EXTRA_SETS)
 
 source_of() {
   case $1 in

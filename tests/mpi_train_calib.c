@@ -65,16 +65,37 @@ int main(int argc, char **argv)
     EXPECT_NEAR(c.max_in_anomaly, 0.65, 1e-6);
     EXPECT(c.samples == NS);
     EXPECT(c.anomalous_pixels == 100 * na);
+    /* only the specks (0.9) rank above the anomalies; no bin holds both kinds */
+    const double normal = (double)NS * S * S - 100.0 * na;
+    EXPECT_NEAR(c.pixel_auroc, 1.0 - 4.0 * NS / normal, 1e-12);
+    EXPECT_NEAR(c.fire_fraction, 0.0, 1e-12);
+    EXPECT(c.warning[0] == 0);
 
     EXPECT(sn_train_calibrate(mp, mask, (int)count, S, min_area, 0.3, MPI_COMM_WORLD, &c) == SN_OK);
     EXPECT_NEAR(c.tau, 0.3, 1e-12);
     EXPECT_NEAR(c.recall, 1.0, 1e-12);
     EXPECT_NEAR(c.precision, 100.0 * na / (100.0 * na + 144.0 * nb), 1e-12);
+    EXPECT_NEAR(c.fire_fraction, 144.0 * nb / normal, 1e-12);
+    EXPECT(c.warning[0] == 0);
 
     /* tau above every anomaly: nothing found, recall 0, and it is not chosen */
     EXPECT(sn_train_calibrate(mp, mask, (int)count, S, min_area, 0.7, MPI_COMM_WORLD, &c) == SN_OK);
     EXPECT_NEAR(c.recall, 0.0, 1e-12);
     EXPECT_NEAR(c.f1, 0.0, 1e-12);
+    EXPECT(strstr(c.warning, "recall 0.000 < 0.2") && strstr(c.warning, "epochs_seg") &&
+           strstr(c.warning, "lower repair_threshold") && !strstr(c.warning, "would fire"));
+
+    /* tau under the background: the repair replaces every image entirely, and says so */
+    EXPECT(sn_train_calibrate(mp, mask, (int)count, S, min_area, 0.1, MPI_COMM_WORLD, &c) == SN_OK);
+    EXPECT_NEAR(c.recall, 1.0, 1e-12);
+    EXPECT_NEAR(c.fire_fraction, 1.0, 1e-12);
+    EXPECT(strstr(c.warning, "would fire on 100 %") && !strstr(c.warning, "recall"));
+
+    /* predictions that do not depend on the mask: AUROC one half */
+    float *flat = calloc((size_t)S * S * (count + 1), sizeof(float));
+    EXPECT(sn_train_calibrate(flat, mask, (int)count, S, min_area, -1, MPI_COMM_WORLD, &c) == SN_OK);
+    EXPECT_NEAR(c.pixel_auroc, 0.5, 1e-12);
+    free(flat);
 
     /* Without the area filter the specks count as false positives at every tau < 0.9. */
     EXPECT(sn_train_calibrate(mp, mask, (int)count, S, 0, -1, MPI_COMM_WORLD, &c) == SN_OK);

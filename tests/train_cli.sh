@@ -81,15 +81,23 @@ ok "SIGUSR1: resumed == uninterrupted, bit for bit" "h5diff \"$tmp/ref.h5\" \"$t
 two="$base --set rec_width=4 --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=16"
 ok "stage all, 2 ranks" "mpi 2 \"$bin\" train $two --stage all --out \"$tmp/all.h5\" >\"$tmp/log\" 2>\"$tmp/err\""
 ok "stage all: calibration reported and stored" "grep -q 'train calib: tau' \"$tmp/log\" && [ -n \"\$(attr \"$tmp/all.h5\" /calib/tau)\" ] && [ -n \"\$(attr \"$tmp/all.h5\" /calib/max_in_anomaly)\" ] && [ \"\$(attr \"$tmp/all.h5\" /rec/step)\" = 15 ]"
+# One epoch of segmentation does not rank pixels (AUROC ~0.5) and the calibrated tau fires on
+# every pixel: stderr, the model file and a later infer say so, with what to change.
+ok "stage all: a repair that fires everywhere is flagged on stderr" "grep -q 'warning: repair would fire on 100 % of the pixels outside anomalies.*epochs_seg' \"$tmp/err\""
+ok "stage all: the flag and the diagnostics are in the model file" "h5dump -a /calib/warning \"$tmp/all.h5\" | grep -q 'would fire' && [ -n \"\$(attr \"$tmp/all.h5\" /calib/pixel_auroc)\" ] && [ \"\$(attr \"$tmp/all.h5\" /calib/fire_fraction)\" = 1 ]"
+ok "stage all: infer with the flagged model repeats the warning" "\"$bin\" infer --model \"$tmp/all.h5\" --data \"$tmp/syn.h5\" --category weave --set threads=1 --out \"$tmp/allr1.h5\" --quiet >/dev/null 2>\"$tmp/err\" && grep -q 'sernet infer: warning: .*all.h5: repair would fire' \"$tmp/err\""
 ok "stage all: stop at seg step 5, resume to the end" "mpi 2 \"$bin\" train $two --stage all --out \"$tmp/allp.h5\" --stop-after 5 >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" train $two --stage all --out \"$tmp/allp.h5\" --resume >/dev/null 2>\"$tmp/err\""
 ok "stage all: stopped in seg at 5, resumed == uninterrupted" "h5diff \"$tmp/all.h5\" \"$tmp/allp.h5\" >\"$tmp/err\""
 ok "stage all: rec stopped at 5 and resumed == uninterrupted" "mpi 2 \"$bin\" train $two --stage seg --out \"$tmp/allr.h5\" >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" train $two --stage rec --out \"$tmp/allr.h5\" --stop-after 5 >/dev/null 2>\"$tmp/err\" && [ \"\$(attr \"$tmp/allr.h5\" /rec/step)\" = 5 ] && mpi 2 \"$bin\" train $two --stage rec --out \"$tmp/allr.h5\" --resume >/dev/null 2>\"$tmp/err\" && h5diff \"$tmp/all.h5\" \"$tmp/allr.h5\" >\"$tmp/err\""
 # Rank invariance of the whole pipeline (seg, calibration, repair, rec): same tau, and the rec
-# losses agree to 1e-5 relative over the 15 steps at 1, 2 and 3 ranks.
+# losses agree to 1e-4 relative over the 15 steps at 1, 2 and 3 ranks. The 3/3/2 split sums the
+# BatchNorm statistics and gradients in another order; with tau near the predictions (0.53 here)
+# a few repaired pixels flip, and the losses drifted to 1.0e-5 relative by step 14 (measured
+# 2026-12-06; 1e-5 failed in CI). A wrong shard or batch moves them by 1e-2 or more.
 for np in 1 3; do
   ok "stage all, $np rank(s)" "mpi $np \"$bin\" train $two --stage all --out \"$tmp/all$np.h5\" >/dev/null 2>\"$tmp/err\""
   ok "stage all: tau equal at $np and 2 ranks" "[ \"\$(attr \"$tmp/all$np.h5\" /calib/tau)\" = \"\$(attr \"$tmp/all.h5\" /calib/tau)\" ]"
-  ok "stage all: rec losses at $np and 2 ranks agree (relative 1e-5)" "h5diff -p 1e-5 \"$tmp/all$np.h5\" \"$tmp/all.h5\" /rec/loss /rec/loss >/dev/null"
+  ok "stage all: rec losses at $np and 2 ranks agree (relative 1e-4)" "h5diff -p 1e-4 \"$tmp/all$np.h5\" \"$tmp/all.h5\" /rec/loss /rec/loss >/dev/null"
 done
 "$bin" train $two --stage rec --out "$tmp/part1.h5" >/dev/null 2>"$tmp/err"
 ok "stage rec needs a model file made with the same configuration" "[ $? = 1 ] && grep -q 'rec_width\\|epochs_rec\\|calib_samples' \"$tmp/err\""

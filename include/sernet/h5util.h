@@ -51,6 +51,9 @@ void sn_h5_close(sn_h5file *f);
 
 /* 1 if the object path exists (every intermediate group too), 0 if not. */
 int sn_h5_exists(sn_h5file *f, const char *objpath);
+/* 1 if the object at `where` exists and carries attribute `name`, 0 if not; sets no error, so an
+ * optional attribute is looked up with it before the sn_h5_attr_get_* call. */
+int sn_h5_attr_exists(sn_h5file *f, const char *where, const char *name);
 sn_status sn_h5_group_create(sn_h5file *f, const char *path);
 
 /* Attributes on the object at `where` ("/" for the file). Values must be equal on all ranks. */

@@ -100,6 +100,9 @@ int64_t sn_inspector_train_count(const sn_inspector *in); /* training images (ne
 /* Source name of training image i (e.g. "train/good/012.png"); "" when out of range. */
 const char *sn_inspector_train_name(const sn_inspector *in, int64_t i);
 double sn_inspector_tau(const sn_inspector *in);          /* repair threshold in use */
+/* The training run's calibration warning for the tau in use ("" if none): the repair rarely
+ * fires, or would fire on most pixels. */
+const char *sn_inspector_calib_warning(const sn_inspector *in);
 const char *sn_inspector_fingerprint(const sn_inspector *in); /* model fingerprint, 16 hex */
 int sn_inspector_threads(const sn_inspector *in);         /* OpenMP threads per call */
 int sn_inspector_max_workers(const sn_inspector *in);

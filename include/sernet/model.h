@@ -39,6 +39,9 @@ const sn_config *sn_model_config(const sn_model *model);
 /* The repair threshold in use (calibrated, or fixed by the configuration) and the area filter. */
 double sn_model_tau(const sn_model *model);
 int64_t sn_model_min_area(const sn_model *model);
+/* The calibration's warning stored by training (recall too low, or a repair that would fire on
+ * most pixels), when the calibrated tau is the one in use; "" otherwise. */
+const char *sn_model_calib_warning(const sn_model *model);
 /* 16 hex digits: FNV-1a 64 of both nets' tensors and the repair threshold. Two results files
  * made with the same fingerprint came from the same weights. */
 const char *sn_model_fingerprint(const sn_model *model);

@@ -39,12 +39,22 @@ typedef struct {
     double max_in_anomaly;  /* largest prediction on a true anomalous pixel (-1: no such pixel) */
     int64_t samples;        /* samples used (all ranks) */
     int64_t anomalous_pixels; /* true anomalous pixels (all ranks) */
+    double pixel_auroc;     /* AUROC of the raw predictions against the true masks (1024 bins):
+                             * does the segmentation net rank anomalous pixels at all */
+    double fire_fraction;   /* share of the pixels outside true anomalies that the filtered mask
+                             * at tau marks: the repair would replace that much of a good image */
+    char warning[512];      /* "" or what is wrong with this calibration and what to change */
 } sn_calib;
+
+#define SN_CALIB_WARN_RECALL 0.2 /* METHOD.md §4: below it the repair rarely fires */
+#define SN_CALIB_WARN_FIRE 0.5   /* above it the repair replaces most of a good image */
 
 /* Collective over comm: each rank passes its n samples' predictions mp[n][s*s] in [0,1] and
  * true masks mask[n][s*s] (0/1). fixed_tau >= 0 evaluates only that threshold; otherwise the
  * candidates are 0.01, 0.02, ..., 0.99 and the one with the highest F1 wins (ties: the higher
- * tau, which repairs less). min_area: the repair module's area filter in pixels. */
+ * tau, which repairs less). min_area: the repair module's area filter in pixels. Fills
+ * out->warning when the recall is under SN_CALIB_WARN_RECALL or the fire fraction over
+ * SN_CALIB_WARN_FIRE. */
 sn_status sn_train_calibrate(const float *mp, const float *mask, int n, int s, int64_t min_area,
                              double fixed_tau, MPI_Comm comm, sn_calib *out);
 

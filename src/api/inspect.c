@@ -282,6 +282,10 @@ const char *sn_inspector_train_name(const sn_inspector *in, int64_t i)
     return i >= 0 && i < in->n_train ? in->names[i] : "";
 }
 double sn_inspector_tau(const sn_inspector *in) { return sn_model_tau(in->model); }
+const char *sn_inspector_calib_warning(const sn_inspector *in)
+{
+    return sn_model_calib_warning(in->model);
+}
 const char *sn_inspector_fingerprint(const sn_inspector *in) { return sn_model_fingerprint(in->model); }
 int sn_inspector_threads(const sn_inspector *in) { return in->threads; }
 int sn_inspector_max_workers(const sn_inspector *in) { return in->max_workers; }

@@ -350,6 +350,8 @@ int sn_cmd_score(int argc, char **argv)
     if (sn_inspector_open(model, data, &o, &in) != SN_OK)
         return sn_cli_fail("score");
     const int S = sn_inspector_image_size(in);
+    if (sn_inspector_calib_warning(in)[0])
+        fprintf(stderr, "sernet score: warning: %s: %s\n", model, sn_inspector_calib_warning(in));
     if (maps && mkdir(maps, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "sernet score: error: %s: cannot create the maps folder: %s\n", maps,
                 strerror(errno));

@@ -104,7 +104,7 @@ sn_status sn_model_load(const char *path, sn_model **model)
 {
     sn_status status = SN_OK;
     sn_h5file f;
-    char *fmt = NULL, *ini = NULL, *cat = NULL;
+    char *fmt = NULL, *ini = NULL, *cat = NULL, *warn = NULL;
     int64_t v;
     sn_model *m = calloc(1, sizeof *m);
     f.id = H5I_INVALID_HID;
@@ -147,6 +147,10 @@ sn_status sn_model_load(const char *path, sn_model **model)
         SN_TRY(sn_h5_attr_get_double(&f, "/calib", "tau", &m->calibrated_tau));
         if (!(m->calibrated_tau >= 0 && m->calibrated_tau <= 1))
             SN_FAIL(SN_EFORMAT, "%s: /calib tau %g outside [0, 1]", path, m->calibrated_tau);
+        if (sn_h5_attr_exists(&f, "/calib", "warning")) {
+            SN_TRY(sn_h5_attr_get_str(&f, "/calib", "warning", &warn));
+            snprintf(m->calib_warning, sizeof m->calib_warning, "%s", warn);
+        }
     }
     SN_TRY(derive(m));
 done:
@@ -154,6 +158,7 @@ done:
     free(fmt);
     free(ini);
     free(cat);
+    free(warn);
     if (status != SN_OK)
         sn_model_free(m);
     else
@@ -230,6 +235,10 @@ const char *sn_model_category(const sn_model *m) { return m->category; }
 int sn_model_image_size(const sn_model *m) { return m->s; }
 const sn_config *sn_model_config(const sn_model *m) { return &m->cfg; }
 double sn_model_tau(const sn_model *m) { return m->tau; }
+const char *sn_model_calib_warning(const sn_model *m)
+{
+    return m->cfg.repair_threshold < 0 ? m->calib_warning : "";
+}
 int64_t sn_model_min_area(const sn_model *m) { return m->min_area; }
 const char *sn_model_fingerprint(const sn_model *m) { return m->fingerprint; }
 const sn_unet *sn_model_net(const sn_model *m, sn_net_kind kind) { return m->net[kind]; }

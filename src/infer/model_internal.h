@@ -12,6 +12,7 @@ struct sn_model {
     sn_config cfg;
     sn_unet *net[2]; /* SN_NET_SEG, SN_NET_REC */
     double calibrated_tau; /* -1: none stored */
+    char calib_warning[512]; /* /calib warning of the training run ("" if none or not stored) */
     double tau;
     int64_t min_area;
     sn_map_params map;

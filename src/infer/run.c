@@ -563,6 +563,8 @@ static sn_status setup(run_state *r)
         status = sn_model_override(r->model, o->config_path, o->sets, o->n_sets);
     SN_TRY(sn_dist_agree(status, r->comm));
     sn_threads_set(sn_model_config(r->model)->threads);
+    if (r->rank == 0 && sn_model_calib_warning(r->model)[0])
+        fprintf(stderr, "sernet infer: warning: %s: %s\n", o->model, sn_model_calib_warning(r->model));
     if (o->announce && r->rank == 0) {
         char *ini = sn_config_to_ini(sn_model_config(r->model));
         fprintf(stderr, "sernet infer: configuration (the model's%s):\n%s", o->n_sets || o->config_path ?

@@ -242,6 +242,9 @@ static sn_status write_model_local(trainer *t)
         SN_TRY(sn_h5_attr_set_int(&f, "/calib", "samples", t->calib.samples));
         SN_TRY(sn_h5_attr_set_int(&f, "/calib", "anomalous_pixels", t->calib.anomalous_pixels));
         SN_TRY(sn_h5_attr_set_int(&f, "/calib", "auto", t->cfg->repair_threshold < 0));
+        SN_TRY(sn_h5_attr_set_double(&f, "/calib", "pixel_auroc", t->calib.pixel_auroc));
+        SN_TRY(sn_h5_attr_set_double(&f, "/calib", "fire_fraction", t->calib.fire_fraction));
+        SN_TRY(sn_h5_attr_set_str(&f, "/calib", "warning", t->calib.warning));
     }
     /* Completion marker, written last. */
     SN_TRY(sn_h5_attr_set_int(&f, "/", "checkpoint_complete", 1));
@@ -334,6 +337,26 @@ static sn_status checkpoint(trainer *t)
     return sn_dist_agree(status, t->comm);
 }
 
+/* Diagnostics added after the first model files: absent in older files (-1 and no warning). */
+static sn_status read_calib_diagnostics(sn_h5file *f, sn_calib *c)
+{
+    sn_status status = SN_OK;
+    char *w = NULL;
+    c->pixel_auroc = c->fire_fraction = -1;
+    c->warning[0] = 0;
+    if (sn_h5_attr_exists(f, "/calib", "pixel_auroc"))
+        SN_TRY(sn_h5_attr_get_double(f, "/calib", "pixel_auroc", &c->pixel_auroc));
+    if (sn_h5_attr_exists(f, "/calib", "fire_fraction"))
+        SN_TRY(sn_h5_attr_get_double(f, "/calib", "fire_fraction", &c->fire_fraction));
+    if (sn_h5_attr_exists(f, "/calib", "warning")) {
+        SN_TRY(sn_h5_attr_get_str(f, "/calib", "warning", &w));
+        snprintf(c->warning, sizeof c->warning, "%s", w);
+    }
+done:
+    free(w);
+    return status;
+}
+
 static sn_status read_net(trainer *t, sn_h5file *f, net_state *ns)
 {
     sn_status status = SN_OK;
@@ -417,6 +440,7 @@ static sn_status read_checkpoint_local(trainer *t, sn_h5file *f, int load_rec)
         SN_TRY(sn_h5_attr_get_double(f, "/calib", "max_in_anomaly", &t->calib.max_in_anomaly));
         SN_TRY(sn_h5_attr_get_int(f, "/calib", "samples", &t->calib.samples));
         SN_TRY(sn_h5_attr_get_int(f, "/calib", "anomalous_pixels", &t->calib.anomalous_pixels));
+        SN_TRY(read_calib_diagnostics(f, &t->calib));
         t->calibrated = 1;
     }
     if (load_rec && t->ns[SN_NET_REC].net && sn_h5_exists(f, "/rec")) {
@@ -616,6 +640,43 @@ done:
 /* ---- calibration ----------------------------------------------------------------------------- */
 
 #define N_CAND 99
+#define N_BINS 1024
+
+/* Binned AUROC: anomalous pixels above normal ones, ties within a bin counted half. */
+static double binned_auroc(const int64_t *pos, const int64_t *neg, int bins)
+{
+    double np = 0, nn = 0, below = 0, area = 0;
+    for (int b = 0; b < bins; b++) {
+        np += (double)pos[b];
+        nn += (double)neg[b];
+    }
+    if (np == 0 || nn == 0)
+        return -1;
+    for (int b = 0; b < bins; b++) {
+        area += (double)pos[b] * (below + 0.5 * (double)neg[b]);
+        below += (double)neg[b];
+    }
+    return area / (np * nn);
+}
+
+static void calib_warning(sn_calib *c, double fixed_tau)
+{
+    size_t used = 0;
+    c->warning[0] = 0;
+    if (c->recall < SN_CALIB_WARN_RECALL)
+        used += (size_t)snprintf(c->warning, sizeof c->warning,
+                                 "calibration recall %.3f < %.1f at tau %.2f (%s; pixel AUROC of the "
+                                 "segmentation net %.3f): the repair module will rarely fire; train "
+                                 "the segmentation stage longer (epochs_seg)%s", c->recall,
+                                 SN_CALIB_WARN_RECALL, c->tau, fixed_tau >= 0 ? "fixed" : "calibrated",
+                                 c->pixel_auroc, fixed_tau >= 0 ? " or lower repair_threshold" : "");
+    if (c->fire_fraction > SN_CALIB_WARN_FIRE && used < sizeof c->warning)
+        snprintf(c->warning + used, sizeof c->warning - used,
+                 "%srepair would fire on %.0f %% of the pixels outside anomalies at tau %.2f: it "
+                 "would replace most of every image; train the segmentation stage longer "
+                 "(epochs_seg) or set repair_threshold to a higher number", used ? "; " : "",
+                 100 * c->fire_fraction, c->tau);
+}
 
 sn_status sn_train_calibrate(const float *mp, const float *mask, int n, int s, int64_t min_area,
                              double fixed_tau, MPI_Comm comm, sn_calib *out)
@@ -624,22 +685,29 @@ sn_status sn_train_calibrate(const float *mp, const float *mask, int n, int s, i
     const size_t plane = (size_t)s * s;
     int nc = fixed_tau >= 0 ? 1 : N_CAND;
     double tau[N_CAND];
-    int64_t cnt[3 * N_CAND + 1]; /* tp, fp, fn per candidate; then true anomalous pixels */
+    /* tp, fp, fn per candidate; true anomalous pixels; normal pixels; then the prediction
+     * histograms of anomalous and of normal pixels */
+    enum { C_ANOM = 3 * N_CAND, C_NORM, C_HIST, C_LEN = C_HIST + 2 * N_BINS };
+    int64_t *cnt = NULL;
     double mx = -1;
     uint8_t *bin = NULL;
-    memset(cnt, 0, sizeof cnt);
     memset(out, 0, sizeof *out);
     for (int c = 0; c < nc; c++)
         tau[c] = fixed_tau >= 0 ? fixed_tau : 0.01 * (c + 1);
+    SN_ALLOC(cnt, C_LEN, "calibration counts");
+    memset(cnt, 0, C_LEN * sizeof *cnt);
     SN_ALLOC(bin, plane > 0 ? plane : 1, "calibration mask");
     for (int i = 0; i < n; i++) {
         const float *p = mp + (size_t)i * plane, *m = mask + (size_t)i * plane;
-        for (size_t j = 0; j < plane; j++)
-            if (m[j] > 0.5f) {
-                cnt[3 * N_CAND]++;
-                if (p[j] > mx)
-                    mx = p[j];
-            }
+        for (size_t j = 0; j < plane; j++) {
+            int tr = m[j] > 0.5f;
+            double v = p[j] > 0 ? (p[j] < 1 ? p[j] : 1) : 0; /* NaN counts as 0 */
+            int b = (int)SN_MIN(v * N_BINS, (double)(N_BINS - 1));
+            cnt[C_HIST + (tr ? 0 : N_BINS) + b]++;
+            cnt[tr ? C_ANOM : C_NORM]++;
+            if (tr && p[j] > mx)
+                mx = p[j];
+        }
         for (int c = 0; c < nc; c++) {
             SN_TRY(sn_repair_mask(p, s, s, tau[c], min_area, bin, NULL));
             for (size_t j = 0; j < plane; j++) {
@@ -653,13 +721,17 @@ sn_status sn_train_calibrate(const float *mp, const float *mask, int n, int s, i
 done:
     status = sn_dist_agree(status, comm);
     sn_free(bin);
-    if (status != SN_OK)
+    if (status != SN_OK) {
+        sn_free(cnt);
         return status;
+    }
     int64_t samples = n;
-    if (MPI_Allreduce(MPI_IN_PLACE, cnt, 3 * N_CAND + 1, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
+    if (MPI_Allreduce(MPI_IN_PLACE, cnt, C_LEN, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
         MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(MPI_IN_PLACE, &samples, 1, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
+        MPI_Allreduce(MPI_IN_PLACE, &samples, 1, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS) {
+        sn_free(cnt);
         return SN_ERR(SN_EMPI, "repair-threshold calibration: allreduce failed");
+    }
     int best = 0;
     double best_f1 = -1;
     for (int c = 0; c < nc; c++) {
@@ -677,7 +749,11 @@ done:
     out->precision = tp + fp > 0 ? tp / (tp + fp) : 0;
     out->max_in_anomaly = mx;
     out->samples = samples;
-    out->anomalous_pixels = cnt[3 * N_CAND];
+    out->anomalous_pixels = cnt[C_ANOM];
+    out->pixel_auroc = binned_auroc(cnt + C_HIST, cnt + C_HIST + N_BINS, N_BINS);
+    out->fire_fraction = cnt[C_NORM] > 0 ? fp / (double)cnt[C_NORM] : 0;
+    calib_warning(out, fixed_tau);
+    sn_free(cnt);
     return SN_OK;
 }
 
@@ -723,13 +799,14 @@ done:
         t->calibrated = 1;
         if (t->rank == 0) {
             printf("train calib: tau %.2f (%s) on %lld fresh samples: recall %.3f, precision %.3f, "
-                   "F1 %.3f; largest prediction inside anomalies %.3f\n", t->calib.tau,
+                   "F1 %.3f; largest prediction inside anomalies %.3f; segmentation pixel AUROC "
+                   "%.3f; repair fires on %.2f %% of the pixels outside anomalies\n", t->calib.tau,
                    t->cfg->repair_threshold < 0 ? "calibrated" : "fixed", (long long)t->calib.samples,
-                   t->calib.recall, t->calib.precision, t->calib.f1, t->calib.max_in_anomaly);
-            if (t->calib.recall < 0.2)
-                printf("train calib: warning: recall %.3f < 0.2: the repair module will rarely "
-                       "fire; train the segmentation stage longer\n", t->calib.recall);
+                   t->calib.recall, t->calib.precision, t->calib.f1, t->calib.max_in_anomaly,
+                   t->calib.pixel_auroc, 100 * t->calib.fire_fraction);
             fflush(stdout);
+            if (t->calib.warning[0])
+                fprintf(stderr, "sernet train: warning: %s\n", t->calib.warning);
         }
     }
     return status;
