@@ -9,7 +9,9 @@ PKGS="build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmp
       libblis-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libinih-dev
       clang libclang-rt-14-dev libomp-dev valgrind"
 if [ "${SERNET_WITH_TORCH:-0}" = 1 ]; then
-  PKGS="$PKGS python3-torch python3-numpy python3-sklearn"
+  # the test suite's references: PyTorch parity, scikit-learn metrics, Pillow + SciPy (phash,
+  # and the images score_cli writes)
+  PKGS="$PKGS python3-torch python3-numpy python3-sklearn python3-scipy python3-pil"
 fi
 
 missing=""

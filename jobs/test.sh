@@ -7,8 +7,24 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export SERNET_WITH_TORCH=1
 
+# A test skipped for a missing tool or package fails the test command: jobs/setup.sh installs
+# everything the suite uses. Accepted skips: no ../shared beside the clone (a user's clone),
+# and the parts a sanitizer build leaves to the regular build.
+check_skips() { # build dir, ctest log
+  local t reason bad=0
+  for t in $(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) (Skipped)$/\1/p' "$2"); do
+    reason=$(cd "$1" && ctest -R "^$t\$" -V 2>&1 | grep -m1 -o 'skipped: .*' || echo "skipped: (no reason printed)")
+    case $reason in
+      *"no ../shared"*|*"sanitizer build"*|*"non-sanitizer build"*) echo "test.sh: $t $reason (accepted)" ;;
+      *) echo "test.sh: FAIL: $t was $reason; jobs/setup.sh should install what it needs" >&2; bad=1 ;;
+    esac
+  done
+  return $bad
+}
+
 SERNET_BUILD_DIR=$here/build SERNET_CMAKE_ARGS="-DSERNET_WERROR=ON" bash "$here/jobs/setup.sh"
-(cd "$here/build" && ctest --output-on-failure -j 2)
+(cd "$here/build" && ctest --output-on-failure -j 2) | tee "$here/build/ctest.log"
+check_skips "$here/build" "$here/build/ctest.log"
 
 echo "== sanitizer build (ASan + UBSan) =="
 SERNET_BUILD_DIR=$here/build-asan SERNET_BUILD_TYPE=Debug \
@@ -21,7 +37,9 @@ SERNET_BUILD_DIR=$here/build-asan SERNET_BUILD_TYPE=Debug \
 (cd "$here/build-asan" &&
   LSAN_OPTIONS=suppressions=$here/tests/lsan.supp ASAN_OPTIONS=detect_leaks=1 \
     ctest --output-on-failure -j 2 -LE mpi &&
-  ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 -L mpi -LE slow -E "_np[23]$|^slurm_")
+  ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 -L mpi -LE slow -E "_np[23]$|^slurm_") \
+  | tee "$here/build-asan/ctest.log"
+check_skips "$here/build-asan" "$here/build-asan/ctest.log"
 
 echo "== valgrind memcheck (fast subset) =="
 bash "$here/jobs/valgrind.sh"

@@ -90,7 +90,22 @@ int main(void)
     sn_config_defaults(&b);
     EXPECT(sn_config_load(&b, p) == SN_OK);
     EXPECT(memcmp(&a, &b, sizeof a) == 0);
+    /* numbers print as written: the shortest spelling that reads back as the same double */
+    EXPECT(strstr(ini, "\nlr = 0.0003\n") && strstr(ini, "\nlr_decay_at1 = 0.8\n") &&
+           strstr(ini, "\nbn_eps = 1e-05\n") && strstr(ini, "\nrepair_threshold = 0.25\n"));
     sn_free(ini);
     unlink(p);
+    char buf[64];
+    const double odd[] = {0.1 + 0.2, 1.0 / 3, 5e-324, 1e300, 0};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        a.lr = odd[i];
+        sn_config_format(&a, sn_config_find("lr"), buf, sizeof buf);
+        EXPECT_MSG(strtod(buf, NULL) == odd[i], "lr %.17g printed as %s", odd[i], buf);
+    }
+    sn_config_format(&a, sn_config_find("lr"), buf, sizeof buf);
+    EXPECT(strcmp(buf, "0") == 0);
+    a.lr = 0.1 + 0.2;
+    sn_config_format(&a, sn_config_find("lr"), buf, sizeof buf);
+    EXPECT(strcmp(buf, "0.30000000000000004") == 0);
     return sn_test_finish();
 }

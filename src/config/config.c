@@ -324,6 +324,16 @@ sn_status sn_config_validate(const sn_config *cfg)
     return SN_OK;
 }
 
+/* The shortest %g spelling that reads back as the same double: 0.8, not 0.80000000000000004. */
+static void format_shortest(double v, char *buf, size_t len)
+{
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, len, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
 void sn_config_format(const sn_config *cfg, const sn_config_key *k, char *buf, size_t len)
 {
     const char *field = (const char *)cfg + k->offset;
@@ -336,7 +346,7 @@ void sn_config_format(const sn_config *cfg, const sn_config_key *k, char *buf, s
             break;
         }
         /* fall through */
-    case SN_CFG_FLOAT: snprintf(buf, len, "%.17g", *(const double *)field); break;
+    case SN_CFG_FLOAT: format_shortest(*(const double *)field, buf, len); break;
     case SN_CFG_ENUM: enum_name(k->choices, *(const int *)field, buf, len); break;
     }
 }

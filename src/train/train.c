@@ -419,6 +419,18 @@ static sn_status read_checkpoint_local(trainer *t, sn_h5file *f, int load_rec)
     if (sn_h5_attr_get_int(f, "/", "checkpoint_complete", &v) != SN_OK || v != 1)
         SN_FAIL(SN_EFORMAT, "%s: checkpoint incomplete (no completion marker)", f->path);
     SN_TRY(sn_h5_attr_get_str(f, "/", "config", &stored));
+    {
+        /* compare values, not spellings: files written before the shortest number format hold
+         * 0.80000000000000004 where this program writes 0.8 */
+        sn_config sc;
+        sn_config_defaults(&sc);
+        char *norm = NULL;
+        if (sn_config_load_string(&sc, stored, f->path) == SN_OK && (norm = sn_config_to_ini(&sc))) {
+            free(stored);
+            stored = norm;
+        }
+        sn_err_clear(); /* unparsable: the raw text is compared and the diff names the line */
+    }
     if (!(now = sn_config_to_ini(t->cfg)))
         SN_FAIL(SN_ENOMEM, "configuration text");
     if (config_diff(stored, now, diff, sizeof diff) > 0)
