@@ -161,5 +161,29 @@ mpiexec -n 2 --oversubscribe "$bin" eval --results "$e/r.h5" --data "$e/syn.h5" 
   h5dump -a /metrics/pixel_threshold "$e/r.h5" 2>/dev/null | grep -q DATA && h5ls "$e/r.h5" | grep -q "^seg_masks" &&
   ok || { bad "end to end: train, infer, eval"; cat "$e/err"; }
 
+# --store-thresholds: eval's F1-optimal thresholds into the model; score's verdicts then pick
+# exactly the images at or above eval's image threshold
+cp "$e/m.h5" "$e/m0.h5"
+mpiexec -n 2 --oversubscribe "$bin" eval --results "$e/r.h5" --data "$e/syn.h5" --no-write-results \
+  --store-thresholds >"$e/st.out" 2>"$e/err" && grep -q "thresholds: $e/m.h5: image" "$e/st.out" &&
+  [ ! -e "$e/m.h5.tmp" ] && ok || { bad "eval --store-thresholds"; cat "$e/err"; }
+t_eval=$($py -c "import json,sys; print('%.17g' % json.load(open(sys.argv[1]))['image_threshold'])" "$e/r_metrics.json")
+t_img=$(h5dump -a /thresholds/image -m %.17g "$e/m.h5" | awk '/\(0\)/{print $2}')
+h5dump -a /thresholds/source "$e/m.h5" | grep -q "eval F1-optimal on $e/syn.h5" &&
+  $py -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(not (a < b and b - a < 1e-12 * b))" "$t_img" "$t_eval" && ok ||
+  bad "stored image threshold $t_img is not just below eval's $t_eval"
+h5dump -a /thresholds/pixel "$e/m.h5" | grep -q DATA && ok || bad "no pixel threshold stored"
+"$bin" eval --results "$e/r.h5" --data "$e/syn.h5" --no-write-results --store-thresholds --model "$e/m_other.h5" \
+  >/dev/null 2>"$e/err"; [ $? = 1 ] && grep -q "m_other.h5" "$e/err" && ok || bad "--store-thresholds into a missing model: exit 1 naming it"
+"$bin" train --data "$e/syn.h5" --category weave --quiet --set image_size=32 --set seg_width=4 \
+  --set rec_width=4 --set large_area=0.08 --set small_area=0.04 --set epochs_seg=1 --set epochs_rec=1 \
+  --set calib_samples=16 --set seed=4 --set threads=1 --stage all --out "$e/m4.h5" >/dev/null 2>&1
+cp "$e/m4.h5" "$e/m4_keep.h5"
+"$bin" eval --results "$e/r.h5" --data "$e/syn.h5" --no-write-results --store-thresholds --model "$e/m4.h5" \
+  >/dev/null 2>"$e/err"; [ $? = 1 ] && grep -q "fingerprint" "$e/err" && cmp -s "$e/m4.h5" "$e/m4_keep.h5" && ok ||
+  bad "--store-thresholds into another model: refused (fingerprint), file unchanged"
+"$bin" eval --baseline sobel --data "$e/syn.h5" --category weave --store-thresholds >/dev/null 2>&1; [ $? = 2 ] && ok ||
+  bad "--store-thresholds with a baseline: usage error"
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

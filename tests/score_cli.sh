@@ -107,6 +107,40 @@ else
   ok "example program built ($ex)" "false"
 fi
 
+printf 'not an image' >"$tmp/broken.png"
+# --- decision thresholds: sernet calibrate, verdicts, --json, --fail-on-defect ---------------------
+m=$tmp/m.h5
+sc="\"$bin\" score --model \"$m\" --data \"$tmp/d.h5\" --threads 1"
+ok "no thresholds: a warning says how to set them" "eval $sc \"$root/weave/test/good\" >/dev/null 2>\"$tmp/err\" && grep -q 'no decision thresholds.*sernet calibrate' \"$tmp/err\""
+ok "no thresholds: --fail-on-defect is an error (exit 1), raw scores still printed" "eval $sc --fail-on-defect \"$root/weave/test/good\" >\"$tmp/nt.txt\" 2>\"$tmp/err\"; [ \$? = 1 ] && grep -q 'needs thresholds' \"$tmp/err\""
+cp "$m" "$tmp/m_before.h5"
+ok "calibrate on 16 good images at --fpr 0.25" "\"$bin\" calibrate --model \"$m\" --data \"$tmp/d.h5\" --threads 1 --fpr 0.25 \"$root/weave/train/good\" >\"$tmp/cal.txt\" 2>\"$tmp/err\" && grep -q 'image threshold' \"$tmp/cal.txt\" && [ ! -e \"$m.tmp\" ]"
+eval $sc "$root/weave/train/good" >"$tmp/good.txt" 2>/dev/null
+want=$(cut -f2 "$tmp/good.txt" | sort -g -r | sed -n 5p)   # floor(0.25 * 16) + 1 = 5th largest
+got=$(h5dump -a /thresholds/image -m %.9g "$m" | awk '/\(0\)/{print $2}')
+ok "image threshold = the 5th largest of the 16 good scores ($got vs $want)" "awk -v a=$got -v b=$want 'BEGIN{exit !(a == b || (a - b)^2 < 1e-14 * b * b)}'"
+ok "the model still infers the same scores after the rewrite" "\"$bin\" infer --model \"$m\" --data \"$tmp/d.h5\" --out \"$tmp/r2.h5\" --batch 1 --quiet --set threads=1 >/dev/null 2>\"$tmp/err\" && diff <(values \"$tmp/r.h5\" /scores) <(values \"$tmp/r2.h5\" /scores) >\"$tmp/err\""
+ok "score with thresholds: columns 1-5 unchanged, then normalised score and verdict" "eval $sc \"$root/weave/test/good\" >\"$tmp/v.txt\" 2>\"$tmp/err\" && diff <(cut -f1-5 \"$tmp/v.txt\") \"$tmp/s.txt\" >\"$tmp/err\" && awk -F'\t' -v t=$got '{n = \$2 / t; if ((\$6 - n)^2 > 1e-10 * n * n + 1e-20 || \$7 != (n > 1 ? \"defect\" : \"good\")) bad = 1} END {exit bad || NR != 9}' \"$tmp/v.txt\""
+ok "score with thresholds: both verdicts occur on this set" "cut -f7 \"$tmp/v.txt\" | grep -qx defect && cut -f7 \"$tmp/v.txt\" | grep -qx good"
+ok "infer with thresholds: /verdicts and /normalized_scores equal score's columns" "\"$bin\" infer --model \"$m\" --data \"$tmp/d.h5\" --out \"$tmp/r3.h5\" --batch 1 --set threads=1 >\"$tmp/i3.txt\" 2>\"$tmp/err\" && grep -q 'judged defect at image threshold' \"$tmp/i3.txt\" && diff <(values \"$tmp/r3.h5\" /verdicts %d) <(cut -f7 \"$tmp/v.txt\" | sed 's/defect/1/; s/good/0/') >\"$tmp/err\" && paste <(values \"$tmp/r3.h5\" /normalized_scores) <(cut -f6 \"$tmp/v.txt\") | awk '{d = \$1 - \$2; if (d * d > 1e-10 * \$2 * \$2) bad = 1} END {exit bad || NR != 9}' && [ \"\$(h5dump -a /defects \"$tmp/r3.h5\" | awk '/\\(0\\)/{print \$2}')\" = \"\$(grep -c defect \"$tmp/v.txt\")\" ]"
+ok "score --fail-on-defect: exit 3 when an image is a defect" "eval $sc --fail-on-defect \"$root/weave/test/good\" >/dev/null 2>&1; [ \$? = 3 ]"
+ok "score --json: one object per image, same verdicts, defect masks beside the maps" "eval $sc --json --maps \"$tmp/jm\" \"$root/weave/test/good\" >\"$tmp/j.txt\" 2>\"$tmp/err\" && $py - \"$tmp/j.txt\" \"$tmp/v.txt\" <<'PY' 2>\"$tmp/err\"
+import json, sys
+from PIL import Image
+tsv = [l.rstrip('\\n').split('\\t') for l in open(sys.argv[2])]
+js = [json.loads(l) for l in open(sys.argv[1])]
+assert len(js) == len(tsv) == 9
+for j, t in zip(js, tsv):
+    assert j['path'] == t[0] and j['verdict'] == t[6] and abs(j['score'] - float(t[1])) <= 1e-6 * float(t[1])
+    d = Image.open(j['map'][:-4] + '_defect.png')
+    assert set(d.getdata()) <= {0, 255} and sum(1 for v in d.getdata() if v) == j['defect_pixels']
+PY"
+ok "calibrate --threshold: given numbers; a huge one makes every image good (exit 0)" "\"$bin\" calibrate --model \"$m\" --threshold 1e9 --pixel-threshold 1e9 >/dev/null 2>\"$tmp/err\" && eval $sc --fail-on-defect \"$root/weave/test/good\" >\"$tmp/g.txt\" 2>/dev/null && ! grep -q defect \"$tmp/g.txt\""
+ok "calibrate: usage errors are exit 2" "\"$bin\" calibrate --model \"$m\" --threshold 1 x.png >/dev/null 2>&1; a=\$?; \"$bin\" calibrate --model \"$m\" --threshold -1 >/dev/null 2>&1; b=\$?; \"$bin\" calibrate --model \"$m\" >/dev/null 2>&1; [ \$a\$b\$? = 222 ]"
+ok "calibrate: a file that is not a model is refused, nothing written" "! \"$bin\" calibrate --model \"$tmp/d.h5\" --threshold 1 >/dev/null 2>\"$tmp/err\" && grep -q 'd.h5.*not a sernet model' \"$tmp/err\" && [ ! -e \"$tmp/d.h5.tmp\" ]"
+ok "calibrate: an unreadable good image fails the calibration, model unchanged" "cp \"$m\" \"$tmp/m_keep.h5\" && ! \"$bin\" calibrate --model \"$m\" --data \"$tmp/d.h5\" --threads 1 \"$root/weave/train/good\" \"$tmp/broken.png\" >/dev/null 2>\"$tmp/err\" && grep -q broken.png \"$tmp/err\" && cmp -s \"$m\" \"$tmp/m_keep.h5\""
+cp "$tmp/m_before.h5" "$m"
+
 # --- bad input --------------------------------------------------------------------------------------
 printf 'not an image' >"$tmp/broken.png"
 head -c 300 "$root/weave/test/good/d_q90.jpg" >"$tmp/truncated.jpg"

@@ -24,6 +24,10 @@ typedef struct {
      * report or /metrics. The sobel baseline needs no results file (results may be NULL). */
     int baseline;
     const char *category; /* without results: the dataset's category (NULL: its only one) */
+    /* Store the F1-optimal image and pixel thresholds in this model file (sernet/model.h
+     * sn_thresholds), "" meaning the model the results file names; NULL: do not. The model's
+     * fingerprint must be the results file's. */
+    const char *store_thresholds;
 } sn_evaluate_opts;
 
 /* Collective over comm (any rank count, uneven shards). Rank 0 prints the table to stdout and

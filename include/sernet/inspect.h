@@ -55,6 +55,7 @@ extern "C" {
 
 #include "sernet/common.h"
 #include "sernet/preprocess.h"
+#include "sernet/model.h"
 
 typedef struct sn_inspector sn_inspector;
 
@@ -103,6 +104,8 @@ double sn_inspector_tau(const sn_inspector *in);          /* repair threshold in
 /* The training run's calibration warning for the tau in use ("" if none): the repair rarely
  * fires, or would fire on most pixels. */
 const char *sn_inspector_calib_warning(const sn_inspector *in);
+/* The model's decision thresholds (sernet/model.h; set == 0 when it has none). */
+const sn_thresholds *sn_inspector_thresholds(const sn_inspector *in);
 const char *sn_inspector_fingerprint(const sn_inspector *in); /* model fingerprint, 16 hex */
 int sn_inspector_threads(const sn_inspector *in);         /* OpenMP threads per call */
 int sn_inspector_max_workers(const sn_inspector *in);

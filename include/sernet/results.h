@@ -55,6 +55,9 @@ typedef struct {
 typedef struct {
     int64_t rows, done_before, done_now; /* test images; rows done before this run; by this run */
     int64_t repaired_images, repaired_pixels; /* over all rows */
+    int thresholds;     /* the model had decision thresholds: /verdicts written */
+    int64_t defects;    /* images judged defect (score above the image threshold) */
+    double image_threshold;
     int complete;       /* every row done (the file is renamed to <out>) */
     int interrupted;    /* stopped on SIGTERM/SIGUSR1 */
     double seconds;     /* wall time of the rows loop */

@@ -282,6 +282,10 @@ const char *sn_inspector_train_name(const sn_inspector *in, int64_t i)
     return i >= 0 && i < in->n_train ? in->names[i] : "";
 }
 double sn_inspector_tau(const sn_inspector *in) { return sn_model_tau(in->model); }
+const sn_thresholds *sn_inspector_thresholds(const sn_inspector *in)
+{
+    return sn_model_thresholds(in->model);
+}
 const char *sn_inspector_calib_warning(const sn_inspector *in)
 {
     return sn_model_calib_warning(in->model);

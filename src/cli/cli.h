@@ -11,7 +11,8 @@ typedef struct {
 } sn_cli_command;
 
 /* Exit statuses: 0 success, 1 runtime failure, 2 usage error. */
-enum { SN_EXIT_OK = 0, SN_EXIT_FAIL = 1, SN_EXIT_USAGE = 2 };
+/* SN_EXIT_DEFECT: `score --fail-on-defect` judged an image a defect */
+enum { SN_EXIT_OK = 0, SN_EXIT_FAIL = 1, SN_EXIT_USAGE = 2, SN_EXIT_DEFECT = 3 };
 
 /* Print "sernet CMD: <message>" and the usage text to stderr; returns SN_EXIT_USAGE. */
 int sn_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
@@ -50,11 +51,27 @@ int sn_cli_parse(const char *cmd, const char *usage, int argc, char **argv, cons
 /* The exit status for a non-zero sn_cli_parse result. */
 static inline int sn_cli_parse_exit(int rc) { return rc < 0 ? SN_EXIT_OK : rc; }
 
+/* s as a JSON string literal with its quotes (control characters, quote and backslash
+ * escaped; bytes >= 0x80 copied, so UTF-8 stays UTF-8), truncated to fit cap. */
+void sn_cli_json_string(const char *s, char *out, size_t cap);
+
+/* A growable list of strings (file names). */
+typedef struct {
+    char **v;
+    int n, cap;
+} sn_cli_strlist;
+int sn_cli_strlist_push(sn_cli_strlist *l, const char *s); /* 0, or -1 out of memory */
+void sn_cli_strlist_free(sn_cli_strlist *l);
+/* Append the .png .jpg .jpeg .bmp files of folder dir (not recursive, byte order of names) to
+ * out; a folder without image files is SN_EINVAL naming it. */
+sn_status sn_cli_scan_images(const char *dir, sn_cli_strlist *out);
+
 /* MPI-aware printing: only rank 0 prints. */
 int sn_cli_rank(void);
 
 int sn_cmd_version(int argc, char **argv);
 int sn_cmd_config(int argc, char **argv);
+int sn_cmd_calibrate(int argc, char **argv);
 int sn_cmd_bench(int argc, char **argv);
 int sn_cmd_toytrain(int argc, char **argv);
 int sn_cmd_dump_engine(int argc, char **argv);

@@ -11,7 +11,8 @@ int sn_cmd_eval(int argc, char **argv)
 {
     static const char usage[] =
         "usage: sernet eval --results RESULTS.h5 --data DATA.h5 [--json FILE] [--report DIR]\n"
-        "                   [--worst K] [--no-write-results] [--config FILE] [--set key=value]...\n"
+        "                   [--worst K] [--no-write-results] [--store-thresholds [--model M]]\n"
+        "                   [--config FILE] [--set key=value]...\n"
         "       sernet eval --baseline sobel --data DATA.h5 [--category NAME] [--results RESULTS.h5]\n"
         "       sernet eval --baseline fixed --results RESULTS.h5 --data DATA.h5\n"
         "Evaluate a complete results file of sernet infer against the ground truth of the dataset\n"
@@ -25,6 +26,10 @@ int sn_cmd_eval(int argc, char **argv)
         "    negatives (--worst K, default 5).\n"
         "Undefined metrics (no positives or no negatives) are printed as n/a, null in JSON, NaN\n"
         "in /metrics.\n"
+        "--store-thresholds stores the F1-optimal image and pixel thresholds in the model the\n"
+        "results file names (or --model M, which must have the results file's fingerprint), where\n"
+        "`sernet score` applies them (docs/inspection.md). They are tuned on this labelled set: a\n"
+        "test set used for them is no longer a fair test of them.\n"
         "--baseline KIND evaluates a training-free map by the same code instead (table; JSON only\n"
         "with --json; no report, the results file untouched): sobel = 21x21 box mean (box_size) of\n"
         "the grey image's Sobel gradient magnitude, score its max; fixed = the mean map of the\n"
@@ -34,8 +39,11 @@ int sn_cmd_eval(int argc, char **argv)
     sn_evaluate_opts o = {0};
     o.worst = 5;
     int pos = 0;
-    const char *baseline = NULL;
-    const sn_cli_opt opts[] = {{"results", SN_OPT_STR, &o.results, 0, 0},
+    const char *baseline = NULL, *model = NULL;
+    int store = 0;
+    const sn_cli_opt opts[] = {{"store-thresholds", SN_OPT_FLAG, &store, 0, 0},
+                               {"model", SN_OPT_STR, &model, 0, 0},
+                               {"results", SN_OPT_STR, &o.results, 0, 0},
                                {"data", SN_OPT_STR, &o.data, 0, 0},
                                {"json", SN_OPT_STR, &o.json, 0, 0},
                                {"report", SN_OPT_STR, &o.report, 0, 0},
@@ -58,6 +66,12 @@ int sn_cmd_eval(int argc, char **argv)
     if (o.category && o.results)
         return sn_cli_usage_error("eval", usage, "--category is for --baseline sobel without "
                                   "--results (a results file names its category)");
+    if (model && !store)
+        return sn_cli_usage_error("eval", usage, "--model is for --store-thresholds");
+    if (store && o.baseline != SN_BASELINE_NONE)
+        return sn_cli_usage_error("eval", usage, "--store-thresholds stores SeRNet's thresholds, not a baseline's");
+    if (store)
+        o.store_thresholds = model ? model : "";
     sn_config cfg;
     sn_status status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);
     if (status == SN_OK)

@@ -74,6 +74,10 @@ int sn_cmd_infer(int argc, char **argv)
                    (long long)s.rows, (long long)s.repaired_pixels,
                    s.repaired_images ? (double)s.repaired_pixels / (double)s.repaired_images : 0.0,
                    o.out);
+        if (s.complete && s.thresholds && s.done_now > 0)
+            printf("infer: %lld of %lld test images judged defect at image threshold %.6g "
+                   "(/verdicts, /normalized_scores)\n", (long long)s.defects, (long long)s.rows,
+                   s.image_threshold);
         fflush(stdout);
     }
     return SN_EXIT_OK;

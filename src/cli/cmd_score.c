@@ -19,15 +19,19 @@
 
 static const char usage[] =
     "usage: sernet score --model MODEL.h5 --data DATA.h5 [--category NAME] [--threads N] [--jobs J]\n"
-    "                    [--maps DIR] [--heat] [--map-max V] [--full-size] [--config FILE]\n"
-    "                    [--set key=value]... IMAGE_OR_FOLDER...\n"
+    "                    [--maps DIR] [--heat] [--map-max V] [--full-size] [--json]\n"
+    "                    [--fail-on-defect] [--config FILE] [--set key=value]... IMAGE_OR_FOLDER...\n"
     "Score image files (PNG, JPEG or BMP, any size, grey or colour) with a trained model, as an\n"
     "inspection station would: each image is converted to RGB and resized to the model's size\n"
     "exactly as `sernet ingest` does, repaired with its most similar training image of DATA.h5\n"
     "(the dataset the model was trained on; its hash index is needed) and scored. A folder\n"
     "stands for its .png .jpg .jpeg .bmp files (not recursive), in byte order of their names.\n"
     "Prints one line per scored image, tab-separated:\n"
-    "  path  score  neighbour (training image name)  hamming distance  repaired pixels  [map]\n"
+    "  path  score  neighbour (training image name)  hamming distance  repaired pixels\n"
+    "  [normalised score  verdict]  [map]\n"
+    "where a model with decision thresholds (`sernet calibrate`, `sernet eval --store-thresholds`)\n"
+    "adds the score divided by the image threshold (1.0 at the threshold) and good or defect\n"
+    "(normalised score > 1); without thresholds a warning says how to set them.\n"
     "An image that cannot be read or decoded gets an error line on stderr naming it; the others\n"
     "are still scored and the exit status is 1. A last line on stderr gives the count and the\n"
     "throughput, the mean wall time of one image (decoding to score) and the process CPU time\n"
@@ -41,80 +45,14 @@ static const char usage[] =
     "  --map-max V      the map value drawn white (default 1)\n"
     "  --heat           colour the maps black-red-yellow-white instead of grey\n"
     "  --full-size      write maps resized to each image's own size (default: S x S)\n"
+    "  --json           one JSON object per image instead of the tab-separated line (keys path,\n"
+    "                   score, neighbour, hamming, repaired_pixels, and normalized_score,\n"
+    "                   verdict, defect_pixels with thresholds, map with --maps)\n"
+    "  --fail-on-defect exit status 3 when an image is a defect (1 still means a failure);\n"
+    "                   needs thresholds\n"
+    "With --maps and a pixel threshold, DIR/<stem>_defect.png holds the defect mask (map above\n"
+    "the pixel threshold, white).\n"
     "--config/--set change what may change after training (repair_threshold, map keys, threads).\n";
-
-typedef struct {
-    char **v;
-    int n, cap;
-} strlist;
-
-static int push(strlist *l, const char *s)
-{
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 32;
-        char **v = realloc(l->v, sizeof(char *) * (size_t)cap);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    return (l->v[l->n] = strdup(s)) ? (l->n++, 0) : -1;
-}
-
-static void strlist_free(strlist *l)
-{
-    for (int i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") ||
-                   !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".bmp"));
-}
-
-/* Append the image files of folder `dir` (sorted) to out. */
-static sn_status scan_folder(const char *dir, strlist *out)
-{
-    sn_status status = SN_OK;
-    strlist names = {0};
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (!d)
-        SN_FAIL(SN_EIO, "%s: cannot open folder: %s", dir, strerror(errno));
-    while ((e = readdir(d))) {
-        char p[4200];
-        struct stat st;
-        if (e->d_name[0] == '.' || !image_ext(e->d_name))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && push(&names, e->d_name))
-            SN_FAIL(SN_ENOMEM, "%s: listing", dir);
-    }
-    if (names.n == 0)
-        SN_FAIL(SN_EINVAL, "%s: no image files (.png, .jpg, .jpeg, .bmp) in this folder", dir);
-    qsort(names.v, (size_t)names.n, sizeof(char *), cmp_str);
-    size_t l = strlen(dir);
-    for (int i = 0; i < names.n; i++) {
-        char p[4200];
-        snprintf(p, sizeof p, "%s%s%s", dir, l && dir[l - 1] == '/' ? "" : "/", names.v[i]);
-        if (push(out, p))
-            SN_FAIL(SN_ENOMEM, "%s: listing", dir);
-    }
-done:
-    if (d)
-        closedir(d);
-    strlist_free(&names);
-    return status;
-}
 
 /* Map value -> 8-bit grey or a black-red-yellow-white ramp (r = 3t, g = 3t - 1, b = 3t - 2,
  * clamped, t = min(max(v / vmax, 0), 1)). */
@@ -135,7 +73,7 @@ static void to_pixels(const float *map, size_t n, double vmax, int heat, uint8_t
 }
 
 /* DIR/<stem>.png, with -2, -3, ... appended when an earlier image of this run had that name. */
-static void map_name(const char *dir, const char *path, strlist *used, char *out, size_t cap)
+static void map_name(const char *dir, const char *path, sn_cli_strlist *used, char *out, size_t cap)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -154,7 +92,7 @@ static void map_name(const char *dir, const char *path, strlist *used, char *out
         for (int i = 0; i < used->n && !taken; i++)
             taken = strcmp(used->v[i], cand) == 0;
         if (!taken) {
-            push(used, cand);
+            sn_cli_strlist_push(used, cand);
             snprintf(out, cap, "%s/%s.png", dir, cand);
             return;
         }
@@ -184,17 +122,20 @@ static void error_line(const char *path, char *out, size_t cap)
 typedef struct {
     char line[5200]; /* the stdout line, or the stderr error line */
     int state;       /* 0 to do, 1 scored, 2 failed */
+    int defect;      /* verdict defect */
     double wall;
 } item;
 
 typedef struct {
     sn_inspector *in;
-    const strlist *files, *mapfiles;
+    const sn_cli_strlist *files, *mapfiles;
     item *items;
     int S, heat, full_size, maps;
     double map_max;
     pthread_mutex_t lock;
     int next, printed;
+    const sn_thresholds *thr; /* NULL: no thresholds */
+    int json, defects;        /* defects: images judged defect (under lock) */
 } run_ctx;
 
 typedef struct {
@@ -260,9 +201,51 @@ static int score_item(run_ctx *c, buffers *b, int i)
             return 2;
         }
     }
-    snprintf(it->line, sizeof it->line, "%s\t%.9g\t%s\t%d\t%lld%s%s\n", path, (double)r.score,
-             sn_inspector_train_name(c->in, r.neighbor), r.neighbor_distance,
-             (long long)r.repaired_pixels, c->maps ? "\t" : "", mapfile);
+    char defname[4400] = "";
+    int64_t defect_px = 0;
+    if (c->thr) {
+        it->defect = r.score > c->thr->image; /* NaN: not above */
+        const float *m = c->full_size ? b->full : b->map;
+        int w = c->full_size ? r.width : S, h = c->full_size ? r.height : S;
+        for (size_t k = 0; k < (size_t)w * h; k++)
+            defect_px += m[k] > c->thr->pixel;
+        if (c->maps && c->thr->pixel > 0) {
+            /* the defect mask beside the map: <stem>_defect.png */
+            snprintf(defname, sizeof defname, "%.*s_defect.png", (int)(strlen(mapfile) - 4), mapfile);
+            for (size_t k = 0; k < (size_t)w * h; k++)
+                b->px[k] = m[k] > c->thr->pixel ? 255 : 0;
+            sn_image img = {w, h, 1, b->px};
+            if (sn_image_write_png(defname, &img) != SN_OK) {
+                error_line(path, it->line, sizeof it->line);
+                return 2;
+            }
+        }
+    }
+    const double norm = c->thr ? sn_thresholds_normalise(c->thr, r.score) : NAN;
+    const char *nb = sn_inspector_train_name(c->in, r.neighbor);
+    if (c->json) {
+        char jp[8400], jn[2100], jm[8400];
+        sn_cli_json_string(path, jp, sizeof jp);
+        sn_cli_json_string(nb, jn, sizeof jn);
+        sn_cli_json_string(mapfile, jm, sizeof jm);
+        int n = snprintf(it->line, sizeof it->line, "{\"path\": %s, \"score\": %.9g, \"neighbour\": %s, "
+                         "\"hamming\": %d, \"repaired_pixels\": %lld", jp, (double)r.score, jn,
+                         r.neighbor_distance, (long long)r.repaired_pixels);
+        if (c->thr && n > 0 && (size_t)n < sizeof it->line)
+            n += snprintf(it->line + n, sizeof it->line - (size_t)n, ", \"normalized_score\": %.9g, "
+                          "\"verdict\": \"%s\", \"defect_pixels\": %lld", norm,
+                          it->defect ? "defect" : "good", (long long)defect_px);
+        if (c->maps && n > 0 && (size_t)n < sizeof it->line)
+            n += snprintf(it->line + n, sizeof it->line - (size_t)n, ", \"map\": %s", jm);
+        if (n > 0 && (size_t)n < sizeof it->line)
+            snprintf(it->line + n, sizeof it->line - (size_t)n, "}\n");
+        return 1;
+    }
+    char verdict[64] = "";
+    if (c->thr)
+        snprintf(verdict, sizeof verdict, "\t%.6g\t%s", norm, it->defect ? "defect" : "good");
+    snprintf(it->line, sizeof it->line, "%s\t%.9g\t%s\t%d\t%lld%s%s%s\n", path, (double)r.score, nb,
+             r.neighbor_distance, (long long)r.repaired_pixels, verdict, c->maps ? "\t" : "", mapfile);
     return 1;
 }
 
@@ -308,6 +291,7 @@ int sn_cmd_score(int argc, char **argv)
     const char *model = NULL, *data = NULL, *category = NULL, *maps = NULL;
     int threads = SN_INSPECT_THREADS_CONFIG, jobs = 1, heat = 0, full_size = 0, pos = 0;
     double map_max = 1.0;
+    int json = 0, fail_on_defect = 0;
     const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &model, 0, 0},
                                {"data", SN_OPT_STR, &data, 0, 0},
                                {"category", SN_OPT_STR, &category, 0, 0},
@@ -317,6 +301,8 @@ int sn_cmd_score(int argc, char **argv)
                                {"map-max", SN_OPT_DOUBLE, &map_max, 1e-30, 1e30},
                                {"heat", SN_OPT_FLAG, &heat, 0, 0},
                                {"full-size", SN_OPT_FLAG, &full_size, 0, 0},
+                               {"json", SN_OPT_FLAG, &json, 0, 0},
+                               {"fail-on-defect", SN_OPT_FLAG, &fail_on_defect, 0, 0},
                                SN_OPT_END};
     int prc = sn_cli_parse("score", usage, argc, argv, opts, &ca, &pos);
     if (prc)
@@ -333,7 +319,7 @@ int sn_cmd_score(int argc, char **argv)
                                   sn_dist_size(MPI_COMM_WORLD));
 
     int failed = 0;
-    strlist files = {0}, used = {0}, mapfiles = {0};
+    sn_cli_strlist files = {0}, used = {0}, mapfiles = {0};
     sn_inspector *in = NULL;
     item *items = NULL;
     pthread_t *th = NULL;
@@ -352,6 +338,23 @@ int sn_cmd_score(int argc, char **argv)
     const int S = sn_inspector_image_size(in);
     if (sn_inspector_calib_warning(in)[0])
         fprintf(stderr, "sernet score: warning: %s: %s\n", model, sn_inspector_calib_warning(in));
+    const sn_thresholds *thr = sn_inspector_thresholds(in);
+    if (!thr->set) {
+        fprintf(stderr, "sernet score: warning: %s has no decision thresholds: raw scores only; set "
+                "them with `sernet calibrate --model %s --data %s GOOD_IMAGES...` (held-out good "
+                "images), `sernet eval --store-thresholds` or `sernet calibrate --threshold T`\n",
+                model, model, data);
+        if (fail_on_defect) {
+            fprintf(stderr, "sernet score: error: --fail-on-defect needs thresholds\n");
+            failed = 1;
+            goto done;
+        }
+        thr = NULL;
+    } else if (strcmp(thr->fingerprint, sn_inspector_fingerprint(in)) != 0) {
+        fprintf(stderr, "sernet score: warning: %s: the thresholds were set with model fingerprint %s, "
+                "this run has %s (another repair_threshold or map setting?): verdicts may not hold\n",
+                model, thr->fingerprint, sn_inspector_fingerprint(in));
+    }
     if (maps && mkdir(maps, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "sernet score: error: %s: cannot create the maps folder: %s\n", maps,
                 strerror(errno));
@@ -361,12 +364,12 @@ int sn_cmd_score(int argc, char **argv)
     for (int a = pos; a < argc; a++) {
         struct stat sb;
         if (stat(argv[a], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            if (scan_folder(argv[a], &files) != SN_OK) {
+            if (sn_cli_scan_images(argv[a], &files) != SN_OK) {
                 error_line(argv[a], msg, sizeof msg);
                 fputs(msg, stderr);
                 failed = 1;
             }
-        } else if (push(&files, argv[a])) {
+        } else if (sn_cli_strlist_push(&files, argv[a])) {
             fprintf(stderr, "sernet score: error: out of memory\n");
             failed = 1;
             goto done;
@@ -376,7 +379,7 @@ int sn_cmd_score(int argc, char **argv)
     for (int i = 0; maps && i < files.n; i++) {
         char name[4400];
         map_name(maps, files.v[i], &used, name, sizeof name);
-        if (push(&mapfiles, name)) {
+        if (sn_cli_strlist_push(&mapfiles, name)) {
             fprintf(stderr, "sernet score: error: out of memory\n");
             failed = 1;
             goto done;
@@ -390,7 +393,7 @@ int sn_cmd_score(int argc, char **argv)
         goto done;
     }
     run_ctx c = {in, &files, &mapfiles, items, S, heat, full_size, maps != NULL, map_max,
-                 PTHREAD_MUTEX_INITIALIZER, 0, 0};
+                 PTHREAD_MUTEX_INITIALIZER, 0, 0, thr, json, 0};
     double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     int started = 0;
     for (int j = 1; j < SN_MIN(jobs, files.n); j++) {
@@ -404,8 +407,9 @@ int sn_cmd_score(int argc, char **argv)
     for (int j = 1; j <= started; j++)
         pthread_join(th[j], NULL);
     double secs = clock_s(CLOCK_MONOTONIC) - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0, wall = 0;
-    int scored = 0, bad = 0;
+    int scored = 0, bad = 0, defects = 0;
     for (int i = 0; i < files.n; i++) {
+        defects += items[i].state == 1 && items[i].defect;
         scored += items[i].state == 1;
         bad += items[i].state != 1;
         wall += items[i].state == 1 ? items[i].wall : 0;
@@ -416,12 +420,17 @@ int sn_cmd_score(int argc, char **argv)
             "time / images)\n",
             scored, bad, secs, secs > 0 ? scored / secs : 0.0, jobs, sn_inspector_threads(in), S,
             scored ? 1e3 * wall / scored : 0.0, scored ? 1e3 * cpu / scored : 0.0);
+    if (thr)
+        fprintf(stderr, "score: %d defect(s), %d good, at image threshold %.6g (%s)\n", defects,
+                scored - defects, thr->image, thr->source);
 done:
     free(items);
     free(th);
-    strlist_free(&files);
-    strlist_free(&used);
-    strlist_free(&mapfiles);
+    sn_cli_strlist_free(&files);
+    sn_cli_strlist_free(&used);
+    sn_cli_strlist_free(&mapfiles);
     sn_inspector_close(in);
-    return failed ? SN_EXIT_FAIL : SN_EXIT_OK;
+    if (failed)
+        return SN_EXIT_FAIL;
+    return fail_on_defect && defects > 0 ? SN_EXIT_DEFECT : SN_EXIT_OK;
 }

@@ -4,7 +4,9 @@
 #include "sernet/repair.h"
 #include "sernet/train.h"
 
+#include <errno.h>
 #include <math.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,89 @@ done:
     return status;
 }
 
+#define THR_GROUP "/thresholds"
+
+static sn_status read_thresholds(sn_h5file *f, const char *path, sn_thresholds *t)
+{
+    sn_status status = SN_OK;
+    char *src = NULL, *fp = NULL;
+    memset(t, 0, sizeof *t);
+    if (!sn_h5_exists(f, THR_GROUP))
+        return SN_OK;
+    SN_TRY(sn_h5_attr_get_double(f, THR_GROUP, "image", &t->image));
+    SN_TRY(sn_h5_attr_get_double(f, THR_GROUP, "pixel", &t->pixel));
+    SN_TRY(sn_h5_attr_get_str(f, THR_GROUP, "source", &src));
+    SN_TRY(sn_h5_attr_get_str(f, THR_GROUP, "model_fingerprint", &fp));
+    if (!(isfinite(t->image) && t->image > 0 && isfinite(t->pixel) && t->pixel >= 0))
+        SN_FAIL(SN_EFORMAT, "%s: %s image %g / pixel %g: expected finite numbers, image > 0, "
+                "pixel >= 0 (damaged file?)", path, THR_GROUP, t->image, t->pixel);
+    snprintf(t->source, sizeof t->source, "%s", src);
+    snprintf(t->fingerprint, sizeof t->fingerprint, "%s", fp);
+    t->set = 1;
+done:
+    free(src);
+    free(fp);
+    return status;
+}
+
+static sn_status copy_file(const char *from, const char *to)
+{
+    sn_status status = SN_OK;
+    FILE *in = fopen(from, "rb"), *out = NULL;
+    char buf[1 << 16];
+    size_t n;
+    if (!in)
+        SN_FAIL(SN_EIO, "%s: cannot open: %s", from, strerror(errno));
+    if (!(out = fopen(to, "wb")))
+        SN_FAIL(SN_EIO, "%s: cannot create: %s", to, strerror(errno));
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            SN_FAIL(SN_EIO, "%s: write failed: %s", to, strerror(errno));
+    if (ferror(in))
+        SN_FAIL(SN_EIO, "%s: read failed: %s", from, strerror(errno));
+done:
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0 && status == SN_OK)
+        status = SN_ERR(SN_EIO, "%s: write failed: %s", to, strerror(errno));
+    if (status != SN_OK)
+        remove(to);
+    return status;
+}
+
+sn_status sn_model_store_thresholds(const char *path, const sn_thresholds *t)
+{
+    sn_status status = SN_OK;
+    sn_h5file f = {.id = H5I_INVALID_HID};
+    char tmp[1100];
+    SN_ASSERT(t && t->set);
+    if (!(isfinite(t->image) && t->image > 0 && isfinite(t->pixel) && t->pixel >= 0))
+        return SN_ERR(SN_EINVAL, "%s: thresholds image %g / pixel %g: the image threshold must be "
+                      "a finite number > 0 and the pixel threshold >= 0", path, t->image, t->pixel);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    SN_TRY(copy_file(path, tmp));
+    SN_TRY(sn_h5_resume(&f, path, MPI_COMM_SELF));
+    if (!sn_h5_exists(&f, THR_GROUP))
+        SN_TRY(sn_h5_group_create(&f, THR_GROUP));
+    SN_TRY(sn_h5_attr_set_double(&f, THR_GROUP, "image", t->image));
+    SN_TRY(sn_h5_attr_set_double(&f, THR_GROUP, "pixel", t->pixel));
+    SN_TRY(sn_h5_attr_set_str(&f, THR_GROUP, "source", t->source));
+    SN_TRY(sn_h5_attr_set_str(&f, THR_GROUP, "model_fingerprint", t->fingerprint));
+done:
+    if (f.id >= 0)
+        status = sn_h5_finish(&f, status);
+    else
+        remove(tmp);
+    return status;
+}
+
+const sn_thresholds *sn_model_thresholds(const sn_model *m) { return &m->thr; }
+
+double sn_thresholds_normalise(const sn_thresholds *t, double score)
+{
+    return t && t->set ? score / t->image : NAN;
+}
+
 sn_status sn_model_load(const char *path, sn_model **model)
 {
     sn_status status = SN_OK;
@@ -152,6 +237,7 @@ sn_status sn_model_load(const char *path, sn_model **model)
             snprintf(m->calib_warning, sizeof m->calib_warning, "%s", warn);
         }
     }
+    SN_TRY(read_thresholds(&f, path, &m->thr));
     SN_TRY(derive(m));
 done:
     sn_h5_close(&f);

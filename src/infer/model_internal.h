@@ -17,6 +17,7 @@ struct sn_model {
     int64_t min_area;
     sn_map_params map;
     char fingerprint[17];
+    sn_thresholds thr;
 };
 
 #endif

@@ -530,6 +530,74 @@ done:
     return status;
 }
 
+/* With model thresholds: /normalized_scores (score / image threshold) and /verdicts (1 defect,
+ * 0 good) per row, and the thresholds as root attributes; the defect mask of row i is
+ * /maps[i] > pixel_threshold (collective; a resumed finish reuses the datasets). */
+static sn_status write_verdicts(run_state *r, sn_infer_summary *sum)
+{
+    sn_status status = SN_OK;
+    const sn_thresholds *t = sn_model_thresholds(r->model);
+    float *sc = NULL, *norm = NULL;
+    uint8_t *ver = NULL;
+    hid_t dn = H5I_INVALID_HID, dv = H5I_INVALID_HID;
+    int64_t b = 0, c = 0, defects = 0;
+    if (!t->set)
+        return SN_OK;
+    sn_dist_shard(r->m, r->rank, r->size, &b, &c);
+    SN_ALLOC(sc, c > 0 ? c : 1, "scores");
+    SN_ALLOC(norm, c > 0 ? c : 1, "normalised scores");
+    SN_ALLOC(ver, c > 0 ? c : 1, "verdicts");
+    SN_TRY(sn_h5_read_rows(&r->f, r->d[D_SCORES], "/scores", H5T_NATIVE_FLOAT, b, c, sc));
+    for (int64_t i = 0; i < c; i++) {
+        norm[i] = (float)sn_thresholds_normalise(t, sc[i]);
+        ver[i] = sc[i] > t->image;
+        defects += ver[i];
+    }
+done:
+    status = sn_dist_agree(status, r->comm);
+    if (status == SN_OK) {
+        hsize_t dims[1] = {(hsize_t)r->m};
+        if (sn_h5_exists(&r->f, "/verdicts")) {
+            status = sn_h5_dataset_open(&r->f, "/normalized_scores", 1, dims, &dn);
+            if (status == SN_OK)
+                status = sn_h5_dataset_open(&r->f, "/verdicts", 1, dims, &dv);
+        } else {
+            status = sn_h5_dataset_create(&r->f, "/normalized_scores", H5T_IEEE_F32LE, 1, dims, NULL, &dn);
+            if (status == SN_OK)
+                status = sn_h5_dataset_create(&r->f, "/verdicts", H5T_STD_U8LE, 1, dims, NULL, &dv);
+        }
+        status = sn_dist_agree(status, r->comm);
+    }
+    if (status == SN_OK)
+        status = sn_h5_write_rows(&r->f, dn, "/normalized_scores", H5T_NATIVE_FLOAT, b, c, norm);
+    if (status == SN_OK)
+        status = sn_h5_write_rows(&r->f, dv, "/verdicts", H5T_NATIVE_UINT8, b, c, ver);
+    if (status == SN_OK &&
+        MPI_Allreduce(MPI_IN_PLACE, &defects, 1, MPI_INT64_T, MPI_SUM, r->comm) != MPI_SUCCESS)
+        status = SN_ERR(SN_EMPI, "infer: allreduce of the defect count failed");
+    if (status == SN_OK)
+        status = sn_h5_attr_set_double(&r->f, "/", "image_threshold", t->image);
+    if (status == SN_OK)
+        status = sn_h5_attr_set_double(&r->f, "/", "pixel_threshold", t->pixel);
+    if (status == SN_OK)
+        status = sn_h5_attr_set_str(&r->f, "/", "thresholds_source", t->source);
+    if (status == SN_OK)
+        status = sn_h5_attr_set_int(&r->f, "/", "defects", defects);
+    if (dn >= 0)
+        H5Dclose(dn);
+    if (dv >= 0)
+        H5Dclose(dv);
+    sn_free(sc);
+    sn_free(norm);
+    sn_free(ver);
+    if (status == SN_OK) {
+        sum->thresholds = 1;
+        sum->defects = defects;
+        sum->image_threshold = t->image;
+    }
+    return status;
+}
+
 /* Repair statistics over the whole file and the completion marker (collective). */
 static sn_status finish_rows(run_state *r, sn_infer_summary *sum)
 {
@@ -546,6 +614,7 @@ done:
     status = sn_dist_agree(status, r->comm);
     if (status != SN_OK)
         return status;
+    SN_TRY(write_verdicts(r, sum));
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_images", sum->repaired_images));
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_pixels", sum->repaired_pixels));
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "ranks", r->size));

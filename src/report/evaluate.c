@@ -1,6 +1,7 @@
 /* sernet eval: read a results file and its dataset's ground truth on every rank (contiguous
  * shards), compute the metrics collectively, write the outputs on rank 0 (docs/evaluation.md). */
 #include "sernet/evaluate.h"
+#include "sernet/model.h"
 #include "sernet/baseline.h"
 #include "sernet/dist.h"
 #include "sernet/results.h"
@@ -325,6 +326,40 @@ done:
     return status;
 }
 
+/* The F1-optimal thresholds into the model file. eval's thresholds predict "score >= t"; a
+ * model's verdict is "score > threshold", so the value stored is the next double below t, which
+ * picks the same float scores. */
+static sn_status store_thresholds(const sn_ev_summary *s, const char *results_fp, const char *path)
+{
+    sn_status status = SN_OK;
+    sn_model *m = NULL;
+    sn_thresholds t;
+    memset(&t, 0, sizeof t);
+    if (!path[0])
+        path = s->model;
+    if (!path[0])
+        SN_FAIL(SN_EINVAL, "%s: names no model file: give --store-thresholds MODEL.h5", s->results);
+    if (!s->res.f1.f1.defined || !(s->res.f1.threshold > 0))
+        SN_FAIL(SN_EINVAL, "%s: no F1-optimal image threshold > 0 (the test set needs good and "
+                "defective images): thresholds not stored", s->results);
+    SN_TRY(sn_model_load(path, &m));
+    if (strcmp(sn_model_fingerprint(m), results_fp) != 0)
+        SN_FAIL(SN_EINVAL, "%s: model fingerprint %s, but %s was made with %s: thresholds not stored",
+                path, sn_model_fingerprint(m), s->results, results_fp);
+    t.set = 1;
+    t.image = nextafter(s->res.f1.threshold, 0.0);
+    t.pixel = s->cv.pixel_f1.defined && s->cv.pixel_threshold > 0 ? nextafter(s->cv.pixel_threshold, 0.0) : 0;
+    snprintf(t.fingerprint, sizeof t.fingerprint, "%s", sn_model_fingerprint(m));
+    snprintf(t.source, sizeof t.source, "eval F1-optimal on %s (category %s, %lld test images)",
+             s->data, s->category, (long long)s->M);
+    SN_TRY(sn_model_store_thresholds(path, &t));
+    printf("thresholds: %s: image %.9g (F1 %.4f), pixel %.9g (stored)\n", path, t.image,
+           s->res.f1.f1.value, t.pixel);
+done:
+    sn_model_free(m);
+    return status;
+}
+
 sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_Comm comm)
 {
     sn_status status = SN_OK, st = SN_OK;
@@ -334,7 +369,7 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     float *scores = NULL, *maps = NULL;
     uint8_t *masks = NULL;
     int32_t *types = NULL;
-    char json[1100], report[1100], label[1200];
+    char json[1100], report[1100], label[1200], rf_fingerprint[64] = "";
     const int baseline = o->baseline != SN_BASELINE_NONE;
     const int rank = sn_dist_rank(comm), nranks = sn_dist_size(comm);
 
@@ -367,6 +402,14 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
          * the row checksums of its shard */
         sn_h5_close(&rf);
         SN_TRY(sn_results_open(&rf, o->results, ds, comm));
+        if (o->store_thresholds) {
+            char *fp = NULL;
+            st = sn_h5_attr_get_str(&rf, "/", "model_fingerprint", &fp);
+            if (st == SN_OK)
+                snprintf(rf_fingerprint, sizeof rf_fingerprint, "%s", fp);
+            free(fp);
+            SN_TRY(sn_dist_agree(st, comm));
+        }
     } else { /* a baseline that needs no results file */
         SN_TRY(sn_dataset_open(o->data, o->category, comm, &ds));
         snprintf(s->category, sizeof s->category, "%s", sn_dataset_category(ds));
@@ -443,6 +486,10 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     st = SN_OK;
     if (rank == 0 && !o->no_write_results && !baseline)
         st = sn_ev_write_metrics_h5(s, o->results);
+    SN_TRY(sn_dist_agree(st, comm));
+    st = SN_OK;
+    if (rank == 0 && o->store_thresholds && !baseline)
+        st = store_thresholds(s, &rf_fingerprint[0], o->store_thresholds);
     SN_TRY(sn_dist_agree(st, comm));
     if (rank == 0) {
         if (json[0])

@@ -1,0 +1,161 @@
+/* sernet calibrate: set a model's decision thresholds from held-out good images (a quantile of
+ * their scores and map pixels) or as given numbers (docs/inspection.md). */
+#include "cli/cli.h"
+#include "sernet/dist.h"
+#include "sernet/inspect.h"
+#include "sernet/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage[] =
+    "usage: sernet calibrate --model MODEL.h5 --data DATA.h5 [--category NAME] [--fpr F]\n"
+    "                        [--threads N] [--config FILE] [--set key=value]... GOOD_IMAGE_OR_FOLDER...\n"
+    "       sernet calibrate --model MODEL.h5 --threshold T [--pixel-threshold P]\n"
+    "Store decision thresholds in MODEL.h5, which `sernet score` then applies (normalised score,\n"
+    "verdict good/defect, defect mask). First form: score held-out good images (images of good\n"
+    "parts that training did not see, e.g. a folder kept aside before `sernet ingest`) exactly as\n"
+    "`sernet score` does, and set the image threshold so that at most a fraction F of them is\n"
+    "judged defect (a score above the threshold), and the pixel threshold so that at most F of\n"
+    "their map pixels are defect pixels. Second form: store the given numbers. The model file is\n"
+    "rewritten by copy and rename; a crash leaves the old one. Retraining drops the thresholds.\n"
+    "  --fpr F             false-positive rate on the good images, in (0, 0.5] (default 0.01);\n"
+    "                      with n images the image threshold is the (floor(F n) + 1)-th largest\n"
+    "                      score, so fewer than 1/F images give their largest score\n"
+    "  --category NAME     dataset category of the training images (default: the model's)\n"
+    "  --threads N         OpenMP threads (default: the threads key)\n"
+    "  --threshold T       image threshold (> 0) to store as given\n"
+    "  --pixel-threshold P pixel threshold (>= 0; 0 or absent: no defect masks)\n";
+
+static int cmp_float_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* The (floor(fpr n) + 1)-th largest value: at most fpr n of the values lie above it. Sorts v. */
+static double upper_quantile(float *v, size_t n, double fpr)
+{
+    qsort(v, n, sizeof *v, cmp_float_desc);
+    size_t k = (size_t)floor(fpr * (double)n);
+    return v[k < n ? k : n - 1];
+}
+
+int sn_cmd_calibrate(int argc, char **argv)
+{
+    sn_cli_config_args ca = {0};
+    const char *model = NULL, *data = NULL, *category = NULL;
+    double fpr = 0.01, thr_image = -1, thr_pixel = -1;
+    int threads = SN_INSPECT_THREADS_CONFIG, pos = 0, rc = SN_EXIT_FAIL;
+    const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &model, 0, 0},
+                               {"data", SN_OPT_STR, &data, 0, 0},
+                               {"category", SN_OPT_STR, &category, 0, 0},
+                               {"fpr", SN_OPT_DOUBLE, &fpr, 1e-9, 0.5},
+                               {"threads", SN_OPT_INT, &threads, 1, 1024},
+                               {"threshold", SN_OPT_DOUBLE, &thr_image, 1e-300, 1e300},
+                               {"pixel-threshold", SN_OPT_DOUBLE, &thr_pixel, 0, 1e300},
+                               SN_OPT_END};
+    int prc = sn_cli_parse("calibrate", usage, argc, argv, opts, &ca, &pos);
+    if (prc)
+        return sn_cli_parse_exit(prc);
+    const int given = thr_image > 0;
+    if (!model)
+        return sn_cli_usage_error("calibrate", usage, "--model is required");
+    if (given && (data || pos < argc))
+        return sn_cli_usage_error("calibrate", usage, "--threshold stores numbers: no --data and no images");
+    if (!given && thr_pixel >= 0)
+        return sn_cli_usage_error("calibrate", usage, "--pixel-threshold needs --threshold");
+    if (!given && (!data || pos >= argc))
+        return sn_cli_usage_error("calibrate", usage, "give --data and held-out good images (or "
+                                  "--threshold T)");
+    if (sn_dist_size(MPI_COMM_WORLD) > 1)
+        return sn_cli_usage_error("calibrate", usage, "runs on one process (%d MPI ranks given)",
+                                  sn_dist_size(MPI_COMM_WORLD));
+
+    sn_inspector *in = NULL;
+    sn_cli_strlist files = {0};
+    float *scores = NULL, *pixels = NULL;
+    sn_thresholds t;
+    memset(&t, 0, sizeof t);
+    t.set = 1;
+    sn_inspect_options o;
+    sn_inspect_options_init(&o);
+    o.category = category;
+    o.threads = threads;
+    o.config_path = ca.config_path;
+    o.sets = ca.sets;
+    o.n_sets = ca.n_sets;
+    if (given) {
+        sn_model *m = NULL;
+        if (sn_model_load(model, &m) != SN_OK) {
+            sn_cli_fail("calibrate");
+            goto done;
+        }
+        snprintf(t.fingerprint, sizeof t.fingerprint, "%s", sn_model_fingerprint(m));
+        sn_model_free(m);
+        t.image = thr_image;
+        t.pixel = thr_pixel > 0 ? thr_pixel : 0;
+        snprintf(t.source, sizeof t.source, "given (sernet calibrate --threshold)");
+    } else {
+        if (sn_inspector_open(model, data, &o, &in) != SN_OK) {
+            sn_cli_fail("calibrate");
+            goto done;
+        }
+        for (int a = pos; a < argc; a++) {
+            struct stat sb;
+            int bad = stat(argv[a], &sb) == 0 && S_ISDIR(sb.st_mode)
+                          ? sn_cli_scan_images(argv[a], &files) != SN_OK
+                          : sn_cli_strlist_push(&files, argv[a]) != 0;
+            if (bad) {
+                sn_cli_fail("calibrate");
+                goto done;
+            }
+        }
+        const size_t px = (size_t)sn_inspector_image_size(in) * sn_inspector_image_size(in);
+        scores = malloc(sizeof(float) * (size_t)files.n);
+        pixels = malloc(sizeof(float) * px * (size_t)files.n);
+        if (!scores || !pixels) {
+            fprintf(stderr, "sernet calibrate: error: out of memory for %d images' maps\n", files.n);
+            goto done;
+        }
+        for (int i = 0; i < files.n; i++) {
+            sn_inspect_result r = {0};
+            r.map = pixels + px * (size_t)i;
+            if (sn_inspect_file(in, files.v[i], &r) != SN_OK) {
+                /* every good image counts: a threshold from a subset would be silently different */
+                sn_cli_fail("calibrate");
+                goto done;
+            }
+            scores[i] = r.score;
+        }
+        if (floor(fpr * files.n) < 1)
+            fprintf(stderr, "sernet calibrate: warning: %d good image(s) at --fpr %g: the image "
+                    "threshold is their largest score; %.0f or more images give a real %g quantile\n",
+                    files.n, fpr, ceil(1 / fpr), 1 - fpr);
+        t.image = upper_quantile(scores, (size_t)files.n, fpr);
+        t.pixel = upper_quantile(pixels, px * (size_t)files.n, fpr);
+        snprintf(t.fingerprint, sizeof t.fingerprint, "%s", sn_inspector_fingerprint(in));
+        snprintf(t.source, sizeof t.source, "fpr %g on %d held-out good images", fpr, files.n);
+        if (!(t.image > 0)) {
+            fprintf(stderr, "sernet calibrate: error: the good images' threshold score is %g: an "
+                    "image threshold must be > 0\n", t.image);
+            goto done;
+        }
+    }
+    if (sn_model_store_thresholds(model, &t) != SN_OK) {
+        sn_cli_fail("calibrate");
+        goto done;
+    }
+    printf("calibrate: %s: image threshold %.9g, pixel threshold %.9g (%s)\n", model, t.image,
+           t.pixel, t.source);
+    rc = SN_EXIT_OK;
+done:
+    free(scores);
+    free(pixels);
+    sn_cli_strlist_free(&files);
+    sn_inspector_close(in);
+    return rc;
+}
