@@ -34,14 +34,26 @@ for np in 1 2 3; do
   ok "np $np: 4 steps" "mpi $np \"$bin\" train $tr --out \"$tmp/k$np.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\""
 done
 # Tolerances: the parameters that receive a real gradient agree to float summation order (1e-6
-# absolute, values ~0.02-1). Conv biases in front of a BatchNorm have a gradient that is zero in
-# exact arithmetic (BN subtracts the mean) so it is pure rounding noise, which Adam scales to up to
-# lr per step: they, and the running means they shift, can differ by up to 2 * lr * steps = 8e-4.
+# absolute, values ~0.02-1; 1e-8 measured on this machine). Conv biases in front of a BatchNorm
+# have a gradient that is zero in exact arithmetic (BN subtracts the mean) so it is pure rounding
+# noise, which Adam scales to up to lr per step: they, and the running means they shift, can differ
+# by up to 2 * lr * steps = 8e-4. A weight element whose gradient is itself near rounding level
+# (a 3x3 tap that only sees padding at S 4 in E3) behaves the same way, and which elements those
+# are depends on the CPU's GEMM kernel (CI saw one such element in E3.0.conv.weight): a weight
+# tensor passes when every element is within 2 * lr * steps and at most 1 % of them are beyond 1e-6.
+# A wrong reduction moves nearly every element, so this still fails on a real error.
+close() { # file-a file-b dataset loose-bound
+  h5diff -d "$4" "$1" "$2" "$3" "$3" >/dev/null || return 1
+  case $3 in *conv.bias|*running_mean) return 0 ;; esac
+  local n total
+  n=$(h5diff -d 1e-6 "$1" "$2" "$3" "$3" | awk '/differences found/{print $1}')
+  total=$(( $(h5ls "$1$3" | sed 's/.*{\(.*\)}.*/\1/' | tr -d ' ' | tr ',' '*') ))
+  [ "${n:-0}" -le $((total / 100)) ]
+}
 for np in 2 3; do
   bad=0
   for o in $(h5ls -r "$tmp/k1.h5/seg/tensors" | awk '{print $1}'); do
-    case $o in *conv.bias|*running_mean) d=8e-4 ;; *) d=1e-6 ;; esac
-    h5diff -d $d "$tmp/k1.h5" "$tmp/k$np.h5" "/seg/tensors$o" "/seg/tensors$o" >/dev/null || { bad=1; echo "  np $np: $o differs beyond $d"; }
+    close "$tmp/k1.h5" "$tmp/k$np.h5" "/seg/tensors$o" 8e-4 || { bad=1; echo "  np $np: $o differs beyond tolerance"; h5diff -d 1e-6 "$tmp/k1.h5" "$tmp/k$np.h5" "/seg/tensors$o" "/seg/tensors$o" | tail -3; }
   done
   ok "np $np: parameters equal 1 rank's to summation tolerance" "[ $bad = 0 ]"
   ok "np $np: per-step losses equal 1 rank's (relative 1e-6)" "h5diff -p 1e-6 \"$tmp/k1.h5\" \"$tmp/k$np.h5\" /seg/loss /seg/loss >/dev/null"
@@ -51,8 +63,7 @@ ok "per_rank: 2 ranks x 4, 4 steps" "mpi 2 \"$bin\" train $tr --set batch_mode=p
 ok "per_rank: 1 rank x 8 at lr 2e-4, 4 steps" "mpi 1 \"$bin\" train $tr --set lr=2e-4 --out \"$tmp/pr1.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\""
 bad=0
 for o in $(h5ls -r "$tmp/pr1.h5/seg/tensors" | awk '{print $1}'); do
-  case $o in *conv.bias|*running_mean) d=1.6e-3 ;; *) d=1e-6 ;; esac
-  h5diff -d $d "$tmp/pr1.h5" "$tmp/pr2.h5" "/seg/tensors$o" "/seg/tensors$o" >/dev/null || { bad=1; echo "  per_rank: $o differs beyond $d"; }
+  close "$tmp/pr1.h5" "$tmp/pr2.h5" "/seg/tensors$o" 1.6e-3 || { bad=1; echo "  per_rank: $o differs beyond tolerance"; h5diff -d 1e-6 "$tmp/pr1.h5" "$tmp/pr2.h5" "/seg/tensors$o" "/seg/tensors$o" | tail -3; }
 done
 ok "per_rank: same model as the global batch with the scaled lr" "[ $bad = 0 ]"
 "$bin" train $tr --set batch_mode=per_rank --set batch_size=4 --set warmup_steps=0 --out "$tmp/pr2.h5" --resume >/dev/null 2>"$tmp/err"
