@@ -336,6 +336,39 @@ static void test_losses(void)
     mse_backward(&p, &g, (float)(1 / cnt), &d2);
     ssim_backward(&sp, &p, &g, (float)(-1 / cnt), &d2);
     EXPECT_ALLCLOSE(dp.data, d2.data, sn_tensor_numel(&dp), 1e-5, 1e-9, "combined loss gradient");
+    /* SSIM's numerator factors at exactly zero (a rec net's output starts out negative in places):
+     * p = 0 with c1 = 0 gives a1 = 2 mu_p mu_g + c1 = 0, and with c2 = 0 gives a2 = 0. The gradient
+     * stays finite and equals the finite difference. */
+    for (int zero = 0; zero < 2; zero++) {
+        sn_ssim_params z = sp;
+        if (zero == 0)
+            z.c1 = 0;
+        else
+            z.c2 = 0;
+        memset(p.data, 0, 4 * sn_tensor_numel(&p));
+        memset(dp.data, 0, 4 * sn_tensor_numel(&dp));
+        ssim_backward(&z, &p, &g, 1.0f, &dp);
+        size_t bad = 0;
+        double worst = 0, largest = 0;
+        for (size_t i = 0; i < sn_tensor_numel(&p); i++) {
+            if (!isfinite(dp.data[i]))
+                bad++;
+            if (i % 7)
+                continue;
+            float e = 2e-3f;
+            p.data[i] = e;
+            double lp = loss_of(&z, &p, &g, 1);
+            p.data[i] = -e;
+            double lm = loss_of(&z, &p, &g, 1);
+            p.data[i] = 0;
+            double fd = (lp - lm) / (2 * e), err = fabs(fd - dp.data[i]) / (1e-3 + fabs(fd));
+            worst = err > worst ? err : worst;
+            largest = fabs(fd) > largest ? fabs(fd) : largest;
+        }
+        EXPECT_MSG(bad == 0, "ssim gradient with a%d = 0: %zu non-finite values", zero + 1, bad);
+        EXPECT_MSG(worst < 2e-2, "ssim gradient with a%d = 0: finite-difference mismatch %g", zero + 1, worst);
+        EXPECT_MSG(largest > 1e-2, "ssim gradient with a%d = 0 is not trivially zero (largest %g)", zero + 1, largest);
+    }
     sn_tensor_free(&p); sn_tensor_free(&g); sn_tensor_free(&dp); sn_tensor_free(&d2);
 }
 

@@ -103,13 +103,15 @@ static double ssim_plane(const sn_ssim_params *sp, const float *taps, const floa
         const float up = mp[i], ug = mg[i];
         const float a1 = 2.0f * up * ug + c1, a2 = 2.0f * (spg[i] - up * ug) + c2;
         const float b1 = up * up + ug * ug + c1, b2 = (spp[i] - up * up) + (sgg[i] - ug * ug) + c2;
-        const float s = (a1 * a2) / (b1 * b2);
+        const float inv_b = 1.0f / (b1 * b2), s = a1 * a2 * inv_b;
         sum += s;
         if (dp) {
-            /* reuse the buffers for the adjoints of mu_p, E[pp], E[pg] */
-            const float d_mu = s * (2.0f * ug / a1 - 2.0f * ug / a2 - 2.0f * up / b1 + 2.0f * up / b2);
+            /* reuse the buffers for the adjoints of mu_p, E[pp], E[pg]. Only the denominators
+             * (>= c1, c2) divide: a1 and a2 reach 0 where the prediction's mean or covariance is
+             * negative, and s / a1 there is 0 / 0 (a NaN gradient under a finite loss). */
+            const float d_mu = 2.0f * ug * (a2 - a1) * inv_b - 2.0f * up * s / b1 + 2.0f * up * s / b2;
             const float d_pp = -s / b2;
-            const float d_pg = 2.0f * s / a2;
+            const float d_pg = 2.0f * a1 * inv_b;
             mp[i] = scale * d_mu;
             spp[i] = scale * d_pp;
             spg[i] = scale * d_pg;
