@@ -1,6 +1,7 @@
-/* sernet ingest: a folder in MVTec AD layout -> a dataset file (format in docs/formats.md).
- * Every rank lists the folders (the same lists everywhere), decodes its shard of the images and
- * the ranks write collectively. */
+/* sernet ingest: image folders -> a dataset file (format in docs/formats.md). Two layouts: MVTec
+ * AD (--root DIR --category NAME) and plain folders (--good DIR [--test-good DIR] [--defect DIR
+ * [--masks DIR]]). Every rank lists the folders (the same lists everywhere), decodes its shard of
+ * the images and the ranks write collectively. */
 #define _GNU_SOURCE
 #include "cli/cli.h"
 #include "io/dataset_write.h"
@@ -19,44 +20,36 @@
 #include <sys/stat.h>
 
 static const char usage[] =
-    "usage: sernet ingest --root DIR --category NAME --out FILE.h5 [--size S] [--force]\n"
-    "                     [--skip-bad] [--config FILE] [--set key=value]...\n"
-    "Turn DIR/NAME in MVTec AD layout (train/good/*, optional test/<type>/*, optional\n"
-    "ground_truth/<type>/<name>_mask.png) into a dataset file. Images (PNG, JPEG or BMP by\n"
-    "signature; files ending .png .jpg .jpeg .bmp) are resized to SxS with an antialiased\n"
-    "triangle filter; masks are resized the same way and thresholded at 0.5.\n"
+    "usage: sernet ingest --root DIR --category NAME --out FILE.h5 [options]\n"
+    "       sernet ingest --good DIR [--test-good DIR] [--defect DIR [--masks DIR]]\n"
+    "                     --category NAME --out FILE.h5 [options]\n"
+    "Turn image folders into a dataset file. Images (PNG, JPEG or BMP by signature; files ending\n"
+    ".png .jpg .jpeg .bmp) are resized to SxS with an antialiased triangle filter; masks are\n"
+    "resized the same way and thresholded at 0.5 (any non-zero pixel is defect).\n"
+    "MVTec AD layout: DIR/NAME/train/good/*, optional test/<type>/*, optional\n"
+    "  ground_truth/<type>/<stem>_mask.png.\n"
+    "Plain folders (NAME names the category in the file):\n"
+    "  --good DIR       good images: the training split\n"
+    "  --test-good DIR  good images for the test split (default: none)\n"
+    "  --defect DIR     defective images for the test split: the files in DIR are of type\n"
+    "                   'defect', each subfolder with images is a type named after it\n"
+    "  --masks DIR      their masks, matched by file stem: for image <stem>.<ext> of type T,\n"
+    "                   the first of DIR/T/<stem>, DIR/T/<stem>_mask, DIR/<stem>, DIR/<stem>_mask\n"
+    "                   (.png .bmp .jpg .jpeg); every defective image must have one\n"
+    "                   (default: no masks, so no pixel-level figures)\n"
+    "Options:\n"
     "  --size S     output side, a multiple of 16 (default: the image_size key, 256)\n"
-    "  --force      replace an existing output file\n"
+    "  --force      replace an existing output file (default: refuse)\n"
     "  --skip-bad   skip undecodable images (and defect images whose mask is bad) with a\n"
-    "               warning and a count, instead of failing\n"
+    "               warning and a count, instead of failing (default: fail)\n"
     "Run under mpiexec to decode on several ranks; the data written does not depend on the\n"
     "number of ranks.\n";
 
-typedef struct {
-    char **v;
-    int64_t n, cap;
-} strlist;
+typedef sn_cli_strlist strlist;
 
 static int push(strlist *l, const char *s)
 {
-    if (l->n == l->cap) {
-        int64_t cap = l->cap ? 2 * l->cap : 64;
-        char **v = realloc(l->v, sizeof(char *) * cap);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n] = strdup(s);
-    return l->v[l->n++] ? 0 : -1;
-}
-
-static void strlist_free(strlist *l)
-{
-    for (int64_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
+    return sn_cli_strlist_push(l, s);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -68,6 +61,12 @@ static int is_dir(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static int image_ext(const char *name)
@@ -106,30 +105,68 @@ done:
 }
 
 typedef struct {
-    char dir[4096];        /* root/category */
+    char dir[4096];        /* MVTec: root/category; plain folders: the --good folder */
     int size;
-    strlist train, test;   /* paths relative to dir */
-    strlist test_masks;    /* relative mask path or "" */
-    strlist types;         /* "good" first, then the defect folders */
+    strlist train, test;   /* names stored in the file (train/good/F, test/<type>/F) */
+    strlist train_src, test_src; /* the files read */
+    strlist test_masks;    /* the mask file read, or "" */
+    strlist types;         /* "good" first, then the defect types */
     uint8_t *labels, *has_mask;
     int32_t *defect;
 } ingest_plan;
 
 static void plan_free(ingest_plan *p)
 {
-    strlist_free(&p->train);
-    strlist_free(&p->test);
-    strlist_free(&p->test_masks);
-    strlist_free(&p->types);
+    sn_cli_strlist_free(&p->train);
+    sn_cli_strlist_free(&p->test);
+    sn_cli_strlist_free(&p->train_src);
+    sn_cli_strlist_free(&p->test_src);
+    sn_cli_strlist_free(&p->test_masks);
+    sn_cli_strlist_free(&p->types);
     free(p->labels);
     free(p->has_mask);
     free(p->defect);
 }
 
-static sn_status plan_build(ingest_plan *p)
+/* One item: the name stored in the file and the file read. */
+static sn_status add_item(strlist *names, strlist *srcs, const char *split, const char *type,
+                          const char *dir, const char *file)
+{
+    char name[4200], src[8400];
+    if (snprintf(name, sizeof name, "%s/%s/%s", split, type, file) >= (int)sizeof name ||
+        snprintf(src, sizeof src, "%s/%s", dir, file) >= (int)sizeof src)
+        return SN_ERR(SN_EINVAL, "%s/%s: path too long", dir, file);
+    if (push(names, name) || push(srcs, src))
+        return SN_ERR(SN_ENOMEM, "listing");
+    return SN_OK;
+}
+
+/* Labels and defect-type indices from the test names ("test/<type>/..."). */
+static sn_status plan_labels(ingest_plan *p)
+{
+    int64_t m = p->test.n;
+    p->labels = calloc((size_t)(m ? m : 1), 1);
+    p->has_mask = calloc((size_t)(m ? m : 1), 1);
+    p->defect = calloc((size_t)(m ? m : 1), sizeof(int32_t));
+    if (!p->labels || !p->has_mask || !p->defect)
+        return SN_ERR(SN_ENOMEM, "listing");
+    for (int64_t i = 0; i < m; i++) {
+        const char *type = p->test.v[i] + 5; /* after "test/" */
+        for (int64_t t = 0; t < p->types.n; t++) {
+            size_t l = strlen(p->types.v[t]);
+            if (strncmp(type, p->types.v[t], l) == 0 && type[l] == '/')
+                p->defect[i] = (int32_t)t;
+        }
+        p->labels[i] = p->defect[i] != 0;
+        p->has_mask[i] = p->test_masks.v[i][0] != '\0';
+    }
+    return SN_OK;
+}
+
+static sn_status plan_build_mvtec(ingest_plan *p)
 {
     sn_status status = SN_OK;
-    char path[8600], rel[4200];
+    char path[8600];
     strlist files = {0}, folders = {0};
     if (!is_dir(p->dir))
         SN_FAIL(SN_EIO, "%s: category folder not found", p->dir);
@@ -139,17 +176,14 @@ static sn_status plan_build(ingest_plan *p)
     SN_TRY(list_dir(path, 0, &files));
     if (files.n == 0)
         SN_FAIL(SN_EINVAL, "%s: no training images (.png, .jpg, .jpeg, .bmp): the training split is empty", path);
-    for (int64_t i = 0; i < files.n; i++) {
-        snprintf(rel, sizeof rel, "train/good/%s", files.v[i]);
-        if (push(&p->train, rel))
-            SN_FAIL(SN_ENOMEM, "listing");
-    }
-    strlist_free(&files);
+    for (int64_t i = 0; i < files.n; i++)
+        SN_TRY(add_item(&p->train, &p->train_src, "train", "good", path, files.v[i]));
+    sn_cli_strlist_free(&files);
     if (push(&p->types, "good"))
         SN_FAIL(SN_ENOMEM, "listing");
     snprintf(path, sizeof path, "%s/test", p->dir);
     if (!is_dir(path))
-        goto done; /* a category with normal training images only */
+        goto labels; /* a category with normal training images only */
     SN_TRY(list_dir(path, 1, &folders));
     if (folders.n == 0)
         SN_FAIL(SN_EINVAL, "%s: test folder has no subfolders (expected test/good, test/<defect>)", path);
@@ -168,74 +202,191 @@ static sn_status plan_build(ingest_plan *p)
         if (files.n == 0)
             SN_FAIL(SN_EINVAL, "%s: empty test folder (no .png, .jpg, .jpeg or .bmp images)", path);
         for (int64_t i = 0; i < files.n; i++) {
-            snprintf(rel, sizeof rel, "test/%s/%s", type, files.v[i]);
-            if (push(&p->test, rel))
-                SN_FAIL(SN_ENOMEM, "listing");
-            rel[0] = '\0';
+            SN_TRY(add_item(&p->test, &p->test_src, "test", type, path, files.v[i]));
+            char mask[8600] = "";
             if (t > 0 && have_gt) {
                 char stem[1024];
                 snprintf(stem, sizeof stem, "%s", files.v[i]);
                 char *dot = strrchr(stem, '.');
                 if (dot)
                     *dot = '\0';
-                snprintf(rel, sizeof rel, "ground_truth/%s/%s_mask.png", type, stem);
-                snprintf(path, sizeof path, "%s/%s", p->dir, rel);
-                struct stat st;
-                if (stat(path, &st) != 0)
-                    SN_FAIL(SN_EIO, "%s/test/%s/%s: defect image without a mask (expected %s; "
+                snprintf(mask, sizeof mask, "%s/ground_truth/%s/%s_mask.png", p->dir, type, stem);
+                if (!is_file(mask))
+                    SN_FAIL(SN_EIO, "%s/%s: defect image without a mask (expected %s; "
                             "other defect images of this category have masks)",
-                            p->dir, type, files.v[i], path);
+                            path, files.v[i], mask);
             }
-            if (push(&p->test_masks, rel))
+            if (push(&p->test_masks, mask))
                 SN_FAIL(SN_ENOMEM, "listing");
         }
-        strlist_free(&files);
+        sn_cli_strlist_free(&files);
     }
-    int64_t m = p->test.n;
-    p->labels = calloc((size_t)(m ? m : 1), 1);
-    p->has_mask = calloc((size_t)(m ? m : 1), 1);
-    p->defect = calloc((size_t)(m ? m : 1), sizeof(int32_t));
-    if (!p->labels || !p->has_mask || !p->defect)
-        SN_FAIL(SN_ENOMEM, "listing");
-    for (int64_t i = 0; i < m; i++) {
-        const char *type = p->test.v[i] + 5; /* after "test/" */
-        for (int64_t t = 0; t < p->types.n; t++) {
-            size_t l = strlen(p->types.v[t]);
-            if (strncmp(type, p->types.v[t], l) == 0 && type[l] == '/')
-                p->defect[i] = (int32_t)t;
-        }
-        p->labels[i] = p->defect[i] != 0;
-        p->has_mask[i] = p->test_masks.v[i][0] != '\0';
-    }
+labels:
+    status = plan_labels(p);
 done:
-    strlist_free(&files);
-    strlist_free(&folders);
+    sn_cli_strlist_free(&files);
+    sn_cli_strlist_free(&folders);
     return status;
 }
 
-/* Decode, make 3 channels, resize (sn_preprocess_rgb8); the mask (if any) must match the image's original size. */
-static sn_status ingest_item(const ingest_plan *p, const char *rel, const char *mask_rel,
+/* The plain-folder layout's options. */
+typedef struct {
+    const char *good, *test_good, *defect, *masks;
+} folder_args;
+
+/* The mask of image `file` of type `type`: the first existing candidate (usage text), or "". */
+static void find_mask(const char *masks, const char *type, const char *file, char *out, size_t cap)
+{
+    static const char *ext[] = {"png", "PNG", "bmp", "BMP", "jpg", "JPG", "jpeg", "JPEG"};
+    static const char *suffix[] = {"", "_mask"};
+    char stem[1024];
+    snprintf(stem, sizeof stem, "%s", file);
+    char *dot = strrchr(stem, '.');
+    if (dot)
+        *dot = '\0';
+    for (int sub = 0; sub < 2; sub++)
+        for (int k = 0; k < 2; k++)
+            for (size_t e = 0; e < sizeof ext / sizeof *ext; e++) {
+                if (sub == 0)
+                    snprintf(out, cap, "%s/%s/%s%s.%s", masks, type, stem, suffix[k], ext[e]);
+                else
+                    snprintf(out, cap, "%s/%s%s.%s", masks, stem, suffix[k], ext[e]);
+                if (is_file(out))
+                    return;
+            }
+    out[0] = '\0';
+}
+
+static sn_status plan_build_folders(ingest_plan *p, const folder_args *fa)
+{
+    sn_status status = SN_OK;
+    strlist files = {0}, folders = {0}, missing = {0};
+    char path[8600];
+    if (!is_dir(fa->good))
+        SN_FAIL(SN_EIO, "--good %s: folder not found", fa->good);
+    SN_TRY(list_dir(fa->good, 0, &files));
+    if (files.n == 0)
+        SN_FAIL(SN_EINVAL, "--good %s: no images (.png, .jpg, .jpeg, .bmp) in this folder: the "
+                "training split is empty", fa->good);
+    for (int i = 0; i < files.n; i++)
+        SN_TRY(add_item(&p->train, &p->train_src, "train", "good", fa->good, files.v[i]));
+    sn_cli_strlist_free(&files);
+    if (push(&p->types, "good"))
+        SN_FAIL(SN_ENOMEM, "listing");
+    if (fa->test_good) {
+        if (!is_dir(fa->test_good))
+            SN_FAIL(SN_EIO, "--test-good %s: folder not found", fa->test_good);
+        SN_TRY(list_dir(fa->test_good, 0, &files));
+        if (files.n == 0)
+            SN_FAIL(SN_EINVAL, "--test-good %s: no images (.png, .jpg, .jpeg, .bmp) in this folder",
+                    fa->test_good);
+        for (int i = 0; i < files.n; i++) {
+            SN_TRY(add_item(&p->test, &p->test_src, "test", "good", fa->test_good, files.v[i]));
+            if (push(&p->test_masks, ""))
+                SN_FAIL(SN_ENOMEM, "listing");
+        }
+        sn_cli_strlist_free(&files);
+    }
+    if (fa->defect) {
+        if (!is_dir(fa->defect))
+            SN_FAIL(SN_EIO, "--defect %s: folder not found", fa->defect);
+        if (fa->masks && !is_dir(fa->masks))
+            SN_FAIL(SN_EIO, "--masks %s: folder not found", fa->masks);
+        /* the types: 'defect' for the folder's own files, then each subfolder with images */
+        SN_TRY(list_dir(fa->defect, 0, &files));
+        int flat = files.n > 0;
+        sn_cli_strlist_free(&files);
+        SN_TRY(list_dir(fa->defect, 1, &folders));
+        if (flat && push(&p->types, "defect"))
+            SN_FAIL(SN_ENOMEM, "listing");
+        for (int t = 0; t < folders.n; t++) {
+            if (!strcmp(folders.v[t], "good"))
+                SN_FAIL(SN_EINVAL, "--defect %s/good: a defect type may not be called 'good' (good "
+                        "test images go in --test-good)", fa->defect);
+            if (flat && !strcmp(folders.v[t], "defect"))
+                SN_FAIL(SN_EINVAL, "--defect %s: both image files and a subfolder 'defect'; the "
+                        "files are already of type 'defect'", fa->defect);
+            if (push(&p->types, folders.v[t]))
+                SN_FAIL(SN_ENOMEM, "listing");
+        }
+        if (p->types.n == 1)
+            SN_FAIL(SN_EINVAL, "--defect %s: no images (.png, .jpg, .jpeg, .bmp) in this folder or "
+                    "its subfolders", fa->defect);
+        qsort(p->types.v + 1, (size_t)p->types.n - 1, sizeof(char *), cmp_str);
+        int64_t first_defect = p->test.n;
+        for (int t = 1; t < p->types.n; t++) {
+            const char *type = p->types.v[t];
+            int own = flat && !strcmp(type, "defect");
+            if (own)
+                snprintf(path, sizeof path, "%s", fa->defect);
+            else
+                snprintf(path, sizeof path, "%s/%s", fa->defect, type);
+            SN_TRY(list_dir(path, 0, &files));
+            if (files.n == 0)
+                SN_FAIL(SN_EINVAL, "%s: empty defect folder (no .png, .jpg, .jpeg or .bmp images)", path);
+            for (int i = 0; i < files.n; i++) {
+                SN_TRY(add_item(&p->test, &p->test_src, "test", type, path, files.v[i]));
+                char mask[8600] = "";
+                if (fa->masks) {
+                    find_mask(fa->masks, type, files.v[i], mask, sizeof mask);
+                    char name[8700];
+                    snprintf(name, sizeof name, "%s/%s", path, files.v[i]);
+                    if (!mask[0] && push(&missing, name))
+                        SN_FAIL(SN_ENOMEM, "listing");
+                }
+                if (push(&p->test_masks, mask))
+                    SN_FAIL(SN_ENOMEM, "listing");
+            }
+            sn_cli_strlist_free(&files);
+        }
+        if (missing.n) {
+            char list[2048] = "";
+            size_t used = 0;
+            for (int i = 0; i < missing.n && i < 10; i++)
+                used += (size_t)snprintf(list + used, sizeof list - used > 0 ? sizeof list - used : 0,
+                                         "%s%s", i ? ", " : "", missing.v[i]);
+            SN_FAIL(SN_EINVAL, "--masks %s: %d of %lld defective images have no mask (matched by "
+                    "file stem: <stem> or <stem>_mask, in the type's subfolder or the folder "
+                    "itself): %s%s", fa->masks, missing.n, (long long)(p->test.n - first_defect),
+                    list, missing.n > 10 ? ", ..." : "");
+        }
+        /* one mask for two images means the stems collide across types */
+        for (int64_t i = first_defect; fa->masks && i < p->test.n; i++)
+            for (int64_t j = i + 1; j < p->test.n; j++)
+                if (!strcmp(p->test_masks.v[i], p->test_masks.v[j]))
+                    SN_FAIL(SN_EINVAL, "--masks %s: %s is the mask of both %s and %s (the same "
+                            "file stem in two defect types): put the masks in one subfolder per type",
+                            fa->masks, p->test_masks.v[i], p->test_src.v[i], p->test_src.v[j]);
+    }
+    status = plan_labels(p);
+done:
+    sn_cli_strlist_free(&files);
+    sn_cli_strlist_free(&folders);
+    sn_cli_strlist_free(&missing);
+    return status;
+}
+
+/* Decode, make 3 channels, resize (sn_preprocess_rgb8); the mask (if any) must match the image's
+ * original size. */
+static sn_status ingest_item(const ingest_plan *p, const char *src, const char *mask_src,
                              uint8_t *image, uint8_t *mask, int32_t orig[2])
 {
     sn_status status = SN_OK;
     sn_image img = {0}, mimg = {0};
     float *mf = NULL, *mo = NULL;
-    char path[8400];
     const int S = p->size;
-    snprintf(path, sizeof path, "%s/%s", p->dir, rel);
-    SN_TRY(sn_image_read(path, &img));
+    SN_TRY(sn_image_read(src, &img));
     orig[0] = img.h;
     orig[1] = img.w;
     /* the same preprocessing as the inspection API's (sernet/preprocess.h) */
     SN_TRY(sn_preprocess_rgb8(img.data, img.w, img.h, (sn_pixel_format)img.c, 0, S, image));
     if (mask) {
         memset(mask, 0, (size_t)S * S);
-        if (mask_rel && mask_rel[0]) {
-            snprintf(path, sizeof path, "%s/%s", p->dir, mask_rel);
-            SN_TRY(sn_image_read(path, &mimg));
+        if (mask_src && mask_src[0]) {
+            SN_TRY(sn_image_read(mask_src, &mimg));
             if (mimg.w != img.w || mimg.h != img.h)
-                SN_FAIL(SN_EFORMAT, "%s: mask is %dx%d but its image %s/%s is %dx%d", path, mimg.w,
-                        mimg.h, p->dir, rel, img.w, img.h);
+                SN_FAIL(SN_EFORMAT, "%s: mask is %dx%d but its image %s is %dx%d", mask_src, mimg.w,
+                        mimg.h, src, img.w, img.h);
             size_t n = (size_t)mimg.w * mimg.h;
             SN_ALLOC(mf, n, "mask");
             SN_ALLOC(mo, (size_t)S * S, "mask");
@@ -264,8 +415,23 @@ static sn_status produce(void *ctx, int cat, int split, int64_t i, uint8_t *imag
     const ingest_plan *p = ctx;
     (void)cat;
     if (split == 0)
-        return ingest_item(p, p->train.v[i], NULL, image, NULL, orig);
-    return ingest_item(p, p->test.v[i], p->test_masks.v[i], image, mask, orig);
+        return ingest_item(p, p->train_src.v[i], NULL, image, NULL, orig);
+    return ingest_item(p, p->test_src.v[i], p->test_masks.v[i], image, mask, orig);
+}
+
+/* Keep the entries of l whose flag is 0 (in order); returns how many were dropped. */
+static int64_t keep_unflagged(strlist *l, const uint8_t *flag)
+{
+    int w = 0;
+    for (int i = 0; i < l->n; i++) {
+        if (flag[i])
+            free(l->v[i]);
+        else
+            l->v[w++] = l->v[i];
+    }
+    int64_t d = l->n - w;
+    l->n = w;
+    return d;
 }
 
 /* --skip-bad: every rank checks its shard, the flags are combined, bad items are dropped. */
@@ -282,8 +448,8 @@ static sn_status drop_bad(ingest_plan *p, MPI_Comm comm, int64_t *dropped)
     sn_dist_shard(n, rank, size, &begin, &count);
     for (int64_t i = begin; i < begin + count; i++) {
         int32_t orig[2];
-        sn_status st = i < nt ? ingest_item(p, p->train.v[i], NULL, img, NULL, orig)
-                              : ingest_item(p, p->test.v[i - nt], p->test_masks.v[i - nt], img, msk, orig);
+        sn_status st = i < nt ? ingest_item(p, p->train_src.v[i], NULL, img, NULL, orig)
+                              : ingest_item(p, p->test_src.v[i - nt], p->test_masks.v[i - nt], img, msk, orig);
         if (st == SN_ENOMEM)
             SN_FAIL(st, "%s", sn_err_msg());
         if (st != SN_OK) {
@@ -297,32 +463,20 @@ done:
     if (status == SN_OK && MPI_Allreduce(bad, all, (int)n, MPI_UINT8_T, MPI_MAX, comm) != MPI_SUCCESS)
         status = SN_ERR(SN_EMPI, "MPI_Allreduce of the bad-file flags failed");
     if (status == SN_OK) {
-        int64_t w = 0, d = 0;
-        for (int64_t i = 0; i < nt; i++) {
-            if (all[i]) {
-                free(p->train.v[i]);
-                d++;
-            } else {
-                p->train.v[w++] = p->train.v[i];
-            }
-        }
-        p->train.n = w;
-        w = 0;
-        for (int64_t i = 0; i < p->test.n; i++) {
-            if (all[nt + i]) {
-                free(p->test.v[i]);
-                free(p->test_masks.v[i]);
-                d++;
-            } else {
-                p->test.v[w] = p->test.v[i];
-                p->test_masks.v[w] = p->test_masks.v[i];
+        int64_t d = keep_unflagged(&p->train, all);
+        keep_unflagged(&p->train_src, all);
+        const uint8_t *tf = all + nt;
+        int64_t w = 0;
+        for (int64_t i = 0; i < p->test.n; i++)
+            if (!tf[i]) {
                 p->labels[w] = p->labels[i];
                 p->has_mask[w] = p->has_mask[i];
                 p->defect[w] = p->defect[i];
                 w++;
             }
-        }
-        p->test.n = p->test_masks.n = w;
+        d += keep_unflagged(&p->test, tf);
+        keep_unflagged(&p->test_src, tf);
+        keep_unflagged(&p->test_masks, tf);
         *dropped = d;
         if (p->train.n == 0)
             status = SN_ERR(SN_EINVAL, "%s: every training image was bad: the training split is empty", p->dir);
@@ -334,13 +488,22 @@ done:
     return status;
 }
 
+static double file_bytes(const char *path)
+{
+    struct stat st;
+    return path[0] && stat(path, &st) == 0 ? (double)st.st_size : 0;
+}
+
 int sn_cmd_ingest(int argc, char **argv)
 {
     sn_cli_config_args ca = {0};
     const char *root = NULL, *category = NULL, *out = NULL, *size_arg = NULL;
+    folder_args fa = {0};
     int force = 0, skip_bad = 0, pos = 0;
     const sn_cli_opt opts[] = {{"root", SN_OPT_STR, &root, 0, 0},         {"category", SN_OPT_STR, &category, 0, 0},
                                {"out", SN_OPT_STR, &out, 0, 0},           {"size", SN_OPT_STR, &size_arg, 0, 0},
+                               {"good", SN_OPT_STR, &fa.good, 0, 0},      {"test-good", SN_OPT_STR, &fa.test_good, 0, 0},
+                               {"defect", SN_OPT_STR, &fa.defect, 0, 0},  {"masks", SN_OPT_STR, &fa.masks, 0, 0},
                                {"force", SN_OPT_FLAG, &force, 0, 0},      {"skip-bad", SN_OPT_FLAG, &skip_bad, 0, 0},
                                SN_OPT_END};
     int rc = sn_cli_parse("ingest", usage, argc, argv, opts, &ca, &pos);
@@ -348,8 +511,18 @@ int sn_cmd_ingest(int argc, char **argv)
         return sn_cli_parse_exit(rc);
     if (pos < argc)
         return sn_cli_usage_error("ingest", usage, "unexpected argument '%s'", argv[pos]);
-    if (!root || !category || !out)
-        return sn_cli_usage_error("ingest", usage, "--root, --category and --out are required");
+    int folders = fa.good || fa.test_good || fa.defect || fa.masks;
+    if (root && folders)
+        return sn_cli_usage_error("ingest", usage, "--root (MVTec AD layout) and --good/--test-good/"
+                                  "--defect/--masks (plain folders) are two ways in: give one");
+    if (folders && !fa.good)
+        return sn_cli_usage_error("ingest", usage, "--good is required with --test-good, --defect "
+                                  "or --masks (the good images are the training split)");
+    if (fa.masks && !fa.defect)
+        return sn_cli_usage_error("ingest", usage, "--masks needs --defect (the masks belong to "
+                                  "the defective images)");
+    if ((!root && !folders) || !category || !out)
+        return sn_cli_usage_error("ingest", usage, "--root or --good, and --category and --out, are required");
     if (strchr(category, '/') || strchr(category, ',') || !category[0])
         return sn_cli_usage_error("ingest", usage, "--category '%s': a folder name without '/' or ','", category);
     char size_set[64];
@@ -370,19 +543,27 @@ int sn_cmd_ingest(int argc, char **argv)
     MPI_Comm comm = MPI_COMM_WORLD;
     ingest_plan plan;
     memset(&plan, 0, sizeof plan);
-    snprintf(plan.dir, sizeof plan.dir, "%s/%s", root, category);
+    char source[8400];
+    if (root) {
+        snprintf(plan.dir, sizeof plan.dir, "%s/%s", root, category);
+        snprintf(source, sizeof source, "ingest %s", plan.dir);
+    } else {
+        snprintf(plan.dir, sizeof plan.dir, "%s", fa.good);
+        snprintf(source, sizeof source, "ingest --good %s%s%s%s%s%s%s", fa.good,
+                 fa.test_good ? " --test-good " : "", fa.test_good ? fa.test_good : "",
+                 fa.defect ? " --defect " : "", fa.defect ? fa.defect : "",
+                 fa.masks ? " --masks " : "", fa.masks ? fa.masks : "");
+    }
     plan.size = cfg.image_size;
     double t0 = MPI_Wtime();
-    sn_status st = sn_dist_agree(plan_build(&plan), comm);
+    sn_status st = sn_dist_agree(root ? plan_build_mvtec(&plan) : plan_build_folders(&plan, &fa), comm);
     int64_t dropped = 0;
     if (st == SN_OK && skip_bad)
         st = drop_bad(&plan, comm, &dropped);
     if (st == SN_OK) {
-        sn_dsw_category cat = {category, plan.dir, plan.train.n, plan.test.n, plan.train.v,
+        sn_dsw_category cat = {category, root ? plan.dir : source, plan.train.n, plan.test.n, plan.train.v,
                                plan.test.v, plan.labels, plan.defect, plan.has_mask,
                                plan.types.v, (int)plan.types.n};
-        char source[4200];
-        snprintf(source, sizeof source, "ingest %s", plan.dir);
         st = sn_dsw_write(out, force, comm, &cfg, plan.size, source, &cat, 1, produce, &plan);
     }
     double secs = MPI_Wtime() - t0;
@@ -394,23 +575,15 @@ int sn_cmd_ingest(int argc, char **argv)
         }
         printf("ingest: %s: %lld train, %lld test (%lld defective, %lld with masks, %lld defect "
                "types) at %dx%d -> %s in %.2f s on %d rank(s)\n",
-               plan.dir, (long long)plan.train.n, (long long)plan.test.n, (long long)ndef,
+               root ? plan.dir : category, (long long)plan.train.n, (long long)plan.test.n, (long long)ndef,
                (long long)nmask, (long long)(plan.types.n - 1), plan.size, plan.size, out, secs,
                sn_dist_size(comm));
         /* input volume for throughput figures: every image and mask file read */
         double bytes = 0;
-        char p[8600];
-        struct stat stt;
-        for (int64_t i = 0; i < plan.train.n; i++) {
-            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.train.v[i]);
-            bytes += stat(p, &stt) == 0 ? (double)stt.st_size : 0;
-        }
-        for (int64_t i = 0; i < plan.test.n; i++) {
-            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.test.v[i]);
-            bytes += stat(p, &stt) == 0 ? (double)stt.st_size : 0;
-            snprintf(p, sizeof p, "%s/%s", plan.dir, plan.test_masks.v[i]);
-            bytes += plan.test_masks.v[i][0] && stat(p, &stt) == 0 ? (double)stt.st_size : 0;
-        }
+        for (int64_t i = 0; i < plan.train.n; i++)
+            bytes += file_bytes(plan.train_src.v[i]);
+        for (int64_t i = 0; i < plan.test.n; i++)
+            bytes += file_bytes(plan.test_src.v[i]) + file_bytes(plan.test_masks.v[i]);
         int64_t nimg = plan.train.n + plan.test.n;
         printf("ingest: throughput %.1f images/s, %.1f MB/s of input files (%.1f MB, masks included)\n",
                nimg / secs, bytes / 1e6 / secs, bytes / 1e6);
