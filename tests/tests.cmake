@@ -52,7 +52,12 @@ foreach(src ${SERNET_SH_TESTS})
                        LABELS "mpi;cli;${_extra}")
 endforeach()
 
-# The inspection API example (docs/examples/inspect_example.c): compiled against the public
-# headers only, run by tests/score_cli.sh.
+# The inspection API example (docs/examples/inspect_example.c): compiled against the installed
+# headers only (include/sernet/) and linked with the shared library an outside program gets; run
+# by tests/score_cli.sh. (tests/install_package.sh builds it again from an installed prefix.)
 add_executable(inspect_example ${CMAKE_SOURCE_DIR}/docs/examples/inspect_example.c)
-target_link_libraries(inspect_example PRIVATE sernet_lib)
+if(SERNET_SHARED)
+  target_link_libraries(inspect_example PRIVATE sernet_shared)
+else()
+  target_link_libraries(inspect_example PRIVATE sernet_lib)
+endif()

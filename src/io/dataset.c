@@ -1,4 +1,4 @@
-/* Dataset reader and sharded loader (see include/sernet/dataset.h). Small per-item tables
+/* Dataset reader and sharded loader (see src/include/sernet/dataset.h). Small per-item tables
  * (names, sizes, labels) are read whole at open; pixels are read per item with hyperslabs. */
 #include "sernet/dataset.h"
 #include "sernet/rng.h"

@@ -1,4 +1,4 @@
-/* Parallel HDF5 helpers (see include/sernet/h5util.h). HDF5's own error printing is switched off;
+/* Parallel HDF5 helpers (see src/include/sernet/h5util.h). HDF5's own error printing is switched off;
  * the most specific message of its error stack is appended to ours instead. */
 #include "sernet/h5util.h"
 

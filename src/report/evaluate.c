@@ -152,7 +152,7 @@ done:
     return status;
 }
 
-/* Replace this rank's scores and maps by a baseline's (include/sernet/baseline.h). Collective. */
+/* Replace this rank's scores and maps by a baseline's (src/include/sernet/baseline.h). Collective. */
 static sn_status apply_baseline(MPI_Comm comm, int kind, const sn_config *cfg, sn_dataset *ds,
                                 const sn_ev_summary *s, int64_t b, int64_t c, float *scores,
                                 float *maps, const int32_t *types)

@@ -1,5 +1,5 @@
 /* Data-parallel two-stage training with checkpoints and exact resume
- * (include/sernet/train.h, docs/training.md). */
+ * (src/include/sernet/train.h, docs/training.md). */
 #define _GNU_SOURCE
 #include "sernet/train.h"
 #include "sernet/testhook.h"
