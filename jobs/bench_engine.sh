@@ -5,11 +5,11 @@
 # twice: as users run it, and with glibc told to keep freed memory (--keep-heap), which spares
 # it the page faults of re-mapping its activations every iteration (faster, more memory).
 #   jobs/bench_engine.sh [threads=2] [iters=3] [width=32] [size=256] [batch=8]
-# Set SERNET_BIN to benchmark another build (e.g. build-openblas/sernet).
+# Set SERNET_BENCH_BIN to benchmark another build (e.g. build-openblas/sernet-bench).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 threads=${1:-2} iters=${2:-3} width=${3:-32} size=${4:-256} batch=${5:-8}
-bin=${SERNET_BIN:-$here/build/sernet}
+bin=${SERNET_BENCH_BIN:-$here/build/sernet-bench}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 py=/usr/bin/python3
 $py -c "import torch" 2>/dev/null || { echo "bench_engine: python3-torch is not installed (apt-get install python3-torch)"; exit 1; }

@@ -1,7 +1,7 @@
 # Unit tests: every tests/test_*.c is one executable and one CTest test.
 # MPI tests: every tests/mpi_*.c runs under mpiexec at 1, 2 and 3 ranks.
 set(SERNET_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMP_NUM_THREADS=1")
-set(SERNET_TEST_ENV "SERNET_SOURCE_DIR=${CMAKE_SOURCE_DIR};SERNET_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;SERNET_BIN=$<TARGET_FILE:sernet>")
+set(SERNET_TEST_ENV "SERNET_SOURCE_DIR=${CMAKE_SOURCE_DIR};SERNET_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;SERNET_BIN=$<TARGET_FILE:sernet>;SERNET_BENCH_BIN=$<TARGET_FILE:sernet-bench>")
 
 file(GLOB SERNET_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 foreach(src ${SERNET_UNIT_TESTS})

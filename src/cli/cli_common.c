@@ -27,7 +27,7 @@ int sn_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 {
     va_list ap;
     if (sn_cli_rank() == 0) {
-        fprintf(stderr, "sernet %s: ", cmd);
+        fprintf(stderr, "%s %s: ", sn_cli_program, cmd);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
@@ -39,7 +39,7 @@ int sn_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 int sn_cli_fail(const char *cmd)
 {
     if (sn_cli_rank() == 0)
-        fprintf(stderr, "sernet %s: error: %s\n", cmd, sn_err_msg()[0] ? sn_err_msg() : "failed");
+        fprintf(stderr, "%s %s: error: %s\n", sn_cli_program, cmd, sn_err_msg()[0] ? sn_err_msg() : "failed");
     return SN_EXIT_FAIL;
 }
 
@@ -78,7 +78,7 @@ void sn_cli_config_announce(const char *cmd, const sn_config *cfg)
     if (!ini)
         return;
     /* on stderr, so the command's own output stays machine-readable */
-    fprintf(stderr, "sernet %s: resolved configuration:\n%s", cmd, ini);
+    fprintf(stderr, "%s %s: resolved configuration:\n%s", sn_cli_program, cmd, ini);
     sn_free(ini);
 }
 

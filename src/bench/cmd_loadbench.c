@@ -1,7 +1,7 @@
-/* sernet loadbench: throughput of the sharded training loader (sn_dataset_train_batch) on a
+/* sernet-bench loadbench: throughput of the sharded training loader (sn_dataset_train_batch) on a
  * dataset file: every rank reads its part of every global batch for a number of epochs. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
 
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 static const char usage[] =
-    "usage: sernet loadbench FILE [--category NAME] [--batch B] [--epochs E]\n"
+    "usage: sernet-bench loadbench FILE [--category NAME] [--batch B] [--epochs E]\n"
     "Time the sharded training loader: for E epochs (default 3) every rank reads its share of\n"
     "each global batch of B images (default 8) as float NCHW. Prints images/s and MB/s (stored\n"
     "uint8 bytes read) over all ranks.\n";

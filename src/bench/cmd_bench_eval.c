@@ -1,6 +1,6 @@
-/* sernet bench-eval: anomaly maps per second and metric time over synthetic test sets. */
+/* sernet-bench bench-eval: anomaly maps per second and metric time over synthetic test sets. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
 #include "sernet/anomaly_map.h"
 #include "sernet/metrics.h"
 #include "sernet/threads.h"
@@ -14,8 +14,8 @@
 #include <time.h>
 
 static const char usage[] =
-    "usage: sernet bench-eval [--size S] [--maps N] [--pixels LIST] [--mode both|exact|binned]\n"
-    "                         [--threads T] [--config FILE] [--set key=value]...\n"
+    "usage: sernet-bench bench-eval [--size S] [--maps N] [--pixels LIST] [--mode both|exact|binned]\n"
+    "                               [--threads T] [--config FILE] [--set key=value]...\n"
     "Benchmark the anomaly map (maps per second at S x S, 1 thread and T threads per rank) and the\n"
     "evaluation metrics over synthetic test sets of LIST pixels (default 1e6,1e7,1e8; images of\n"
     "S x S split round-robin over the ranks). Map keys: msgms_scales, box_size, color_weight;\n"

@@ -1,6 +1,6 @@
-/* sernet bench-pseudo: pseudo-anomalies generated per second, per kind, on one thread. */
+/* sernet-bench bench-pseudo: pseudo-anomalies generated per second, per kind, on one thread. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
 #include "sernet/pseudo.h"
 
 #include <mpi.h>
@@ -34,7 +34,7 @@ static sn_status bench_get(void *ctx, int64_t index, float *chw)
 int sn_cmd_bench_pseudo(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet bench-pseudo [--size S] [--count N] [--config FILE] [--set key=value]...\n"
+        "usage: sernet-bench bench-pseudo [--size S] [--count N] [--config FILE] [--set key=value]...\n"
         "Generate N PPA and N DPA samples of size S x S (default: image_size, N = 200) from\n"
         "synthetic in-memory images on one thread and print samples per second for each kind\n"
         "(all samples, clean ones included, and the anomalous ones alone).\n";

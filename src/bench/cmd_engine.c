@@ -1,6 +1,6 @@
-/* sernet dump-engine, sernet toytrain, sernet bench: the engine on its own. */
+/* sernet-bench dump-engine, toytrain and bench: the engine on its own. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
 #include "sernet/gemm.h"
 #include "sernet/loss.h"
 #include "sernet/optim.h"
@@ -251,8 +251,8 @@ done:
 int sn_cmd_dump_engine(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet dump-engine --out DIR [--net seg|rec] [--width W] [--units U] [--size S]\n"
-        "                          [--batch B] [--steps K] [--seed N] [--lr LR]\n"
+        "usage: sernet-bench dump-engine --out DIR [--net seg|rec] [--width W] [--units U] [--size S]\n"
+        "                                [--batch B] [--steps K] [--seed N] [--lr LR]\n"
         "Initialise a net, run K training steps (forward, MSE+SSIM loss, backward, Adam) on a fixed\n"
         "random batch and write every input, output, gradient and parameter state as raw float32\n"
         "files to DIR, for the PyTorch parity check (tests/torch_parity.py).\n";
@@ -294,7 +294,7 @@ done:
 int sn_cmd_toytrain(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet toytrain [--steps K] [--size S] [--width W] [--units U] [--batch B] [--lr LR]\n"
+        "usage: sernet-bench toytrain [--steps K] [--size S] [--width W] [--units U] [--batch B] [--lr LR]\n"
         "Train the segmentation and the reconstruction net on a fixed random batch and print the\n"
         "loss as it goes down (a quick end-to-end check of the engine).\n";
     engine_opts o = {SN_NET_REC, 8, 1, 64, 4, 30, 0, 0, 0, 1, 2e-3, NULL, NULL};
@@ -387,8 +387,8 @@ static double gemm_peak(int threads)
 int sn_cmd_bench(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet bench [--net seg|rec] [--mode train|infer] [--width W] [--units U] [--size S]\n"
-        "                    [--batch B] [--threads T] [--warmup N] [--iters N]\n"
+        "usage: sernet-bench bench [--net seg|rec] [--mode train|infer] [--width W] [--units U] [--size S]\n"
+        "                          [--batch B] [--threads T] [--warmup N] [--iters N]\n"
         "Measure one net in one mode: images/s, achieved GFLOP/s of the convolutions, peak resident\n"
         "memory of this process, and the machine's SGEMM rate for reference. Prints one JSON line.\n"
         "jobs/bench_engine.sh runs every net and mode next to PyTorch and prints the ratios.\n";
