@@ -1,6 +1,7 @@
 /* sernet-bench bench-eval: anomaly maps per second and metric time over synthetic test sets. */
 #define _GNU_SOURCE
 #include "bench/bench.h"
+#include "sernet/fsutil.h"
 #include "sernet/anomaly_map.h"
 #include "sernet/metrics.h"
 #include "sernet/threads.h"
@@ -39,13 +40,6 @@ static float u01(uint64_t *s)
     return (float)((*s >> 40) * (1.0 / 16777216.0));
 }
 
-/* CPU seconds of this process (all threads): robust against other load on shared machines. */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int parse_list(const char *s, double *out, int max)
 {
@@ -97,16 +91,16 @@ static int bench_maps(const sn_map_params *p, int S, int nmaps, int threads, int
     /* warm-up, then 1 thread */
     SN_TRY(sn_map_compute(ws, I, R, A, sc));
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = MPI_Wtime(), c0 = cpu_now();
+    double t0 = MPI_Wtime(), c0 = sn_clock_cpu();
     for (int k = 0; k < nmaps; k++)
         SN_TRY(sn_map_compute(ws, I + 3 * n * k, R + 3 * n * k, A + n * k, sc + k));
-    double t1 = MPI_Wtime() - t0, t1max = 0, c1 = cpu_now() - c0, c1max = 0;
+    double t1 = MPI_Wtime() - t0, t1max = 0, c1 = sn_clock_cpu() - c0, c1max = 0;
     MPI_Allreduce(&t1, &t1max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(&c1, &c1max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     /* the reference, once, for scale */
-    double c2 = cpu_now();
+    double c2 = sn_clock_cpu();
     SN_TRY(sn_map_compute_ref(p, S, S, I, R, A, NULL, NULL, sc));
-    double cref = cpu_now() - c2;
+    double cref = sn_clock_cpu() - c2;
     sn_threads_set(threads);
     MPI_Barrier(MPI_COMM_WORLD);
     t0 = MPI_Wtime();
@@ -179,9 +173,9 @@ static sn_status bench_metrics(const sn_eval_opts *base, int S, double pixels, i
         sn_eval_result r;
         MPI_Barrier(MPI_COMM_WORLD);
         t0 = MPI_Wtime();
-        double c0 = cpu_now();
+        double c0 = sn_clock_cpu();
         SN_TRY(sn_eval_compute(set, MPI_COMM_WORLD, &o, &r));
-        double t = MPI_Wtime() - t0, c = cpu_now() - c0, csum = 0;
+        double t = MPI_Wtime() - t0, c = sn_clock_cpu() - c0, csum = 0;
         MPI_Allreduce(&c, &csum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
         if (rank == 0) {
             printf("  %s: %.3f s wall, %.3f s CPU (all ranks)  pixel AUROC %.6f  AUPRO %.6f  pixel AP %.6f  image AUROC %.6f",

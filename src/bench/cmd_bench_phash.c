@@ -2,6 +2,7 @@
  * src/cli/cmd_phash.c with the other developer tools). */
 #define _GNU_SOURCE
 #include "bench/bench.h"
+#include "sernet/fsutil.h"
 #include "sernet/hashindex.h"
 #include "sernet/image.h"
 #include "sernet/phash.h"
@@ -12,20 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* CPU time of the process: on a shared machine, wall time also counts other people's work. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t bench_rng = 0x243f6a8885a308d3ULL;
 static uint64_t bench_next(void)
@@ -113,7 +100,7 @@ int sn_cmd_bench_phash(int argc, char **argv)
             uint64_t r = bench_next();
             memcpy(img + i, &r, SN_MIN((size_t)8, bytes - i));
         }
-        double t0 = now(), c0 = cpu_now();
+        double t0 = sn_clock_wall(), c0 = sn_clock_cpu();
         for (int i = 0; i < n; i++) {
             uint64_t h;
             img[(size_t)i % bytes] ^= 1; /* a different image each time */
@@ -123,7 +110,7 @@ int sn_cmd_bench_phash(int argc, char **argv)
             }
             sink ^= h;
         }
-        double dt = now() - t0, ct = cpu_now() - c0;
+        double dt = sn_clock_wall() - t0, ct = sn_clock_cpu() - c0;
         printf("  %4dx%-4d  %6d images  %9.1f hashes/s wall  %9.1f hashes/s cpu  (%.3f ms cpu per hash)\n",
                side, side, n, n / dt, n / ct, 1e3 * ct / n);
         free(img);
@@ -156,7 +143,7 @@ int sn_cmd_bench_phash(int argc, char **argv)
             if (!sn_hashindex_kernel_available((sn_hashindex_kernel)kern))
                 continue;
             int found;
-            double t0 = now(), c0 = cpu_now();
+            double t0 = sn_clock_wall(), c0 = sn_clock_cpu();
             for (int j = 0; j < nq; j++) {
                 if (sn_hashindex_topk_with((sn_hashindex_kernel)kern, hashes, n, queries[j], 1, idx, dist,
                                            &found) != SN_OK) {
@@ -167,9 +154,9 @@ int sn_cmd_bench_phash(int argc, char **argv)
             }
             char what[64];
             snprintf(what, sizeof what, "nearest, kernel %s", sn_hashindex_kernel_name((sn_hashindex_kernel)kern));
-            report(what, n, nq, now() - t0, cpu_now() - c0);
+            report(what, n, nq, sn_clock_wall() - t0, sn_clock_cpu() - c0);
         }
-        double t0 = now(), c0 = cpu_now();
+        double t0 = sn_clock_wall(), c0 = sn_clock_cpu();
         for (int j = 0; j < nq; j++) {
             int64_t at;
             if (sn_hashindex_nearest(hashes, n, queries[j], &at, NULL) != SN_OK) {
@@ -180,9 +167,9 @@ int sn_cmd_bench_phash(int argc, char **argv)
         }
         char what[64];
         snprintf(what, sizeof what, "nearest (auto = %s)", sn_hashindex_kernel_name(sn_hashindex_kernel_auto()));
-        report(what, n, nq, now() - t0, cpu_now() - c0);
-        t0 = now();
-        c0 = cpu_now();
+        report(what, n, nq, sn_clock_wall() - t0, sn_clock_cpu() - c0);
+        t0 = sn_clock_wall();
+        c0 = sn_clock_cpu();
         for (int j = 0; j < nq; j++) {
             int found;
             if (sn_hashindex_topk(hashes, n, queries[j], k, idx, dist, &found) != SN_OK) {
@@ -192,16 +179,16 @@ int sn_cmd_bench_phash(int argc, char **argv)
             sink ^= (uint64_t)idx[0];
         }
         snprintf(what, sizeof what, "top-%d (auto)", k);
-        report(what, n, nq, now() - t0, cpu_now() - c0);
-        t0 = now();
-        c0 = cpu_now();
+        report(what, n, nq, sn_clock_wall() - t0, sn_clock_cpu() - c0);
+        t0 = sn_clock_wall();
+        c0 = sn_clock_cpu();
         if (sn_hashindex_nearest_many(hashes, n, queries, nq, idx, dist) != SN_OK) {
             rc = sn_cli_fail("bench-phash");
             goto done;
         }
         sink ^= (uint64_t)idx[0];
         snprintf(what, sizeof what, "nearest, %d queries batched", nq);
-        report(what, n, nq, now() - t0, cpu_now() - c0);
+        report(what, n, nq, sn_clock_wall() - t0, sn_clock_cpu() - c0);
         free(hashes);
         hashes = NULL;
     }

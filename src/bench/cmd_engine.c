@@ -1,6 +1,7 @@
 /* sernet-bench dump-engine, toytrain and bench: the engine on its own. */
 #define _GNU_SOURCE
 #include "bench/bench.h"
+#include "sernet/fsutil.h"
 #include "sernet/gemm.h"
 #include "sernet/loss.h"
 #include "sernet/optim.h"
@@ -25,12 +26,6 @@ typedef struct {
     const char *out, *mode;
 } engine_opts;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static uint64_t mix(uint64_t *s)
 {
@@ -318,13 +313,6 @@ int sn_cmd_toytrain(int argc, char **argv)
 
 /* ---- bench: throughput, FLOP rate and peak memory of one net in one mode ------------------ */
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-}
-
 static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter, double *cpu_iter)
 {
     sn_status status = SN_OK;
@@ -334,8 +322,8 @@ static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter
     double t0 = 0, c0 = 0;
     for (int k = 0; k < o->warmup + o->iters; k++) {
         if (k == o->warmup) {
-            t0 = now();
-            c0 = cpu_seconds();
+            t0 = sn_clock_wall();
+            c0 = sn_clock_cpu();
         }
         const sn_tensor *out;
         double loss, mse, ssim;
@@ -346,8 +334,8 @@ static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter
             SN_TRY(sn_unet_forward(f.net, &f.x, 0, NULL, &out)); /* inference: no loss */
         }
     }
-    *sec_iter = (now() - t0) / o->iters;
-    *cpu_iter = (cpu_seconds() - c0) / o->iters;
+    *sec_iter = (sn_clock_wall() - t0) / o->iters;
+    *cpu_iter = (sn_clock_cpu() - c0) / o->iters;
     *img_s = o->batch / *sec_iter;
 done:
     fixture_close(&f);
@@ -371,10 +359,10 @@ static double gemm_peak(int threads)
                 b[i] = 0.001f * (float)(i % 89);
             sn_gemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
 #pragma omp barrier
-            double t0 = now();
+            double t0 = sn_clock_wall();
             for (int r = 0; r < reps; r++)
                 sn_gemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-            rate = 2.0 * m * n * k * reps / (now() - t0) / 1e9;
+            rate = 2.0 * m * n * k * reps / (sn_clock_wall() - t0) / 1e9;
         }
         sn_free(a);
         sn_free(b);

@@ -1,6 +1,7 @@
 /* Parallel HDF5 helpers (see src/include/sernet/h5util.h). HDF5's own error printing is switched off;
  * the most specific message of its error stack is appended to ours instead. */
 #include "sernet/h5util.h"
+#include "sernet/fsutil.h"
 
 #include "sernet/dist.h"
 #include "sernet/version.h"
@@ -65,7 +66,9 @@ static void init(sn_h5file *f, const char *path, MPI_Comm comm)
     f->id = H5I_INVALID_HID;
     f->comm = comm;
     snprintf(f->path, sizeof f->path, "%s", path);
-    snprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
+    /* the name every rank and a resuming run agree on; f->tmp has room for f->path + ".tmp" */
+    sn_status st = sn_tmp_name(f->path, SN_TMP_SHARED, f->tmp, sizeof f->tmp);
+    SN_ASSERT(st == SN_OK);
 }
 
 static sn_status create_precheck(const sn_h5file *f, int force)
@@ -142,9 +145,7 @@ sn_status sn_h5_finish(sn_h5file *f, sn_status local)
     status = sn_dist_agree(status, f->comm);
     if (rank == 0 && f->writing) {
         if (status == SN_OK) {
-            if (rename(f->tmp, f->path) != 0)
-                status = SN_ERR(SN_EIO, "%s: cannot rename %s into place: %s", f->path, f->tmp,
-                                strerror(errno));
+            status = sn_rename_into_place(f->tmp, f->path);
         }
         if (status != SN_OK)
             remove(f->tmp);

@@ -9,6 +9,7 @@
 #include "sernet/h5util.h"
 #include "sernet/loss.h"
 #include "sernet/optim.h"
+#include "sernet/plot.h"
 #include "sernet/pseudo.h"
 #include "sernet/repair.h"
 #include "sernet/unet.h"
@@ -254,20 +255,18 @@ done:
     return status;
 }
 
-/* The loss curves as SVG next to the model file: <out without .h5>_loss.svg. */
+/* The loss curves as SVG next to the model file: <out without .h5>_loss.svg (sernet/plot.h). */
 static sn_status write_loss_svg(const trainer *t)
 {
     sn_status status = SN_OK;
     char path[1100];
-    char tmp[1110];
-    FILE *fp = NULL;
+    double *steps = NULL;
     size_t n = strlen(t->o->out);
     if (n > 3 && strcmp(t->o->out + n - 3, ".h5") == 0)
         n -= 3;
     snprintf(path, sizeof path, "%.*s_loss.svg", (int)n, t->o->out);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    const double W = 640, H = 360, L = 60, R = 20, T = 30, Bm = 40;
     static const char *colour[2] = {"#1f77b4", "#d62728"};
+    static const char *name[2] = {"segmentation", "reconstruction"};
     double lo = INFINITY, hi = -INFINITY;
     long most = 1;
     for (int k = 0; k < 2; k++) {
@@ -284,44 +283,23 @@ static sn_status write_loss_svg(const trainer *t)
         lo = 0, hi = 1;
     if (hi - lo < 1e-12)
         hi = lo + 1e-12;
-    if (!(fp = fopen(tmp, "w")))
-        SN_FAIL(SN_EIO, "%s: cannot write the loss curve", tmp);
-    fprintf(fp, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\">\n"
-                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-                "<text x=\"%.0f\" y=\"20\" font-family=\"sans-serif\" font-size=\"14\">loss per step: "
-                "<tspan fill=\"%s\">segmentation</tspan>, <tspan fill=\"%s\">reconstruction</tspan>"
-                "</text>\n"
-                "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n"
-                "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n"
-                "<text x=\"5\" y=\"%.0f\" font-family=\"sans-serif\" font-size=\"11\">%.4g</text>\n"
-                "<text x=\"5\" y=\"%.0f\" font-family=\"sans-serif\" font-size=\"11\">%.4g</text>\n"
-                "<text x=\"%.0f\" y=\"%.0f\" font-family=\"sans-serif\" font-size=\"11\">step (of %ld)"
-                "</text>\n",
-            W, H, L, colour[0], colour[1], L, H - Bm, W - R, H - Bm, L, T, L, H - Bm, T + 4, hi,
-            H - Bm, lo, W / 2, H - 10, most);
+    SN_ALLOC(steps, most, "loss curve steps");
+    for (long i = 0; i < most; i++)
+        steps[i] = (double)i;
+    sn_plot_series ser[2];
+    int nser = 0;
     for (int k = 0; k < 2; k++) {
         const net_state *ns = &t->ns[k];
-        if (!ns->present || ns->step == 0)
-            continue;
-        fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", colour[k]);
-        for (long i = 0; i < ns->step; i++) {
-            double x = L + (W - L - R) * (most > 1 ? (double)i / (double)(most - 1) : 0.5);
-            double y = (H - Bm) - (H - Bm - T) * (ns->loss[i] - lo) / (hi - lo);
-            fprintf(fp, "%.1f,%.1f ", x, y);
-        }
-        fprintf(fp, "\"/>\n");
+        if (ns->present && ns->step > 0)
+            ser[nser++] = (sn_plot_series){steps, ns->loss, ns->step, colour[k], name[k]};
     }
-    fprintf(fp, "</svg>\n");
-    if (fclose(fp) != 0) {
-        fp = NULL;
-        SN_FAIL(SN_EIO, "%s: write failed", tmp);
-    }
-    fp = NULL;
-    if (rename(tmp, path) != 0)
-        SN_FAIL(SN_EIO, "%s: cannot rename into place", path);
+    char xlabel[64];
+    snprintf(xlabel, sizeof xlabel, "step (of %ld)", most);
+    sn_plot_panel p = {0, 0, 640, 360, "loss per step", xlabel, "loss", 0, (double)SN_MAX(most - 1, 1),
+                       lo, hi, 0, NAN, NULL, ser, nser};
+    SN_TRY(sn_plot_svg(path, 640, 360, &p, 1));
 done:
-    if (fp)
-        fclose(fp);
+    sn_free(steps);
     return status;
 }
 
