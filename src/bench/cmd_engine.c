@@ -190,8 +190,7 @@ static sn_status dump_engine(const engine_opts *o)
     char *text = NULL;
     const size_t text_cap = 1 << 20;
     memset(&f, 0, sizeof f);
-    if (mkdir(o->out, 0755) != 0 && errno != EEXIST)
-        SN_FAIL(SN_EIO, "cannot create directory '%s': %s", o->out, strerror(errno));
+    SN_TRY(sn_mkdirs(o->out));
     SN_TRY(fixture_open(&f, o, o->kind, (uint64_t)o->seed + 1));
     SN_ALLOC(text, text_cap, "manifest");
     size_t used = 0;
