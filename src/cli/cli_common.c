@@ -17,9 +17,10 @@
 int sn_cli_rank(void)
 {
     int inited = 0, rank = 0;
-    MPI_Initialized(&inited);
-    if (inited)
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited)
+        return 0;
+    if (MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS)
+        return 0;
     return rank;
 }
 

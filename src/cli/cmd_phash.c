@@ -1,6 +1,7 @@
 /* sernet phash FILE... (the benchmark bench-phash is in src/bench/cmd_bench_phash.c) */
 #define _GNU_SOURCE
 #include "cli/cli.h"
+#include "sernet/dist.h"
 #include "sernet/hashindex.h"
 #include "sernet/image.h"
 #include "sernet/phash.h"
@@ -27,15 +28,18 @@ int sn_cmd_phash(int argc, char **argv)
     int nfiles = argc - fpos;
     if (nfiles < 1)
         return sn_cli_usage_error("phash", usage, "no image files given");
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int rank = sn_dist_rank(MPI_COMM_WORLD), size = sn_dist_size(MPI_COMM_WORLD);
     uint64_t *mine = calloc((size_t)nfiles, sizeof(uint64_t));
     uint64_t *all = calloc((size_t)nfiles, sizeof(uint64_t));
     int *ok_mine = calloc((size_t)nfiles, sizeof(int)), *ok_all = calloc((size_t)nfiles, sizeof(int));
     int alloc_ok = mine && all && ok_mine && ok_all, alloc_all = 0;
-    MPI_Allreduce(&alloc_ok, &alloc_all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     int rc = SN_EXIT_OK;
+    if (MPI_Allreduce(&alloc_ok, &alloc_all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        if (rank == 0)
+            fprintf(stderr, "sernet phash: error: MPI_Allreduce failed\n");
+        rc = SN_EXIT_FAIL;
+        goto done;
+    }
     if (!alloc_all) {
         if (rank == 0)
             fprintf(stderr, "sernet phash: error: no memory for %d hashes\n", nfiles);

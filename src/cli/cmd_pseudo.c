@@ -169,8 +169,8 @@ int sn_cmd_pseudo(int argc, char **argv)
     run.count = count;
     run.epoch = epoch;
     run.start = start;
-    MPI_Comm_rank(MPI_COMM_WORLD, &run.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &run.size);
+    run.rank = sn_dist_rank(MPI_COMM_WORLD);
+    run.size = sn_dist_size(MPI_COMM_WORLD);
     /* Each phase may fail on some ranks only; sn_dist_agree makes every rank take the same path
      * (and carry the failing rank's message) before the next collective step. */
     status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);

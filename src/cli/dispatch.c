@@ -43,7 +43,7 @@ int sn_cli_main(const char *program, const sn_cli_command *cmds, int n, int argc
         /* Errors are returned, not fatal, so every failure takes the collective error path. */
         if (MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN) != MPI_SUCCESS) {
             fprintf(stderr, "%s: MPI_Comm_set_errhandler failed\n", program);
-            MPI_Finalize();
+            MPI_Abort(MPI_COMM_WORLD, SN_EXIT_FAIL);
             return SN_EXIT_FAIL;
         }
         int rc = cmds[i].run(argc - 1, argv + 1);
@@ -53,7 +53,10 @@ int sn_cli_main(const char *program, const sn_cli_command *cmds, int n, int argc
             fflush(stderr);
             _exit(rc ? rc : SN_EXIT_FAIL);
         }
-        MPI_Finalize();
+        if (MPI_Finalize() != MPI_SUCCESS) {
+            fprintf(stderr, "%s %s: MPI_Finalize failed\n", program, name);
+            return rc ? rc : SN_EXIT_FAIL;
+        }
         return rc;
     }
     fprintf(stderr, "%s: unknown command '%s'\n", program, argv[1]);
