@@ -491,7 +491,7 @@ done: /* end of the set-up (SN_TRY's label); every rank learns of a failure here
         sn_testhook_delay("SERNET_INFER_DELAY_MS"); /* tests only: docs/hardening.md */
         sn_status local = compute(r, w, &b, n, sum, &tt);
         /* one collective decision per round: an error anywhere, or a stop request */
-        int flags[2] = {local != SN_OK, sn_train_stop_requested()}, all[2];
+        int flags[2] = {local != SN_OK, sn_stop_requested()}, all[2];
         status = sn_dist_agree(local, r->comm);
         if (status != SN_OK)
             break;
