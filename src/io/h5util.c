@@ -1,6 +1,7 @@
 /* Parallel HDF5 helpers (see src/include/sernet/h5util.h). HDF5's own error printing is switched off;
  * the most specific message of its error stack is appended to ours instead. */
 #include "sernet/h5util.h"
+#include "sernet/err_mute.h"
 #include "sernet/fsutil.h"
 
 #include "sernet/dist.h"
@@ -649,4 +650,41 @@ done:
     if (d >= 0)
         H5Dclose(d);
     return status;
+}
+
+int sn_h5_attr_opt_str(sn_h5file *f, const char *where, const char *name, char **value)
+{
+    *value = NULL;
+    if (!sn_h5_attr_exists(f, where, name))
+        return 0;
+    sn_err_mute();
+    sn_status st = sn_h5_attr_get_str(f, where, name, value);
+    sn_err_unmute();
+    return st == SN_OK;
+}
+
+int sn_h5_attr_opt_int(sn_h5file *f, const char *where, const char *name, int64_t *value)
+{
+    int64_t v = 0;
+    if (!sn_h5_attr_exists(f, where, name))
+        return 0;
+    sn_err_mute();
+    sn_status st = sn_h5_attr_get_int(f, where, name, &v);
+    sn_err_unmute();
+    if (st == SN_OK)
+        *value = v;
+    return st == SN_OK;
+}
+
+int sn_h5_attr_opt_double(sn_h5file *f, const char *where, const char *name, double *value)
+{
+    double v = 0;
+    if (!sn_h5_attr_exists(f, where, name))
+        return 0;
+    sn_err_mute();
+    sn_status st = sn_h5_attr_get_double(f, where, name, &v);
+    sn_err_unmute();
+    if (st == SN_OK)
+        *value = v;
+    return st == SN_OK;
 }

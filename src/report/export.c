@@ -62,8 +62,7 @@ static sn_status results_category(sn_h5file *rf, const char *path, char **catego
 {
     sn_status status = SN_OK;
     char *format = NULL;
-    if (sn_h5_attr_get_str(rf, "/", "format", &format) != SN_OK || strcmp(format, SN_RESULTS_FORMAT) != 0) {
-        sn_err_clear();
+    if (!sn_h5_attr_opt_str(rf, "/", "format", &format) || strcmp(format, SN_RESULTS_FORMAT) != 0) {
         SN_FAIL(SN_EFORMAT, "%s: not a sernet results file (root attribute format is '%s', expected '%s')",
                 path, format ? format : "(missing)", SN_RESULTS_FORMAT);
     }
