@@ -378,7 +378,7 @@ int sn_cmd_bench(int argc, char **argv)
         "                          [--batch B] [--threads T] [--warmup N] [--iters N]\n"
         "Measure one net in one mode: images/s, achieved GFLOP/s of the convolutions, peak resident\n"
         "memory of this process, and the machine's SGEMM rate for reference. Prints one JSON line.\n"
-        "jobs/bench_engine.sh runs every net and mode next to PyTorch and prints the ratios.\n";
+        "tools/bench/bench_engine.sh runs every net and mode next to PyTorch and prints the ratios.\n";
     engine_opts o = {SN_NET_SEG, 32, 1, 256, 8, 0, 3, 1, 0, 1, 1e-4, NULL, "train"};
     int rc = parse_opts(argc, argv, "bench", usage, &o);
     if (rc)

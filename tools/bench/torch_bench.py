@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch side of the engine benchmark: the identical SeRNet U-Net (tools/torch_ref.py).
 
-  /usr/bin/python3 jobs/torch_bench.py --net seg|rec --width 32 --size 256 --batch 8 \\
+  /usr/bin/python3 tools/bench/torch_bench.py --net seg|rec --width 32 --size 256 --batch 8 \\
       --threads T --mode train|infer --warmup 2 --iters N
 
 train: forward + loss + backward + Adam step per iteration; infer: model.eval() forward under

@@ -2,9 +2,9 @@
 # Perceptual hash and Hamming search figures (docs/phash.md): `sernet-bench bench-phash` on one thread
 # (hashes/s at 256x256 and 1024x1024; query time at 1e6 and 1e7 random hashes; in-cache kernel
 # rates at 16384 hashes), then `sernet index` of a synthetic dataset at 1 and 2 ranks.
-# Usage: jobs/bench_phash.sh; needs a built sernet and sernet-bench in ${SERNET_BUILD_DIR:-build}.
+# Usage: tools/bench/bench_phash.sh; needs a built sernet and sernet-bench in ${SERNET_BUILD_DIR:-build}.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${SERNET_BUILD_DIR:-$here/build}/sernet
 bench=${SERNET_BUILD_DIR:-$here/build}/sernet-bench
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Data-layer throughput: ingest of ../shared/data/mpdd (metal_plate, 512x512 PNGs -> S x S) at 1
 # and 2 ranks, and the sharded training loader at 1 and 2 ranks. Prints the figures recorded in
-# docs/data.md. Usage: jobs/bench_data.sh [S] (default 256); needs a built sernet in
+# docs/data.md. Usage: tools/bench/bench_data.sh [S] (default 256); needs a built sernet in
 # ${SERNET_BUILD_DIR:-build}.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${SERNET_BUILD_DIR:-$here/build}/sernet
 bench=${SERNET_BUILD_DIR:-$here/build}/sernet-bench
 shared=${SERNET_SHARED_DIR:-$here/../shared}
