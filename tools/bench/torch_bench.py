@@ -53,7 +53,7 @@ def main():
     # Thread counts must be in the environment before torch loads its OpenMP/BLAS runtimes.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(a.threads)
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # tools/
     import torch
     import torch_ref
     torch.set_num_threads(a.threads)
