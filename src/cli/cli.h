@@ -61,8 +61,9 @@ int sn_cli_parse(const char *cmd, const char *usage, int argc, char **argv, cons
 /* The exit status for a non-zero sn_cli_parse result. */
 static inline int sn_cli_parse_exit(int rc) { return rc < 0 ? SN_EXIT_OK : rc; }
 
-/* s as a JSON string literal with its quotes (control characters, quote and backslash
- * escaped; bytes >= 0x80 copied, so UTF-8 stays UTF-8), truncated to fit cap. */
+/* s as a JSON string literal with its quotes, escaped by cJSON (control characters, quote and
+ * backslash; bytes >= 0x80 copied, so UTF-8 stays UTF-8), truncated to fit cap (>= 8) between
+ * escape sequences. */
 void sn_cli_json_string(const char *s, char *out, size_t cap);
 
 /* A growable list of strings (file names). */

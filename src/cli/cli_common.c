@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -159,21 +160,33 @@ int sn_cli_parse(const char *cmd, const char *usage, int argc, char **argv, cons
 
 void sn_cli_json_string(const char *s, char *out, size_t cap)
 {
-    size_t o = 0;
-    SN_ASSERT(cap >= 8);
-    out[o++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 8 < cap; p++) {
-        if (*p == '"' || *p == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)*p;
-        } else if (*p < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
-        } else {
-            out[o++] = (char)*p;
-        }
+    SN_ASSERT(s && out && cap >= 8);
+    cJSON *item = cJSON_CreateString(s);
+    char *text = item ? cJSON_PrintUnformatted(item) : NULL; /* quoted and escaped by cJSON */
+    cJSON_Delete(item);
+    if (!text) {
+        snprintf(out, cap, "\"\""); /* out of memory: an empty string, still valid JSON */
+        return;
     }
-    out[o++] = '"';
-    out[o] = 0;
+    size_t n = strlen(text);
+    if (n < cap) {
+        memcpy(out, text, n + 1);
+    } else {
+        /* too long: the escaped text up to the last whole escape sequence that fits, closed */
+        size_t o = 1, i = 1;
+        out[0] = '"';
+        while (i < n - 1) {
+            size_t tok = text[i] != '\\' ? 1 : text[i + 1] == 'u' ? 6 : 2;
+            if (o + tok + 2 > cap)
+                break;
+            memcpy(out + o, text + i, tok);
+            o += tok;
+            i += tok;
+        }
+        out[o++] = '"';
+        out[o] = '\0';
+    }
+    cJSON_free(text);
 }
 
 /* ---- lists of image files (score, calibrate) ---- */
