@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Regenerate the reference pages that come from the program itself:
-#   docs/cli.md     every subcommand's --help
+#   docs/cli.md     every subcommand's --help (sernet, then the developer tools of sernet-bench)
 #   docs/config.md  every configuration key (sernet config --keys --markdown)
 # tests/docs_check.sh fails when the committed pages differ from what this prints.
-#   jobs/gen_docs.sh [path/to/sernet] [outdir=docs]
+#   jobs/gen_docs.sh [path/to/sernet] [outdir=docs] [path/to/sernet-bench=next to sernet]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${1:-$here/build/sernet}
 out=${2:-$here/docs}
+bench=${3:-$(dirname "$bin")/sernet-bench}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 {
   echo "# Command-line reference"
@@ -26,6 +27,24 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     echo
     echo '```'
     "$bin" "$cmd" --help
+    echo '```'
+  done
+  echo
+  echo "# sernet-bench: benchmarks and developer tools"
+  echo
+  echo "A separate program (sources in \`src/bench/\`, built next to \`sernet\`), not needed to run the"
+  echo "pipeline: benchmarks print figures, the developer tools check the engine and write the"
+  echo "PyTorch parity dump. Same option conventions and exit statuses as \`sernet\`."
+  echo
+  echo '```'
+  "$bench" --help
+  echo '```'
+  for cmd in $("$bench" --help | awk '/^commands:/{f=1;next} f && NF>1 && /^  /{print $1}'); do
+    echo
+    echo "## sernet-bench $cmd"
+    echo
+    echo '```'
+    "$bench" "$cmd" --help
     echo '```'
   done
 } > "$out/cli.md"

@@ -6,7 +6,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SERNET_BUILD_DIR:-$here/build}
 
 PKGS="build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
-      libblis-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libinih-dev
+      libblis-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libinih-dev libcjson-dev
       clang libclang-rt-14-dev libomp-dev valgrind"
 if [ "${SERNET_WITH_TORCH:-0}" = 1 ]; then
   # the test suite's references: PyTorch parity, scikit-learn metrics, Pillow + SciPy (phash,

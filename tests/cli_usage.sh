@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # CLI contract: --help everywhere exits 0; unknown options, missing values and unknown
-# commands exit 2 with a one-line error followed by the usage.
+# commands exit 2 with a one-line error followed by the usage. The same for the developer
+# tools' program sernet-bench, and the user's sernet no longer has its commands.
 set -u
 bin=${SERNET_BIN:?}
+bench=${SERNET_BENCH_BIN:?}
 fail=0; pass=0
 check() { # expected-status description command...
   local want=$1 what=$2; shift 2
@@ -19,6 +21,20 @@ for cmd in $("$bin" --help | awk '/^commands:/{f=1;next} f && NF>1 && /^  /{prin
   check 0 "$cmd --help" "$bin" "$cmd" --help
   check 2 "$cmd unknown option" "$bin" "$cmd" --no-such-option
   head -n1 /tmp/cli_err.$$ | grep -q "no-such-option" || { fail=$((fail+1)); echo "FAIL: $cmd: error does not name the option"; }
+done
+check 0 "sernet-bench help" "$bench" --help
+check 2 "sernet-bench: no command" "$bench"
+check 2 "sernet-bench: unknown command" "$bench" frobnicate
+head -n1 /tmp/cli_err.$$ | grep -q "^sernet-bench: unknown command 'frobnicate'" || { fail=$((fail+1)); echo "FAIL: sernet-bench error does not name itself"; }
+bench_cmds=$("$bench" --help | awk '/^commands:/{f=1;next} f && NF>1 && /^  /{print $1}')
+[ "$(echo $bench_cmds)" = "bench bench-phash bench-pseudo bench-eval loadbench toytrain dump-engine" ] \
+  || { fail=$((fail+1)); echo "FAIL: sernet-bench commands: $(echo $bench_cmds)"; }
+for cmd in $bench_cmds; do
+  check 0 "sernet-bench $cmd --help" "$bench" "$cmd" --help
+  head -n1 /tmp/cli_out.$$ | grep -q "^usage: sernet-bench $cmd" || { fail=$((fail+1)); echo "FAIL: sernet-bench $cmd usage line"; }
+  check 2 "sernet-bench $cmd unknown option" "$bench" "$cmd" --no-such-option
+  head -n1 /tmp/cli_err.$$ | grep -q "^sernet-bench $cmd: .*no-such-option" || { fail=$((fail+1)); echo "FAIL: sernet-bench $cmd: error does not name the program and option"; }
+  check 2 "sernet has no $cmd" "$bin" "$cmd" --help
 done
 check 2 "config --set without value" "$bin" config --set
 check 1 "config with unknown key" "$bin" config --set nokey=1

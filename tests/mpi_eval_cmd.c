@@ -21,6 +21,7 @@
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,6 +63,20 @@ typedef struct {
     int n_types;
     char fingerprint[17];
 } truth;
+
+/* 1 when folder dir holds no entry whose name starts with prefix. */
+static int no_file_starting(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            found = 1;
+    closedir(d);
+    return !found;
+}
 
 static void truth_free(truth *t)
 {
@@ -377,8 +392,10 @@ static void check_eval(void)
     EXPECT(fx_run(sn_cmd_eval, "eval", "--results", res, "--data", data, "--worst", "3", NULL) == 0);
     if (rank == 0)
         check_outputs(data, res, &t);
-    snprintf(cmp, sizeof cmp, "%s/results.h5.eval.tmp", tmp);
+    /* no temporary copy of the results file left ("results.h5.tmp.<pid>", sernet/fsutil.h) */
+    snprintf(cmp, sizeof cmp, "%s/results.h5.tmp.%ld", tmp, (long)getpid());
     EXPECT(access(cmp, F_OK) != 0);
+    EXPECT(no_file_starting(tmp, "results.h5.tmp"));
 
     /* bad inputs: exit 1 on every rank, the message names the problem */
     const char *want[7] = {"cannot open", "incomplete results file", "does not match dataset",

@@ -13,6 +13,7 @@
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
 #include "sernet/export.h"
+#include "sernet/fsutil.h"
 #include "sernet/h5util.h"
 #include "sernet/image.h"
 #include "sernet/model.h"
@@ -376,8 +377,8 @@ static void test_mkdirs(void)
 {
     char p[600], f[600];
     tp(p, sizeof p, "mk/a/b/c/");
-    EXPECT(sn_export_mkdirs(p) == SN_OK);
-    EXPECT(sn_export_mkdirs(p) == SN_OK); /* exists: fine */
+    EXPECT(sn_mkdirs(p) == SN_OK);
+    EXPECT(sn_mkdirs(p) == SN_OK); /* exists: fine */
     struct stat st;
     tp(p, sizeof p, "mk/a/b/c");
     EXPECT(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
@@ -387,10 +388,10 @@ static void test_mkdirs(void)
     if (fh)
         fclose(fh);
     tp(p, sizeof p, "mk/file/sub");
-    EXPECT(sn_export_mkdirs(p) == SN_EIO);
+    EXPECT(sn_mkdirs(p) == SN_EIO);
     EXPECT(strstr(sn_err_msg(), "mk/file") != NULL);
     sn_err_clear();
-    EXPECT(sn_export_mkdirs(f) == SN_EIO);
+    EXPECT(sn_mkdirs(f) == SN_EIO);
     EXPECT(strstr(sn_err_msg(), "not a directory") != NULL);
     sn_err_clear();
 }
@@ -510,7 +511,7 @@ static void test_export_end_to_end(void)
     /* a panel that cannot be written names the file: a directory where the panel should go */
     tp(out, sizeof out, "out5");
     snprintf(p, sizeof p, "%s/test/crack/000.png", out);
-    EXPECT(sn_export_mkdirs(p) == SN_OK);
+    EXPECT(sn_mkdirs(p) == SN_OK);
     expect_fail_msg(fx_run(sn_cmd_export, "export", "--results", res, "--data", data, "--out", out, NULL), 1,
                     "crack/000.png");
     snprintf(p, sizeof p, "%s/index.md", out);

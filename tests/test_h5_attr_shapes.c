@@ -1,7 +1,8 @@
 /* Regression test for a heap overflow found by fuzz_dataset (docs/hardening.md): a string
  * attribute stored as an array (or with a null dataspace) where one string is expected. Before
  * the fix sn_h5_attr_get_str let H5Aread write every element into a one-element buffer. Files
- * are written with the serial HDF5 API; the reader opens them over MPI-IO (singleton MPI). */
+ * are written with the serial HDF5 API; the reader opens them over MPI-IO (singleton MPI).
+ * Also the optional readers sn_h5_attr_opt_*, which record no error (sernet/err_mute.h). */
 #include "sernet/dataset.h"
 #include "sernet/h5util.h"
 #include "sn_test.h"
@@ -104,6 +105,39 @@ int main(int argc, char **argv)
     sn_err_clear();
     EXPECT(sn_dataset_open(path, NULL, MPI_COMM_WORLD, &ds) == SN_EFORMAT && ds == NULL);
     free(list);
+
+    /* optional readers (sn_h5_attr_opt_*): absent or unreadable is 0 and records no error, and
+     * an earlier message survives them */
+    {
+        sn_h5file f;
+        write_file("categories", "a", 3); /* unreadable as one string; format and version valid */
+        sn_err_clear();
+        EXPECT(sn_h5_open(&f, path, MPI_COMM_WORLD) == SN_OK);
+        SN_ERR(SN_EINVAL, "an earlier error");
+        char *o = (char *)"sentinel";
+        int64_t iv = 42;
+        double dv = 4.5;
+        EXPECT(sn_h5_attr_opt_str(&f, "/", "categories", &o) == 0 && o == NULL);
+        EXPECT(sn_h5_attr_opt_int(&f, "/", "no_such_attribute", &iv) == 0 && iv == 42);
+        EXPECT(sn_h5_attr_opt_double(&f, "/no/such/group", "x", &dv) == 0 && dv == 4.5);
+        EXPECT(sn_h5_attr_opt_int(&f, "/", "format", &iv) == 0 && iv == 42); /* a string */
+        EXPECT_MSG(strcmp(sn_err_msg(), "an earlier error") == 0, "message now '%s'", sn_err_msg());
+        sn_err_clear();
+        EXPECT(sn_h5_attr_opt_int(&f, "/", "format_version", &iv) == 1 && iv == 1);
+        EXPECT(sn_h5_attr_opt_double(&f, "/", "format_version", &dv) == 1 && dv == 1.0);
+        EXPECT(sn_err_msg()[0] == '\0');
+        sn_h5_close(&f);
+        EXPECT(sn_h5_open(&f, path, MPI_COMM_WORLD) == SN_OK);
+        EXPECT(sn_h5_attr_opt_str(&f, "/", "format", &o) == 1 && o && strcmp(o, "sernet-dataset") == 0);
+        free(o);
+        sn_h5_close(&f);
+        /* the normal reader still records its error after the optional ones */
+        EXPECT(sn_h5_open(&f, path, MPI_COMM_WORLD) == SN_OK);
+        EXPECT(sn_h5_attr_get_int(&f, "/", "no_such_attribute", &iv) == SN_EFORMAT);
+        EXPECT(strstr(sn_err_msg(), "no_such_attribute") != NULL);
+        sn_err_clear();
+        sn_h5_close(&f);
+    }
 
     unlink(path);
     MPI_Finalize();

@@ -1,7 +1,7 @@
 # Unit tests: every tests/test_*.c is one executable and one CTest test.
 # MPI tests: every tests/mpi_*.c runs under mpiexec at 1, 2 and 3 ranks.
 set(SERNET_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMP_NUM_THREADS=1")
-set(SERNET_TEST_ENV "SERNET_SOURCE_DIR=${CMAKE_SOURCE_DIR};SERNET_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;SERNET_BIN=$<TARGET_FILE:sernet>")
+set(SERNET_TEST_ENV "SERNET_SOURCE_DIR=${CMAKE_SOURCE_DIR};SERNET_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;SERNET_BIN=$<TARGET_FILE:sernet>;SERNET_BENCH_BIN=$<TARGET_FILE:sernet-bench>")
 
 file(GLOB SERNET_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 foreach(src ${SERNET_UNIT_TESTS})
@@ -52,7 +52,12 @@ foreach(src ${SERNET_SH_TESTS})
                        LABELS "mpi;cli;${_extra}")
 endforeach()
 
-# The inspection API example (docs/examples/inspect_example.c): compiled against the public
-# headers only, run by tests/score_cli.sh.
+# The inspection API example (docs/examples/inspect_example.c): compiled against the installed
+# headers only (include/sernet/) and linked with the shared library an outside program gets; run
+# by tests/score_cli.sh. (tests/install_package.sh builds it again from an installed prefix.)
 add_executable(inspect_example ${CMAKE_SOURCE_DIR}/docs/examples/inspect_example.c)
-target_link_libraries(inspect_example PRIVATE sernet_lib)
+if(SERNET_SHARED)
+  target_link_libraries(inspect_example PRIVATE sernet_shared)
+else()
+  target_link_libraries(inspect_example PRIVATE sernet_lib)
+endif()

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Parity of the C engine with PyTorch 1.13 (METHOD.md sections 1-2): `sernet dump-engine` writes
+# Parity of the C engine with PyTorch 1.13 (METHOD.md sections 1-2): `sernet-bench dump-engine` writes
 # outputs, losses, gradients, parameters and BN statistics of 3 Adam steps plus an inference
 # forward; tests/torch_parity.py repeats them with torch (tools/torch_ref.py) and compares.
 # First a self-check of the comparer on dumps written by torch itself: a correct float64 dump
 # must pass, dumps with a deliberate bug must fail.
 set -u
-bin=${SERNET_BIN:?}
+bin=${SERNET_BENCH_BIN:?}
 py=/usr/bin/python3
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if ! "$py" -c "import torch, numpy" >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 """PyTorch reference of the SeRNet networks, loss and optimiser (METHOD.md sections 1-2).
 
 Used by the parity test (tests/torch_parity.py) and the side-by-side benchmark
-(jobs/torch_bench.py). Run with Debian's python3-torch 1.13 (/usr/bin/python3).
+(tools/bench/torch_bench.py). Run with Debian's python3-torch 1.13 (/usr/bin/python3).
 
 Canonical parameter order (shared with the C engine's flat parameter buffer): for each block B
 in order (seg: E1 E2 E3 D2 D1; rec: E1..E5 D4 D3 D2 D1), for each unit u:

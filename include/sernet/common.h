@@ -1,9 +1,17 @@
-/* Status codes, error reporting and allocation helpers shared by every module. */
+/* Status codes, error reporting and allocation helpers shared by every module. Part of the
+ * installed API (with image.h, preprocess.h, thresholds.h and inspect.h); usable from C++. */
 #ifndef SERNET_COMMON_H
 #define SERNET_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+#ifndef _Noreturn
+#define _Noreturn [[noreturn]] /* this header is C11 */
+#endif
+extern "C" {
+#endif
 
 typedef enum {
     SN_OK = 0,
@@ -51,5 +59,9 @@ void sn_free(void *p);
 #define SN_PI 3.14159265358979323846
 #define SN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -20,6 +20,10 @@
 
 #include "sernet/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* c = 1 (grey) or 3 (RGB); interleaved HWC, 8-bit, row-major; data from sn_alloc. */
 typedef struct {
     int w, h, c;
@@ -35,5 +39,9 @@ sn_status sn_image_read(const char *path, sn_image *img);
 void sn_image_free(sn_image *img);
 /* Write an 8-bit PNG (c = 1 grey, c = 3 RGB) to a temporary name next to path, then rename. */
 sn_status sn_image_write_png(const char *path, const sn_image *img);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -46,16 +46,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-#ifndef _Noreturn
-#define _Noreturn [[noreturn]] /* sernet/common.h is C11 */
-#endif
-extern "C" {
-#endif
-
 #include "sernet/common.h"
 #include "sernet/preprocess.h"
-#include "sernet/model.h"
+#include "sernet/thresholds.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct sn_inspector sn_inspector;
 
@@ -104,7 +101,7 @@ double sn_inspector_tau(const sn_inspector *in);          /* repair threshold in
 /* The training run's calibration warning for the tau in use ("" if none): the repair rarely
  * fires, or would fire on most pixels. */
 const char *sn_inspector_calib_warning(const sn_inspector *in);
-/* The model's decision thresholds (sernet/model.h; set == 0 when it has none). */
+/* The model's decision thresholds (sernet/thresholds.h; set == 0 when it has none). */
 const sn_thresholds *sn_inspector_thresholds(const sn_inspector *in);
 const char *sn_inspector_fingerprint(const sn_inspector *in); /* model fingerprint, 16 hex */
 int sn_inspector_threads(const sn_inspector *in);         /* OpenMP threads per call */

@@ -14,6 +14,10 @@
 
 #include "sernet/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Pixel layouts of 8-bit interleaved images. The value is the number of bytes per pixel for
  * GREY, RGB and RGBA, so a decoded sn_image's channel count c (1 or 3) can be passed as is. */
 typedef enum {
@@ -35,5 +39,9 @@ const char *sn_pixel_format_name(sn_pixel_format fmt);
  * 1..SN_IMAGE_MAX_DIM, an unknown format, a stride shorter than a row, S < 1. */
 sn_status sn_preprocess_rgb8(const uint8_t *pixels, int w, int h, sn_pixel_format fmt, size_t stride,
                              int S, uint8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,16 @@ typedef struct {
     const char *summary;
 } sn_cli_command;
 
+/* The program name that starts every message ("sernet"; "sernet-bench" in the developer
+ * tools' binary, src/bench/). */
+extern const char *sn_cli_program;
+
+/* The dispatcher of both programs: `PROGRAM COMMAND [options]` runs the command of cmds[0..n)
+ * named argv[1] between MPI_Init_thread (errors returned, not fatal) and MPI_Finalize; --help
+ * lists the commands with their summaries; --version runs the command "version" when there is
+ * one. Sets sn_cli_program = program. Returns the exit status. */
+int sn_cli_main(const char *program, const sn_cli_command *cmds, int n, int argc, char **argv);
+
 /* Exit statuses: 0 success, 1 runtime failure, 2 usage error. */
 /* SN_EXIT_DEFECT: `score --fail-on-defect` judged an image a defect */
 enum { SN_EXIT_OK = 0, SN_EXIT_FAIL = 1, SN_EXIT_USAGE = 2, SN_EXIT_DEFECT = 3 };
@@ -51,8 +61,9 @@ int sn_cli_parse(const char *cmd, const char *usage, int argc, char **argv, cons
 /* The exit status for a non-zero sn_cli_parse result. */
 static inline int sn_cli_parse_exit(int rc) { return rc < 0 ? SN_EXIT_OK : rc; }
 
-/* s as a JSON string literal with its quotes (control characters, quote and backslash
- * escaped; bytes >= 0x80 copied, so UTF-8 stays UTF-8), truncated to fit cap. */
+/* s as a JSON string literal with its quotes, escaped by cJSON (control characters, quote and
+ * backslash; bytes >= 0x80 copied, so UTF-8 stays UTF-8), truncated to fit cap (>= 8) between
+ * escape sequences. */
 void sn_cli_json_string(const char *s, char *out, size_t cap);
 
 /* A growable list of strings (file names). */
@@ -72,20 +83,13 @@ int sn_cli_rank(void);
 int sn_cmd_version(int argc, char **argv);
 int sn_cmd_config(int argc, char **argv);
 int sn_cmd_calibrate(int argc, char **argv);
-int sn_cmd_bench(int argc, char **argv);
-int sn_cmd_toytrain(int argc, char **argv);
-int sn_cmd_dump_engine(int argc, char **argv);
 int sn_cmd_phash(int argc, char **argv);
-int sn_cmd_bench_phash(int argc, char **argv);
 int sn_cmd_index(int argc, char **argv);
 int sn_cmd_similar(int argc, char **argv);
 int sn_cmd_ingest(int argc, char **argv);
 int sn_cmd_synth(int argc, char **argv);
 int sn_cmd_info(int argc, char **argv);
-int sn_cmd_loadbench(int argc, char **argv);
-int sn_cmd_bench_pseudo(int argc, char **argv);
 int sn_cmd_pseudo(int argc, char **argv);
-int sn_cmd_bench_eval(int argc, char **argv);
 int sn_cmd_train(int argc, char **argv);
 int sn_cmd_eval(int argc, char **argv);
 int sn_cmd_infer(int argc, char **argv);

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,9 +18,10 @@
 int sn_cli_rank(void)
 {
     int inited = 0, rank = 0;
-    MPI_Initialized(&inited);
-    if (inited)
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited)
+        return 0;
+    if (MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS)
+        return 0;
     return rank;
 }
 
@@ -27,7 +29,7 @@ int sn_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 {
     va_list ap;
     if (sn_cli_rank() == 0) {
-        fprintf(stderr, "sernet %s: ", cmd);
+        fprintf(stderr, "%s %s: ", sn_cli_program, cmd);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
@@ -39,7 +41,7 @@ int sn_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 int sn_cli_fail(const char *cmd)
 {
     if (sn_cli_rank() == 0)
-        fprintf(stderr, "sernet %s: error: %s\n", cmd, sn_err_msg()[0] ? sn_err_msg() : "failed");
+        fprintf(stderr, "%s %s: error: %s\n", sn_cli_program, cmd, sn_err_msg()[0] ? sn_err_msg() : "failed");
     return SN_EXIT_FAIL;
 }
 
@@ -78,7 +80,7 @@ void sn_cli_config_announce(const char *cmd, const sn_config *cfg)
     if (!ini)
         return;
     /* on stderr, so the command's own output stays machine-readable */
-    fprintf(stderr, "sernet %s: resolved configuration:\n%s", cmd, ini);
+    fprintf(stderr, "%s %s: resolved configuration:\n%s", sn_cli_program, cmd, ini);
     sn_free(ini);
 }
 
@@ -158,21 +160,33 @@ int sn_cli_parse(const char *cmd, const char *usage, int argc, char **argv, cons
 
 void sn_cli_json_string(const char *s, char *out, size_t cap)
 {
-    size_t o = 0;
-    SN_ASSERT(cap >= 8);
-    out[o++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 8 < cap; p++) {
-        if (*p == '"' || *p == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)*p;
-        } else if (*p < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
-        } else {
-            out[o++] = (char)*p;
-        }
+    SN_ASSERT(s && out && cap >= 8);
+    cJSON *item = cJSON_CreateString(s);
+    char *text = item ? cJSON_PrintUnformatted(item) : NULL; /* quoted and escaped by cJSON */
+    cJSON_Delete(item);
+    if (!text) {
+        snprintf(out, cap, "\"\""); /* out of memory: an empty string, still valid JSON */
+        return;
     }
-    out[o++] = '"';
-    out[o] = 0;
+    size_t n = strlen(text);
+    if (n < cap) {
+        memcpy(out, text, n + 1);
+    } else {
+        /* too long: the escaped text up to the last whole escape sequence that fits, closed */
+        size_t o = 1, i = 1;
+        out[0] = '"';
+        while (i < n - 1) {
+            size_t tok = text[i] != '\\' ? 1 : text[i + 1] == 'u' ? 6 : 2;
+            if (o + tok + 2 > cap)
+                break;
+            memcpy(out + o, text + i, tok);
+            o += tok;
+            i += tok;
+        }
+        out[o++] = '"';
+        out[o] = '\0';
+    }
+    cJSON_free(text);
 }
 
 /* ---- lists of image files (score, calibrate) ---- */

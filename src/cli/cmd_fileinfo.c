@@ -182,14 +182,12 @@ int sn_cmd_info(int argc, char **argv)
         return sn_cli_fail("info");
     char *fmt = NULL, *cats = NULL;
     int64_t ver = -1;
-    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK) {
-        sn_err_clear();
+    if (!sn_h5_attr_opt_str(&f, "/", "format", &fmt)) {
         SN_ERR(SN_EFORMAT, "%s: an HDF5 file, but not written by sernet (no 'format' root attribute)", path);
         sn_h5_close(&f);
         return sn_cli_fail("info");
     }
-    if (sn_h5_attr_get_int(&f, "/", "format_version", &ver) != SN_OK)
-        sn_err_clear();
+    sn_h5_attr_opt_int(&f, "/", "format_version", &ver); /* -1 when absent */
     if (print) {
         printf("file: %s\nkind: %s, format version %lld\nattributes:\n", path, fmt, (long long)ver);
         hsize_t idx = 0;

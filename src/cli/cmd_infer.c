@@ -50,7 +50,7 @@ int sn_cmd_infer(int argc, char **argv)
     o.sets = ca.sets;
     o.n_sets = ca.n_sets;
     o.announce = !o.quiet;
-    sn_train_install_signals();
+    sn_stop_install_signals(); /* sernet/stop.h */
     sn_infer_summary s;
     sn_status status = sn_infer_run(&o, MPI_COMM_WORLD, &s);
     if (status != SN_OK)

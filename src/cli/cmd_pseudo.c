@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
+#include "sernet/fsutil.h"
 #include "sernet/image.h"
 #include "sernet/pseudo.h"
 
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define GAP 4 /* grey separator between the three panels, pixels */
 
@@ -60,29 +60,6 @@ typedef struct {
     float *img, *out, *mask;
 } pseudo_run;
 
-/* mkdir -p */
-static sn_status make_dirs(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
-        return SN_ERR(SN_EINVAL, "output directory '%s': empty or too long", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return SN_ERR(SN_EIO, "cannot create output directory '%s': %s", buf, strerror(errno));
-        buf[i] = c;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return SN_ERR(SN_EIO, "output directory '%s' is not a directory", path);
-    return SN_OK;
-}
-
 static sn_status prepare(pseudo_run *r)
 {
     sn_status status = SN_OK;
@@ -93,7 +70,7 @@ static sn_status prepare(pseudo_run *r)
                 sn_dataset_category(r->ds));
     SN_TRY(sn_pseudo_params_check(&r->p));
     if (r->rank == 0)
-        SN_TRY(make_dirs(r->out_dir));
+        SN_TRY(sn_mkdirs(r->out_dir));
     size_t plane = (size_t)r->p.size * r->p.size;
     SN_ALLOC(r->img, 3 * plane, "clean image");
     SN_ALLOC(r->out, 3 * plane, "pseudo-anomalous image");
@@ -192,8 +169,8 @@ int sn_cmd_pseudo(int argc, char **argv)
     run.count = count;
     run.epoch = epoch;
     run.start = start;
-    MPI_Comm_rank(MPI_COMM_WORLD, &run.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &run.size);
+    run.rank = sn_dist_rank(MPI_COMM_WORLD);
+    run.size = sn_dist_size(MPI_COMM_WORLD);
     /* Each phase may fail on some ranks only; sn_dist_agree makes every rank take the same path
      * (and carry the failing rank's message) before the next collective step. */
     status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);

@@ -113,7 +113,10 @@ int sn_cmd_similar(int argc, char **argv)
         fflush(stdout);
     }
 bcast:
-    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        SN_ERR(SN_EMPI, "MPI_Bcast of the exit status failed");
+        rc = sn_cli_fail("similar");
+    }
 done:
     sn_dataset_close(ds);
     sn_free(hashes);

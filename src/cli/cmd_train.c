@@ -1,6 +1,7 @@
 /* sernet train: data-parallel training with checkpoints and exact resume (docs/training.md). */
 #include "cli/cli.h"
 #include "sernet/dist.h"
+#include "sernet/stop.h"
 #include "sernet/threads.h"
 #include "sernet/train.h"
 
@@ -61,7 +62,7 @@ int sn_cmd_train(int argc, char **argv)
     if (status == SN_OK) {
         sn_cli_config_announce("train", &cfg);
         sn_threads_set(cfg.threads);
-        sn_train_install_signals();
+        sn_stop_install_signals();
         status = sn_train_run(&cfg, &o, MPI_COMM_WORLD, &interrupted);
     }
     return status == SN_OK ? SN_EXIT_OK : sn_cli_fail("train");

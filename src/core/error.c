@@ -1,4 +1,5 @@
 #include "sernet/common.h"
+#include "sernet/err_mute.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,11 +9,20 @@
 
 static _Thread_local char err_msg[1024];
 static _Thread_local sn_status err_status = SN_OK;
+static _Thread_local int err_muted; /* sn_err_mute depth (sernet/err_mute.h) */
+
+void sn_err_mute(void) { err_muted++; }
+
+void sn_err_unmute(void)
+{
+    SN_ASSERT(err_muted > 0);
+    err_muted--;
+}
 
 sn_status sn_err_set(sn_status st, const char *file, int line, const char *fmt, ...)
 {
-    if (err_status != SN_OK)
-        return st; /* keep the first, most specific message */
+    if (err_status != SN_OK || err_muted)
+        return st; /* keep the first, most specific message; record nothing while muted */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err_msg, sizeof err_msg, fmt, ap);

@@ -1,5 +1,5 @@
 /* Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011) and
- * the distributions built on it. See include/sernet/rng.h for the counter layout. */
+ * the distributions built on it. See src/include/sernet/rng.h for the counter layout. */
 #include "sernet/rng.h"
 
 #include <math.h>

@@ -13,8 +13,10 @@ static void mpi_version(char *buf, size_t len)
 {
     char lib[MPI_MAX_LIBRARY_VERSION_STRING];
     int n = 0, major = 0, minor = 0;
-    MPI_Get_library_version(lib, &n);
-    MPI_Get_version(&major, &minor);
+    if (MPI_Get_library_version(lib, &n) != MPI_SUCCESS)
+        snprintf(lib, sizeof lib, "MPI library version unknown");
+    if (MPI_Get_version(&major, &minor) != MPI_SUCCESS)
+        major = minor = 0;
     char *nl = strchr(lib, '\n');
     if (nl)
         *nl = '\0';

@@ -1,4 +1,4 @@
-/* Training-free baseline maps (include/sernet/baseline.h). */
+/* Training-free baseline maps (src/include/sernet/baseline.h). */
 #include "sernet/baseline.h"
 #include "sernet/anomaly_map.h"
 

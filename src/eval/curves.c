@@ -1,5 +1,5 @@
 /* Pixel ROC/PRO curves and the F1-optimal pixel threshold from histograms reduced over MPI
- * ranks (include/sernet/eval_curves.h), and the exact image-level ROC points. */
+ * ranks (src/include/sernet/eval_curves.h), and the exact image-level ROC points. */
 #include "sernet/eval_curves.h"
 #include "sernet/components.h"
 #include "sernet/dist.h"

@@ -261,8 +261,8 @@ static sn_status image_metrics(const sn_eval_set *s, MPI_Comm comm, int nranks, 
         SN_TRY(sn_metric_auroc(sc, lb, k, &res->type_auroc[ty]));
     }
 done:
-    if (t != MPI_DATATYPE_NULL)
-        MPI_Type_free(&t);
+    if (t != MPI_DATATYPE_NULL && MPI_Type_free(&t) != MPI_SUCCESS && status == SN_OK)
+        status = SN_ERR(SN_EMPI, "MPI_Type_free failed");
     free(counts);
     free(displs);
     free(all);
@@ -360,8 +360,8 @@ static sn_status pixels_exact(const sn_eval_set *s, MPI_Comm comm, int rank, int
         put_pixel_metrics(&out, 0, res);
     }
 done:
-    if (t != MPI_DATATYPE_NULL)
-        MPI_Type_free(&t);
+    if (t != MPI_DATATYPE_NULL && MPI_Type_free(&t) != MPI_SUCCESS && status == SN_OK)
+        status = SN_ERR(SN_EMPI, "MPI_Type_free failed");
     sn_free(loc);
     sn_free(ltmp);
     sn_free(all);

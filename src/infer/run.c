@@ -471,14 +471,10 @@ static sn_status rows_loop(run_state *r, uint8_t *done, sn_infer_summary *sum)
     }
     SN_TRY(batch_alloc(&b, batch, r->s));
     SN_TRY(sn_infer_worker_create(r->model, 0, &w));
-done:
+done: /* end of the set-up (SN_TRY's label); every rank learns of a failure here */
     status = sn_dist_agree(status, r->comm);
-    if (status != SN_OK) {
-        sn_infer_worker_free(w);
-        batch_free(&b);
-        sn_free(todo);
-        return status;
-    }
+    if (status != SN_OK)
+        goto cleanup;
     long long rounds = ntodo, all_rounds = 0;
     if (MPI_Allreduce(&rounds, &all_rounds, 1, MPI_LONG_LONG, MPI_MAX, r->comm) != MPI_SUCCESS)
         status = SN_ERR(SN_EMPI, "MPI_Allreduce of the round count failed");
@@ -495,7 +491,7 @@ done:
         sn_testhook_delay("SERNET_INFER_DELAY_MS"); /* tests only: docs/hardening.md */
         sn_status local = compute(r, w, &b, n, sum, &tt);
         /* one collective decision per round: an error anywhere, or a stop request */
-        int flags[2] = {local != SN_OK, sn_train_stop_requested()}, all[2];
+        int flags[2] = {local != SN_OK, sn_stop_requested()}, all[2];
         status = sn_dist_agree(local, r->comm);
         if (status != SN_OK)
             break;
@@ -524,6 +520,7 @@ done:
     sum->t_repair = tt.repair;
     sum->t_rec = tt.rec;
     sum->t_map = tt.map;
+cleanup:
     sn_infer_worker_free(w);
     batch_free(&b);
     sn_free(todo);

@@ -1,4 +1,4 @@
-/* Dataset reader and sharded loader (see include/sernet/dataset.h). Small per-item tables
+/* Dataset reader and sharded loader (see src/include/sernet/dataset.h). Small per-item tables
  * (names, sizes, labels) are read whole at open; pixels are read per item with hyperslabs. */
 #include "sernet/dataset.h"
 #include "sernet/rng.h"
@@ -120,10 +120,8 @@ static sn_status check_kind(sn_h5file *f)
     sn_status status = SN_OK;
     char *fmt = NULL;
     int64_t ver = 0;
-    if (sn_h5_attr_get_str(f, "/", "format", &fmt) != SN_OK) {
-        sn_err_clear();
+    if (!sn_h5_attr_opt_str(f, "/", "format", &fmt))
         SN_FAIL(SN_EFORMAT, "%s: not a sernet dataset file (no 'format' attribute)", f->path);
-    }
     if (strcmp(fmt, SN_DATASET_FORMAT) != 0)
         SN_FAIL(SN_EFORMAT, "%s: is a '%s' file, expected a %s file", f->path, fmt, SN_DATASET_FORMAT);
     SN_TRY(get_exact_int(f, "/", "format_version", &ver));

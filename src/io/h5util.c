@@ -1,6 +1,8 @@
-/* Parallel HDF5 helpers (see include/sernet/h5util.h). HDF5's own error printing is switched off;
+/* Parallel HDF5 helpers (see src/include/sernet/h5util.h). HDF5's own error printing is switched off;
  * the most specific message of its error stack is appended to ours instead. */
 #include "sernet/h5util.h"
+#include "sernet/err_mute.h"
+#include "sernet/fsutil.h"
 
 #include "sernet/dist.h"
 #include "sernet/version.h"
@@ -65,7 +67,9 @@ static void init(sn_h5file *f, const char *path, MPI_Comm comm)
     f->id = H5I_INVALID_HID;
     f->comm = comm;
     snprintf(f->path, sizeof f->path, "%s", path);
-    snprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
+    /* the name every rank and a resuming run agree on; f->tmp has room for f->path + ".tmp" */
+    sn_status st = sn_tmp_name(f->path, SN_TMP_SHARED, f->tmp, sizeof f->tmp);
+    SN_ASSERT(st == SN_OK);
 }
 
 static sn_status create_precheck(const sn_h5file *f, int force)
@@ -142,9 +146,7 @@ sn_status sn_h5_finish(sn_h5file *f, sn_status local)
     status = sn_dist_agree(status, f->comm);
     if (rank == 0 && f->writing) {
         if (status == SN_OK) {
-            if (rename(f->tmp, f->path) != 0)
-                status = SN_ERR(SN_EIO, "%s: cannot rename %s into place: %s", f->path, f->tmp,
-                                strerror(errno));
+            status = sn_rename_into_place(f->tmp, f->path);
         }
         if (status != SN_OK)
             remove(f->tmp);
@@ -648,4 +650,41 @@ done:
     if (d >= 0)
         H5Dclose(d);
     return status;
+}
+
+int sn_h5_attr_opt_str(sn_h5file *f, const char *where, const char *name, char **value)
+{
+    *value = NULL;
+    if (!sn_h5_attr_exists(f, where, name))
+        return 0;
+    sn_err_mute();
+    sn_status st = sn_h5_attr_get_str(f, where, name, value);
+    sn_err_unmute();
+    return st == SN_OK;
+}
+
+int sn_h5_attr_opt_int(sn_h5file *f, const char *where, const char *name, int64_t *value)
+{
+    int64_t v = 0;
+    if (!sn_h5_attr_exists(f, where, name))
+        return 0;
+    sn_err_mute();
+    sn_status st = sn_h5_attr_get_int(f, where, name, &v);
+    sn_err_unmute();
+    if (st == SN_OK)
+        *value = v;
+    return st == SN_OK;
+}
+
+int sn_h5_attr_opt_double(sn_h5file *f, const char *where, const char *name, double *value)
+{
+    double v = 0;
+    if (!sn_h5_attr_exists(f, where, name))
+        return 0;
+    sn_err_mute();
+    sn_status st = sn_h5_attr_get_double(f, where, name, &v);
+    sn_err_unmute();
+    if (st == SN_OK)
+        *value = v;
+    return st == SN_OK;
 }

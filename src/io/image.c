@@ -2,6 +2,7 @@
  * error callback; every setjmp below catches them and turns them into an sn_status whose
  * message names the file. Anything touched after setjmp and used after a longjmp is volatile. */
 #include "sernet/image.h"
+#include "sernet/fsutil.h"
 
 #include <errno.h>
 #include <png.h>
@@ -367,34 +368,15 @@ done:
 sn_status sn_image_write_png(const char *path, const sn_image *img)
 {
     sn_status status = SN_OK;
-    FILE *f = NULL;
-    char *tmp = NULL;
+    sn_afile af = {0};
     SN_ASSERT(path && img);
     if (!img->data || img->w <= 0 || img->h <= 0 || (img->c != 1 && img->c != 3))
         SN_FAIL(SN_EINVAL, "%s: cannot write PNG of %dx%d with %d channels (need 1 or 3)", path,
                 img->w, img->h, img->c);
-    size_t len = strlen(path) + 32;
-    tmp = malloc(len);
-    if (!tmp)
-        SN_FAIL(SN_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f)
-        SN_FAIL(SN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    SN_TRY(write_png_stream(path, f, img));
-    if (fflush(f) != 0 || ferror(f))
-        SN_FAIL(SN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0)
-        SN_FAIL(SN_EIO, "%s: close failed: %s", tmp, strerror(errno));
-    if (rename(tmp, path) != 0)
-        SN_FAIL(SN_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+    SN_TRY(sn_afile_open(&af, path));
+    SN_TRY(write_png_stream(path, af.fp, img));
+    SN_TRY(sn_afile_commit(&af));
 done:
-    if (f)
-        fclose(f);
-    if (status != SN_OK && tmp)
-        remove(tmp);
-    free(tmp);
+    sn_afile_discard(&af);
     return status;
 }

@@ -1,4 +1,4 @@
-/* Antialiased triangle-filter resizing (see include/sernet/resize.h). */
+/* Antialiased triangle-filter resizing (see src/include/sernet/resize.h). */
 #include "sernet/resize.h"
 
 #include <math.h>

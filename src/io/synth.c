@@ -1,4 +1,4 @@
-/* The embedded synthetic inspection set (see include/sernet/synth.h and docs/data.md).
+/* The embedded synthetic inspection set (see src/include/sernet/synth.h and docs/data.md).
  *
  * Two categories:
  *   weave  - a woven fabric texture (two thread systems, over/under), random rotation, phase,

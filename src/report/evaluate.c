@@ -26,8 +26,7 @@ static sn_status check_results(sn_h5file *rf, sn_ev_summary *s)
     sn_status status = SN_OK;
     char *fmt = NULL, *cat = NULL, *model = NULL;
     int64_t ver = 0, complete = 0, S = 0, M = 0;
-    if (sn_h5_attr_get_str(rf, "/", "format", &fmt) != SN_OK)
-        sn_err_clear(); /* the message below says more */
+    sn_h5_attr_opt_str(rf, "/", "format", &fmt); /* NULL when absent: the message below says so */
     if (!fmt || strcmp(fmt, SN_RESULTS_FORMAT) != 0)
         SN_FAIL(SN_EFORMAT, "%s: not a results file of sernet infer (root attribute format is '%s', "
                 "expected '%s')", s->results, fmt ? fmt : "missing", SN_RESULTS_FORMAT);
@@ -49,9 +48,8 @@ static sn_status check_results(sn_h5file *rf, sn_ev_summary *s)
     snprintf(s->category, sizeof s->category, "%s", cat);
     s->S = (int)S;
     s->M = M;
-    if (sn_h5_attr_get_str(rf, "/", "model", &model) == SN_OK)
+    if (sn_h5_attr_opt_str(rf, "/", "model", &model))
         snprintf(s->model, sizeof s->model, "%s", model);
-    sn_err_clear();
 done:
     free(fmt);
     free(cat);
@@ -152,7 +150,7 @@ done:
     return status;
 }
 
-/* Replace this rank's scores and maps by a baseline's (include/sernet/baseline.h). Collective. */
+/* Replace this rank's scores and maps by a baseline's (src/include/sernet/baseline.h). Collective. */
 static sn_status apply_baseline(MPI_Comm comm, int kind, const sn_config *cfg, sn_dataset *ds,
                                 const sn_ev_summary *s, int64_t b, int64_t c, float *scores,
                                 float *maps, const int32_t *types)

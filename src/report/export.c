@@ -5,6 +5,7 @@
 
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
+#include "sernet/fsutil.h"
 #include "sernet/h5util.h"
 #include "sernet/panel.h"
 #include "sernet/results.h"
@@ -48,50 +49,6 @@ done:
     return status;
 }
 
-static sn_status mkdir_one(const char *p)
-{
-    sn_status status = SN_OK;
-    if (mkdir(p, 0777) == 0)
-        goto done;
-    int err = errno;
-    struct stat st;
-    if (err == EEXIST && stat(p, &st) == 0) {
-        if (!S_ISDIR(st.st_mode))
-            SN_FAIL(SN_EIO, "%s: exists and is not a directory", p);
-        goto done;
-    }
-    SN_FAIL(SN_EIO, "%s: cannot create directory: %s", p, strerror(err));
-done:
-    return status;
-}
-
-sn_status sn_export_mkdirs(const char *dir)
-{
-    sn_status status = SN_OK;
-    SN_ASSERT(dir);
-    char *p = strdup(dir);
-    if (!p)
-        SN_FAIL(SN_ENOMEM, "%s: out of memory", dir);
-    size_t n = strlen(p);
-    while (n > 1 && p[n - 1] == '/')
-        p[--n] = '\0';
-    if (n == 0)
-        SN_FAIL(SN_EINVAL, "empty directory name");
-    for (char *q = p + 1; *q; q++) {
-        if (*q != '/' || q[-1] == '/')
-            continue;
-        *q = '\0';
-        status = mkdir_one(p);
-        *q = '/';
-        if (status != SN_OK)
-            goto done;
-    }
-    SN_TRY(mkdir_one(p));
-done:
-    free(p);
-    return status;
-}
-
 typedef struct {
     char *category;
     int64_t S, M;
@@ -105,8 +62,7 @@ static sn_status results_category(sn_h5file *rf, const char *path, char **catego
 {
     sn_status status = SN_OK;
     char *format = NULL;
-    if (sn_h5_attr_get_str(rf, "/", "format", &format) != SN_OK || strcmp(format, SN_RESULTS_FORMAT) != 0) {
-        sn_err_clear();
+    if (!sn_h5_attr_opt_str(rf, "/", "format", &format) || strcmp(format, SN_RESULTS_FORMAT) != 0) {
         SN_FAIL(SN_EFORMAT, "%s: not a sernet results file (root attribute format is '%s', expected '%s')",
                 path, format ? format : "(missing)", SN_RESULTS_FORMAT);
     }
@@ -163,19 +119,14 @@ static sn_status write_index(const sn_export_opts *o, sn_dataset *ds, const resu
                              const sn_export_summary *sum, char **panel_names, const char *path)
 {
     sn_status status = SN_OK;
-    FILE *f = NULL;
+    sn_afile af = {0};
     ranked *r = NULL;
-    char tmp[1200];
-    int w = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (w < 0 || (size_t)w >= sizeof tmp)
-        SN_FAIL(SN_EINVAL, "%s: path too long", path);
     SN_ALLOC(r, nsel > 0 ? nsel : 1, "export index rows");
     for (int64_t i = 0; i < nsel; i++)
         r[i] = (ranked){sel[i], scores[sel[i]]};
     qsort(r, (size_t)nsel, sizeof *r, by_score_desc);
-    f = fopen(tmp, "w");
-    if (!f)
-        SN_FAIL(SN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    SN_TRY(sn_afile_open(&af, path));
+    FILE *f = af.fp;
     fprintf(f, "# Panels: category %s\n\n", m->category);
     fprintf(f, "- results: `%s`\n- data: `%s`\n", o->results, o->data);
     fprintf(f, "- tiles, left to right: image | ground truth | anomaly map (heat) | predicted mask | "
@@ -200,19 +151,9 @@ static sn_status write_index(const sn_export_opts *o, sn_dataset *ds, const resu
         md_text(f, sn_dataset_defect_type(ds, sn_dataset_defect(ds, idx)));
         fprintf(f, " | %.6f |\n", (double)r[i].score);
     }
-    if (fflush(f) != 0 || ferror(f))
-        SN_FAIL(SN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0)
-        SN_FAIL(SN_EIO, "%s: close failed: %s", tmp, strerror(errno));
-    if (rename(tmp, path) != 0)
-        SN_FAIL(SN_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+    SN_TRY(sn_afile_commit(&af));
 done:
-    if (f)
-        fclose(f);
-    if (status != SN_OK)
-        remove(tmp);
+    sn_afile_discard(&af);
     sn_free(r);
     return status;
 }
@@ -244,7 +185,7 @@ static sn_status render_shard(const sn_export_opts *o, sn_h5file *rf, sn_dataset
         char *slash = strrchr(dir, '/');
         if (slash) {
             *slash = '\0';
-            SN_TRY(sn_export_mkdirs(dir));
+            SN_TRY(sn_mkdirs(dir));
         }
         SN_TRY(sn_dataset_read(ds, SN_SPLIT_TEST, &idx, 1, NULL, maskf, raw));
         SN_TRY(sn_h5_read_rows(rf, m->maps, "/maps", H5T_NATIVE_FLOAT, idx, 1, map));
@@ -400,7 +341,7 @@ sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summar
     sum->n_selected = nsel;
 
     /* 5. the output folder (rank 0), then every rank its shard */
-    SN_TRY(sn_dist_agree(rank == 0 ? sn_export_mkdirs(o->out) : SN_OK, comm));
+    SN_TRY(sn_dist_agree(rank == 0 ? sn_mkdirs(o->out) : SN_OK, comm));
     int64_t begin = 0, count = 0, written = 0;
     sn_dist_shard(nsel, rank, size, &begin, &count);
     local = render_shard(o, &rf, ds, &m, sel, begin, count, sum, panel_names, &written);

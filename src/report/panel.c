@@ -1,5 +1,5 @@
 /* Panel renderer: image | truth | heat map | prediction | reconstruction (layout and colours
- * documented in include/sernet/panel.h and docs/outputs.md). */
+ * documented in src/include/sernet/panel.h and docs/outputs.md). */
 #include "sernet/panel.h"
 
 #include <ctype.h>

@@ -1,9 +1,14 @@
-/* Outputs of `sernet eval` on rank 0: the table, the JSON file, the report folder (Markdown,
- * hand-written SVG curves, PNG panels) and the /metrics group of the results file. Every file is
- * written under a temporary name and renamed into place. */
+/* Outputs of `sernet eval` on rank 0: the table, the JSON file (built with cJSON), the report
+ * folder (Markdown, SVG curves drawn by sernet/plot.h, PNG panels) and the /metrics group of the
+ * results file. Every file is written under a temporary name and renamed into place
+ * (sernet/fsutil.h). */
 #include "report/report.h"
 #include "sernet/evaluate.h"
+#include "sernet/fsutil.h"
 #include "sernet/panel.h"
+#include "sernet/plot.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <math.h>
@@ -88,253 +93,146 @@ void sn_ev_print_table(const sn_ev_summary *s, FILE *f)
                "same images)\n");
 }
 
-/* ------------------------------------------------------------------ files ------------- */
-
-static sn_status open_tmp(const char *path, char *tmp, size_t cap, FILE **fp)
-{
-    int k = snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-    *fp = NULL;
-    if (k < 0 || (size_t)k >= cap)
-        return SN_ERR(SN_EINVAL, "%s: path too long", path);
-    *fp = fopen(tmp, "w");
-    if (!*fp)
-        return SN_ERR(SN_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    return SN_OK;
-}
-
-static sn_status close_rename(FILE *fp, const char *tmp, const char *path)
-{
-    int bad = ferror(fp);
-    if (fclose(fp) != 0 || bad) {
-        remove(tmp);
-        return SN_ERR(SN_EIO, "%s: write failed", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return SN_ERR(SN_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
-    }
-    return SN_OK;
-}
-
 /* ------------------------------------------------------------------ JSON -------------- */
 
-static void jstr(FILE *f, const char *s)
+/* The JSON file is built as a cJSON tree and printed by cJSON. Numbers are added as raw text:
+ * doubles with %.17g (cJSON's own printing may round to 15 digits when that is within an ulp,
+ * and a threshold read back must be the exact double), integers as int64 text; a non-finite or
+ * undefined value is null. */
+typedef struct {
+    cJSON *root;
+    int failed; /* an allocation inside cJSON failed */
+} jdoc;
+
+static void jadd(jdoc *d, cJSON *obj, const char *k, cJSON *item)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
+    if (!item || !cJSON_AddItemToObject(obj, k, item)) {
+        cJSON_Delete(item);
+        d->failed = 1;
     }
-    fputc('"', f);
 }
 
-static void jnum(FILE *f, double v)
+static cJSON *jnum(double v)
 {
-    if (isfinite(v))
-        fprintf(f, "%.17g", v);
-    else
-        fputs("null", f);
+    char buf[40];
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
 }
 
-static void jkey(FILE *f, const char *k, int *first)
+static cJSON *jint(int64_t v)
 {
-    fputs(*first ? "\n  " : ",\n  ", f);
-    *first = 0;
-    jstr(f, k);
-    fputs(": ", f);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return cJSON_CreateRaw(buf);
 }
 
-static void jmetric(FILE *f, const char *k, sn_metric m, int *first)
-{
-    jkey(f, k, first);
-    jnum(f, m.defined ? m.value : NAN);
-}
+static cJSON *jmetric(sn_metric m) { return jnum(m.defined ? m.value : NAN); }
 
-static void jdouble(FILE *f, const char *k, double v, int *first)
+static cJSON *jworst(jdoc *d, const sn_ev_summary *s, const int64_t *idx, int n)
 {
-    jkey(f, k, first);
-    jnum(f, v);
-}
-
-static void jint(FILE *f, const char *k, int64_t v, int *first)
-{
-    jkey(f, k, first);
-    fprintf(f, "%lld", (long long)v);
-}
-
-static void jworst(FILE *f, const sn_ev_summary *s, const int64_t *idx, int n)
-{
-    fputc('[', f);
-    for (int j = 0; j < n; j++) {
+    cJSON *a = cJSON_CreateArray();
+    for (int j = 0; a && j < n; j++) {
         const sn_ev_image *im = &s->img[idx[j]];
-        fprintf(f, "%s\n    {\"index\": %lld, \"name\": ", j ? "," : "", (long long)im->index);
-        jstr(f, sn_dataset_name(s->ds, SN_SPLIT_TEST, idx[j]));
-        fputs(", \"type\": ", f);
-        jstr(f, im->type >= 0 && im->type < s->n_types ? s->type_names[im->type] : "");
-        fputs(", \"score\": ", f);
-        jnum(f, im->score);
-        fputc('}', f);
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(a, o)) {
+            cJSON_Delete(o);
+            d->failed = 1;
+            break;
+        }
+        jadd(d, o, "index", jint(im->index));
+        jadd(d, o, "name", cJSON_CreateString(sn_dataset_name(s->ds, SN_SPLIT_TEST, idx[j])));
+        jadd(d, o, "type", cJSON_CreateString(im->type >= 0 && im->type < s->n_types ? s->type_names[im->type] : ""));
+        jadd(d, o, "score", jnum(im->score));
     }
-    fputs(n ? "\n  ]" : "]", f);
+    return a;
 }
 
 sn_status sn_ev_write_json(const sn_ev_summary *s, const char *path)
 {
     sn_status status = SN_OK;
-    char tmp[1200];
-    FILE *f = NULL;
+    sn_afile af = {0};
+    char *text = NULL;
     const sn_eval_result *r = &s->res;
     const sn_eval_curves *c = &s->cv;
-    int first = 1;
-    SN_TRY(open_tmp(path, tmp, sizeof tmp, &f));
-    fputc('{', f);
-    jkey(f, "format", &first);
-    jstr(f, SN_METRICS_FORMAT);
-    jint(f, "format_version", SN_METRICS_VERSION, &first);
-    jkey(f, "results", &first);
-    jstr(f, s->results);
-    jkey(f, "data", &first);
-    jstr(f, s->data);
-    jkey(f, "model", &first);
-    jstr(f, s->model);
-    jkey(f, "category", &first);
-    jstr(f, s->category);
-    jint(f, "image_size", s->S, &first);
-    jint(f, "n_images", r->n_images, &first);
-    jint(f, "n_good", r->n_good, &first);
-    jint(f, "n_defective", r->n_defective, &first);
-    jint(f, "n_pixels", r->n_pixels, &first);
-    jint(f, "n_defect_pixels", r->n_defect_pixels, &first);
-    jint(f, "n_regions", r->n_regions, &first);
-    jmetric(f, "image_auroc", r->image_auroc, &first);
-    jmetric(f, "pixel_auroc", r->pixel_auroc, &first);
-    jmetric(f, "aupro", r->aupro, &first);
-    jdouble(f, "aupro_max_fpr", r->max_fpr, &first);
-    jmetric(f, "pixel_ap", r->pixel_ap, &first);
-    jint(f, "pixel_metrics_binned", r->binned, &first);
-    jdouble(f, "pixel_auroc_bound", r->pixel_auroc_bound, &first);
-    jdouble(f, "aupro_bound", r->aupro_bound, &first);
-    jdouble(f, "pixel_ap_bound", r->pixel_ap_bound, &first);
-    jmetric(f, "image_f1", r->f1.f1, &first);
-    jdouble(f, "image_threshold", r->f1.threshold, &first);
-    jdouble(f, "image_precision", r->f1.precision, &first);
-    jdouble(f, "image_recall", r->f1.recall, &first);
-    jmetric(f, "pixel_f1", c->pixel_f1, &first);
-    jdouble(f, "pixel_threshold", c->pixel_threshold, &first);
-    jdouble(f, "pixel_precision", c->pixel_precision, &first);
-    jdouble(f, "pixel_recall", c->pixel_recall, &first);
-    jdouble(f, "pixel_f1_bound", c->f1_bound, &first);
-    jint(f, "curve_bins", c->bins, &first);
-    jint(f, "curve_points", c->n, &first);
-    jkey(f, "types", &first);
-    fputc('[', f);
-    for (int t = 0; t < s->n_types; t++) {
-        fprintf(f, "%s\n    {\"id\": %d, \"name\": ", t ? "," : "", t);
-        jstr(f, s->type_names[t]);
-        fprintf(f, ", \"images\": %lld, \"image_auroc\": ", (long long)s->type_images[t]);
-        jnum(f, s->type_image_auroc[t].defined ? s->type_image_auroc[t].value : NAN);
-        fputs(", \"pixel_auroc\": ", f);
-        jnum(f, s->type_pixel_auroc[t].defined ? s->type_pixel_auroc[t].value : NAN);
-        fputs(", \"aupro\": ", f);
-        jnum(f, s->type_aupro[t].defined ? s->type_aupro[t].value : NAN);
-        fputc('}', f);
+    jdoc d = {cJSON_CreateObject(), 0};
+    cJSON *o = d.root;
+    if (!o)
+        SN_FAIL(SN_ENOMEM, "%s: out of memory building the JSON", path);
+    jadd(&d, o, "format", cJSON_CreateString(SN_METRICS_FORMAT));
+    jadd(&d, o, "format_version", jint(SN_METRICS_VERSION));
+    jadd(&d, o, "results", cJSON_CreateString(s->results));
+    jadd(&d, o, "data", cJSON_CreateString(s->data));
+    jadd(&d, o, "model", cJSON_CreateString(s->model));
+    jadd(&d, o, "category", cJSON_CreateString(s->category));
+    jadd(&d, o, "image_size", jint(s->S));
+    jadd(&d, o, "n_images", jint(r->n_images));
+    jadd(&d, o, "n_good", jint(r->n_good));
+    jadd(&d, o, "n_defective", jint(r->n_defective));
+    jadd(&d, o, "n_pixels", jint(r->n_pixels));
+    jadd(&d, o, "n_defect_pixels", jint(r->n_defect_pixels));
+    jadd(&d, o, "n_regions", jint(r->n_regions));
+    jadd(&d, o, "image_auroc", jmetric(r->image_auroc));
+    jadd(&d, o, "pixel_auroc", jmetric(r->pixel_auroc));
+    jadd(&d, o, "aupro", jmetric(r->aupro));
+    jadd(&d, o, "aupro_max_fpr", jnum(r->max_fpr));
+    jadd(&d, o, "pixel_ap", jmetric(r->pixel_ap));
+    jadd(&d, o, "pixel_metrics_binned", jint(r->binned));
+    jadd(&d, o, "pixel_auroc_bound", jnum(r->pixel_auroc_bound));
+    jadd(&d, o, "aupro_bound", jnum(r->aupro_bound));
+    jadd(&d, o, "pixel_ap_bound", jnum(r->pixel_ap_bound));
+    jadd(&d, o, "image_f1", jmetric(r->f1.f1));
+    jadd(&d, o, "image_threshold", jnum(r->f1.threshold));
+    jadd(&d, o, "image_precision", jnum(r->f1.precision));
+    jadd(&d, o, "image_recall", jnum(r->f1.recall));
+    jadd(&d, o, "pixel_f1", jmetric(c->pixel_f1));
+    jadd(&d, o, "pixel_threshold", jnum(c->pixel_threshold));
+    jadd(&d, o, "pixel_precision", jnum(c->pixel_precision));
+    jadd(&d, o, "pixel_recall", jnum(c->pixel_recall));
+    jadd(&d, o, "pixel_f1_bound", jnum(c->f1_bound));
+    jadd(&d, o, "curve_bins", jint(c->bins));
+    jadd(&d, o, "curve_points", jint(c->n));
+    cJSON *types = cJSON_CreateArray();
+    jadd(&d, o, "types", types);
+    for (int t = 0; types && !d.failed && t < s->n_types; t++) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(types, e)) {
+            cJSON_Delete(e);
+            d.failed = 1;
+            break;
+        }
+        jadd(&d, e, "id", jint(t));
+        jadd(&d, e, "name", cJSON_CreateString(s->type_names[t]));
+        jadd(&d, e, "images", jint(s->type_images[t]));
+        jadd(&d, e, "image_auroc", jmetric(s->type_image_auroc[t]));
+        jadd(&d, e, "pixel_auroc", jmetric(s->type_pixel_auroc[t]));
+        jadd(&d, e, "aupro", jmetric(s->type_aupro[t]));
     }
-    fputs(s->n_types ? "\n  ]" : "]", f);
-    jkey(f, "worst_false_positives", &first);
-    jworst(f, s, s->fp, s->n_fp);
-    jkey(f, "worst_false_negatives", &first);
-    jworst(f, s, s->fn, s->n_fn);
-    fputs("\n}\n", f);
-    status = close_rename(f, tmp, path);
-    f = NULL;
+    jadd(&d, o, "worst_false_positives", jworst(&d, s, s->fp, s->n_fp));
+    jadd(&d, o, "worst_false_negatives", jworst(&d, s, s->fn, s->n_fn));
+    if (d.failed || !(text = cJSON_Print(o)))
+        SN_FAIL(SN_ENOMEM, "%s: out of memory building the JSON", path);
+    SN_TRY(sn_afile_open(&af, path));
+    fputs(text, af.fp);
+    fputc('\n', af.fp);
+    SN_TRY(sn_afile_commit(&af));
 done:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
+    sn_afile_discard(&af);
+    cJSON_free(text);
+    cJSON_Delete(d.root);
     return status;
 }
 
 /* ------------------------------------------------------------------ SVG --------------- */
 
-typedef struct {
-    const double *x, *y;
-    int64_t n;
-    const char *colour, *label;
-} svg_series;
-
-/* One plot: x in [0, xmax], y in [0, 1]; optional diagonal and a dashed vertical line at vline
- * (< 0: none). Points closer than 1/1000 of the axes to the last drawn point are skipped. */
-static void svg_plot(FILE *f, double ox, double oy, double W, double H, const char *title,
-                     const char *xlabel, const char *ylabel, double xmax, int diagonal, double vline,
-                     const svg_series *ser, int nser)
+/* A 420 x 400 curve panel with y in [0, 1] (sernet/plot.h). */
+static sn_plot_panel curve_panel(double left, const char *title, const char *ylabel, double xmax,
+                                 int diagonal, const sn_plot_series *ser)
 {
-    const double L = 50, R = 15, T = 28, B = 40;
-    const double pw = W - L - R, ph = H - T - B;
-    fprintf(f, "<g transform=\"translate(%.0f,%.0f)\" font-family=\"sans-serif\" font-size=\"11\">\n", ox, oy);
-    fprintf(f, "<text x=\"%.0f\" y=\"18\" font-size=\"13\">%s</text>\n", L, title);
-    fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"black\"/>\n",
-            L, T, pw, ph);
-    for (int k = 0; k <= 4; k++) {
-        double gx = L + pw * k / 4.0, gy = T + ph - ph * k / 4.0;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>\n", gx, T, gx, T + ph);
-        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, gy, L + pw, gy);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.3g</text>\n", gx, T + ph + 14, xmax * k / 4.0);
-        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.2g</text>\n", L - 4, gy + 4, k / 4.0);
-    }
-    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">%s</text>\n", L + pw / 2, H - 6, xlabel);
-    fprintf(f, "<text x=\"12\" y=\"%.0f\" transform=\"rotate(-90 12 %.0f)\" text-anchor=\"middle\">%s</text>\n",
-            T + ph / 2, T + ph / 2, ylabel);
-    if (diagonal)
-        fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\" stroke-dasharray=\"4,3\"/>\n",
-                L, T + ph, L + pw, T);
-    if (vline >= 0 && vline <= xmax) {
-        double vx = L + pw * vline / xmax;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#555\" stroke-dasharray=\"6,3\"/>\n"
-                   "<text x=\"%.1f\" y=\"%.0f\">FPR %.3g</text>\n", vx, T, vx, T + ph, vx + 3, T + 12, vline);
-    }
-    for (int k = 0; k < nser; k++) {
-        const svg_series *sr = &ser[k];
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\" points=\"", sr->colour);
-        double lx = -1, ly = -1;
-        for (int64_t i = 0; i < sr->n; i++) {
-            double xv = sr->x[i], yv = sr->y[i];
-            if (xv > xmax) { /* the segment crossing the right edge, interpolated linearly */
-                double x0 = i ? sr->x[i - 1] : 0, y0 = i ? sr->y[i - 1] : 0;
-                yv = xv > x0 ? y0 + (yv - y0) * (xmax - x0) / (xv - x0) : yv;
-                xv = xmax;
-            }
-            double px = L + pw * xv / xmax, py = T + ph - ph * yv;
-            int last = i == sr->n - 1 || sr->x[i] > xmax;
-            if (i == 0 || last || fabs(px - lx) >= pw / 1000 || fabs(py - ly) >= ph / 1000) {
-                fprintf(f, "%.2f,%.2f ", px, py);
-                lx = px;
-                ly = py;
-            }
-            if (sr->x[i] > xmax)
-                break;
-        }
-        fputs("\"/>\n", f);
-        if (sr->label)
-            fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">%s</text>\n", L + pw - 150,
-                    T + ph - 10 - 14 * k, sr->colour, sr->label);
-    }
-    fputs("</g>\n", f);
-}
-
-static sn_status write_svg(const char *path, double W, double H, FILE **out, char *tmp, size_t cap)
-{
-    sn_status st = open_tmp(path, tmp, cap, out);
-    if (st != SN_OK)
-        return st;
-    fprintf(*out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\">\n"
-                  "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    return SN_OK;
+    sn_plot_panel p = {left, 0, 420, 400, title, "false positive rate", ylabel, 0, xmax, 0, 1,
+                       diagonal, NAN, NULL, ser, 1};
+    return p;
 }
 
 static sn_status svg_roc_image(const sn_ev_summary *s, const char *path)
@@ -343,8 +241,7 @@ static sn_status svg_roc_image(const sn_ev_summary *s, const char *path)
     double *x = NULL, *y = NULL;
     float *sc = NULL;
     uint8_t *lb = NULL;
-    FILE *f = NULL;
-    char tmp[1200], label[96];
+    char label[96];
     SN_ALLOC(x, s->M + 2, "ROC points");
     SN_ALLOC(y, s->M + 2, "ROC points");
     SN_ALLOC(sc, s->M + 1, "ROC scores");
@@ -359,18 +256,10 @@ static sn_status svg_roc_image(const sn_ev_summary *s, const char *path)
         snprintf(label, sizeof label, "AUROC %.4f", s->res.image_auroc.value);
     else
         snprintf(label, sizeof label, "AUROC n/a");
-    svg_series ser = {x, y, n, "#1f77b4", label};
-    SN_TRY(write_svg(path, 420, 400, &f, tmp, sizeof tmp));
-    svg_plot(f, 0, 0, 420, 400, "Image-level ROC (exact)", "false positive rate",
-             "true positive rate", 1.0, 1, -1, &ser, 1);
-    fputs("</svg>\n", f);
-    status = close_rename(f, tmp, path);
-    f = NULL;
+    sn_plot_series ser = {x, y, n, "#1f77b4", label};
+    sn_plot_panel p = curve_panel(0, "Image-level ROC (exact)", "true positive rate", 1.0, 1, &ser);
+    SN_TRY(sn_plot_svg(path, 420, 400, &p, 1));
 done:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
     sn_free(x);
     sn_free(y);
     sn_free(sc);
@@ -380,67 +269,36 @@ done:
 
 static sn_status svg_roc_pixel(const sn_ev_summary *s, const char *path)
 {
-    sn_status status = SN_OK;
-    FILE *f = NULL;
-    char tmp[1200], label[96];
+    char label[96];
     const sn_eval_curves *c = &s->cv;
     if (c->pixel_auroc.defined)
         snprintf(label, sizeof label, "AUROC %.4f", c->pixel_auroc.value);
     else
         snprintf(label, sizeof label, "AUROC n/a");
-    svg_series ser = {c->fpr, c->tpr, c->n, "#d62728", label};
-    SN_TRY(write_svg(path, 420, 400, &f, tmp, sizeof tmp));
-    svg_plot(f, 0, 0, 420, 400, "Pixel-level ROC", "false positive rate", "true positive rate", 1.0,
-             1, -1, &ser, 1);
-    fputs("</svg>\n", f);
-    status = close_rename(f, tmp, path);
-    f = NULL;
-done:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
-    return status;
+    sn_plot_series ser = {c->fpr, c->tpr, c->n, "#d62728", label};
+    sn_plot_panel p = curve_panel(0, "Pixel-level ROC", "true positive rate", 1.0, 1, &ser);
+    return sn_plot_svg(path, 420, 400, &p, 1);
 }
 
 static sn_status svg_pro(const sn_ev_summary *s, const char *path)
 {
-    sn_status status = SN_OK;
-    FILE *f = NULL;
-    char tmp[1200], label[96];
+    char label[96], vlabel[48];
     const sn_eval_curves *c = &s->cv;
     if (c->aupro.defined)
         snprintf(label, sizeof label, "AUPRO %.4f", c->aupro.value);
     else
         snprintf(label, sizeof label, "AUPRO n/a");
-    svg_series ser = {c->fpr, c->pro, c->n, "#2ca02c", label};
-    SN_TRY(write_svg(path, 840, 400, &f, tmp, sizeof tmp));
-    svg_plot(f, 0, 0, 420, 400, "PRO curve (all FPR)", "false positive rate", "per-region overlap",
-             1.0, 0, c->max_fpr, &ser, 1);
-    svg_plot(f, 420, 0, 420, 400, "PRO curve up to the AUPRO limit", "false positive rate",
-             "per-region overlap", c->max_fpr, 0, -1, &ser, 1);
-    fputs("</svg>\n", f);
-    status = close_rename(f, tmp, path);
-    f = NULL;
-done:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
-    return status;
+    snprintf(vlabel, sizeof vlabel, "FPR %.3g", c->max_fpr);
+    sn_plot_series ser = {c->fpr, c->pro, c->n, "#2ca02c", label};
+    sn_plot_panel p[2] = {curve_panel(0, "PRO curve (all FPR)", "per-region overlap", 1.0, 0, &ser),
+                          curve_panel(420, "PRO curve up to the AUPRO limit", "per-region overlap",
+                                      c->max_fpr, 0, &ser)};
+    p[0].vline = c->max_fpr;
+    p[0].vline_label = vlabel;
+    return sn_plot_svg(path, 840, 400, p, 2);
 }
 
 /* ------------------------------------------------------------------ report ------------ */
-
-static sn_status ensure_dir(const char *dir)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0)
-        return S_ISDIR(st.st_mode) ? SN_OK : SN_ERR(SN_EIO, "%s: exists and is not a folder", dir);
-    if (mkdir(dir, 0777) != 0)
-        return SN_ERR(SN_EIO, "%s: cannot create the report folder: %s", dir, strerror(errno));
-    return SN_OK;
-}
 
 /* Panel of test image `i` at <dir>/<prefix>_<k>.png. */
 static sn_status write_panel(const sn_ev_summary *s, const char *path, int64_t i, sn_h5file *rf,
@@ -500,11 +358,11 @@ static void md_metric(FILE *f, const char *name, sn_metric m, const char *note)
 sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file *rf, sn_dataset *ds)
 {
     sn_status status = SN_OK;
-    char path[1200], tmp[1300], note[200];
-    FILE *f = NULL;
+    char path[1200], note[200];
+    sn_afile af = {0};
     const sn_eval_result *r = &s->res;
     const sn_eval_curves *c = &s->cv;
-    SN_TRY(ensure_dir(dir));
+    SN_TRY(sn_mkdirs(dir));
     snprintf(path, sizeof path, "%s/roc_image.svg", dir);
     SN_TRY(svg_roc_image(s, path));
     snprintf(path, sizeof path, "%s/roc_pixel.svg", dir);
@@ -529,7 +387,8 @@ sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file 
     }
 
     snprintf(path, sizeof path, "%s/report.md", dir);
-    SN_TRY(open_tmp(path, tmp, sizeof tmp, &f));
+    SN_TRY(sn_afile_open(&af, path));
+    FILE *f = af.fp;
     fprintf(f, "# Evaluation of %s\n\n", s->results);
     fprintf(f, "| | |\n|---|---|\n| results | `%s` |\n| dataset | `%s` |\n| category | %s |\n",
             s->results, s->data, s->category);
@@ -615,47 +474,13 @@ sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file 
                    "the largest map value of the test set) | predicted mask (map ≥ pixel threshold "
                    "%.6g) | reconstruction.\n\n", c->hi, c->pixel_threshold);
     }
-    status = close_rename(f, tmp, path);
-    f = NULL;
+    SN_TRY(sn_afile_commit(&af));
 done:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
+    sn_afile_discard(&af);
     return status;
 }
 
 /* ------------------------------------------------------------------ /metrics ---------- */
-
-static sn_status copy_file(const char *src, const char *dst)
-{
-    sn_status status = SN_OK;
-    FILE *in = NULL, *out = NULL;
-    char *buf = NULL;
-    enum { CH = 1 << 20 };
-    if (!(in = fopen(src, "rb")))
-        SN_FAIL(SN_EIO, "%s: cannot open: %s", src, strerror(errno));
-    if (!(out = fopen(dst, "wb")))
-        SN_FAIL(SN_EIO, "%s: cannot write a copy of %s: %s", dst, src, strerror(errno));
-    SN_ALLOC(buf, CH, "file copy buffer");
-    size_t n;
-    while ((n = fread(buf, 1, CH, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            SN_FAIL(SN_EIO, "%s: write failed: %s", dst, strerror(errno));
-    if (ferror(in))
-        SN_FAIL(SN_EIO, "%s: read failed", src);
-    int bad = fclose(out) != 0;
-    out = NULL;
-    if (bad)
-        SN_FAIL(SN_EIO, "%s: write failed", dst);
-done:
-    if (in)
-        fclose(in);
-    if (out)
-        fclose(out);
-    sn_free(buf);
-    return status;
-}
 
 static sn_status write_vec(sn_h5file *f, const char *path, hid_t type, int64_t n, const void *data)
 {
@@ -677,18 +502,18 @@ sn_status sn_ev_write_metrics_h5(const sn_ev_summary *s, const char *results)
 {
     sn_status status = SN_OK;
     sn_h5file f = {.id = H5I_INVALID_HID, .comm = MPI_COMM_SELF};
-    char tmp[1100];
+    char tmp[SN_TMP_CAP] = "";
     hid_t g = H5I_INVALID_HID, st = H5I_INVALID_HID, gcpl = H5I_INVALID_HID;
     char *names = NULL;
     double *v = NULL;
     const int T = s->n_types;
     const sn_eval_result *r = &s->res;
     const sn_eval_curves *c = &s->cv;
-    int k1 = snprintf(tmp, sizeof tmp, "%s.eval.tmp", results);
+    SN_TRY(sn_tmp_name(results, SN_TMP_PRIVATE, tmp, sizeof tmp));
     int k2 = snprintf(f.path, sizeof f.path, "%s", tmp);
-    if (k1 < 0 || (size_t)k1 >= sizeof tmp || k2 < 0 || (size_t)k2 >= sizeof f.path)
+    if (k2 < 0 || (size_t)k2 >= sizeof f.path)
         SN_FAIL(SN_EINVAL, "%s: path too long", results);
-    SN_TRY(copy_file(results, tmp));
+    SN_TRY(sn_copy_file(results, tmp));
     f.id = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
     if (f.id < 0)
         SN_FAIL(SN_EIO, "%s: cannot open the copy of %s for writing: %s", tmp, results, sn_h5_detail());
@@ -756,8 +581,7 @@ sn_status sn_ev_write_metrics_h5(const sn_ev_summary *s, const char *results)
         SN_FAIL(SN_EIO, "%s: closing failed: %s", tmp, sn_h5_detail());
     }
     f.id = H5I_INVALID_HID;
-    if (rename(tmp, results) != 0)
-        SN_FAIL(SN_EIO, "%s: cannot rename %s into place: %s", results, tmp, strerror(errno));
+    SN_TRY(sn_rename_into_place(tmp, results));
 done:
     if (g >= 0)
         H5Gclose(g);

@@ -2,7 +2,7 @@
 # Single-image latency of the inspection API at S = 256 (default architecture: seg_width 32,
 # rec_width 64), through `sernet score` (decode + preprocess + phash search + both nets + map,
 # one image per call), with 1 and 2 OpenMP threads per image, and 2 images at once (--jobs 2).
-#   jobs/bench_score.sh [path/to/sernet] [images=30]
+#   tools/bench/bench_score.sh [path/to/sernet] [images=30]
 # The latency does not depend on how well the nets are trained, so the model is trained for one
 # step per stage on 8 images of the synthetic set (about a minute), then images of the synthetic
 # test split are scored against the full synthetic dataset (120 training images, hash index).
@@ -10,7 +10,7 @@
 # set, files are kept there and reused by the next run (the model is trained once).
 # On a shared machine the wall time is inflated by other load; the CPU time per image is not.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${1:-$here/build/sernet}
 n=${2:-30}
 py=/usr/bin/python3

@@ -3,13 +3,13 @@
 # hash + nearest-neighbour search, seg, repair, rec, anomaly map, collective write) at 1 rank x T
 # threads and at R ranks x 1 thread, side by side in one run, with the time split by stage.
 #
-#   jobs/bench_infer.sh [MODEL.h5 DATA.h5 CATEGORY]
+#   tools/bench/bench_infer.sh [MODEL.h5 DATA.h5 CATEGORY]
 #
 # Without arguments it makes the synthetic set at S (env SIZE, default 256) and trains a model for
 # one epoch per stage (weights do not change the speed). Env: RANKS (2), THREADS (2), BATCH (8),
 # REPEAT (2: best of).
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 bin=${SERNET_BIN:-$here/build/sernet}
 SIZE=${SIZE:-256} RANKS=${RANKS:-2} THREADS=${THREADS:-2} BATCH=${BATCH:-8} REPEAT=${REPEAT:-2}

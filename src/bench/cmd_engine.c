@@ -1,6 +1,7 @@
-/* sernet dump-engine, sernet toytrain, sernet bench: the engine on its own. */
+/* sernet-bench dump-engine, toytrain and bench: the engine on its own. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
+#include "sernet/fsutil.h"
 #include "sernet/gemm.h"
 #include "sernet/loss.h"
 #include "sernet/optim.h"
@@ -25,12 +26,6 @@ typedef struct {
     const char *out, *mode;
 } engine_opts;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static uint64_t mix(uint64_t *s)
 {
@@ -195,8 +190,7 @@ static sn_status dump_engine(const engine_opts *o)
     char *text = NULL;
     const size_t text_cap = 1 << 20;
     memset(&f, 0, sizeof f);
-    if (mkdir(o->out, 0755) != 0 && errno != EEXIST)
-        SN_FAIL(SN_EIO, "cannot create directory '%s': %s", o->out, strerror(errno));
+    SN_TRY(sn_mkdirs(o->out));
     SN_TRY(fixture_open(&f, o, o->kind, (uint64_t)o->seed + 1));
     SN_ALLOC(text, text_cap, "manifest");
     size_t used = 0;
@@ -251,8 +245,8 @@ done:
 int sn_cmd_dump_engine(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet dump-engine --out DIR [--net seg|rec] [--width W] [--units U] [--size S]\n"
-        "                          [--batch B] [--steps K] [--seed N] [--lr LR]\n"
+        "usage: sernet-bench dump-engine --out DIR [--net seg|rec] [--width W] [--units U] [--size S]\n"
+        "                                [--batch B] [--steps K] [--seed N] [--lr LR]\n"
         "Initialise a net, run K training steps (forward, MSE+SSIM loss, backward, Adam) on a fixed\n"
         "random batch and write every input, output, gradient and parameter state as raw float32\n"
         "files to DIR, for the PyTorch parity check (tests/torch_parity.py).\n";
@@ -294,7 +288,7 @@ done:
 int sn_cmd_toytrain(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet toytrain [--steps K] [--size S] [--width W] [--units U] [--batch B] [--lr LR]\n"
+        "usage: sernet-bench toytrain [--steps K] [--size S] [--width W] [--units U] [--batch B] [--lr LR]\n"
         "Train the segmentation and the reconstruction net on a fixed random batch and print the\n"
         "loss as it goes down (a quick end-to-end check of the engine).\n";
     engine_opts o = {SN_NET_REC, 8, 1, 64, 4, 30, 0, 0, 0, 1, 2e-3, NULL, NULL};
@@ -318,13 +312,6 @@ int sn_cmd_toytrain(int argc, char **argv)
 
 /* ---- bench: throughput, FLOP rate and peak memory of one net in one mode ------------------ */
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-}
-
 static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter, double *cpu_iter)
 {
     sn_status status = SN_OK;
@@ -334,8 +321,8 @@ static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter
     double t0 = 0, c0 = 0;
     for (int k = 0; k < o->warmup + o->iters; k++) {
         if (k == o->warmup) {
-            t0 = now();
-            c0 = cpu_seconds();
+            t0 = sn_clock_wall();
+            c0 = sn_clock_cpu();
         }
         const sn_tensor *out;
         double loss, mse, ssim;
@@ -346,8 +333,8 @@ static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter
             SN_TRY(sn_unet_forward(f.net, &f.x, 0, NULL, &out)); /* inference: no loss */
         }
     }
-    *sec_iter = (now() - t0) / o->iters;
-    *cpu_iter = (cpu_seconds() - c0) / o->iters;
+    *sec_iter = (sn_clock_wall() - t0) / o->iters;
+    *cpu_iter = (sn_clock_cpu() - c0) / o->iters;
     *img_s = o->batch / *sec_iter;
 done:
     fixture_close(&f);
@@ -371,10 +358,10 @@ static double gemm_peak(int threads)
                 b[i] = 0.001f * (float)(i % 89);
             sn_gemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
 #pragma omp barrier
-            double t0 = now();
+            double t0 = sn_clock_wall();
             for (int r = 0; r < reps; r++)
                 sn_gemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-            rate = 2.0 * m * n * k * reps / (now() - t0) / 1e9;
+            rate = 2.0 * m * n * k * reps / (sn_clock_wall() - t0) / 1e9;
         }
         sn_free(a);
         sn_free(b);
@@ -387,11 +374,11 @@ static double gemm_peak(int threads)
 int sn_cmd_bench(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet bench [--net seg|rec] [--mode train|infer] [--width W] [--units U] [--size S]\n"
-        "                    [--batch B] [--threads T] [--warmup N] [--iters N]\n"
+        "usage: sernet-bench bench [--net seg|rec] [--mode train|infer] [--width W] [--units U] [--size S]\n"
+        "                          [--batch B] [--threads T] [--warmup N] [--iters N]\n"
         "Measure one net in one mode: images/s, achieved GFLOP/s of the convolutions, peak resident\n"
         "memory of this process, and the machine's SGEMM rate for reference. Prints one JSON line.\n"
-        "jobs/bench_engine.sh runs every net and mode next to PyTorch and prints the ratios.\n";
+        "tools/bench/bench_engine.sh runs every net and mode next to PyTorch and prints the ratios.\n";
     engine_opts o = {SN_NET_SEG, 32, 1, 256, 8, 0, 3, 1, 0, 1, 1e-4, NULL, "train"};
     int rc = parse_opts(argc, argv, "bench", usage, &o);
     if (rc)

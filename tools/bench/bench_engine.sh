@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The engine benchmark, side by side with PyTorch: for each net (seg, rec) and mode (train,
-# infer), sernet and the identical PyTorch model (jobs/torch_bench.py) run one after the
+# infer), sernet and the identical PyTorch model (tools/bench/torch_bench.py) run one after the
 # other in fresh processes at the same thread count, and the ratios are printed. PyTorch runs
 # twice: as users run it, and with glibc told to keep freed memory (--keep-heap), which spares
 # it the page faults of re-mapping its activations every iteration (faster, more memory).
-#   jobs/bench_engine.sh [threads=2] [iters=3] [width=32] [size=256] [batch=8]
-# Set SERNET_BIN to benchmark another build (e.g. build-openblas/sernet).
+#   tools/bench/bench_engine.sh [threads=2] [iters=3] [width=32] [size=256] [batch=8]
+# Set SERNET_BENCH_BIN to benchmark another build (e.g. build-openblas/sernet-bench).
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 threads=${1:-2} iters=${2:-3} width=${3:-32} size=${4:-256} batch=${5:-8}
-bin=${SERNET_BIN:-$here/build/sernet}
+bin=${SERNET_BENCH_BIN:-$here/build/sernet-bench}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 py=/usr/bin/python3
 $py -c "import torch" 2>/dev/null || { echo "bench_engine: python3-torch is not installed (apt-get install python3-torch)"; exit 1; }
@@ -22,9 +22,9 @@ for net in seg rec; do
     it=$iters; [ "$mode" = infer ] && it=$((iters * 3))
     s=$(OMP_NUM_THREADS=$threads "$bin" bench --net "$net" --mode "$mode" --width "$width" --size "$size" \
           --batch "$batch" --threads "$threads" --warmup 1 --iters "$it")
-    t=$($py "$here/jobs/torch_bench.py" --net "$net" --mode "$mode" --width "$width" --size "$size" \
+    t=$($py "$here/tools/bench/torch_bench.py" --net "$net" --mode "$mode" --width "$width" --size "$size" \
           --batch "$batch" --threads "$threads" --warmup 1 --iters "$it")
-    k=$($py "$here/jobs/torch_bench.py" --net "$net" --mode "$mode" --width "$width" --size "$size" \
+    k=$($py "$here/tools/bench/torch_bench.py" --net "$net" --mode "$mode" --width "$width" --size "$size" \
           --batch "$batch" --threads "$threads" --warmup 1 --iters "$it" --keep-heap)
     si=$(echo "$s" | field images_per_s); ti=$(echo "$t" | field images_per_s); ki=$(echo "$k" | field images_per_s)
     printf "%-4s %-5s | %10.3f %10.3f %6.2fx | %12.3f %6.2fx | %10.1f %10.1f | %9.0f %9.0f %9.0f\n" "$net" "$mode" \

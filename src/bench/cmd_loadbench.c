@@ -1,7 +1,7 @@
-/* sernet loadbench: throughput of the sharded training loader (sn_dataset_train_batch) on a
+/* sernet-bench loadbench: throughput of the sharded training loader (sn_dataset_train_batch) on a
  * dataset file: every rank reads its part of every global batch for a number of epochs. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
 
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 static const char usage[] =
-    "usage: sernet loadbench FILE [--category NAME] [--batch B] [--epochs E]\n"
+    "usage: sernet-bench loadbench FILE [--category NAME] [--batch B] [--epochs E]\n"
     "Time the sharded training loader: for E epochs (default 3) every rank reads its share of\n"
     "each global batch of B images (default 8) as float NCHW. Prints images/s and MB/s (stored\n"
     "uint8 bytes read) over all ranks.\n";
@@ -38,7 +38,8 @@ int sn_cmd_loadbench(int argc, char **argv)
     float *img = sn_alloc((size_t)per * 3 * S * S * sizeof(float), "loader batch");
     sn_status st = img ? SN_OK : SN_ENOMEM;
     int64_t n = sn_dataset_count(ds, SN_SPLIT_TRAIN), local = 0, total = 0;
-    MPI_Barrier(MPI_COMM_WORLD);
+    if (st == SN_OK && MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
+        st = SN_ERR(SN_EMPI, "MPI_Barrier failed");
     double t0 = MPI_Wtime();
     for (int e = 0; e < epochs && st == SN_OK; e++)
         for (int64_t b = 0; b < sn_dataset_batches(n, batch, 0) && st == SN_OK; b++) {
@@ -48,8 +49,9 @@ int sn_cmd_loadbench(int argc, char **argv)
         }
     double secs = MPI_Wtime() - t0, maxs = secs;
     st = sn_dist_agree(st, MPI_COMM_WORLD);
-    MPI_Allreduce(&secs, &maxs, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Allreduce(&local, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (st == SN_OK && (MPI_Allreduce(&secs, &maxs, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS ||
+                        MPI_Allreduce(&local, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS))
+        st = SN_ERR(SN_EMPI, "MPI_Allreduce of the loader figures failed");
     if (st == SN_OK && sn_cli_rank() == 0)
         printf("loadbench: %s/%s: %lld images of %dx%d in %.3f s on %d rank(s): %.1f images/s, %.1f MB/s\n",
                argv[pos], sn_dataset_category(ds), (long long)total, S, S, maxs, size,

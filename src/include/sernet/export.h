@@ -47,8 +47,4 @@ sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summar
  * empty component are refused (SN_EFORMAT) so panels stay inside the output folder. */
 sn_status sn_export_panel_name(const char *item_name, char *out, size_t len);
 
-/* mkdir -p: create `dir` and its missing parents (0777 & umask); an existing directory is fine,
- * anything else in the way is an error naming it. Safe when several ranks race on it. */
-sn_status sn_export_mkdirs(const char *dir);
-
 #endif

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Training throughput: 1 rank x 1 thread, 2 ranks x 1 thread and 1 rank x 2 threads, one
 # epoch per stage on the synthetic set (S 128, configs/demo.ini), with the gradient
-# allreduce's share of the step. Usage: jobs/bench_train.sh [size=128] [epochs=1]
+# allreduce's share of the step. Usage: tools/bench/bench_train.sh [size=128] [epochs=1]
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 size=${1:-128} epochs=${2:-1}
 bin=${SERNET_BIN:-$here/build/sernet}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 SERNET_PROGRESS=lines

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch side of the engine benchmark: the identical SeRNet U-Net (tools/torch_ref.py).
 
-  /usr/bin/python3 jobs/torch_bench.py --net seg|rec --width 32 --size 256 --batch 8 \\
+  /usr/bin/python3 tools/bench/torch_bench.py --net seg|rec --width 32 --size 256 --batch 8 \\
       --threads T --mode train|infer --warmup 2 --iters N
 
 train: forward + loss + backward + Adam step per iteration; infer: model.eval() forward under
@@ -53,7 +53,7 @@ def main():
     # Thread counts must be in the environment before torch loads its OpenMP/BLAS runtimes.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(a.threads)
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # tools/
     import torch
     import torch_ref
     torch.set_num_threads(a.threads)

@@ -21,4 +21,10 @@ void sn_dist_shard(int64_t n, int rank, int size, int64_t *begin, int64_t *count
 int sn_dist_rank(MPI_Comm comm);
 int sn_dist_size(MPI_Comm comm);
 
+/* Run an MPI call; if it does not return MPI_SUCCESS record SN_EMPI naming the call and jump to
+ * `done` (the SN_FAIL convention: needs `sn_status status` and a `done:` label). Every MPI call
+ * in src/ is checked (tests/mpi_checked.sh); the program runs with MPI_ERRORS_RETURN. */
+#define SN_MPI_TRY(call) \
+    do { if ((call) != MPI_SUCCESS) SN_FAIL(SN_EMPI, "%s failed", #call); } while (0)
+
 #endif

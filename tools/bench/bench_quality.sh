@@ -5,15 +5,15 @@
 # pixel AUROC and AUPRO with the training budget used, next to two training-free baselines
 # (sernet eval --baseline sobel / fixed) computed by the same eval code.
 #
-#   jobs/bench_quality.sh [OUTDIR]        (default /tmp/sernet-quality)
+#   tools/bench/bench_quality.sh [OUTDIR]        (default /tmp/sernet-quality)
 #
 # Environment: SIZE (256), RANKS (2), STEPS_SEG (180) and STEPS_REC (60): training steps per
 # stage, turned into epochs per dataset from its number of training images (global batch 8);
 # SEG_WIDTH/REC_WIDTH (16/16), LR (5e-4), CATEGORIES (weave flange glass metal_plate),
 # STAGES (ingest,train,infer,eval), EXTRA_SETS (more "--set key=value" words, e.g. for an ablation,
-# jobs/bench_ablation.sh). Re-running continues interrupted training and inference.
+# tools/bench/bench_ablation.sh). Re-running continues interrupted training and inference.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${1:-/tmp/sernet-quality}
 SIZE=${SIZE:-256} RANKS=${RANKS:-2} STEPS_SEG=${STEPS_SEG:-180} STEPS_REC=${STEPS_REC:-60}
 SEG_WIDTH=${SEG_WIDTH:-16} REC_WIDTH=${REC_WIDTH:-16} LR=${LR:-5e-4}

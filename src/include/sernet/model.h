@@ -10,6 +10,7 @@
 
 #include "sernet/common.h"
 #include "sernet/config.h"
+#include "sernet/thresholds.h"
 #include "sernet/unet.h"
 
 typedef struct sn_model sn_model;
@@ -48,24 +49,13 @@ const char *sn_model_fingerprint(const sn_model *model);
 /* The loaded nets (read-only; workers copy them). */
 const sn_unet *sn_model_net(const sn_model *model, sn_net_kind kind);
 
-/* Decision thresholds stored with a model (group /thresholds, docs/formats.md): an image is a
- * defect when its score is above `image`; a pixel is a defect pixel when its map value is above
- * `pixel`. They apply to the map configuration the model was scored with when they were set
- * (`map_fingerprint`: the model fingerprint then). A retrained model has none. */
-typedef struct {
-    int set;            /* 0: the model has no thresholds */
-    double image, pixel; /* > 0 and finite; pixel may be 0 when only an image threshold was set */
-    char source[512];   /* how they were set: "fpr 0.01 on 40 good images", "eval F1 ...", "given" */
-    char fingerprint[17]; /* sn_model_fingerprint when they were set */
-} sn_thresholds;
+/* sn_thresholds (the decision thresholds stored with a model): sernet/thresholds.h. */
 
 const sn_thresholds *sn_model_thresholds(const sn_model *model);
 /* Store t in the model file `path` (a loaded sn_model of it must exist): the file is copied to
  * "<path>.tmp", the thresholds written there and the copy renamed over `path`, so a crash leaves
  * the old file. One process (MPI is initialised; comm MPI_COMM_SELF is used). */
 sn_status sn_model_store_thresholds(const char *path, const sn_thresholds *t);
-/* The score divided by the image threshold (1.0 at the threshold); NaN without thresholds. */
-double sn_thresholds_normalise(const sn_thresholds *t, double score);
 
 /* FNV-1a 64 over bytes, continuing from h (start with SN_FNV_OFFSET). */
 #define SN_FNV_OFFSET 0xcbf29ce484222325ULL

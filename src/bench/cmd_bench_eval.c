@@ -1,7 +1,9 @@
-/* sernet bench-eval: anomaly maps per second and metric time over synthetic test sets. */
+/* sernet-bench bench-eval: anomaly maps per second and metric time over synthetic test sets. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
+#include "sernet/fsutil.h"
 #include "sernet/anomaly_map.h"
+#include "sernet/dist.h"
 #include "sernet/metrics.h"
 #include "sernet/threads.h"
 
@@ -14,8 +16,8 @@
 #include <time.h>
 
 static const char usage[] =
-    "usage: sernet bench-eval [--size S] [--maps N] [--pixels LIST] [--mode both|exact|binned]\n"
-    "                         [--threads T] [--config FILE] [--set key=value]...\n"
+    "usage: sernet-bench bench-eval [--size S] [--maps N] [--pixels LIST] [--mode both|exact|binned]\n"
+    "                               [--threads T] [--config FILE] [--set key=value]...\n"
     "Benchmark the anomaly map (maps per second at S x S, 1 thread and T threads per rank) and the\n"
     "evaluation metrics over synthetic test sets of LIST pixels (default 1e6,1e7,1e8; images of\n"
     "S x S split round-robin over the ranks). Map keys: msgms_scales, box_size, color_weight;\n"
@@ -39,13 +41,6 @@ static float u01(uint64_t *s)
     return (float)((*s >> 40) * (1.0 / 16777216.0));
 }
 
-/* CPU seconds of this process (all threads): robust against other load on shared machines. */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int parse_list(const char *s, double *out, int max)
 {
@@ -96,23 +91,23 @@ static int bench_maps(const sn_map_params *p, int S, int nmaps, int threads, int
     SN_TRY(sn_map_ws_create(p, S, S, &ws));
     /* warm-up, then 1 thread */
     SN_TRY(sn_map_compute(ws, I, R, A, sc));
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = MPI_Wtime(), c0 = cpu_now();
+    SN_MPI_TRY(MPI_Barrier(MPI_COMM_WORLD));
+    double t0 = MPI_Wtime(), c0 = sn_clock_cpu();
     for (int k = 0; k < nmaps; k++)
         SN_TRY(sn_map_compute(ws, I + 3 * n * k, R + 3 * n * k, A + n * k, sc + k));
-    double t1 = MPI_Wtime() - t0, t1max = 0, c1 = cpu_now() - c0, c1max = 0;
-    MPI_Allreduce(&t1, &t1max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Allreduce(&c1, &c1max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    double t1 = MPI_Wtime() - t0, t1max = 0, c1 = sn_clock_cpu() - c0, c1max = 0;
+    SN_MPI_TRY(MPI_Allreduce(&t1, &t1max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+    SN_MPI_TRY(MPI_Allreduce(&c1, &c1max, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
     /* the reference, once, for scale */
-    double c2 = cpu_now();
+    double c2 = sn_clock_cpu();
     SN_TRY(sn_map_compute_ref(p, S, S, I, R, A, NULL, NULL, sc));
-    double cref = cpu_now() - c2;
+    double cref = sn_clock_cpu() - c2;
     sn_threads_set(threads);
-    MPI_Barrier(MPI_COMM_WORLD);
+    SN_MPI_TRY(MPI_Barrier(MPI_COMM_WORLD));
     t0 = MPI_Wtime();
     SN_TRY(sn_map_compute_batch(p, nmaps, S, S, I, R, A, sc));
     double tb = MPI_Wtime() - t0, tbmax = 0;
-    MPI_Allreduce(&tb, &tbmax, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    SN_MPI_TRY(MPI_Allreduce(&tb, &tbmax, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
     if (rank == 0) {
         printf("anomaly map S=%d scales=%d box=%d: 1 thread/rank: %.1f maps/s per rank (%.2f ms/map wall, "
                "%.2f ms/map CPU); %d thread(s)/rank x %d rank(s): %.1f maps/s total (wall)\n",
@@ -143,7 +138,7 @@ static sn_status bench_metrics(const sn_eval_opts *base, int S, double pixels, i
     SN_ALLOC(mask, n, "benchmark mask");
     SN_TRY(sn_eval_set_create(&set));
     SN_TRY(sn_eval_set_reserve(set, (nimg + nranks - 1) / nranks, (nimg + nranks - 1) / nranks * (int64_t)n));
-    MPI_Barrier(MPI_COMM_WORLD);
+    SN_MPI_TRY(MPI_Barrier(MPI_COMM_WORLD));
     double t0 = MPI_Wtime(), gen = 0;
     for (int64_t k = rank; k < nimg; k += nranks) {
         double g0 = MPI_Wtime();
@@ -167,7 +162,7 @@ static sn_status bench_metrics(const sn_eval_opts *base, int S, double pixels, i
         SN_TRY(sn_eval_set_add(set, k, NULL, type, best, map, S, S, mask, S, S));
     }
     double tadd = MPI_Wtime() - t0 - gen, taddmax = 0;
-    MPI_Allreduce(&tadd, &taddmax, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    SN_MPI_TRY(MPI_Allreduce(&tadd, &taddmax, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
     if (rank == 0)
         printf("metrics over %lld pixels (%lld images of %dx%d, %d rank(s)): add (labelling, checks) %.3f s\n",
                (long long)(nimg * (int64_t)n), (long long)nimg, S, S, nranks, taddmax);
@@ -177,12 +172,12 @@ static sn_status bench_metrics(const sn_eval_opts *base, int S, double pixels, i
         sn_eval_opts o = *base;
         o.mode = m;
         sn_eval_result r;
-        MPI_Barrier(MPI_COMM_WORLD);
+        SN_MPI_TRY(MPI_Barrier(MPI_COMM_WORLD));
         t0 = MPI_Wtime();
-        double c0 = cpu_now();
+        double c0 = sn_clock_cpu();
         SN_TRY(sn_eval_compute(set, MPI_COMM_WORLD, &o, &r));
-        double t = MPI_Wtime() - t0, c = cpu_now() - c0, csum = 0;
-        MPI_Allreduce(&c, &csum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        double t = MPI_Wtime() - t0, c = sn_clock_cpu() - c0, csum = 0;
+        SN_MPI_TRY(MPI_Allreduce(&c, &csum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
         if (rank == 0) {
             printf("  %s: %.3f s wall, %.3f s CPU (all ranks)  pixel AUROC %.6f  AUPRO %.6f  pixel AP %.6f  image AUROC %.6f",
                    m == SN_EVAL_EXACT ? "exact " : "binned", t, csum, r.pixel_auroc.value, r.aupro.value,
@@ -238,9 +233,7 @@ int sn_cmd_bench_eval(int argc, char **argv)
         S = cfg.image_size;
     if (threads < 0)
         threads = cfg.threads;
-    int rank = 0, nranks = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    int rank = sn_dist_rank(MPI_COMM_WORLD), nranks = sn_dist_size(MPI_COMM_WORLD);
     sn_map_params mp;
     sn_map_params_from_config(&cfg, &mp);
     sn_eval_opts eo;
@@ -249,19 +242,12 @@ int sn_cmd_bench_eval(int argc, char **argv)
     sn_status st = SN_OK;
     if (nmaps > 0)
         st = bench_maps(&mp, S, nmaps, threads, rank, nranks);
-    int bad = st != SN_OK, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    for (int i = 0; i < npix && !any; i++) {
+    /* every rank learns of a failure (and its message) before the next collective step */
+    st = sn_dist_agree(st, MPI_COMM_WORLD);
+    for (int i = 0; i < npix && st == SN_OK; i++) {
         if (pixels[i] < 1)
             continue;
-        st = bench_metrics(&eo, S, pixels[i], modes, rank, nranks);
-        bad = st != SN_OK;
-        MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        st = sn_dist_agree(bench_metrics(&eo, S, pixels[i], modes, rank, nranks), MPI_COMM_WORLD);
     }
-    if (any) {
-        if (!bad)
-            SN_ERR(SN_EMPI, "another rank failed");
-        return sn_cli_fail("bench-eval");
-    }
-    return SN_EXIT_OK;
+    return st == SN_OK ? SN_EXIT_OK : sn_cli_fail("bench-eval");
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Plot a quality budget curve as SVG (standard library only, no plotting package needed).
 
-    jobs/plot_budget.py CURVE.csv OUT.svg [TITLE]
+    tools/bench/plot_budget.py CURVE.csv OUT.svg [TITLE]
 
 CURVE.csv: a header "steps,<metric>,<metric>,..." and one row per budget (training steps per
-stage), as jobs/bench_quality.sh reports them; optional "#" comment lines. The x axis is log2
+stage), as tools/bench/bench_quality.sh reports them; optional "#" comment lines. The x axis is log2
 of the steps; the y axis spans the figures with a margin. Baselines can be given as columns
 whose name starts with "baseline" (drawn dashed) and targets as columns whose name starts with
 "target" (dotted grey).

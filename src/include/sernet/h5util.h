@@ -64,6 +64,12 @@ sn_status sn_h5_attr_set_double(sn_h5file *f, const char *where, const char *nam
 sn_status sn_h5_attr_get_str(sn_h5file *f, const char *where, const char *name, char **value);
 sn_status sn_h5_attr_get_int(sn_h5file *f, const char *where, const char *name, int64_t *value);
 sn_status sn_h5_attr_get_double(sn_h5file *f, const char *where, const char *name, double *value);
+/* Optional attributes: 1 with *value when the attribute exists and reads as that type; 0 when
+ * it is absent, of another type or unreadable (*value: NULL for strings, untouched otherwise).
+ * They record no error (sernet/err_mute.h), so nothing needs sn_err_clear afterwards. */
+int sn_h5_attr_opt_str(sn_h5file *f, const char *where, const char *name, char **value);
+int sn_h5_attr_opt_int(sn_h5file *f, const char *where, const char *name, int64_t *value);
+int sn_h5_attr_opt_double(sn_h5file *f, const char *where, const char *name, double *value);
 
 /* Provenance attributes on "/": "config" (sn_config_to_ini of cfg, if cfg) and "created_by"
  * (sn_version_oneline). No time stamp, and object time tracking is off, so the same input gives

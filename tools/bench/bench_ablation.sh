@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # One-factor ablation of detection quality (a benchmark, not a CI test): each variant changes one
-# setting against the reference of jobs/bench_quality.sh (S 256, width 16/16, lr 5e-4, the given
+# setting against the reference of tools/bench/bench_quality.sh (S 256, width 16/16, lr 5e-4, the given
 # steps per stage) on one category. Factors that shape training retrain the whole pipeline;
 # factors that act only at inference (repair threshold, anomaly-map keys) re-run infer + eval on
 # the reference variant's model (same nets, so the row differs from the reference by that factor
 # alone). One row per variant is appended to OUTDIR/ablation.md as soon as it finishes, so an
 # interrupted run keeps its figures; a variant already in the table is skipped.
 #
-#   jobs/bench_ablation.sh [OUTDIR]       (default /tmp/sernet-ablation)
+#   tools/bench/bench_ablation.sh [OUTDIR]       (default /tmp/sernet-ablation)
 #
 # Environment: CATEGORY (metal_plate), STEPS_SEG / STEPS_REC (250 / 250), RANKS (2),
 # VARIANTS (names from the list below, default all, in that order), SERNET_BIN.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${1:-/tmp/sernet-ablation}
 CATEGORY=${CATEGORY:-metal_plate} STEPS_SEG=${STEPS_SEG:-250} STEPS_REC=${STEPS_REC:-250}
 export RANKS=${RANKS:-2}
@@ -82,7 +82,7 @@ for v in "${variants[@]}"; do
   if [ "$kind" = train ]; then
     # shellcheck disable=SC2086
     env $envs CATEGORIES="$CATEGORY" STEPS_SEG="$STEPS_SEG" STEPS_REC="$STEPS_REC" EXTRA_SETS="$sets" \
-      bash "$here/jobs/bench_quality.sh" "$dir" >"$dir.table" 2>&1 || true
+      bash "$here/tools/bench/bench_quality.sh" "$dir" >"$dir.table" 2>&1 || true
     log=$dir/$CATEGORY.log
   else
     ref=$out/reference/$CATEGORY

@@ -1,6 +1,7 @@
-/* sernet bench-pseudo: pseudo-anomalies generated per second, per kind, on one thread. */
+/* sernet-bench bench-pseudo: pseudo-anomalies generated per second, per kind, on one thread. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "bench/bench.h"
+#include "sernet/fsutil.h"
 #include "sernet/pseudo.h"
 
 #include <mpi.h>
@@ -14,14 +15,6 @@ typedef struct {
     float *images; /* n x [3, S, S] */
 } bench_source;
 
-/* CPU seconds of this thread: less sensitive than wall time to other jobs on a shared machine. */
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return 0.0;
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static sn_status bench_get(void *ctx, int64_t index, float *chw)
 {
@@ -34,7 +27,7 @@ static sn_status bench_get(void *ctx, int64_t index, float *chw)
 int sn_cmd_bench_pseudo(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: sernet bench-pseudo [--size S] [--count N] [--config FILE] [--set key=value]...\n"
+        "usage: sernet-bench bench-pseudo [--size S] [--count N] [--config FILE] [--set key=value]...\n"
         "Generate N PPA and N DPA samples of size S x S (default: image_size, N = 200) from\n"
         "synthetic in-memory images on one thread and print samples per second for each kind\n"
         "(all samples, clean ones included, and the anomalous ones alone).\n";
@@ -78,7 +71,7 @@ int sn_cmd_bench_pseudo(int argc, char **argv)
     for (int kind = 0; kind < 2; kind++) {
         int anomalous = 0, tries = 0, fallbacks = 0;
         double anomalous_time = 0, area = 0;
-        double t0 = MPI_Wtime(), c0 = cpu_seconds();
+        double t0 = MPI_Wtime(), c0 = sn_clock_thread_cpu();
         for (int k = 0; k < count; k++) {
             sn_pseudo_key key = {cfg.seed, kind ? SN_RNG_STAGE_REC : SN_RNG_STAGE_SEG, 0, (uint64_t)k};
             sn_pseudo_info info;
@@ -96,7 +89,7 @@ int sn_cmd_bench_pseudo(int argc, char **argv)
                 fallbacks += info.fallback;
             }
         }
-        double t = MPI_Wtime() - t0, ct = cpu_seconds() - c0;
+        double t = MPI_Wtime() - t0, ct = sn_clock_thread_cpu() - c0;
         if (sn_cli_rank() == 0)
             printf("%s: %.1f samples/s (%.3f ms each); anomalous only: %d samples, %.1f /s (%.3f ms each)\n",
                    kind ? "DPA" : "PPA", count / t, 1e3 * t / count, anomalous,
