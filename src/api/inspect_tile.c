@@ -1,0 +1,146 @@
+/* Inspection of large images by tiling (include/sernet/inspect_tile.h): tiles scored one by one
+ * through the public inspection API, maps stitched with sernet/tile.h. */
+#include "sernet/inspect_tile.h"
+#include "sernet/image.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sn_status tiled(sn_inspector *in, const sn_inspect_image *im, int overlap, const char *what,
+                       sn_tile_result *res)
+{
+    sn_status status = SN_OK;
+    const int S = sn_inspector_image_size(in);
+    float *map = NULL, *tmap = NULL;
+    uint8_t *mask = NULL, *tmask = NULL;
+    sn_tile_grid g;
+    if (!im)
+        SN_FAIL(SN_EINVAL, "sn_inspect_tiled: no image (NULL)");
+    const int bpp = sn_pixel_format_bytes(im->format);
+    if (bpp == 0)
+        SN_FAIL(SN_EINVAL, "%s: pixel format %d is not supported (expected SN_PIX_GREY, SN_PIX_RGB, "
+                "SN_PIX_RGBA, SN_PIX_BGR or SN_PIX_BGRA)", what, (int)im->format);
+    if (!im->data)
+        SN_FAIL(SN_EINVAL, "%s: no pixel buffer (NULL)", what);
+    if (im->width < 1 || im->height < 1 || im->width > SN_IMAGE_MAX_DIM || im->height > SN_IMAGE_MAX_DIM)
+        SN_FAIL(SN_EINVAL, "%s: image of %d x %d pixels: width and height must be 1..%d", what,
+                im->width, im->height, SN_IMAGE_MAX_DIM);
+    const size_t stride = im->stride ? im->stride : (size_t)im->width * bpp;
+    if (stride < (size_t)im->width * bpp)
+        SN_FAIL(SN_EINVAL, "%s: row stride %zu bytes is shorter than a row of %d pixels", what, stride,
+                im->width);
+    res->width = im->width;
+    res->height = im->height;
+    if (overlap == SN_TILE_OVERLAP_DEFAULT)
+        overlap = sn_tile_default_overlap(S);
+    SN_TRY(sn_tile_grid_make(im->width, im->height, S, overlap, what, &g));
+    const int n = sn_tile_count(&g);
+    const size_t full = (size_t)im->width * im->height, plane = (size_t)S * S;
+    res->tiles = n;
+    res->nx = g.nx;
+    res->ny = g.ny;
+    res->tile = S;
+    res->overlap = overlap;
+    if ((res->map || res->repair_mask) && res->map_cap < full)
+        SN_FAIL(SN_EINVAL, "%s: the map buffers hold %zu elements but the image is %d x %d (%zu)", what,
+                res->map_cap, im->width, im->height, full);
+    if (res->per_tile && res->per_tile_cap < n)
+        SN_FAIL(SN_EINVAL, "%s: per_tile holds %d results but the image has %d tiles (%d x %d)", what,
+                res->per_tile_cap, n, g.nx, g.ny);
+    map = res->map;
+    if (!map)
+        SN_ALLOC(map, full, "stitched anomaly map");
+    mask = res->repair_mask;
+    if (!mask)
+        SN_ALLOC(mask, full, "stitched repair mask");
+    SN_ALLOC(tmap, plane, "tile anomaly map");
+    SN_ALLOC(tmask, plane, "tile repair mask");
+    memset(map, 0, full * sizeof *map);
+    memset(mask, 0, full);
+    float best = -INFINITY;
+    int64_t nbr = -1;
+    int dist = 0;
+    for (int k = 0; k < n; k++) {
+        int x0, y0;
+        sn_tile_origin(&g, k, &x0, &y0);
+        sn_inspect_image t = {im->data + (size_t)y0 * stride + (size_t)x0 * bpp, S, S, stride,
+                              im->format};
+        sn_inspect_result r = {0};
+        r.map = tmap;
+        r.repair_mask = tmask;
+        status = sn_inspect_pixels(in, &t, &r);
+        if (status != SN_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", sn_err_msg());
+            sn_err_clear();
+            SN_FAIL(status, "%s: tile %d (x %d, y %d): %s", what, k, x0, y0, msg);
+        }
+        sn_tile_add_f32(&g, k, tmap, 1, map);
+        sn_tile_or_u8(&g, k, tmask, mask);
+        if (r.score > best || nbr < 0) { /* NaN never replaces a number */
+            best = r.score;
+            nbr = r.neighbor;
+            dist = r.neighbor_distance;
+        }
+        if (res->per_tile)
+            res->per_tile[k] = (sn_tile_score){x0, y0, r.score, r.neighbor, r.neighbor_distance,
+                                               r.repaired_pixels};
+    }
+    sn_tile_mean_f32(&g, 1, map);
+    /* the image score: the stitched map's maximum, as an untiled score is its map's maximum (a
+     * NaN pixel makes it NaN, as sn_anomaly_map would) */
+    float mx = map[0];
+    size_t at = 0;
+    int64_t rep = 0;
+    for (size_t p = 0; p < full; p++) {
+        if (isnan(map[p]) && !isnan(mx)) {
+            mx = map[p];
+            at = p;
+        } else if (map[p] > mx) {
+            mx = map[p];
+            at = p;
+        }
+        rep += mask[p];
+    }
+    res->score = mx;
+    res->max_x = (int)(at % (size_t)im->width);
+    res->max_y = (int)(at / (size_t)im->width);
+    res->neighbor = nbr;
+    res->neighbor_distance = dist;
+    res->repaired_pixels = rep;
+done:
+    if (map != res->map)
+        sn_free(map);
+    if (mask != res->repair_mask)
+        sn_free(mask);
+    sn_free(tmap);
+    sn_free(tmask);
+    return status;
+}
+
+sn_status sn_inspect_tiled(sn_inspector *in, const sn_inspect_image *image, int overlap,
+                           sn_tile_result *res)
+{
+    sn_err_clear();
+    if (!in || !res)
+        return SN_ERR(SN_EINVAL, "sn_inspect_tiled: %s is NULL", !in ? "the inspector" : "the result");
+    return tiled(in, image, overlap, "image", res);
+}
+
+sn_status sn_inspect_tiled_file(sn_inspector *in, const char *path, int overlap, sn_tile_result *res)
+{
+    sn_status status = SN_OK;
+    sn_image img = {0};
+    sn_err_clear();
+    if (!in || !res || !path)
+        return SN_ERR(SN_EINVAL, "sn_inspect_tiled_file: %s is NULL",
+                      !in ? "the inspector" : (!res ? "the result" : "the path"));
+    SN_TRY(sn_image_read(path, &img)); /* the message names the file */
+    sn_inspect_image im = {img.data, img.w, img.h, 0, (sn_pixel_format)img.c};
+    status = tiled(in, &im, overlap, path, res);
+done:
+    sn_image_free(&img);
+    return status;
+}
