@@ -19,10 +19,6 @@
 extern "C" {
 #endif
 
-/* The least overlap of neighbouring tiles, in pixels: a multiple of 16 below S. Pass
- * SN_TILE_OVERLAP_DEFAULT for sn_tile_default_overlap(S) (S / 4 rounded down to a multiple of 16). */
-#define SN_TILE_OVERLAP_DEFAULT (-1)
-
 /* One tile's own result. */
 typedef struct {
     int x, y;                /* top-left pixel of the tile in the image */
@@ -51,7 +47,9 @@ typedef struct {
     int per_tile_cap;        /* must be >= tiles when per_tile is given, else SN_EINVAL */
 } sn_tile_result;
 
-/* Score `image` (any size >= S x S, any sn_inspect_image layout) by tiling. Errors (SN_EINVAL,
+/* Score `image` (any size >= S x S, any sn_inspect_image layout) by tiling. overlap: the least
+ * overlap of neighbouring tiles in pixels, a multiple of 16 below S, or SN_TILE_OVERLAP_DEFAULT
+ * (sernet/tile.h: S / 4 rounded down to a multiple of 16). Errors (SN_EINVAL,
  * nothing scored): overlap not a multiple of 16 or >= S, the image smaller than S x S, buffers
  * too small; then those of sn_inspect_pixels. */
 sn_status sn_inspect_tiled(sn_inspector *in, const sn_inspect_image *image, int overlap,

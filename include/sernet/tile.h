@@ -31,6 +31,9 @@ typedef struct {
     int nx, ny;        /* tiles per row, per column */
 } sn_tile_grid;
 
+/* Where an overlap is asked for: this value means sn_tile_default_overlap(T). */
+#define SN_TILE_OVERLAP_DEFAULT (-1)
+
 /* The default overlap for tile side T: T / 4 rounded down to a multiple of 16 (64 for T = 256,
  * 0 for T < 64). */
 int sn_tile_default_overlap(int tile);
