@@ -139,6 +139,18 @@ assert d.size == (60, 44) and sum(1 for v in d.getdata() if v) == a['defect_pixe
 assert a['verdict'] == ('defect' if a['score'] > 0.5 else 'good')
 \" 2>\"$tmp/err\""
 
+# --- calibrate --tile: thresholds from tiled scores of good images ----------------------------------
+mkdir "$tmp/good"
+cp "$tmp/a96x64.png" "$tmp/b60x44.png" "$tmp/b60x44_grey.png" "$tmp/good/"
+cp "$tmp/m.h5" "$tmp/mc.h5"
+ok "calibrate --tile --overlap 16 --fpr 0.34 on 3 large good images" "\"$bin\" calibrate --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --threads 1 --tile --overlap 16 --fpr 0.34 \"$tmp/good\" >\"$tmp/cal.txt\" 2>\"$tmp/err\" && grep -q 'tiled (overlap 16)' \"$tmp/cal.txt\""
+eval $sc --tile --overlap 16 "$tmp/good" >"$tmp/g.txt" 2>/dev/null
+want=$(cut -f2 "$tmp/g.txt" | sort -g -r | sed -n 2p)   # floor(0.34 * 3) + 1 = 2nd largest
+got=$(h5dump -a /thresholds/image -m %.9g "$tmp/mc.h5" | awk '/\(0\)/{print $2}')
+ok "image threshold = the 2nd largest tiled score ($got vs $want)" "[ -n \"$want\" ] && awk -v a=$got -v b=$want 'BEGIN{exit !(a == b || (a - b)^2 < 1e-14 * b * b)}'"
+ok "score --tile with tiled thresholds: no tiling warning; without --tile: warned" "\"$bin\" score --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --threads 1 --tile --overlap 16 \"$tmp/good\" >/dev/null 2>\"$tmp/err\" && ! grep -q 'calibrated on' \"$tmp/err\" && \"$bin\" score --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --threads 1 \"$tmp/good\" >/dev/null 2>\"$tmp/err\" && grep -q 'calibrated on tiled images.*calibrate again without --tile' \"$tmp/err\""
+ok "calibrate --tile: an image smaller than a tile fails the calibration, model unchanged" "cp \"$tmp/mc.h5\" \"$tmp/mc_keep.h5\" && ! \"$bin\" calibrate --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --threads 1 --tile \"$tmp/good\" \"$tmp/thin64x20.png\" >/dev/null 2>\"$tmp/err\" && grep -q 'thin64x20.png.*smaller than a tile' \"$tmp/err\" && cmp -s \"$tmp/mc.h5\" \"$tmp/mc_keep.h5\""
+
 # --- bad input ---------------------------------------------------------------------------------------
 ok "--overlap 8: not a multiple of 16, exit 1, nothing written" "! eval $sc --tile --overlap 8 --maps \"$tmp/e1\" \"$tmp/b60x44.png\" >\"$tmp/o.txt\" 2>\"$tmp/err\" && grep -q 'overlap 8: must be 0 or a positive multiple of 16' \"$tmp/err\" && [ ! -s \"$tmp/o.txt\" ] && [ ! -e \"$tmp/e1\" ]"
 ok "--overlap 32: not below the tile size 32" "! eval $sc --tile --overlap 32 \"$tmp/b60x44.png\" >/dev/null 2>\"$tmp/err\" && grep -q 'overlap 32: must be smaller than the tile size 32' \"$tmp/err\""

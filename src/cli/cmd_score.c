@@ -437,6 +437,11 @@ int sn_cmd_score(int argc, char **argv)
                 "this run has %s (another repair_threshold or map setting?): verdicts may not hold\n",
                 model, thr->fingerprint, sn_inspector_fingerprint(in));
     }
+    if (thr && strncmp(thr->source, "fpr ", 4) == 0 && (strstr(thr->source, ", tiled") != NULL) != tile)
+        fprintf(stderr, "sernet score: warning: %s: the thresholds were calibrated on %s images (%s), "
+                "this run scores %s: calibrate again %s --tile\n", model,
+                tile ? "whole (resized)" : "tiled", thr->source, tile ? "tiles" : "whole resized images",
+                tile ? "with" : "without");
     if (maps && mkdir(maps, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "sernet score: error: %s: cannot create the maps folder: %s\n", maps,
                 strerror(errno));
