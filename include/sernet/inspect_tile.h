@@ -5,10 +5,11 @@
  * S x S tiles (S = sn_inspector_image_size) overlapping by at least `overlap` pixels, the last
  * row and column of tiles aligned to the image's edges. Each tile is scored exactly as
  * sn_inspect_pixels scores an S x S image (its own perceptual hash and most similar training
- * image, repair, reconstruction, anomaly map), one tile after the other on the calling thread, so
- * a tile's numbers are bit-identical to scoring that tile cut out on its own. The tile maps are
- * stitched into one W x H map (overlapping pixels averaged); the image score is the maximum of the
- * stitched map. Thread-safety, errors and memory as in sernet/inspect.h. */
+ * image, repair, reconstruction, anomaly map), so a tile's numbers are bit-identical to scoring
+ * that tile cut out on its own. Tiles run one after the other on the calling thread, or
+ * sn_tile_result.jobs at once on helper threads (each needs an inspector worker). The tile maps
+ * are stitched in raster order into one W x H map (overlapping pixels averaged); the image score
+ * is the maximum of the stitched map. Thread-safety, errors and memory as in sernet/inspect.h. */
 #ifndef SERNET_INSPECT_TILE_H
 #define SERNET_INSPECT_TILE_H
 
@@ -45,6 +46,10 @@ typedef struct {
                                 else SN_EINVAL before any inference (width, height set) */
     sn_tile_score *per_tile; /* per-tile results in raster order (k = row * nx + column) */
     int per_tile_cap;        /* must be >= tiles when per_tile is given, else SN_EINVAL */
+    /* input: tiles scored at once, each by its own thread and inspector worker (0 or 1: one
+     * after the other on the calling thread; capped by the tiles and the inspector's
+     * max_workers). The results do not depend on it: tiles are stitched in raster order. */
+    int jobs;
 } sn_tile_result;
 
 /* Score `image` (any size >= S x S, any sn_inspect_image layout) by tiling. overlap: the least

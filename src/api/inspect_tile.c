@@ -4,9 +4,29 @@
 #include "sernet/image.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One tile's call, run on the calling thread or a helper thread. */
+typedef struct {
+    sn_inspector *in;
+    sn_inspect_image im;
+    sn_inspect_result r;
+    sn_status status;
+    char msg[1024]; /* the error message (messages are per thread) */
+} tile_call;
+
+static void *tile_run(void *p)
+{
+    tile_call *c = p;
+    c->status = sn_inspect_pixels(c->in, &c->im, &c->r);
+    if (c->status != SN_OK)
+        snprintf(c->msg, sizeof c->msg, "%s", sn_err_msg());
+    sn_err_clear();
+    return NULL;
+}
 
 static sn_status tiled(sn_inspector *in, const sn_inspect_image *im, int overlap, const char *what,
                        sn_tile_result *res)
@@ -15,6 +35,8 @@ static sn_status tiled(sn_inspector *in, const sn_inspect_image *im, int overlap
     const int S = sn_inspector_image_size(in);
     float *map = NULL, *tmap = NULL;
     uint8_t *mask = NULL, *tmask = NULL;
+    tile_call *calls = NULL;
+    pthread_t *th = NULL;
     sn_tile_grid g;
     if (!im)
         SN_FAIL(SN_EINVAL, "sn_inspect_tiled: no image (NULL)");
@@ -49,44 +71,66 @@ static sn_status tiled(sn_inspector *in, const sn_inspect_image *im, int overlap
     if (res->per_tile && res->per_tile_cap < n)
         SN_FAIL(SN_EINVAL, "%s: per_tile holds %d results but the image has %d tiles (%d x %d)", what,
                 res->per_tile_cap, n, g.nx, g.ny);
+    /* tiles at once: each call needs a worker, so more than max_workers would only wait */
+    const int J = SN_MAX(1, SN_MIN(SN_MIN(SN_MIN(res->jobs, n), sn_inspector_max_workers(in)), 64));
     map = res->map;
     if (!map)
         SN_ALLOC(map, full, "stitched anomaly map");
     mask = res->repair_mask;
     if (!mask)
         SN_ALLOC(mask, full, "stitched repair mask");
-    SN_ALLOC(tmap, plane, "tile anomaly map");
-    SN_ALLOC(tmask, plane, "tile repair mask");
+    SN_ALLOC(tmap, plane * J, "tile anomaly maps");
+    SN_ALLOC(tmask, plane * J, "tile repair masks");
+    SN_CALLOC(calls, J, "tile calls");
+    SN_CALLOC(th, J, "tile threads");
     memset(map, 0, full * sizeof *map);
     memset(mask, 0, full);
     float best = -INFINITY;
     int64_t nbr = -1;
     int dist = 0;
-    for (int k = 0; k < n; k++) {
-        int x0, y0;
-        sn_tile_origin(&g, k, &x0, &y0);
-        sn_inspect_image t = {im->data + (size_t)y0 * stride + (size_t)x0 * bpp, S, S, stride,
-                              im->format};
-        sn_inspect_result r = {0};
-        r.map = tmap;
-        r.repair_mask = tmask;
-        status = sn_inspect_pixels(in, &t, &r);
-        if (status != SN_OK) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s", sn_err_msg());
-            sn_err_clear();
-            SN_FAIL(status, "%s: tile %d (x %d, y %d): %s", what, k, x0, y0, msg);
+    /* rounds of J tiles scored at once, then stitched in raster order */
+    for (int k0 = 0; k0 < n; k0 += J) {
+        const int m = SN_MIN(J, n - k0);
+        int started[64] = {0};
+        for (int j = 0; j < m; j++) {
+            int x0, y0;
+            sn_tile_origin(&g, k0 + j, &x0, &y0);
+            tile_call *c = &calls[j];
+            memset(c, 0, sizeof *c);
+            c->in = in;
+            c->im = (sn_inspect_image){im->data + (size_t)y0 * stride + (size_t)x0 * bpp, S, S, stride,
+                                       im->format};
+            c->r.map = tmap + (size_t)j * plane;
+            c->r.repair_mask = tmask + (size_t)j * plane;
+            /* job 0 is this thread; a thread that cannot start is run here afterwards */
+            if (j > 0)
+                started[j] = pthread_create(&th[j], NULL, tile_run, c) == 0;
         }
-        sn_tile_add_f32(&g, k, tmap, 1, map);
-        sn_tile_or_u8(&g, k, tmask, mask);
-        if (r.score > best || nbr < 0) { /* NaN never replaces a number */
-            best = r.score;
-            nbr = r.neighbor;
-            dist = r.neighbor_distance;
+        tile_run(&calls[0]);
+        for (int j = 1; j < m; j++) {
+            if (started[j])
+                pthread_join(th[j], NULL);
+            else
+                tile_run(&calls[j]);
         }
-        if (res->per_tile)
-            res->per_tile[k] = (sn_tile_score){x0, y0, r.score, r.neighbor, r.neighbor_distance,
-                                               r.repaired_pixels};
+        for (int j = 0; j < m; j++) {
+            const int k = k0 + j;
+            const tile_call *c = &calls[j];
+            int x0, y0;
+            sn_tile_origin(&g, k, &x0, &y0);
+            if (c->status != SN_OK)
+                SN_FAIL(c->status, "%s: tile %d (x %d, y %d): %s", what, k, x0, y0, c->msg);
+            sn_tile_add_f32(&g, k, c->r.map, 1, map);
+            sn_tile_or_u8(&g, k, c->r.repair_mask, mask);
+            if (c->r.score > best || nbr < 0) { /* NaN never replaces a number */
+                best = c->r.score;
+                nbr = c->r.neighbor;
+                dist = c->r.neighbor_distance;
+            }
+            if (res->per_tile)
+                res->per_tile[k] = (sn_tile_score){x0, y0, c->r.score, c->r.neighbor,
+                                                   c->r.neighbor_distance, c->r.repaired_pixels};
+        }
     }
     sn_tile_mean_f32(&g, 1, map);
     /* the image score: the stitched map's maximum, as an untiled score is its map's maximum (a
@@ -117,6 +161,8 @@ done:
         sn_free(mask);
     sn_free(tmap);
     sn_free(tmask);
+    sn_free(calls);
+    sn_free(th);
     return status;
 }
 

@@ -41,7 +41,8 @@ static const char usage[] =
     "  --category NAME  dataset category of the training images (default: the model's)\n"
     "  --threads N      OpenMP threads per image (default: the threads key, as sernet infer)\n"
     "  --jobs J         score J images at once, in J threads sharing one model (default 1);\n"
-    "                   lines still come in the order of the arguments\n"
+    "                   lines still come in the order of the arguments. With --tile: J tiles\n"
+    "                   of one image at once, the images one after the other\n"
     "  --maps DIR       write each anomaly map as DIR/<file name stem>.png (created if needed),\n"
     "                   grey level = round(255 * min(map / V, 1)); the map file is the 6th column\n"
     "  --map-max V      the map value drawn white (default 1)\n"
@@ -150,6 +151,7 @@ typedef struct {
     const sn_thresholds *thr; /* NULL: no thresholds */
     int json, defects;        /* defects: images judged defect (under lock) */
     int tile, overlap;        /* --tile, --overlap (SN_TILE_OVERLAP_DEFAULT) */
+    int tile_jobs;            /* --tile: tiles of one image scored at once (--jobs) */
 } run_ctx;
 
 typedef struct {
@@ -168,6 +170,7 @@ static sn_status score_tiled(run_ctx *c, buffers *b, const char *path, sn_inspec
     sn_tile_result t = {0};
     t.map = b->full;
     t.map_cap = b->full_cap;
+    t.jobs = c->tile_jobs;
     sn_status st = sn_inspect_tiled_file(c->in, path, c->overlap, &t);
     if (st == SN_EINVAL && t.tiles > 0 && (size_t)t.width * t.height > b->full_cap) {
         /* the map buffer was too small for this image: grow it and score again */
@@ -480,10 +483,11 @@ int sn_cmd_score(int argc, char **argv)
         goto done;
     }
     run_ctx c = {in, &files, &mapfiles, items, S, heat, full_size, maps != NULL, map_max,
-                 PTHREAD_MUTEX_INITIALIZER, 0, 0, thr, json, 0, tile, overlap};
+                 PTHREAD_MUTEX_INITIALIZER, 0, 0, thr, json, 0, tile, overlap, jobs};
     double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     int started = 0;
-    for (int j = 1; j < SN_MIN(jobs, files.n); j++) {
+    /* --tile: the images one after the other, each with --jobs tiles at once */
+    for (int j = 1; j < SN_MIN(tile ? 1 : jobs, files.n); j++) {
         if (pthread_create(&th[j], NULL, worker_main, &c) != 0) {
             fprintf(stderr, "sernet score: warning: could only start %d of %d jobs\n", j, jobs);
             break;
