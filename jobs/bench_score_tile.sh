@@ -4,6 +4,7 @@
 #   (a) as its 16 tiles cut out as 256 x 256 files, scored one by one (no tiling),
 #   (b) with --tile --overlap 0 (the same 16 tiles, stitched),
 #   (c) with --tile at the default overlap 64 (5 x 5 = 25 tiles),
+#   (d) as (b) with --jobs 2 (two tiles at once, one thread each),
 # all with --threads 1, and prints score's summary lines (wall and process CPU time per image).
 # (a) and (b) run the same 16 network passes, so their difference is the cost of the tiling
 # itself (cutting, stitching, the max over the stitched map); (c) shows what the overlap costs.
@@ -65,3 +66,4 @@ sc() { "$bin" score --model "$tmp/m.h5" --data "$tmp/syn.h5" --threads 1 "$@" 2>
 echo "bench_score_tile: (a) 16 tiles of 256 x 256 one by one: $(sc "$tmp/tiles")"
 echo "bench_score_tile: (b) 1024 x 1024 --tile --overlap 0 (16 tiles): $(sc --tile --overlap 0 "$tmp/big/big1024.png")"
 echo "bench_score_tile: (c) 1024 x 1024 --tile (overlap 64, 25 tiles): $(sc --tile "$tmp/big/big1024.png")"
+echo "bench_score_tile: (d) 1024 x 1024 --tile --overlap 0 --jobs 2 (16 tiles, 2 at once): $(sc --tile --overlap 0 --jobs 2 "$tmp/big/big1024.png")"

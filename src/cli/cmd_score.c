@@ -160,8 +160,6 @@ typedef struct {
     size_t full_cap, px_cap;
 } buffers;
 
-/* Score file i into its item's line (or error line), with this thread's buffers. Returns the
- * item's final state (1 scored, 2 failed), which the caller publishes under the lock. */
 /* --tile: score file i by tiling into r (scalars) and b->full (the stitched map, grown to the
  * image's size when needed). Returns SN_OK or the error (recorded). */
 static sn_status score_tiled(run_ctx *c, buffers *b, const char *path, sn_inspect_result *r,
@@ -196,6 +194,8 @@ static sn_status score_tiled(run_ctx *c, buffers *b, const char *path, sn_inspec
     return SN_OK;
 }
 
+/* Score file i into its item's line (or error line), with this thread's buffers. Returns the
+ * item's final state (1 scored, 2 failed), which the caller publishes under the lock. */
 static int score_item(run_ctx *c, buffers *b, int i)
 {
     item *it = &c->items[i];
