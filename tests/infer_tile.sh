@@ -7,7 +7,8 @@
 #  - the results file is at the dataset's size (image_size 64, /maps [60, 64, 64]) with the
 #    tiling in attributes, and `sernet eval` evaluates it against the dataset's 64 x 64 masks;
 #  - 1 and 2 ranks give the same rows (checksums) at --batch 4;
-#  - a complete or interrupted file of another tiling is refused on --resume;
+#  - an interrupted tiled run (SIGTERM) resumes to the same rows; a complete or interrupted file
+#    of another tiling or other training tiles is refused on --resume;
 #  - errors: no --train-data while the dataset's own training images are 64 x 64, no --tile (the
 #    message suggests it), --overlap not a multiple of 16, images smaller than a tile, usage.
 set -u
@@ -27,6 +28,7 @@ mpi() { mpiexec -n "$1" --oversubscribe "${@:2}"; }
 
 "$bin" synth --out "$tmp/syn.h5" --size 32 --set seed=3 >/dev/null 2>"$tmp/err" || die "synth 32"
 "$bin" synth --out "$tmp/big.h5" --size 64 --set seed=4 >/dev/null 2>"$tmp/err" || die "synth 64"
+"$bin" synth --out "$tmp/other.h5" --size 32 --set seed=5 >/dev/null 2>"$tmp/err" || die "synth 32, seed 5"
 mkdir -p "$tmp/g16" "$tmp/t16"
 "$py" -c "
 from PIL import Image
@@ -74,6 +76,18 @@ ok "--batch 4 close to --batch 1" "paste <(values \"$tmp/a1.h5\" /scores) <(valu
 ok "--resume with another overlap: refused, names both" "! \"$bin\" $inf --tile --overlap 0 --train-data \"$tmp/syn.h5\" --batch 1 --out \"$tmp/r1.h5\" --resume >/dev/null 2>\"$tmp/err\" && grep -q 'made with --tile --overlap 16, this run asks for --tile --overlap 0' \"$tmp/err\""
 cp "$tmp/r1.h5" "$tmp/r1_copy.h5"
 ok "--resume with the same tiling: complete already, file untouched" "\"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/syn.h5\" --batch 1 --out \"$tmp/r1.h5\" --resume >/dev/null 2>\"$tmp/err\" && cmp -s \"$tmp/r1.h5\" \"$tmp/r1_copy.h5\""
+
+# an interrupted tiled run (SIGTERM at 2 ranks: the round finishes, rows kept) resumed at 1 rank
+SERNET_INFER_DELAY_MS=150 mpiexec -n 2 --oversubscribe "$bin" infer --model "$tmp/m.h5" --data "$tmp/big.h5" \
+  --category weave --set threads=1 --tile --overlap 16 --train-data "$tmp/syn.h5" --batch 4 --out "$tmp/k.h5" \
+  >"$tmp/klog" 2>"$tmp/kerr" &
+mpipid=$!
+for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/klog" 2>/dev/null && break; sleep 0.05; done
+kill -TERM $mpipid 2>/dev/null
+wait $mpipid 2>/dev/null
+ok "SIGTERM: stopped with rows kept in the .tmp" "[ ! -e \"$tmp/k.h5\" ] && [ -e \"$tmp/k.h5.tmp\" ] && grep -q 'resume' \"$tmp/klog\""
+ok "--resume with other training tiles: refused, names the fingerprints" "! \"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/other.h5\" --batch 4 --out \"$tmp/k.h5\" --resume >/dev/null 2>\"$tmp/err\" && grep -q 'other training tiles' \"$tmp/err\" && [ -e \"$tmp/k.h5.tmp\" ]"
+ok "--resume: the resumed file equals the uninterrupted run (checksums)" "\"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/syn.h5\" --batch 4 --out \"$tmp/k.h5\" --resume >/dev/null 2>\"$tmp/err\" && diff <(values \"$tmp/a1.h5\" /checksums %llu) <(values \"$tmp/k.h5\" /checksums %llu) >\"$tmp/err\""
 
 # errors
 ok "no --train-data: the dataset's own 64 x 64 training images cannot be tiles" "! \"$bin\" $inf --tile --out \"$tmp/e1.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'training images.*64 x 64.*--train-data' \"$tmp/err\" && [ ! -e \"$tmp/e1.h5\" ] && [ ! -e \"$tmp/e1.h5.tmp\" ]"

@@ -216,7 +216,18 @@ typedef struct {
     int tiled;
     sn_tile_grid grid;
     sn_dataset *train_ds;
+    char train_fp[17]; /* the training tiles' identity: FNV-1a 64 of S and their hash index */
 } run_state;
+
+/* --tile: what identifies the training tiles the repair draws from (their size and hashes). */
+static void train_fingerprint(const run_state *r, char out[17])
+{
+    uint64_t h = SN_FNV_OFFSET;
+    const int64_t s = r->grid.tile;
+    h = sn_fnv1a(h, &s, sizeof s);
+    h = sn_fnv1a(h, r->hashes, (size_t)r->n_hashes * sizeof *r->hashes);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
 
 static sn_status create_file(run_state *r)
 {
@@ -243,9 +254,11 @@ static sn_status create_file(run_state *r)
     /* tiling: 0 = none; else the tile side (the model's S) and the least overlap */
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "tile", r->tiled ? r->grid.tile : 0));
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "tile_overlap", r->tiled ? r->grid.overlap : 0));
-    if (r->tiled)
+    if (r->tiled) {
         SN_TRY(sn_h5_attr_set_str(&r->f, "/", "train_data", r->o->train_data ? r->o->train_data :
                                   r->o->data));
+        SN_TRY(sn_h5_attr_set_str(&r->f, "/", "train_fingerprint", r->train_fp));
+    }
     for (int i = 0; i < D_COUNT; i++) {
         hsize_t dims[4] = {(hsize_t)r->m, (hsize_t)s, (hsize_t)s, 3};
         hsize_t chunk[4] = {1, (hsize_t)s, (hsize_t)s, 3};
@@ -302,6 +315,20 @@ static sn_status check_resumable(run_state *r, const char *shown)
                 snprintf(asks, sizeof asks, "--tile --overlap %d", want_overlap);
             SN_FAIL(SN_EINVAL, "%s: results were made with %s, this run asks for %s: use the same "
                     "tiling, or remove it or choose another --out", shown, had, asks);
+        }
+        if (r->tiled) {
+            char *tfp = NULL, *tpath = NULL;
+            if (sn_h5_attr_get_str(&r->f, "/", "train_fingerprint", &tfp) != SN_OK ||
+                sn_h5_attr_get_str(&r->f, "/", "train_data", &tpath) != SN_OK)
+                status = sn_err_status(); /* a tiled file always has both: damaged */
+            else if (strcmp(tfp, r->train_fp) != 0)
+                status = SN_ERR(SN_EINVAL, "%s: results were made with other training tiles (%s, "
+                                "fingerprint %s; %s has %s): use the same --train-data, or remove it "
+                                "or choose another --out", shown, tpath, tfp,
+                                r->o->train_data ? r->o->train_data : r->o->data, r->train_fp);
+            free(tfp);
+            free(tpath);
+            SN_TRY(status);
         }
     }
 done:
@@ -746,6 +773,8 @@ agree:
                              r->tiled ? sn_dataset_category(r->ds) : o->category, r->comm, &r->hashes,
                              &r->n_hashes));
     sn_results_data_fingerprint(r->ds, r->data_fp);
+    if (r->tiled)
+        train_fingerprint(r, r->train_fp);
 done:
     return status;
 }
