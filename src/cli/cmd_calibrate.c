@@ -2,7 +2,9 @@
  * their scores and map pixels) or as given numbers (docs/inspection.md). */
 #include "cli/cli.h"
 #include "sernet/dist.h"
+#include "sernet/image.h"
 #include "sernet/inspect.h"
+#include "sernet/inspect_tile.h"
 #include "sernet/model.h"
 
 #include <math.h>
@@ -13,7 +15,8 @@
 
 static const char usage[] =
     "usage: sernet calibrate --model MODEL.h5 --data DATA.h5 [--category NAME] [--fpr F]\n"
-    "                        [--threads N] [--config FILE] [--set key=value]... GOOD_IMAGE_OR_FOLDER...\n"
+    "                        [--threads N] [--tile [--overlap PX]] [--config FILE] [--set key=value]...\n"
+    "                        GOOD_IMAGE_OR_FOLDER...\n"
     "       sernet calibrate --model MODEL.h5 --threshold T [--pixel-threshold P]\n"
     "Store decision thresholds in MODEL.h5, which `sernet score` then applies (normalised score,\n"
     "verdict good/defect, defect mask). First form: score held-out good images (images of good\n"
@@ -27,6 +30,11 @@ static const char usage[] =
     "                      score, so fewer than 1/F images give their largest score\n"
     "  --category NAME     dataset category of the training images (default: the model's)\n"
     "  --threads N         OpenMP threads (default: the threads key)\n"
+    "  --tile              score the good images by tiling, as `sernet score --tile` does (for\n"
+    "                      a line that scores large images tiled: tiled and resized scores\n"
+    "                      differ); the pixel quantile is over the stitched maps\n"
+    "  --overlap PX        tile overlap, as `sernet score --overlap` (default S/4 rounded down\n"
+    "                      to a multiple of 16)\n"
     "  --threshold T       image threshold (> 0) to store as given\n"
     "  --pixel-threshold P pixel threshold (>= 0; 0 or absent: no defect masks)\n";
 
@@ -50,6 +58,7 @@ int sn_cmd_calibrate(int argc, char **argv)
     const char *model = NULL, *data = NULL, *category = NULL;
     double fpr = 0.01, thr_image = -1, thr_pixel = -1;
     int threads = SN_INSPECT_THREADS_CONFIG, pos = 0, rc = SN_EXIT_FAIL;
+    int tile = 0, overlap = SN_TILE_OVERLAP_DEFAULT;
     const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &model, 0, 0},
                                {"data", SN_OPT_STR, &data, 0, 0},
                                {"category", SN_OPT_STR, &category, 0, 0},
@@ -57,6 +66,8 @@ int sn_cmd_calibrate(int argc, char **argv)
                                {"threads", SN_OPT_INT, &threads, 1, 1024},
                                {"threshold", SN_OPT_DOUBLE, &thr_image, 1e-300, 1e300},
                                {"pixel-threshold", SN_OPT_DOUBLE, &thr_pixel, 0, 1e300},
+                               {"tile", SN_OPT_FLAG, &tile, 0, 0},
+                               {"overlap", SN_OPT_INT, &overlap, 0, SN_IMAGE_MAX_DIM},
                                SN_OPT_END};
     int prc = sn_cli_parse("calibrate", usage, argc, argv, opts, &ca, &pos);
     if (prc)
@@ -66,6 +77,10 @@ int sn_cmd_calibrate(int argc, char **argv)
         return sn_cli_usage_error("calibrate", usage, "--model is required");
     if (given && (data || pos < argc))
         return sn_cli_usage_error("calibrate", usage, "--threshold stores numbers: no --data and no images");
+    if (given && tile)
+        return sn_cli_usage_error("calibrate", usage, "--tile scores images: not with --threshold");
+    if (!tile && overlap != SN_TILE_OVERLAP_DEFAULT)
+        return sn_cli_usage_error("calibrate", usage, "--overlap needs --tile");
     if (!given && thr_pixel >= 0)
         return sn_cli_usage_error("calibrate", usage, "--pixel-threshold needs --threshold");
     if (!given && (!data || pos >= argc))
@@ -77,7 +92,8 @@ int sn_cmd_calibrate(int argc, char **argv)
 
     sn_inspector *in = NULL;
     sn_cli_strlist files = {0};
-    float *scores = NULL, *pixels = NULL;
+    float *scores = NULL, *pixels = NULL, *map = NULL;
+    size_t npix = 0, pix_cap = 0, map_cap = 0;
     sn_thresholds t;
     memset(&t, 0, sizeof t);
     t.set = 1;
@@ -114,31 +130,88 @@ int sn_cmd_calibrate(int argc, char **argv)
                 goto done;
             }
         }
-        const size_t px = (size_t)sn_inspector_image_size(in) * sn_inspector_image_size(in);
-        scores = malloc(sizeof(float) * (size_t)files.n);
-        pixels = malloc(sizeof(float) * px * (size_t)files.n);
-        if (!scores || !pixels) {
-            fprintf(stderr, "sernet calibrate: error: out of memory for %d images' maps\n", files.n);
-            goto done;
-        }
-        for (int i = 0; i < files.n; i++) {
-            sn_inspect_result r = {0};
-            r.map = pixels + px * (size_t)i;
-            if (sn_inspect_file(in, files.v[i], &r) != SN_OK) {
-                /* every good image counts: a threshold from a subset would be silently different */
+        const int S = sn_inspector_image_size(in);
+        const size_t px = (size_t)S * S;
+        if (tile) {
+            /* a bad --overlap is refused before any image is read */
+            sn_tile_grid g;
+            overlap = overlap == SN_TILE_OVERLAP_DEFAULT ? sn_tile_default_overlap(S) : overlap;
+            if (sn_tile_grid_make(S, S, S, overlap, "--overlap", &g) != SN_OK) {
                 sn_cli_fail("calibrate");
                 goto done;
             }
-            scores[i] = r.score;
+        }
+        scores = malloc(sizeof(float) * (size_t)(files.n ? files.n : 1));
+        map = malloc(px * sizeof *map); /* grown for larger tiled images */
+        map_cap = px;
+        if (!scores || !map) {
+            fprintf(stderr, "sernet calibrate: error: out of memory for %d images' scores\n", files.n);
+            goto done;
+        }
+        for (int i = 0; i < files.n; i++) {
+            /* the maps' pixels of all images, grown as images come (tiled maps have each image's
+             * own size) */
+            for (int pass = 0; pass < 2; pass++) {
+                size_t need = px;
+                sn_status st;
+                if (tile) {
+                    sn_tile_result t = {0};
+                    t.map = map;
+                    t.map_cap = map_cap;
+                    st = sn_inspect_tiled_file(in, files.v[i], overlap, &t);
+                    need = (size_t)t.width * t.height;
+                    if (st == SN_EINVAL && pass == 0 && t.tiles > 0 && need > map_cap) {
+                        sn_err_clear();
+                        free(map);
+                        map_cap = 0;
+                        if (!(map = malloc(need * sizeof *map))) {
+                            fprintf(stderr, "sernet calibrate: error: %s: out of memory for a %d x %d "
+                                    "map\n", files.v[i], t.width, t.height);
+                            goto done;
+                        }
+                        map_cap = need;
+                        continue;
+                    }
+                    scores[i] = t.score;
+                } else {
+                    sn_inspect_result r = {0};
+                    r.map = map;
+                    st = sn_inspect_file(in, files.v[i], &r);
+                    scores[i] = r.score;
+                }
+                if (st != SN_OK) {
+                    /* every good image counts: a threshold from a subset would be silently different */
+                    sn_cli_fail("calibrate");
+                    goto done;
+                }
+                if (npix + need > pix_cap) {
+                    size_t cap = SN_MAX(2 * pix_cap, npix + need);
+                    float *grown = realloc(pixels, cap * sizeof *pixels);
+                    if (!grown) {
+                        fprintf(stderr, "sernet calibrate: error: out of memory for %d images' maps\n",
+                                files.n);
+                        goto done;
+                    }
+                    pixels = grown;
+                    pix_cap = cap;
+                }
+                memcpy(pixels + npix, map, need * sizeof *map);
+                npix += need;
+                break;
+            }
         }
         if (floor(fpr * files.n) < 1)
             fprintf(stderr, "sernet calibrate: warning: %d good image(s) at --fpr %g: the image "
                     "threshold is their largest score; %.0f or more images give a real %g quantile\n",
                     files.n, fpr, ceil(1 / fpr), 1 - fpr);
         t.image = upper_quantile(scores, (size_t)files.n, fpr);
-        t.pixel = upper_quantile(pixels, px * (size_t)files.n, fpr);
+        t.pixel = upper_quantile(pixels, npix, fpr);
         snprintf(t.fingerprint, sizeof t.fingerprint, "%s", sn_inspector_fingerprint(in));
-        snprintf(t.source, sizeof t.source, "fpr %g on %d held-out good images", fpr, files.n);
+        if (tile)
+            snprintf(t.source, sizeof t.source, "fpr %g on %d held-out good images, tiled (overlap %d)",
+                     fpr, files.n, overlap);
+        else
+            snprintf(t.source, sizeof t.source, "fpr %g on %d held-out good images", fpr, files.n);
         if (!(t.image > 0)) {
             fprintf(stderr, "sernet calibrate: error: the good images' threshold score is %g: an "
                     "image threshold must be > 0\n", t.image);
@@ -155,6 +228,7 @@ int sn_cmd_calibrate(int argc, char **argv)
 done:
     free(scores);
     free(pixels);
+    free(map);
     sn_cli_strlist_free(&files);
     sn_inspector_close(in);
     return rc;

@@ -1,6 +1,8 @@
 /* sernet infer: distributed inference of a test split into a results file (docs/inference.md). */
 #include "cli/cli.h"
 #include "sernet/dist.h"
+#include "sernet/image.h"
+#include "sernet/tile.h"
 #include "sernet/results.h"
 #include "sernet/train.h"
 
@@ -12,7 +14,7 @@ int sn_cmd_infer(int argc, char **argv)
     static const char usage[] =
         "usage: sernet infer --model MODEL.h5 --data DATA.h5 --out RESULTS.h5 [--category NAME]\n"
         "                    [--resume] [--force] [--batch N] [--quiet] [--config FILE]\n"
-        "                    [--set key=value]...\n"
+        "                    [--tile [--overlap PX] [--train-data TRAIN.h5]] [--set key=value]...\n"
         "Score the test split of one category on any number of MPI ranks: segmentation, search of\n"
         "the most similar training image, repair, reconstruction, anomaly map and image score per\n"
         "image. Ranks write their rows collectively into RESULTS.h5 (scores, maps, masks,\n"
@@ -22,10 +24,20 @@ int sn_cmd_infer(int argc, char **argv)
         "--resume computes only the missing ones. Without --config/--set the model's own\n"
         "configuration is used, with --config/--set applied on top (the keys that shaped the nets\n"
         "cannot change: image_size, widths, units_per_block, bn_eps, large_area).\n"
-        "--batch: images per rank per round (default 8, 1..64).\n";
+        "--batch: images per rank per round (default 8, 1..64); with --tile also the tiles per\n"
+        "engine call.\n"
+        "--tile: the test images are larger than the model's S (e.g. ingested with --size 1024 for\n"
+        "a model trained at 256): each is cut into S x S tiles overlapping by at least --overlap\n"
+        "pixels (default S/4 rounded down to a multiple of 16), the last row and column of tiles\n"
+        "aligned to the edges; each tile is repaired with its most similar training image of\n"
+        "--train-data (a dataset file at S with its hash index, normally the one the model was\n"
+        "trained on; default DATA.h5 itself), and the tiles' maps and masks are stitched back at\n"
+        "the dataset's size (overlaps averaged; score = maximum of the stitched map), so RESULTS.h5\n"
+        "and `sernet eval` work at the dataset's size (docs/inference.md).\n";
     sn_cli_config_args ca = {0};
     sn_infer_opts o = {0};
     o.batch = 8;
+    o.overlap = SN_TILE_OVERLAP_DEFAULT;
     int pos = 0;
     const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &o.model, 0, 0},
                                {"data", SN_OPT_STR, &o.data, 0, 0},
@@ -35,6 +47,9 @@ int sn_cmd_infer(int argc, char **argv)
                                {"force", SN_OPT_FLAG, &o.force, 0, 0},
                                {"batch", SN_OPT_INT, &o.batch, 1, 64},
                                {"quiet", SN_OPT_FLAG, &o.quiet, 0, 0},
+                               {"tile", SN_OPT_FLAG, &o.tile, 0, 0},
+                               {"overlap", SN_OPT_INT, &o.overlap, 0, SN_IMAGE_MAX_DIM},
+                               {"train-data", SN_OPT_STR, &o.train_data, 0, 0},
                                SN_OPT_END};
     int prc = sn_cli_parse("infer", usage, argc, argv, opts, &ca, &pos);
     if (prc)
@@ -45,6 +60,8 @@ int sn_cmd_infer(int argc, char **argv)
         return sn_cli_usage_error("infer", usage, "--model, --data and --out are required");
     if (o.resume && o.force)
         return sn_cli_usage_error("infer", usage, "--resume and --force exclude each other");
+    if (!o.tile && (o.overlap != SN_TILE_OVERLAP_DEFAULT || o.train_data))
+        return sn_cli_usage_error("infer", usage, "--overlap and --train-data need --tile");
 
     o.config_path = ca.config_path;
     o.sets = ca.sets;

@@ -9,6 +9,7 @@
 #include "sernet/image.h"
 #include "sernet/preprocess.h"
 #include "sernet/resize.h"
+#include "sernet/tile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +43,15 @@ static const char usage[] =
     "  --force      replace an existing output file (default: refuse)\n"
     "  --skip-bad   skip undecodable images (and defect images whose mask is bad) with a\n"
     "               warning and a count, instead of failing (default: fail)\n"
+    "  --tile       cut every training image at its native resolution into SxS tiles (no\n"
+    "               resizing) overlapping by at least --overlap pixels, the last row and\n"
+    "               column of tiles aligned to the edges: the training split is the tiles,\n"
+    "               named <file>@<x>,<y>, for a model that scores large images with --tile.\n"
+    "               Training only: --test-good/--defect are refused and the test folders of\n"
+    "               the MVTec layout left out (ingest them at their size with --size D for\n"
+    "               `sernet infer --tile`). An image smaller than SxS is an error\n"
+    "  --overlap PX least tile overlap, a multiple of 16 below S (default S/4 rounded down\n"
+    "               to a multiple of 16)\n"
     "Run under mpiexec to decode on several ranks; the data written does not depend on the\n"
     "number of ranks.\n";
 
@@ -113,6 +123,12 @@ typedef struct {
     strlist types;         /* "good" first, then the defect types */
     uint8_t *labels, *has_mask;
     int32_t *defect;
+    /* --tile: training item i is the tile at (tile_x[i], tile_y[i]) of train_src.v[i]; the last
+     * decoded source is kept (a rank produces the tiles of one image one after the other) */
+    int tiled;
+    int32_t *tile_x, *tile_y;
+    sn_image cache;
+    char *cache_src;
 } ingest_plan;
 
 static void plan_free(ingest_plan *p)
@@ -126,6 +142,10 @@ static void plan_free(ingest_plan *p)
     free(p->labels);
     free(p->has_mask);
     free(p->defect);
+    free(p->tile_x);
+    free(p->tile_y);
+    sn_image_free(&p->cache);
+    free(p->cache_src);
 }
 
 /* One item: the name stored in the file and the file read. */
@@ -409,11 +429,122 @@ done:
     return status;
 }
 
+/* --tile: training item i, the S x S tile of its source at native resolution (the same
+ * preprocessing as the inspection API's, sn_preprocess_rgb8, whose resize is the identity here). */
+static sn_status ingest_tile(ingest_plan *p, int64_t i, uint8_t *image, int32_t orig[2])
+{
+    sn_status status = SN_OK;
+    const char *src = p->train_src.v[i];
+    const int S = p->size, x = p->tile_x[i], y = p->tile_y[i];
+    if (!p->cache_src || strcmp(p->cache_src, src) != 0) {
+        sn_image_free(&p->cache);
+        free(p->cache_src);
+        p->cache_src = NULL;
+        SN_TRY(sn_image_read(src, &p->cache));
+        if (!(p->cache_src = strdup(src)))
+            SN_FAIL(SN_ENOMEM, "%s: file name", src);
+    }
+    const sn_image *im = &p->cache;
+    if (x + S > im->w || y + S > im->h)
+        SN_FAIL(SN_EFORMAT, "%s: image is %d x %d, the tile at (%d, %d) needs %d x %d (the file changed "
+                "while ingesting?)", src, im->w, im->h, x, y, x + S, y + S);
+    SN_TRY(sn_preprocess_rgb8(im->data + ((size_t)y * im->w + x) * im->c, S, S, (sn_pixel_format)im->c,
+                              (size_t)im->w * im->c, S, image));
+    orig[0] = im->h;
+    orig[1] = im->w;
+done:
+    return status;
+}
+
+/* --tile: the size of every training image (each rank decodes its shard, the sizes are summed
+ * over ranks), then the training split becomes the tiles of each image in raster order. */
+static sn_status plan_tiles(ingest_plan *p, int overlap, MPI_Comm comm)
+{
+    sn_status status = SN_OK;
+    const int64_t n = p->train.n;
+    int64_t begin, count, nt = 0;
+    int32_t *dims = NULL, *all = NULL;
+    strlist names = {0}, srcs = {0};
+    sn_tile_grid g;
+    SN_CALLOC(dims, 2 * n, "image sizes");
+    SN_CALLOC(all, 2 * n, "image sizes");
+    sn_dist_shard(n, sn_dist_rank(comm), sn_dist_size(comm), &begin, &count);
+    for (int64_t i = begin; i < begin + count; i++) {
+        sn_image im = {0};
+        SN_TRY(sn_image_read(p->train_src.v[i], &im));
+        dims[2 * i] = im.w;
+        dims[2 * i + 1] = im.h;
+        sn_image_free(&im);
+    }
+done:
+    status = sn_dist_agree(status, comm);
+    if (status == SN_OK &&
+        MPI_Allreduce(dims, all, (int)(2 * n), MPI_INT32_T, MPI_SUM, comm) != MPI_SUCCESS)
+        status = SN_ERR(SN_EMPI, "MPI_Allreduce of the training image sizes failed");
+    /* the same on every rank from here: no agreement needed */
+    for (int64_t i = 0; i < n && status == SN_OK; i++) {
+        status = sn_tile_grid_make(all[2 * i], all[2 * i + 1], p->size, overlap, p->train_src.v[i], &g);
+        nt += sn_tile_count(&g);
+    }
+    if (status == SN_OK) {
+        p->tile_x = malloc(sizeof(int32_t) * (size_t)nt);
+        p->tile_y = malloc(sizeof(int32_t) * (size_t)nt);
+        if (!p->tile_x || !p->tile_y)
+            status = SN_ERR(SN_ENOMEM, "%lld training tiles", (long long)nt);
+    }
+    for (int64_t i = 0, k = 0; i < n && status == SN_OK; i++) {
+        sn_tile_grid_make(all[2 * i], all[2 * i + 1], p->size, overlap, p->train_src.v[i], &g);
+        for (int t = 0; t < sn_tile_count(&g) && status == SN_OK; t++, k++) {
+            int x, y;
+            char name[4300];
+            sn_tile_origin(&g, t, &x, &y);
+            snprintf(name, sizeof name, "%s@%d,%d", p->train.v[i], x, y);
+            if (push(&names, name) || push(&srcs, p->train_src.v[i]))
+                status = SN_ERR(SN_ENOMEM, "listing the training tiles");
+            p->tile_x[k] = x;
+            p->tile_y[k] = y;
+        }
+    }
+    if (status == SN_OK) {
+        sn_cli_strlist_free(&p->train);
+        sn_cli_strlist_free(&p->train_src);
+        p->train = names;
+        p->train_src = srcs;
+        memset(&names, 0, sizeof names);
+        memset(&srcs, 0, sizeof srcs);
+        p->tiled = 1;
+    }
+    sn_cli_strlist_free(&names);
+    sn_cli_strlist_free(&srcs);
+    sn_free(dims);
+    sn_free(all);
+    return status;
+}
+
+/* --tile: no test split (its images belong at their own size in another file). */
+static sn_status drop_test(ingest_plan *p)
+{
+    sn_cli_strlist_free(&p->test);
+    sn_cli_strlist_free(&p->test_src);
+    sn_cli_strlist_free(&p->test_masks);
+    sn_cli_strlist_free(&p->types);
+    free(p->labels);
+    free(p->has_mask);
+    free(p->defect);
+    p->labels = p->has_mask = NULL;
+    p->defect = NULL;
+    if (push(&p->types, "good"))
+        return SN_ERR(SN_ENOMEM, "listing");
+    return plan_labels(p);
+}
+
 static sn_status produce(void *ctx, int cat, int split, int64_t i, uint8_t *image, uint8_t *mask,
                          int32_t orig[2])
 {
-    const ingest_plan *p = ctx;
+    ingest_plan *p = ctx;
     (void)cat;
+    if (split == 0 && p->tiled)
+        return ingest_tile(p, i, image, orig);
     if (split == 0)
         return ingest_item(p, p->train_src.v[i], NULL, image, NULL, orig);
     return ingest_item(p, p->test_src.v[i], p->test_masks.v[i], image, mask, orig);
@@ -499,12 +630,13 @@ int sn_cmd_ingest(int argc, char **argv)
     sn_cli_config_args ca = {0};
     const char *root = NULL, *category = NULL, *out = NULL, *size_arg = NULL;
     folder_args fa = {0};
-    int force = 0, skip_bad = 0, pos = 0;
+    int force = 0, skip_bad = 0, pos = 0, tile = 0, overlap = SN_TILE_OVERLAP_DEFAULT;
     const sn_cli_opt opts[] = {{"root", SN_OPT_STR, &root, 0, 0},         {"category", SN_OPT_STR, &category, 0, 0},
                                {"out", SN_OPT_STR, &out, 0, 0},           {"size", SN_OPT_STR, &size_arg, 0, 0},
                                {"good", SN_OPT_STR, &fa.good, 0, 0},      {"test-good", SN_OPT_STR, &fa.test_good, 0, 0},
                                {"defect", SN_OPT_STR, &fa.defect, 0, 0},  {"masks", SN_OPT_STR, &fa.masks, 0, 0},
                                {"force", SN_OPT_FLAG, &force, 0, 0},      {"skip-bad", SN_OPT_FLAG, &skip_bad, 0, 0},
+                               {"tile", SN_OPT_FLAG, &tile, 0, 0},        {"overlap", SN_OPT_INT, &overlap, 0, SN_IMAGE_MAX_DIM},
                                SN_OPT_END};
     int rc = sn_cli_parse("ingest", usage, argc, argv, opts, &ca, &pos);
     if (rc)
@@ -521,6 +653,12 @@ int sn_cmd_ingest(int argc, char **argv)
     if (fa.masks && !fa.defect)
         return sn_cli_usage_error("ingest", usage, "--masks needs --defect (the masks belong to "
                                   "the defective images)");
+    if (!tile && overlap != SN_TILE_OVERLAP_DEFAULT)
+        return sn_cli_usage_error("ingest", usage, "--overlap needs --tile");
+    if (tile && (fa.test_good || fa.defect))
+        return sn_cli_usage_error("ingest", usage, "--tile cuts the training images into tiles: no "
+                                  "--test-good or --defect (ingest the test images at their size with "
+                                  "--size D into another file for `sernet infer --tile`)");
     if ((!root && !folders) || !category || !out)
         return sn_cli_usage_error("ingest", usage, "--root or --good, and --category and --out, are required");
     if (strchr(category, '/') || strchr(category, ',') || !category[0])
@@ -555,11 +693,25 @@ int sn_cmd_ingest(int argc, char **argv)
                  fa.masks ? " --masks " : "", fa.masks ? fa.masks : "");
     }
     plan.size = cfg.image_size;
+    if (tile) {
+        /* a bad --overlap is refused before any image is read */
+        sn_tile_grid g;
+        overlap = overlap == SN_TILE_OVERLAP_DEFAULT ? sn_tile_default_overlap(plan.size) : overlap;
+        if (sn_tile_grid_make(plan.size, plan.size, plan.size, overlap, "--overlap", &g) != SN_OK)
+            return sn_cli_fail("ingest");
+    }
     double t0 = MPI_Wtime();
     sn_status st = sn_dist_agree(root ? plan_build_mvtec(&plan) : plan_build_folders(&plan, &fa), comm);
-    int64_t dropped = 0;
+    int64_t dropped = 0, n_sources = plan.train.n, left_out = 0;
+    if (st == SN_OK && tile) {
+        left_out = plan.test.n;
+        st = drop_test(&plan);
+    }
     if (st == SN_OK && skip_bad)
         st = drop_bad(&plan, comm, &dropped);
+    n_sources = plan.train.n;
+    if (st == SN_OK && tile)
+        st = plan_tiles(&plan, overlap, comm);
     if (st == SN_OK) {
         sn_dsw_category cat = {category, root ? plan.dir : source, plan.train.n, plan.test.n, plan.train.v,
                                plan.test.v, plan.labels, plan.defect, plan.has_mask,
@@ -580,15 +732,23 @@ int sn_cmd_ingest(int argc, char **argv)
                sn_dist_size(comm));
         /* input volume for throughput figures: every image and mask file read */
         double bytes = 0;
-        for (int64_t i = 0; i < plan.train.n; i++)
-            bytes += file_bytes(plan.train_src.v[i]);
+        for (int64_t i = 0; i < plan.train.n; i++) /* with --tile: each file once, not per tile */
+            if (i == 0 || strcmp(plan.train_src.v[i], plan.train_src.v[i - 1]) != 0)
+                bytes += file_bytes(plan.train_src.v[i]);
         for (int64_t i = 0; i < plan.test.n; i++)
             bytes += file_bytes(plan.test_src.v[i]) + file_bytes(plan.test_masks.v[i]);
-        int64_t nimg = plan.train.n + plan.test.n;
+        int64_t nimg = n_sources + plan.test.n;
         printf("ingest: throughput %.1f images/s, %.1f MB/s of input files (%.1f MB, masks included)\n",
                nimg / secs, bytes / 1e6 / secs, bytes / 1e6);
         if (skip_bad)
             printf("ingest: skipped %lld bad file(s)\n", (long long)dropped);
+        if (tile)
+            printf("ingest: --tile: %lld training tiles of %dx%d (overlap >= %d) from %lld image(s)\n",
+                   (long long)plan.train.n, plan.size, plan.size, overlap, (long long)n_sources);
+        if (left_out)
+            printf("ingest: --tile: %lld test image(s) left out: ingest them at their size (--size D) "
+                   "into another file and score them with `sernet infer --tile --train-data %s`\n",
+                   (long long)left_out, out);
     }
     plan_free(&plan);
     return st == SN_OK ? SN_EXIT_OK : sn_cli_fail("ingest");

@@ -4,6 +4,7 @@
 #include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/inspect.h"
+#include "sernet/inspect_tile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +21,8 @@
 static const char usage[] =
     "usage: sernet score --model MODEL.h5 --data DATA.h5 [--category NAME] [--threads N] [--jobs J]\n"
     "                    [--maps DIR] [--heat] [--map-max V] [--full-size] [--json]\n"
-    "                    [--fail-on-defect] [--config FILE] [--set key=value]... IMAGE_OR_FOLDER...\n"
+    "                    [--fail-on-defect] [--tile [--overlap PX]] [--config FILE] [--set key=value]...\n"
+    "                    IMAGE_OR_FOLDER...\n"
     "Score image files (PNG, JPEG or BMP, any size, grey or colour) with a trained model, as an\n"
     "inspection station would: each image is converted to RGB and resized to the model's size\n"
     "exactly as `sernet ingest` does, repaired with its most similar training image of DATA.h5\n"
@@ -39,7 +41,8 @@ static const char usage[] =
     "  --category NAME  dataset category of the training images (default: the model's)\n"
     "  --threads N      OpenMP threads per image (default: the threads key, as sernet infer)\n"
     "  --jobs J         score J images at once, in J threads sharing one model (default 1);\n"
-    "                   lines still come in the order of the arguments\n"
+    "                   lines still come in the order of the arguments. With --tile: J tiles\n"
+    "                   of one image at once, the images one after the other\n"
     "  --maps DIR       write each anomaly map as DIR/<file name stem>.png (created if needed),\n"
     "                   grey level = round(255 * min(map / V, 1)); the map file is the 6th column\n"
     "  --map-max V      the map value drawn white (default 1)\n"
@@ -50,6 +53,17 @@ static const char usage[] =
     "                   verdict, defect_pixels with thresholds, map with --maps)\n"
     "  --fail-on-defect exit status 3 when an image is a defect (1 still means a failure);\n"
     "                   needs thresholds\n"
+    "  --tile           large images (line-scan frames, 2048 x 2048, ...): no resizing; the image is\n"
+    "                   cut at its native resolution into S x S tiles (S = the model's size) that\n"
+    "                   overlap by at least --overlap pixels, the last row and column of tiles\n"
+    "                   aligned to the image's edges; each tile is scored with its own most\n"
+    "                   similar training image, the tile maps are stitched (overlaps averaged) and\n"
+    "                   the score is the stitched map's maximum. Columns: neighbour and distance\n"
+    "                   of the tile with the highest own score, repaired pixels of the whole image;\n"
+    "                   --maps are at the image's size; --json adds width, height and tiles.\n"
+    "                   Images smaller than S x S are refused (score them without --tile)\n"
+    "  --overlap PX     least overlap of neighbouring tiles, a multiple of 16 below S (default S/4\n"
+    "                   rounded down to a multiple of 16: 64 for S = 256, 0 for S < 64)\n"
     "With --maps and a pixel threshold, DIR/<stem>_defect.png holds the defect mask (map above\n"
     "the pixel threshold, white).\n"
     "--config/--set change what may change after training (repair_threshold, map keys, threads).\n";
@@ -136,6 +150,8 @@ typedef struct {
     int next, printed;
     const sn_thresholds *thr; /* NULL: no thresholds */
     int json, defects;        /* defects: images judged defect (under lock) */
+    int tile, overlap;        /* --tile, --overlap (SN_TILE_OVERLAP_DEFAULT) */
+    int tile_jobs;            /* --tile: tiles of one image scored at once (--jobs) */
 } run_ctx;
 
 typedef struct {
@@ -143,6 +159,40 @@ typedef struct {
     uint8_t *px;
     size_t full_cap, px_cap;
 } buffers;
+
+/* --tile: score file i by tiling into r (scalars) and b->full (the stitched map, grown to the
+ * image's size when needed). Returns SN_OK or the error (recorded). */
+static sn_status score_tiled(run_ctx *c, buffers *b, const char *path, sn_inspect_result *r,
+                             int *tiles)
+{
+    sn_tile_result t = {0};
+    t.map = b->full;
+    t.map_cap = b->full_cap;
+    t.jobs = c->tile_jobs;
+    sn_status st = sn_inspect_tiled_file(c->in, path, c->overlap, &t);
+    if (st == SN_EINVAL && t.tiles > 0 && (size_t)t.width * t.height > b->full_cap) {
+        /* the map buffer was too small for this image: grow it and score again */
+        sn_err_clear();
+        free(b->full);
+        b->full_cap = 0;
+        if (!(b->full = malloc((size_t)t.width * t.height * sizeof(float))))
+            return SN_ERR(SN_ENOMEM, "%s: out of memory for a %d x %d map", path, t.width, t.height);
+        b->full_cap = (size_t)t.width * t.height;
+        t.map = b->full;
+        t.map_cap = b->full_cap;
+        st = sn_inspect_tiled_file(c->in, path, c->overlap, &t);
+    }
+    if (st != SN_OK)
+        return st;
+    r->score = t.score;
+    r->neighbor = t.neighbor;
+    r->neighbor_distance = t.neighbor_distance;
+    r->repaired_pixels = t.repaired_pixels;
+    r->width = t.width;
+    r->height = t.height;
+    *tiles = t.tiles;
+    return SN_OK;
+}
 
 /* Score file i into its item's line (or error line), with this thread's buffers. Returns the
  * item's final state (1 scored, 2 failed), which the caller publishes under the lock. */
@@ -154,6 +204,16 @@ static int score_item(run_ctx *c, buffers *b, int i)
     sn_inspect_result r = {0};
     double t0 = clock_s(CLOCK_MONOTONIC);
     sn_status st;
+    int tiles = 0;
+    /* the map written and thresholded: S x S, or the image's size (--full-size, --tile) */
+    const int big = c->full_size || c->tile;
+    if (c->tile) {
+        if (score_tiled(c, b, path, &r, &tiles) != SN_OK) {
+            error_line(path, it->line, sizeof it->line);
+            return 2;
+        }
+        goto scored;
+    }
     r.map = b->map;
     if (c->full_size) {
         r.map_full = b->full;
@@ -179,10 +239,11 @@ static int score_item(run_ctx *c, buffers *b, int i)
         error_line(path, it->line, sizeof it->line);
         return 2;
     }
+scored:
     it->wall = clock_s(CLOCK_MONOTONIC) - t0;
     const char *mapfile = c->maps ? c->mapfiles->v[i] : "";
     if (c->maps) {
-        int w = c->full_size ? r.width : S, h = c->full_size ? r.height : S, ch = c->heat ? 3 : 1;
+        int w = big ? r.width : S, h = big ? r.height : S, ch = c->heat ? 3 : 1;
         size_t need = (size_t)w * h * ch;
         if (need > b->px_cap) {
             free(b->px);
@@ -194,7 +255,7 @@ static int score_item(run_ctx *c, buffers *b, int i)
             }
             b->px_cap = need;
         }
-        to_pixels(c->full_size ? b->full : b->map, (size_t)w * h, c->map_max, c->heat, b->px);
+        to_pixels(big ? b->full : b->map, (size_t)w * h, c->map_max, c->heat, b->px);
         sn_image img = {w, h, ch, b->px};
         if (sn_image_write_png(mapfile, &img) != SN_OK) {
             error_line(path, it->line, sizeof it->line);
@@ -205,8 +266,8 @@ static int score_item(run_ctx *c, buffers *b, int i)
     int64_t defect_px = 0;
     if (c->thr) {
         it->defect = r.score > c->thr->image; /* NaN: not above */
-        const float *m = c->full_size ? b->full : b->map;
-        int w = c->full_size ? r.width : S, h = c->full_size ? r.height : S;
+        const float *m = big ? b->full : b->map;
+        int w = big ? r.width : S, h = big ? r.height : S;
         for (size_t k = 0; k < (size_t)w * h; k++)
             defect_px += m[k] > c->thr->pixel;
         if (c->maps && c->thr->pixel > 0) {
@@ -237,6 +298,9 @@ static int score_item(run_ctx *c, buffers *b, int i)
                           it->defect ? "defect" : "good", (long long)defect_px);
         if (c->maps && n > 0 && (size_t)n < sizeof it->line)
             n += snprintf(it->line + n, sizeof it->line - (size_t)n, ", \"map\": %s", jm);
+        if (c->tile && n > 0 && (size_t)n < sizeof it->line)
+            n += snprintf(it->line + n, sizeof it->line - (size_t)n, ", \"width\": %d, \"height\": %d, "
+                          "\"tiles\": %d", r.width, r.height, tiles);
         if (n > 0 && (size_t)n < sizeof it->line)
             snprintf(it->line + n, sizeof it->line - (size_t)n, "}\n");
         return 1;
@@ -253,10 +317,11 @@ static void *worker_main(void *p)
 {
     run_ctx *c = p;
     buffers b = {0};
-    b.full_cap = c->full_size ? (size_t)c->S * c->S : 0; /* grown when an image is larger */
+    const int big = c->full_size || c->tile;
+    b.full_cap = big ? (size_t)c->S * c->S : 0; /* grown when an image is larger */
     b.map = malloc((size_t)c->S * c->S * sizeof(float));
-    b.full = c->full_size ? malloc(b.full_cap * sizeof(float)) : NULL;
-    int ok = b.map && (!c->full_size || b.full);
+    b.full = big ? malloc(b.full_cap * sizeof(float)) : NULL;
+    int ok = b.map && (!big || b.full);
     for (;;) {
         pthread_mutex_lock(&c->lock);
         int i = c->next < c->files->n ? c->next++ : -1;
@@ -291,7 +356,7 @@ int sn_cmd_score(int argc, char **argv)
     const char *model = NULL, *data = NULL, *category = NULL, *maps = NULL;
     int threads = SN_INSPECT_THREADS_CONFIG, jobs = 1, heat = 0, full_size = 0, pos = 0;
     double map_max = 1.0;
-    int json = 0, fail_on_defect = 0;
+    int json = 0, fail_on_defect = 0, tile = 0, overlap = SN_TILE_OVERLAP_DEFAULT;
     const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &model, 0, 0},
                                {"data", SN_OPT_STR, &data, 0, 0},
                                {"category", SN_OPT_STR, &category, 0, 0},
@@ -303,6 +368,8 @@ int sn_cmd_score(int argc, char **argv)
                                {"full-size", SN_OPT_FLAG, &full_size, 0, 0},
                                {"json", SN_OPT_FLAG, &json, 0, 0},
                                {"fail-on-defect", SN_OPT_FLAG, &fail_on_defect, 0, 0},
+                               {"tile", SN_OPT_FLAG, &tile, 0, 0},
+                               {"overlap", SN_OPT_INT, &overlap, 0, SN_IMAGE_MAX_DIM},
                                SN_OPT_END};
     int prc = sn_cli_parse("score", usage, argc, argv, opts, &ca, &pos);
     if (prc)
@@ -313,6 +380,11 @@ int sn_cmd_score(int argc, char **argv)
         return sn_cli_usage_error("score", usage, "no image or folder given");
     if ((heat || full_size) && !maps)
         return sn_cli_usage_error("score", usage, "--heat and --full-size need --maps DIR");
+    if (overlap != SN_TILE_OVERLAP_DEFAULT && !tile)
+        return sn_cli_usage_error("score", usage, "--overlap needs --tile");
+    if (tile && full_size)
+        return sn_cli_usage_error("score", usage, "--full-size and --tile: a tiled map is always at the "
+                                  "image's size; drop --full-size");
     if (sn_dist_size(MPI_COMM_WORLD) > 1)
         return sn_cli_usage_error("score", usage, "runs on one process (%d MPI ranks given): use "
                                   "--threads or --jobs, or `sernet infer` for a dataset on many ranks",
@@ -336,6 +408,19 @@ int sn_cmd_score(int argc, char **argv)
     if (sn_inspector_open(model, data, &o, &in) != SN_OK)
         return sn_cli_fail("score");
     const int S = sn_inspector_image_size(in);
+    if (tile) {
+        /* a bad --overlap is refused before any image is read */
+        const int ov = overlap == SN_TILE_OVERLAP_DEFAULT ? sn_tile_default_overlap(S) : overlap;
+        sn_tile_grid g;
+        if (sn_tile_grid_make(S, S, S, ov, "--overlap", &g) != SN_OK) {
+            fprintf(stderr, "sernet score: error: %s (the tiles are the model's %d x %d)\n", sn_err_msg(),
+                    S, S);
+            sn_err_clear();
+            failed = 1;
+            goto done;
+        }
+        overlap = ov;
+    }
     if (sn_inspector_calib_warning(in)[0])
         fprintf(stderr, "sernet score: warning: %s: %s\n", model, sn_inspector_calib_warning(in));
     const sn_thresholds *thr = sn_inspector_thresholds(in);
@@ -355,6 +440,11 @@ int sn_cmd_score(int argc, char **argv)
                 "this run has %s (another repair_threshold or map setting?): verdicts may not hold\n",
                 model, thr->fingerprint, sn_inspector_fingerprint(in));
     }
+    if (thr && strncmp(thr->source, "fpr ", 4) == 0 && (strstr(thr->source, ", tiled") != NULL) != tile)
+        fprintf(stderr, "sernet score: warning: %s: the thresholds were calibrated on %s images (%s), "
+                "this run scores %s: calibrate again %s --tile\n", model,
+                tile ? "whole (resized)" : "tiled", thr->source, tile ? "tiles" : "whole resized images",
+                tile ? "with" : "without");
     if (maps && mkdir(maps, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "sernet score: error: %s: cannot create the maps folder: %s\n", maps,
                 strerror(errno));
@@ -393,10 +483,11 @@ int sn_cmd_score(int argc, char **argv)
         goto done;
     }
     run_ctx c = {in, &files, &mapfiles, items, S, heat, full_size, maps != NULL, map_max,
-                 PTHREAD_MUTEX_INITIALIZER, 0, 0, thr, json, 0};
+                 PTHREAD_MUTEX_INITIALIZER, 0, 0, thr, json, 0, tile, overlap, jobs};
     double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     int started = 0;
-    for (int j = 1; j < SN_MIN(jobs, files.n); j++) {
+    /* --tile: the images one after the other, each with --jobs tiles at once */
+    for (int j = 1; j < SN_MIN(tile ? 1 : jobs, files.n); j++) {
         if (pthread_create(&th[j], NULL, worker_main, &c) != 0) {
             fprintf(stderr, "sernet score: warning: could only start %d of %d jobs\n", j, jobs);
             break;

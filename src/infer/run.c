@@ -2,6 +2,7 @@
 #include "sernet/dist.h"
 #include "sernet/hashindex.h"
 #include "sernet/infer.h"
+#include "sernet/infer_tile.h"
 #include "sernet/results.h"
 #include "sernet/testhook.h"
 #include "sernet/threads.h"
@@ -211,7 +212,22 @@ typedef struct {
     uint64_t *hashes;
     int64_t n_hashes;
     char data_fp[17];
+    /* --tile: the grid of every test image, the dataset of the training tiles (r->ds or its own) */
+    int tiled;
+    sn_tile_grid grid;
+    sn_dataset *train_ds;
+    char train_fp[17]; /* the training tiles' identity: FNV-1a 64 of S and their hash index */
 } run_state;
+
+/* --tile: what identifies the training tiles the repair draws from (their size and hashes). */
+static void train_fingerprint(const run_state *r, char out[17])
+{
+    uint64_t h = SN_FNV_OFFSET;
+    const int64_t s = r->grid.tile;
+    h = sn_fnv1a(h, &s, sizeof s);
+    h = sn_fnv1a(h, r->hashes, (size_t)r->n_hashes * sizeof *r->hashes);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
 
 static sn_status create_file(run_state *r)
 {
@@ -235,6 +251,14 @@ static sn_status create_file(run_state *r)
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "min_area", sn_model_min_area(r->model)));
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "ranks", r->size));
     SN_TRY(sn_h5_attr_set_int(&r->f, "/", "batch", r->batch));
+    /* tiling: 0 = none; else the tile side (the model's S) and the least overlap */
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "tile", r->tiled ? r->grid.tile : 0));
+    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "tile_overlap", r->tiled ? r->grid.overlap : 0));
+    if (r->tiled) {
+        SN_TRY(sn_h5_attr_set_str(&r->f, "/", "train_data", r->o->train_data ? r->o->train_data :
+                                  r->o->data));
+        SN_TRY(sn_h5_attr_set_str(&r->f, "/", "train_fingerprint", r->train_fp));
+    }
     for (int i = 0; i < D_COUNT; i++) {
         hsize_t dims[4] = {(hsize_t)r->m, (hsize_t)s, (hsize_t)s, 3};
         hsize_t chunk[4] = {1, (hsize_t)s, (hsize_t)s, 3};
@@ -275,6 +299,38 @@ static sn_status check_resumable(run_state *r, const char *shown)
         SN_FAIL(SN_EINVAL, "%s: results were made by another model (%s, fingerprint %s; %s has %s, or "
                 "another repair threshold): remove it or choose another --out", shown, mpath, fp,
                 r->o->model, sn_model_fingerprint(r->model));
+    {
+        /* files from before tiling have no tile attributes: untiled */
+        int64_t tile = 0, overlap = 0;
+        if (sn_h5_attr_exists(&r->f, "/", "tile"))
+            SN_TRY(sn_h5_attr_get_int(&r->f, "/", "tile", &tile));
+        if (sn_h5_attr_exists(&r->f, "/", "tile_overlap"))
+            SN_TRY(sn_h5_attr_get_int(&r->f, "/", "tile_overlap", &overlap));
+        const int want_tile = r->tiled ? r->grid.tile : 0, want_overlap = r->tiled ? r->grid.overlap : 0;
+        if (tile != want_tile || overlap != want_overlap) {
+            char had[64] = "no tiling", asks[64] = "no tiling";
+            if (tile)
+                snprintf(had, sizeof had, "--tile --overlap %lld", (long long)overlap);
+            if (want_tile)
+                snprintf(asks, sizeof asks, "--tile --overlap %d", want_overlap);
+            SN_FAIL(SN_EINVAL, "%s: results were made with %s, this run asks for %s: use the same "
+                    "tiling, or remove it or choose another --out", shown, had, asks);
+        }
+        if (r->tiled) {
+            char *tfp = NULL, *tpath = NULL;
+            if (sn_h5_attr_get_str(&r->f, "/", "train_fingerprint", &tfp) != SN_OK ||
+                sn_h5_attr_get_str(&r->f, "/", "train_data", &tpath) != SN_OK)
+                status = sn_err_status(); /* a tiled file always has both: damaged */
+            else if (strcmp(tfp, r->train_fp) != 0)
+                status = SN_ERR(SN_EINVAL, "%s: results were made with other training tiles (%s, "
+                                "fingerprint %s; %s has %s): use the same --train-data, or remove it "
+                                "or choose another --out", shown, tpath, tfp,
+                                r->o->train_data ? r->o->train_data : r->o->data, r->train_fp);
+            free(tfp);
+            free(tpath);
+            SN_TRY(status);
+        }
+    }
 done:
     free(fp);
     free(mpath);
@@ -385,6 +441,22 @@ static sn_status compute(run_state *r, sn_infer_worker *w, batch_buf *b, int n, 
     double t0 = omp_get_wtime();
     SN_TRY(sn_dataset_read(r->ds, SN_SPLIT_TEST, b->rows, n, NULL, NULL, b->img));
     double t1 = omp_get_wtime();
+    if (r->tiled) {
+        /* each image on its own: its tiles in groups of --batch (sernet/infer_tile.h) */
+        const size_t plane = (size_t)r->s * r->s;
+        const sn_infer_tile_source src = {r->hashes, r->n_hashes, r->train_ds};
+        sn_infer_tile_times st = {0};
+        sum->t_read += t1 - t0;
+        for (int i = 0; i < n; i++) {
+            sn_infer_out out = {b->scores + i, b->maps + i * plane, b->seg + i * plane,
+                                b->repair + i * plane, b->recon + i * plane * 3, b->repaired + i};
+            SN_TRY(sn_infer_tiled(w, &r->grid, r->batch, b->img + i * plane * 3, &src, &out, b->nbr + i,
+                                  b->dist + i, tt, &st));
+        }
+        sum->t_read += st.read;
+        sum->t_search += st.search;
+        return SN_OK;
+    }
     int dist[64];
     SN_ASSERT(n <= 64);
     SN_TRY(sn_hashindex_nearest_images(r->hashes, r->n_hashes, b->img, n, r->s, b->nbr, dist));
@@ -619,6 +691,42 @@ done:
     return SN_OK;
 }
 
+/* --tile: the grid of the test images and the training tiles' dataset and index (collective). */
+static sn_status setup_tiles(run_state *r)
+{
+    sn_status status = SN_OK;
+    const sn_infer_opts *o = r->o;
+    const int S = sn_model_image_size(r->model);
+    const char *tpath = o->train_data ? o->train_data : o->data;
+    const int overlap = o->overlap == SN_TILE_OVERLAP_DEFAULT ? sn_tile_default_overlap(S) : o->overlap;
+    char what[1200];
+    snprintf(what, sizeof what, "%s (category '%s', test images of %d x %d; tiles of the model's %d x %d)",
+             o->data, sn_dataset_category(r->ds), r->s, r->s, S, S);
+    /* the same on every rank: no agreement needed */
+    SN_TRY(sn_tile_grid_make(r->s, r->s, S, overlap, what, &r->grid));
+    r->tiled = 1;
+    if (o->train_data) {
+        SN_TRY(sn_dataset_open(tpath, sn_dataset_category(r->ds), r->comm, &r->train_ds));
+    } else {
+        r->train_ds = r->ds;
+    }
+    if (sn_dataset_image_size(r->train_ds) != S)
+        SN_FAIL(SN_EINVAL, "%s: the training images of category '%s' are %d x %d, the model's tiles %d x "
+                "%d: give the dataset the model was trained on with --train-data (its training "
+                "images, at %d x %d, are the tiles' repair sources)", tpath,
+                sn_dataset_category(r->train_ds), sn_dataset_image_size(r->train_ds),
+                sn_dataset_image_size(r->train_ds), S, S, S, S);
+    if (strcmp(sn_model_category(r->model), sn_dataset_category(r->ds)) != 0 && r->rank == 0)
+        fprintf(stderr, "infer: warning: the model was trained on category '%s', the test images are "
+                "'%s'\n", sn_model_category(r->model), sn_dataset_category(r->ds));
+    if (r->rank == 0 && !o->quiet)
+        printf("infer: tiling %d x %d test images into %d x %d = %d tiles of %d x %d (overlap >= %d); "
+               "similar training tiles from %s\n", r->s, r->s, r->grid.nx, r->grid.ny,
+               sn_tile_count(&r->grid), S, S, overlap, tpath);
+done:
+    return status;
+}
+
 static sn_status setup(run_state *r)
 {
     sn_status status = SN_OK;
@@ -641,18 +749,29 @@ static sn_status setup(run_state *r)
     r->s = sn_dataset_image_size(r->ds);
     r->m = sn_dataset_count(r->ds, SN_SPLIT_TEST);
     status = SN_OK;
+    if (o->tile) {
+        status = setup_tiles(r);
+        goto agree;
+    }
     if (r->s != sn_model_image_size(r->model))
         status = SN_ERR(SN_EINVAL, "%s: the model was trained on %d x %d images, %s (category '%s') "
-                        "holds %d x %d: ingest the data at image_size %d", o->model,
+                        "holds %d x %d: ingest the data at image_size %d%s", o->model,
                         sn_model_image_size(r->model), sn_model_image_size(r->model), o->data,
-                        sn_dataset_category(r->ds), r->s, r->s, sn_model_image_size(r->model));
+                        sn_dataset_category(r->ds), r->s, r->s, sn_model_image_size(r->model),
+                        r->s > sn_model_image_size(r->model) ? ", or score its larger images by "
+                        "tiling (--tile, with --train-data: the dataset the model was trained on)" : "");
     else if (strcmp(sn_model_category(r->model), sn_dataset_category(r->ds)) != 0 && r->rank == 0) {
         fprintf(stderr, "infer: warning: the model was trained on category '%s', the test images are "
                 "'%s'\n", sn_model_category(r->model), sn_dataset_category(r->ds));
     }
+agree:
     SN_TRY(sn_dist_agree(status, r->comm));
-    SN_TRY(sn_hashindex_load(o->data, o->category, r->comm, &r->hashes, &r->n_hashes));
+    SN_TRY(sn_hashindex_load(r->tiled && o->train_data ? o->train_data : o->data,
+                             r->tiled ? sn_dataset_category(r->ds) : o->category, r->comm, &r->hashes,
+                             &r->n_hashes));
     sn_results_data_fingerprint(r->ds, r->data_fp);
+    if (r->tiled)
+        train_fingerprint(r, r->train_fp);
 done:
     return status;
 }
@@ -750,6 +869,8 @@ done:
     sn_free(done);
     close_datasets(&r);
     sn_free(r.hashes);
+    if (r.train_ds != r.ds)
+        sn_dataset_close(r.train_ds);
     sn_dataset_close(r.ds);
     sn_model_free(r.model);
     return status;

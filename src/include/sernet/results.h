@@ -50,6 +50,13 @@ typedef struct {
     const char *const *sets;
     int n_sets;
     int announce;         /* rank 0 prints the resolved configuration (stderr) */
+    /* tiling (sernet/infer_tile.h): test images of size D >= S cut into the model's S x S tiles
+     * overlapping by at least `overlap` pixels (SN_TILE_OVERLAP_DEFAULT: S / 4 rounded down to a
+     * multiple of 16); the similar training tiles come from train_data (a dataset file at S with
+     * its hash index; NULL: data itself). The results are at D. */
+    int tile;
+    int overlap;
+    const char *train_data;
 } sn_infer_opts;
 
 typedef struct {
