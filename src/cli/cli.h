@@ -72,6 +72,7 @@ int sn_cli_rank(void);
 int sn_cmd_version(int argc, char **argv);
 int sn_cmd_config(int argc, char **argv);
 int sn_cmd_calibrate(int argc, char **argv);
+int sn_cmd_bundle(int argc, char **argv);
 int sn_cmd_bench(int argc, char **argv);
 int sn_cmd_toytrain(int argc, char **argv);
 int sn_cmd_dump_engine(int argc, char **argv);

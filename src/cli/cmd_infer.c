@@ -22,6 +22,9 @@ int sn_cmd_infer(int argc, char **argv)
         "--resume computes only the missing ones. Without --config/--set the model's own\n"
         "configuration is used, with --config/--set applied on top (the keys that shaped the nets\n"
         "cannot change: image_size, widths, units_per_block, bn_eps, large_area).\n"
+        "MODEL.h5 may be a bundle (`sernet bundle`): the repair then takes its training images and\n"
+        "hash index from the bundle and DATA.h5 only supplies the test split of the bundle's\n"
+        "category (another --category is refused); the results equal the model + dataset pair's.\n"
         "--batch: images per rank per round (default 8, 1..64).\n";
     sn_cli_config_args ca = {0};
     sn_infer_opts o = {0};

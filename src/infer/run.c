@@ -1,4 +1,5 @@
 /* `sernet infer`: distributed inference into a results file (include/sernet/results.h). */
+#include "sernet/bundle.h"
 #include "sernet/dist.h"
 #include "sernet/hashindex.h"
 #include "sernet/infer.h"
@@ -210,6 +211,8 @@ typedef struct {
     int batch; /* rows per group (stored in the file: a resumed run uses the same groups) */
     uint64_t *hashes;
     int64_t n_hashes;
+    sn_trainset bundle_train; /* with a bundle: its training images (hashes moved to `hashes`) */
+    int from_bundle;
     char data_fp[17];
 } run_state;
 
@@ -391,7 +394,13 @@ static sn_status compute(run_state *r, sn_infer_worker *w, batch_buf *b, int n, 
     for (int i = 0; i < n; i++)
         b->dist[i] = dist[i];
     double t2 = omp_get_wtime();
-    SN_TRY(sn_dataset_read(r->ds, SN_SPLIT_TRAIN, b->nbr, n, NULL, NULL, b->sim));
+    if (r->from_bundle) {
+        const size_t bytes = (size_t)r->s * r->s * 3;
+        for (int i = 0; i < n; i++)
+            memcpy(b->sim + (size_t)i * bytes, r->bundle_train.images + (size_t)b->nbr[i] * bytes, bytes);
+    } else {
+        SN_TRY(sn_dataset_read(r->ds, SN_SPLIT_TRAIN, b->nbr, n, NULL, NULL, b->sim));
+    }
     double t3 = omp_get_wtime();
     sum->t_read += (t1 - t0) + (t3 - t2);
     sum->t_search += t2 - t1;
@@ -640,7 +649,20 @@ static sn_status setup(run_state *r)
                 " with the given overrides" : "", ini ? ini : "(out of memory)\n");
         sn_free(ini);
     }
-    SN_TRY(sn_dataset_open(o->data, o->category, r->comm, &r->ds));
+    r->from_bundle = sn_model_is_bundle(r->model);
+    const char *category = o->category;
+    if (r->from_bundle) {
+        /* the repair draws from the bundle's training images; the dataset gives the test split
+         * of the same category */
+        if (category && strcmp(category, sn_model_category(r->model)) != 0)
+            status = SN_ERR(SN_EINVAL, "%s is a bundle of category '%s': it cannot score category "
+                            "'%s' (--category)", o->model, sn_model_category(r->model), category);
+        category = sn_model_category(r->model);
+        if (status == SN_OK)
+            status = sn_trainset_load_bundle(o->model, &r->bundle_train);
+        SN_TRY(sn_dist_agree(status, r->comm));
+    }
+    SN_TRY(sn_dataset_open(o->data, category, r->comm, &r->ds));
     r->s = sn_dataset_image_size(r->ds);
     r->m = sn_dataset_count(r->ds, SN_SPLIT_TEST);
     status = SN_OK;
@@ -654,7 +676,13 @@ static sn_status setup(run_state *r)
                 "'%s'\n", sn_model_category(r->model), sn_dataset_category(r->ds));
     }
     SN_TRY(sn_dist_agree(status, r->comm));
-    SN_TRY(sn_hashindex_load(o->data, o->category, r->comm, &r->hashes, &r->n_hashes));
+    if (r->from_bundle) {
+        r->hashes = r->bundle_train.hashes;
+        r->n_hashes = r->bundle_train.n;
+        r->bundle_train.hashes = NULL;
+    } else {
+        SN_TRY(sn_hashindex_load(o->data, o->category, r->comm, &r->hashes, &r->n_hashes));
+    }
     sn_results_data_fingerprint(r->ds, r->data_fp);
 done:
     return status;
@@ -753,6 +781,7 @@ done:
     sn_free(done);
     close_datasets(&r);
     sn_free(r.hashes);
+    sn_trainset_free(&r.bundle_train);
     sn_dataset_close(r.ds);
     sn_model_free(r.model);
     return status;
