@@ -5,7 +5,8 @@
 #    hash index equal to the dataset's; `sernet info` reads it whole; no temporary left;
 #  - equal to the pair: `sernet score` (tab and JSON lines), `sernet infer` (every results dataset,
 #    at 1 and 2 ranks), the C API (inspect_example with NULL data), `sernet calibrate` (the same
-#    thresholds, stored in the bundle; a model calibrated later is bundled again with its own);
+#    thresholds, stored in the bundle; a model calibrated later is bundled again with its own;
+#    eval --store-thresholds on results made with a bundle stores them in the bundle);
 #  - refused, naming file and part, with nothing written: flipped bits in the hash index, a
 #    training image, a tensor of each net, the root attributes and the thresholds; a truncated
 #    bundle; a sample of random single-bit flips anywhere (each is refused or leaves the output
@@ -124,6 +125,9 @@ ok "calibrated bundle: score gives the pair's verdicts" "\"$bin\" score --model 
 ok "a bundle made before the model got thresholds has none: score says how to set them" "\"$bin\" score --model \"$tmp/b.h5\" --threads 1 \"$tmp/imgs/t0.png\" >/dev/null 2>\"$tmp/err\" && grep -q 'no decision thresholds.*calibrate --model .*b.h5 GOOD' \"$tmp/err\""
 ok "bundle again (--force) from the calibrated model: its thresholds come along" "\"$bin\" bundle --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --out \"$tmp/b2.h5\" >\"$tmp/out\" 2>\"$tmp/err\" && grep -q 'with decision thresholds' \"$tmp/out\" && \"$bin\" score --model \"$tmp/b2.h5\" --threads 1 \"$tmp/imgs\" >\"$tmp/v3\" 2>\"$tmp/err\" && diff \"$tmp/v1\" \"$tmp/v3\" >\"$tmp/err\""
 ok "infer with a calibrated bundle: the pair's verdicts" "\"$bin\" infer --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --category weave $inf --out \"$tmp/rv1.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" infer --model \"$tmp/b2.h5\" --data \"$tmp/syn.h5\" $inf --out \"$tmp/rv2.h5\" >/dev/null 2>\"$tmp/err\" && h5diff \"$tmp/rv1.h5\" \"$tmp/rv2.h5\" /verdicts /verdicts >/dev/null && h5diff \"$tmp/rv1.h5\" \"$tmp/rv2.h5\" /normalized_scores /normalized_scores >/dev/null"
+
+cp "$tmp/b.h5" "$tmp/be.h5"
+ok "eval --store-thresholds on results made with a bundle: stored in the bundle" "\"$bin\" infer --model \"$tmp/be.h5\" --data \"$tmp/syn.h5\" $inf --out \"$tmp/re.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" eval --results \"$tmp/re.h5\" --data \"$tmp/syn.h5\" --store-thresholds >\"$tmp/out\" 2>\"$tmp/err\" && grep -q 'thresholds: .*be.h5: image' \"$tmp/out\" && \"$bin\" info \"$tmp/be.h5\" 2>\"$tmp/err\" | grep -q 'decision thresholds: image .*eval F1-optimal'"
 
 # --- bad input: refused, nothing written ------------------------------------------------------------
 ok "existing output refused without --force, left as it was" "cp \"$tmp/b.h5\" \"$tmp/keep.h5\" && ! \"$bin\" bundle --model \"$tmp/m.h5\" --data \"$tmp/syn.h5\" --out \"$tmp/b.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'b.h5: output file exists' \"$tmp/err\" && cmp -s \"$tmp/b.h5\" \"$tmp/keep.h5\" && [ ! -e \"$tmp/b.h5.tmp\" ]"
