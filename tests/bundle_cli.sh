@@ -11,7 +11,7 @@
 #    training image, a tensor of each net, the root attributes and the thresholds; a truncated
 #    bundle; a sample of random single-bit flips anywhere (each is refused or leaves the output
 #    unchanged, never a silently different score); foreign files; a model whose category the
-#    dataset lacks; another --category or image size at infer; a bundle plus --data; a model
+#    dataset lacks or a dataset other than its training set; another --category or image size at infer; a bundle plus --data; a model
 #    without --data; an existing output; a full disk while writing.
 set -u
 bin=${SERNET_BIN:?}
@@ -71,18 +71,24 @@ PY
 tr="--data $tmp/syn.h5 --category weave --quiet --set image_size=32 --set seg_width=4 --set rec_width=4 --set large_area=0.08 --set small_area=0.04 --set epochs_seg=1 --set epochs_rec=1 --set calib_samples=16 --set seed=3 --set threads=1"
 "$bin" train $tr --stage all --out "$tmp/m.h5" >/dev/null 2>"$tmp/err" || die "train"
 # five test images of the set as PNG files (written with zlib: no imaging library needed)
+# and 16 of its training images (for a dataset of the same category with fewer images)
 h5dump -d /weave/test/images -s 0,0,0,0 -c 60,32,32,3 -b LE -o "$tmp/test.bin" "$tmp/syn.h5" >/dev/null 2>"$tmp/err" || die "h5dump"
-$py - "$tmp/test.bin" "$tmp/imgs" <<'PY' 2>"$tmp/err" || die "PNG files"
+h5dump -d /weave/train/images -s 0,0,0,0 -c 16,32,32,3 -b LE -o "$tmp/train.bin" "$tmp/syn.h5" >/dev/null 2>"$tmp/err" || die "h5dump"
+$py - "$tmp" <<'PY' 2>"$tmp/err" || die "PNG files"
 import os, struct, sys, zlib
-raw, out, S = open(sys.argv[1], "rb").read(), sys.argv[2], 32
-os.makedirs(out)
+tmp, S = sys.argv[1], 32
 def chunk(t, d):
     return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-for k, i in enumerate([0, 12, 30, 45, 59]):
-    px = raw[i * S * S * 3:(i + 1) * S * S * 3]
-    rows = b"".join(b"\0" + px[y * S * 3:(y + 1) * S * 3] for y in range(S))
-    open("%s/t%d.png" % (out, k), "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", S, S, 8, 2, 0, 0, 0))
-                                               + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+def write(src, picks, out):
+    raw = open(src, "rb").read()
+    os.makedirs(out)
+    for k, i in enumerate(picks):
+        px = raw[i * S * S * 3:(i + 1) * S * S * 3]
+        rows = b"".join(b"\0" + px[y * S * 3:(y + 1) * S * 3] for y in range(S))
+        open("%s/t%d.png" % (out, k), "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", S, S, 8, 2, 0, 0, 0))
+                                                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+write(tmp + "/test.bin", [0, 12, 30, 45, 59], tmp + "/imgs")
+write(tmp + "/train.bin", range(16), tmp + "/few")
 PY
 
 # --- create -------------------------------------------------------------------------------------------
@@ -150,6 +156,7 @@ d[i:i + 12] = b'weave\0\0\0\0\0\0\0'
 open(p + '/weaveonly.h5', 'wb').write(d)
 PY
 ! \"$bin\" bundle --model \"$tmp/mf.h5\" --data \"$tmp/weaveonly.h5\" --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q \"trained on category 'flange'.*no category 'flange'\" \"$tmp/err\" && none \"$tmp/x.h5\""
+ok "a dataset of the model's category but not its training set (16 of 120 images): refused" "\"$bin\" ingest --good \"$tmp/few\" --category weave --size 32 --out \"$tmp/few.h5\" >/dev/null 2>\"$tmp/err\" && ! \"$bin\" bundle --model \"$tmp/m.h5\" --data \"$tmp/few.h5\" --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q \"few.h5 (category 'weave') holds 16 training images, but .*m.h5 was trained on 120 to 127 images\" \"$tmp/err\" && none \"$tmp/x.h5\""
 ok "other image size at infer: refused, no results" "\"$bin\" synth --out \"$tmp/syn64.h5\" --size 64 --set seed=3 >/dev/null 2>&1 && ! \"$bin\" infer --model \"$tmp/b.h5\" --data \"$tmp/syn64.h5\" $inf --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q '32 x 32' \"$tmp/err\" && none \"$tmp/x.h5\""
 ok "score: a bundle with --data is refused" "! \"$bin\" score --model \"$tmp/b.h5\" --data \"$tmp/syn.h5\" \"$tmp/imgs/t0.png\" >/dev/null 2>\"$tmp/err\" && grep -q 'b.h5 is a bundle: it carries its training images' \"$tmp/err\""
 ok "score: a model without --data says to give it or bundle" "! \"$bin\" score --model \"$tmp/m.h5\" \"$tmp/imgs/t0.png\" >/dev/null 2>\"$tmp/err\" && grep -q 'm.h5 is a model file: give the dataset.*sernet bundle' \"$tmp/err\""

@@ -428,6 +428,29 @@ done:
     return status;
 }
 
+/* Training ran floor(N / global_batch) steps per epoch over the N training images it saw: a
+ * dataset whose count of the category gives another number is not the one the model was
+ * trained on (its images would repair, but not the ones the nets learnt). */
+static sn_status check_training_count(sn_h5file *src, const sn_trainset *t, const char *model_path,
+                                      const char *data_path)
+{
+    sn_status status = SN_OK;
+    int64_t batch = 0, per_epoch = 0;
+    if (!sn_h5_attr_exists(src, "/", "global_batch") ||
+        !sn_h5_attr_exists(src, "/seg", "steps_per_epoch"))
+        return SN_OK;
+    SN_TRY(sn_h5_attr_get_int(src, "/", "global_batch", &batch));
+    SN_TRY(sn_h5_attr_get_int(src, "/seg", "steps_per_epoch", &per_epoch));
+    if (batch >= 1 && t->n / batch != per_epoch)
+        SN_FAIL(SN_EINVAL, "%s (category '%s') holds %lld training images, but %s was trained on "
+                "%lld to %lld images (%lld steps per epoch at global batch %lld): give the dataset "
+                "the model was trained on", data_path, t->category, (long long)t->n, model_path,
+                (long long)(per_epoch * batch), (long long)(per_epoch * batch + batch - 1),
+                (long long)per_epoch, (long long)batch);
+done:
+    return status;
+}
+
 sn_status sn_bundle_write(const char *model_path, const char *data_path, const char *out, int force,
                           int64_t *n_train)
 {
@@ -450,6 +473,7 @@ sn_status sn_bundle_write(const char *model_path, const char *data_path, const c
     }
     SN_TRY(status);
     SN_TRY(sn_h5_open_local(&src, model_path));
+    SN_TRY(check_training_count(&src, &t, model_path, data_path));
 
     /* object headers and the superblock carry checksums too: a flipped bit in an attribute
      * (configuration, thresholds) is refused like one in the data */
