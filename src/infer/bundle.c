@@ -191,7 +191,69 @@ int sn_bundle_probe(const char *path)
     return yes;
 }
 
-/* Format, version and completion marker of an open bundle. */
+static const char *const PARTS[] = {"/seg", "/rec", "/calib", "/thresholds", "/train"};
+enum { N_PARTS = sizeof PARTS / sizeof PARTS[0] };
+
+static int listed(const char *list, const char *part)
+{
+    size_t n = strlen(part);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && strncmp(p, part, n) == 0)
+            return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+sn_status sn_bundle_parts_list(sn_h5file *f, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (int i = 0; i < N_PARTS; i++) {
+        htri_t e = H5Lexists(f->id, PARTS[i], H5P_DEFAULT);
+        if (e < 0)
+            return SN_ERR(SN_EFORMAT, "%s: cannot look up %s: %s", f->path, PARTS[i], sn_h5_detail());
+        if (e > 0) {
+            size_t used = strlen(out);
+            snprintf(out + used, cap - used, "%s%s", used ? "," : "", PARTS[i]);
+        }
+    }
+    return SN_OK;
+}
+
+/* The groups present are exactly those the root attribute `parts` lists (which its metadata
+ * checksum protects): a part lost from a damaged link table is never taken for an absent one. */
+static sn_status check_parts(sn_h5file *f)
+{
+    sn_status status = SN_OK;
+    char *list = NULL;
+    if (sn_h5_attr_get_str(f, "/", "parts", &list) != SN_OK) {
+        status = sn_bundle_part_error(f->path, "/", "root attributes");
+        goto done;
+    }
+    for (int i = 0; i < N_PARTS; i++) {
+        htri_t e = H5Lexists(f->id, PARTS[i], H5P_DEFAULT);
+        int want = listed(list, PARTS[i]);
+        if (e < 0)
+            SN_FAIL(SN_EFORMAT, "%s: bundle part %s: cannot be looked up, the bundle is damaged: %s",
+                    f->path, PARTS[i], sn_h5_detail());
+        if ((e > 0) != want)
+            SN_FAIL(SN_EFORMAT, "%s: bundle part %s is %s, but the bundle lists its parts as '%s': "
+                    "damaged or edited, make it again with `sernet bundle`", f->path, PARTS[i],
+                    e > 0 ? "present" : "missing", list);
+        if (i < 2 && !want)
+            SN_FAIL(SN_EFORMAT, "%s: bundle part %s is required but not listed ('%s')", f->path,
+                    PARTS[i], list);
+    }
+    if (!listed(list, "/train"))
+        SN_FAIL(SN_EFORMAT, "%s: bundle part /train is required but not listed ('%s')", f->path, list);
+done:
+    free(list);
+    return status;
+}
+
+/* Format, version, completion marker and list of parts of an open bundle. */
 sn_status sn_bundle_check_root(sn_h5file *f)
 {
     sn_status status = SN_OK;
@@ -219,6 +281,7 @@ sn_status sn_bundle_check_root(sn_h5file *f)
         sn_err_clear();
         SN_FAIL(SN_EFORMAT, "%s: incomplete bundle (no completion marker bundle_complete)", f->path);
     }
+    SN_TRY(check_parts(f));
 done:
     free(fmt);
     return status;
@@ -498,6 +561,11 @@ sn_status sn_bundle_write(const char *model_path, const char *data_path, const c
         SN_TRY(sn_h5_attr_set_str(&f, "/thresholds", "model_fingerprint", m->thr.fingerprint));
     }
     SN_TRY(write_train(&f, &t, data_path));
+    {
+        char parts[128];
+        SN_TRY(sn_bundle_parts_list(&f, parts, sizeof parts));
+        SN_TRY(sn_h5_attr_set_str(&f, "/", "parts", parts));
+    }
     /* completion marker, written last */
     SN_TRY(sn_h5_attr_set_int(&f, "/", "bundle_complete", 1));
     if (n_train)

@@ -175,6 +175,11 @@ sn_status sn_model_store_thresholds(const char *path, const sn_thresholds *t)
     SN_TRY(sn_h5_attr_set_double(&f, THR_GROUP, "pixel", t->pixel));
     SN_TRY(sn_h5_attr_set_str(&f, THR_GROUP, "source", t->source));
     SN_TRY(sn_h5_attr_set_str(&f, THR_GROUP, "model_fingerprint", t->fingerprint));
+    if (bundle) {
+        char parts[128];
+        SN_TRY(sn_bundle_parts_list(&f, parts, sizeof parts));
+        SN_TRY(sn_h5_attr_set_str(&f, "/", "parts", parts));
+    }
 done:
     if (f.id >= 0)
         status = sn_h5_finish(&f, status);
