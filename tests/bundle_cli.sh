@@ -123,7 +123,7 @@ fi
 
 # --- thresholds -------------------------------------------------------------------------------------
 cp "$tmp/m.h5" "$tmp/mc.h5"; cp "$tmp/b.h5" "$tmp/bc.h5"
-ok "calibrate: pair" "\"$bin\" calibrate --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --category weave --threads 1 --fpr 0.2 \"$tmp/imgs\" >\"$tmp/c1\" 2>\"$tmp/err\""
+ok "calibrate: pair; says how to bundle again" "\"$bin\" calibrate --model \"$tmp/mc.h5\" --data \"$tmp/syn.h5\" --category weave --threads 1 --fpr 0.2 \"$tmp/imgs\" >\"$tmp/c1\" 2>\"$tmp/err\" && grep -q 'bundles made from .*mc.h5 before now lack these thresholds: make them again with .sernet bundle' \"$tmp/err\""
 ok "calibrate: the bundle itself, no --data" "\"$bin\" calibrate --model \"$tmp/bc.h5\" --threads 1 --fpr 0.2 \"$tmp/imgs\" >\"$tmp/c2\" 2>\"$tmp/err\" && [ ! -e \"$tmp/bc.h5.tmp\" ]"
 ok "calibrate: the same thresholds" "[ \"\$(cut -d: -f3- \"$tmp/c1\")\" = \"\$(cut -d: -f3- \"$tmp/c2\")\" ]"
 ok "calibrated bundle: still verified whole, thresholds shown" "\"$bin\" info \"$tmp/bc.h5\" >\"$tmp/out\" 2>\"$tmp/err\" && grep -q 'decision thresholds: image' \"$tmp/out\""

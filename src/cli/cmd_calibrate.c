@@ -1,6 +1,7 @@
 /* sernet calibrate: set a model's decision thresholds from held-out good images (a quantile of
  * their scores and map pixels) or as given numbers (docs/inspection.md). */
 #include "cli/cli.h"
+#include "sernet/bundle.h"
 #include "sernet/dist.h"
 #include "sernet/inspect.h"
 #include "sernet/model.h"
@@ -154,6 +155,10 @@ int sn_cmd_calibrate(int argc, char **argv)
     }
     printf("calibrate: %s: image threshold %.9g, pixel threshold %.9g (%s)\n", model, t.image,
            t.pixel, t.source);
+    if (!sn_bundle_probe(model))
+        fprintf(stderr, "calibrate: note: bundles made from %s before now lack these thresholds: "
+                "make them again with `sernet bundle --model %s --data DATA.h5 --out BUNDLE.h5 "
+                "--force`, or calibrate the bundle itself\n", model, model);
     rc = SN_EXIT_OK;
 done:
     free(scores);
