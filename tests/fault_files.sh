@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Damaged files are detected and reported, never silently used (docs/hardening.md):
 #  - one flipped bit in a model tensor, a dataset image, a results row;
-#  - truncated model, dataset and results files.
+#  - one flipped bit in a bundle's hash index and training images (`sernet bundle`);
+#  - truncated model, dataset, bundle and results files.
 # A flipped bit is placed inside the stored bytes of a chosen dataset element: its bytes are
 # dumped with h5dump and located in the file.
 set -u
@@ -57,6 +58,17 @@ ok "flip a bit in training image 7" "flip \"$tmp/dtr.h5\" /weave/train/images 7,
 ok "flipped training image: train fails naming it" "! \"$bin\" train $tr --set epochs_seg=2 --data \"$tmp/dtr.h5\" --out \"$tmp/x2.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'dtr.h5.*train/images' \"$tmp/err\""
 cut_half "$tmp/syn.h5" "$tmp/dt.h5"
 ok "truncated dataset: infer refuses" "! \"$bin\" infer --model \"$tmp/m.h5\" --data \"$tmp/dt.h5\" $inf --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'dt.h5.*\\(truncated\\|damaged\\)' \"$tmp/err\""
+
+# --- bundle (tests/bundle_cli.sh has the rest) ------------------------------------------------------
+ok "a bundle of the model" "\"$bin\" bundle --model \"$tmp/m.h5\" --data \"$tmp/syn.h5\" --out \"$tmp/b.h5\" >/dev/null 2>\"$tmp/err\""
+cp "$tmp/b.h5" "$tmp/bf.h5"
+ok "flip a bit in the bundle's hash index" "flip \"$tmp/bf.h5\" /train/phash"
+ok "flipped bundle hash index: infer refuses naming the part, no results" "! \"$bin\" infer --model \"$tmp/bf.h5\" --data \"$tmp/syn.h5\" $inf --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'bf.h5: bundle part /train/phash (training hash index): checksum mismatch' \"$tmp/err\" && [ ! -e \"$tmp/x.h5\" ]"
+cp "$tmp/b.h5" "$tmp/bi.h5"
+ok "flip a bit in the bundle's training image 7" "flip \"$tmp/bi.h5\" /train/images 7,0,0,0 1,32,32,3"
+ok "flipped bundle training image: infer refuses naming the part" "! \"$bin\" infer --model \"$tmp/bi.h5\" --data \"$tmp/syn.h5\" $inf --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'bi.h5: bundle part /train/images (training images): checksum mismatch' \"$tmp/err\" && [ ! -e \"$tmp/x.h5\" ]"
+cut_half "$tmp/b.h5" "$tmp/bt.h5"
+ok "truncated bundle: infer refuses" "! \"$bin\" infer --model \"$tmp/bt.h5\" --data \"$tmp/syn.h5\" $inf --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'bt.h5.*\\(truncated\\|damaged\\)' \"$tmp/err\""
 
 # --- results ----------------------------------------------------------------------------------------
 cp "$tmp/ref.h5" "$tmp/rf.h5.tmp"

@@ -1,10 +1,12 @@
 /* Embedding SeRNet inference with the inspection API (include/sernet/inspect.h, docs/api.md).
  *
  *   inspect_example MODEL.h5 DATA.h5 IMAGE...
+ *   inspect_example BUNDLE.h5 - IMAGE...      (a bundle from `sernet bundle`: no dataset file)
  *
- * Loads the model and the training images of DATA.h5 once, then scores each image file and
- * prints its score, the most similar training image and where the anomaly map peaks. The first
- * image is also scored a second time from a pixel buffer, as a camera frame would arrive.
+ * Loads the model and the training images of DATA.h5 (or of the bundle) once, then scores each
+ * image file and prints its score, the most similar training image and where the anomaly map
+ * peaks. The first image is also scored a second time from a pixel buffer, as a camera frame
+ * would arrive.
  * No MPI: this is a plain C program linked with libsernet (see docs/api.md for the flags). */
 #include <sernet/image.h>
 #include <sernet/inspect.h>
@@ -15,16 +17,19 @@
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s MODEL.h5 DATA.h5 IMAGE...\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL.h5 DATA.h5 IMAGE...\n       %s BUNDLE.h5 - IMAGE...\n",
+                argv[0], argv[0]);
         return 2;
     }
-    /* 1. Open once: model, training images, hash index. Options start from the defaults. */
+    /* 1. Open once: model, training images, hash index. Options start from the defaults.
+     *    A bundle carries the training images itself: its dataset argument is NULL. */
+    const char *data = argv[2][0] == '-' && !argv[2][1] ? NULL : argv[2];
     sn_inspect_options opt;
     sn_inspect_options_init(&opt);
     opt.threads = 1;     /* OpenMP threads per call */
     opt.max_workers = 2; /* at most 2 calls at once if several threads share the inspector */
     sn_inspector *in = NULL;
-    if (sn_inspector_open(argv[1], argv[2], &opt, &in) != SN_OK) {
+    if (sn_inspector_open(argv[1], data, &opt, &in) != SN_OK) {
         fprintf(stderr, "cannot open the inspector: %s\n", sn_err_msg());
         return 1;
     }

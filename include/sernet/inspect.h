@@ -14,6 +14,8 @@
  * images of its category and their perceptual-hash index (`sernet index`): every scored image is
  * repaired with its most similar training image, as in `sernet infer`. Both files are read once
  * and closed; the inspector keeps the training images in memory (N x S x S x 3 bytes).
+ * A bundle (`sernet bundle`, sernet/bundle.h) holds both in one checksummed file: open it with
+ * sn_inspector_open(BUNDLE.h5, NULL, ...); the results are bit for bit the pair's.
  *
  * Scoring: an 8-bit image of any size (grey, RGB, BGR, RGBA or BGRA, any row stride) is
  * converted to RGB and resized to S x S exactly as `sernet ingest` stores images
@@ -63,7 +65,7 @@ typedef struct sn_inspector sn_inspector;
 
 typedef struct {
     /* Category group of DATA.h5 to take the training images from. NULL: the category the model
-     * was trained on. */
+     * was trained on. With a bundle: NULL or the bundle's own category. */
     const char *category;
     /* OpenMP threads each scoring call uses (default 1; see SN_INSPECT_THREADS_CONFIG). With
      * several calling threads, threads x max_workers should not exceed the CPUs. */
@@ -83,9 +85,11 @@ typedef struct {
 void sn_inspect_options_init(sn_inspect_options *o);
 
 /* Load model_path and the training images + hash index of data_path (opts may be NULL for the
- * defaults). Errors: unreadable or foreign files; an unfinished model; the category not in the
- * dataset (the message lists the categories); the model's image size differs from the
- * dataset's; no hash index (run `sernet index DATA.h5`) or a stale one; bad overrides. */
+ * defaults). model_path may be a bundle: data_path must then be NULL, and opts->category NULL
+ * or the bundle's category. Errors: unreadable, damaged (a bundle names the part) or foreign
+ * files; a model file without data_path, a bundle with one; an unfinished model; the category
+ * not in the dataset (the message lists the categories); the model's image size differs from
+ * the dataset's; no hash index (run `sernet index DATA.h5`) or a stale one; bad overrides. */
 sn_status sn_inspector_open(const char *model_path, const char *data_path,
                             const sn_inspect_options *opts, sn_inspector **inspector);
 /* Free everything. Safe on NULL. No call may be running on the inspector. */

@@ -2,6 +2,7 @@
  * single images scored from any thread through a pool of inference workers. */
 #define _GNU_SOURCE
 #include "sernet/inspect.h"
+#include "sernet/bundle.h"
 #include "sernet/dataset.h"
 #include "sernet/gemm.h"
 #include "sernet/h5util.h"
@@ -24,10 +25,7 @@ struct sn_inspector {
     sn_model *model;
     int s;
     char category[256];
-    int64_t n_train;
-    uint8_t *train;    /* [n_train, S, S, 3] */
-    uint64_t *hashes;  /* [n_train] */
-    char **names;      /* [n_train] */
+    sn_trainset ts;    /* training images, hashes and names of the category */
     int threads, max_workers;
     pthread_mutex_t lock;
     pthread_cond_t freed;
@@ -53,134 +51,6 @@ static int cpus_allowed(void)
 
 /* ---- loading --------------------------------------------------------------------------------- */
 
-static int has_category(const char *list, const char *cat)
-{
-    size_t n = strlen(cat);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && strncmp(p, cat, n) == 0)
-            return 1;
-        p = e ? e + 1 : NULL;
-    }
-    return 0;
-}
-
-static sn_status read_names(sn_h5file *f, const char *path, int64_t n, char ***out)
-{
-    sn_status status = SN_OK;
-    hid_t d = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    char *buf = NULL, **names = NULL;
-    hsize_t dims[1] = {0};
-    SN_TRY(sn_h5_dataset_open(f, path, 1, dims, &d));
-    if ((int64_t)dims[0] != n)
-        SN_FAIL(SN_EFORMAT, "%s: %s has %llu entries for %lld training images (damaged file?)",
-                f->path, path, (unsigned long long)dims[0], (long long)n);
-    ft = H5Dget_type(d);
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: %s is not a fixed-length string dataset", f->path, path);
-    size_t len = H5Tget_size(ft);
-    if ((mt = sn_h5_string_type(len)) < 0)
-        SN_FAIL(SN_EFORMAT, "%s: %s: string type of %zu bytes: %s", f->path, path, len, sn_h5_detail());
-    buf = calloc((size_t)n, len);
-    names = calloc((size_t)n, sizeof *names);
-    if (!buf || !names)
-        SN_FAIL(SN_ENOMEM, "%s: names of %lld training images", f->path, (long long)n);
-    SN_TRY(sn_h5_read_rows(f, d, path, mt, 0, n, buf));
-    for (int64_t i = 0; i < n; i++) {
-        if (!(names[i] = calloc(len + 1, 1)))
-            SN_FAIL(SN_ENOMEM, "%s: names of %lld training images", f->path, (long long)n);
-        memcpy(names[i], buf + (size_t)i * len, len);
-    }
-    *out = names;
-    names = NULL;
-done:
-    if (names) {
-        for (int64_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-    }
-    free(buf);
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (d >= 0)
-        H5Dclose(d);
-    return status;
-}
-
-/* The training images, hashes and names of in->category from the dataset file (no MPI). */
-static sn_status load_training(sn_inspector *in, const char *data_path, const char *model_path,
-                               int category_given)
-{
-    sn_status status = SN_OK;
-    sn_h5file f = {.id = H5I_INVALID_HID};
-    hid_t di = H5I_INVALID_HID, dh = H5I_INVALID_HID;
-    char *fmt = NULL, *cats = NULL, *alg = NULL, path[512];
-    int64_t version = 0;
-    hsize_t dims[4] = {0}, hd[1] = {0};
-    const int S = sn_model_image_size(in->model);
-    SN_TRY(sn_h5_open_local(&f, data_path));
-    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_DATASET_FORMAT) != 0) {
-        sn_err_clear();
-        SN_FAIL(SN_EFORMAT, "%s: not a sernet dataset file (root attribute format is '%s', expected "
-                "'%s'; make one with `sernet ingest`)", data_path, fmt ? fmt : "missing",
-                SN_DATASET_FORMAT);
-    }
-    SN_TRY(sn_h5_attr_get_int(&f, "/", "format_version", &version));
-    if (version != SN_DATASET_VERSION)
-        SN_FAIL(SN_EFORMAT, "%s: dataset file version %lld, this program reads version %d", data_path,
-                (long long)version, SN_DATASET_VERSION);
-    SN_TRY(sn_h5_attr_get_str(&f, "/", "categories", &cats));
-    if (!has_category(cats, in->category))
-        SN_FAIL(SN_EINVAL, "%s: no category '%s'%s (the file has: %s)", data_path, in->category,
-                category_given ? "" : " (the model's category; choose another with the category "
-                "option)", cats);
-    snprintf(path, sizeof path, "/%s/train/images", in->category);
-    SN_TRY(sn_h5_dataset_open(&f, path, 4, dims, &di));
-    if (dims[0] < 1 || dims[1] != dims[2] || dims[3] != 3 || dims[1] < 1)
-        SN_FAIL(SN_EFORMAT, "%s: %s has shape [%llu, %llu, %llu, %llu], expected [N >= 1, S, S, 3]",
-                data_path, path, (unsigned long long)dims[0], (unsigned long long)dims[1],
-                (unsigned long long)dims[2], (unsigned long long)dims[3]);
-    if ((int)dims[1] != S)
-        SN_FAIL(SN_EINVAL, "%s was trained on %d x %d images, but %s (category '%s') holds %d x %d "
-                "images: use the dataset the model was trained on, or ingest the images at "
-                "image_size %d", model_path, S, S, data_path, in->category, (int)dims[1], (int)dims[1], S);
-    in->n_train = (int64_t)dims[0];
-    snprintf(path, sizeof path, "/%s/train/phash", in->category);
-    if (!sn_h5_exists(&f, path))
-        SN_FAIL(SN_EFORMAT, "%s: category '%s' has no training hash index (%s): run `sernet index %s`",
-                data_path, in->category, path, data_path);
-    SN_TRY(sn_h5_dataset_open(&f, path, 1, hd, &dh));
-    if ((int64_t)hd[0] != in->n_train)
-        SN_FAIL(SN_EFORMAT, "%s: hash index %s has %llu hashes but category '%s' has %lld training "
-                "images (stale or damaged): run `sernet index --force %s`", data_path, path,
-                (unsigned long long)hd[0], in->category, (long long)in->n_train, data_path);
-    if (sn_h5_attr_get_str(&f, path, "algorithm", &alg) == SN_OK &&
-        strcmp(alg, sn_hashindex_algorithm()) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: hash index %s was made with another algorithm ('%s'): run "
-                "`sernet index --force %s`", data_path, path, alg, data_path);
-    sn_err_clear(); /* a missing algorithm attribute is accepted */
-    SN_ALLOC(in->hashes, in->n_train, "training hash index");
-    SN_TRY(sn_h5_read_rows(&f, dh, path, H5T_NATIVE_UINT64, 0, in->n_train, in->hashes));
-    SN_ALLOC(in->train, (size_t)in->n_train * S * S * 3, "training images");
-    snprintf(path, sizeof path, "/%s/train/images", in->category);
-    SN_TRY(sn_h5_read_rows(&f, di, path, H5T_NATIVE_UINT8, 0, in->n_train, in->train));
-    snprintf(path, sizeof path, "/%s/train/names", in->category);
-    SN_TRY(read_names(&f, path, in->n_train, &in->names));
-done:
-    free(fmt);
-    free(cats);
-    free(alg);
-    if (di >= 0)
-        H5Dclose(di);
-    if (dh >= 0)
-        H5Dclose(dh);
-    sn_h5_close(&f);
-    return status;
-}
-
 sn_status sn_inspector_open(const char *model_path, const char *data_path,
                             const sn_inspect_options *opts, sn_inspector **out)
 {
@@ -191,9 +61,8 @@ sn_status sn_inspector_open(const char *model_path, const char *data_path,
     if (!out)
         return SN_ERR(SN_EINVAL, "sn_inspector_open: no place for the inspector (NULL)");
     *out = NULL;
-    if (!model_path || !data_path)
-        SN_FAIL(SN_EINVAL, "sn_inspector_open: the model file and the dataset file are required "
-                "(got %s, %s)", model_path ? model_path : "NULL", data_path ? data_path : "NULL");
+    if (!model_path)
+        SN_FAIL(SN_EINVAL, "sn_inspector_open: the model file or bundle is required (got NULL)");
     if (!opts) {
         sn_inspect_options_init(&defaults);
         opts = &defaults;
@@ -217,7 +86,24 @@ sn_status sn_inspector_open(const char *model_path, const char *data_path,
     in->s = sn_model_image_size(in->model);
     snprintf(in->category, sizeof in->category, "%s",
              opts->category ? opts->category : sn_model_category(in->model));
-    SN_TRY(load_training(in, data_path, model_path, opts->category != NULL));
+    if (sn_model_is_bundle(in->model)) {
+        /* the bundle carries the training images of its own category */
+        if (data_path)
+            SN_FAIL(SN_EINVAL, "%s is a bundle: it carries its training images and hash index; give "
+                    "no dataset file (got %s)", model_path, data_path);
+        if (strcmp(in->category, sn_model_category(in->model)) != 0)
+            SN_FAIL(SN_EINVAL, "%s is a bundle of category '%s': it holds no training images of "
+                    "category '%s'", model_path, sn_model_category(in->model), in->category);
+        SN_TRY(sn_trainset_load_bundle(model_path, &in->ts));
+    } else {
+        if (!data_path)
+            SN_FAIL(SN_EINVAL, "%s is a model file: give the dataset file it was trained on as well "
+                    "(its training images and hash index repair the scored images), or make one "
+                    "file of both with `sernet bundle --model %s --data DATA.h5 --out BUNDLE.h5`",
+                    model_path, model_path);
+        SN_TRY(sn_trainset_load(data_path, in->category, opts->category != NULL, model_path, in->s,
+                                &in->ts));
+    }
 
     in->threads = opts->threads;
     if (in->threads == 0)
@@ -264,22 +150,17 @@ void sn_inspector_close(sn_inspector *in)
         pthread_cond_destroy(&in->freed);
         pthread_mutex_destroy(&in->lock);
     }
-    if (in->names)
-        for (int64_t i = 0; i < in->n_train; i++)
-            free(in->names[i]);
-    free(in->names);
-    sn_free(in->train);
-    sn_free(in->hashes);
+    sn_trainset_free(&in->ts);
     sn_model_free(in->model);
     free(in);
 }
 
 int sn_inspector_image_size(const sn_inspector *in) { return in->s; }
 const char *sn_inspector_category(const sn_inspector *in) { return in->category; }
-int64_t sn_inspector_train_count(const sn_inspector *in) { return in->n_train; }
+int64_t sn_inspector_train_count(const sn_inspector *in) { return in->ts.n; }
 const char *sn_inspector_train_name(const sn_inspector *in, int64_t i)
 {
-    return i >= 0 && i < in->n_train ? in->names[i] : "";
+    return i >= 0 && i < in->ts.n ? in->ts.names[i] : "";
 }
 double sn_inspector_tau(const sn_inspector *in) { return sn_model_tau(in->model); }
 const sn_thresholds *sn_inspector_thresholds(const sn_inspector *in)
@@ -380,7 +261,7 @@ static sn_status score(sn_inspector *in, const sn_inspect_image *im, sn_inspect_
                 res->map_full_cap, im->width, im->height, full);
     SN_ALLOC(x, plane * 3, "preprocessed image");
     SN_TRY(sn_preprocess_rgb8(im->data, im->width, im->height, im->format, im->stride, S, x));
-    SN_TRY(sn_hashindex_nearest_images(in->hashes, in->n_train, x, 1, S, &nbr, &dist));
+    SN_TRY(sn_hashindex_nearest_images(in->ts.hashes, in->ts.n, x, 1, S, &nbr, &dist));
     map = res->map;
     if (!map && res->map_full)
         SN_ALLOC(map, plane, "anomaly map");
@@ -388,7 +269,7 @@ static sn_status score(sn_inspector *in, const sn_inspect_image *im, sn_inspect_
     int64_t repaired = 0;
     sn_infer_out o = {&sc, map, res->seg, res->repair_mask, res->recon, &repaired};
     SN_TRY(acquire(in, &slot));
-    status = sn_infer_batch(in->workers[slot], 1, x, in->train + (size_t)nbr * plane * 3, &o, NULL);
+    status = sn_infer_batch(in->workers[slot], 1, x, in->ts.images + (size_t)nbr * plane * 3, &o, NULL);
     release(in, slot);
     SN_TRY(status);
     if (res->map_full)

@@ -83,6 +83,7 @@ int sn_cli_rank(void);
 int sn_cmd_version(int argc, char **argv);
 int sn_cmd_config(int argc, char **argv);
 int sn_cmd_calibrate(int argc, char **argv);
+int sn_cmd_bundle(int argc, char **argv);
 int sn_cmd_phash(int argc, char **argv);
 int sn_cmd_index(int argc, char **argv);
 int sn_cmd_similar(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* sernet calibrate: set a model's decision thresholds from held-out good images (a quantile of
  * their scores and map pixels) or as given numbers (docs/inspection.md). */
 #include "cli/cli.h"
+#include "sernet/bundle.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/inspect.h"
@@ -17,14 +18,17 @@ static const char usage[] =
     "usage: sernet calibrate --model MODEL.h5 --data DATA.h5 [--category NAME] [--fpr F]\n"
     "                        [--threads N] [--tile [--overlap PX]] [--config FILE] [--set key=value]...\n"
     "                        GOOD_IMAGE_OR_FOLDER...\n"
-    "       sernet calibrate --model MODEL.h5 --threshold T [--pixel-threshold P]\n"
+    "       sernet calibrate --model BUNDLE.h5 [--fpr F] ... GOOD_IMAGE_OR_FOLDER...\n"
+    "       sernet calibrate --model MODEL_OR_BUNDLE.h5 --threshold T [--pixel-threshold P]\n"
     "Store decision thresholds in MODEL.h5, which `sernet score` then applies (normalised score,\n"
     "verdict good/defect, defect mask). First form: score held-out good images (images of good\n"
     "parts that training did not see, e.g. a folder kept aside before `sernet ingest`) exactly as\n"
     "`sernet score` does, and set the image threshold so that at most a fraction F of them is\n"
     "judged defect (a score above the threshold), and the pixel threshold so that at most F of\n"
-    "their map pixels are defect pixels. Second form: store the given numbers. The model file is\n"
-    "rewritten by copy and rename; a crash leaves the old one. Retraining drops the thresholds.\n"
+    "their map pixels are defect pixels. A bundle (`sernet bundle`) needs no --data and gets\n"
+    "the thresholds itself. Last form: store the given numbers. The file is rewritten by copy\n"
+    "and rename; a crash leaves the old one. Retraining drops the thresholds; a bundle made\n"
+    "before thresholds were set on its model has none (bundle again, or calibrate the bundle).\n"
     "  --fpr F             false-positive rate on the good images, in (0, 0.5] (default 0.01);\n"
     "                      with n images the image threshold is the (floor(F n) + 1)-th largest\n"
     "                      score, so fewer than 1/F images give their largest score\n"
@@ -83,9 +87,9 @@ int sn_cmd_calibrate(int argc, char **argv)
         return sn_cli_usage_error("calibrate", usage, "--overlap needs --tile");
     if (!given && thr_pixel >= 0)
         return sn_cli_usage_error("calibrate", usage, "--pixel-threshold needs --threshold");
-    if (!given && (!data || pos >= argc))
-        return sn_cli_usage_error("calibrate", usage, "give --data and held-out good images (or "
-                                  "--threshold T)");
+    if (!given && pos >= argc)
+        return sn_cli_usage_error("calibrate", usage, "give held-out good images, with --data unless "
+                                  "the model is a bundle (or --threshold T)");
     if (sn_dist_size(MPI_COMM_WORLD) > 1)
         return sn_cli_usage_error("calibrate", usage, "runs on one process (%d MPI ranks given)",
                                   sn_dist_size(MPI_COMM_WORLD));
@@ -224,6 +228,10 @@ int sn_cmd_calibrate(int argc, char **argv)
     }
     printf("calibrate: %s: image threshold %.9g, pixel threshold %.9g (%s)\n", model, t.image,
            t.pixel, t.source);
+    if (!sn_bundle_probe(model))
+        fprintf(stderr, "calibrate: note: bundles made from %s before now lack these thresholds: "
+                "make them again with `sernet bundle --model %s --data DATA.h5 --out BUNDLE.h5 "
+                "--force`, or calibrate the bundle itself\n", model, model);
     rc = SN_EXIT_OK;
 done:
     free(scores);

@@ -23,10 +23,12 @@ static const char usage[] =
     "                    [--maps DIR] [--heat] [--map-max V] [--full-size] [--json]\n"
     "                    [--fail-on-defect] [--tile [--overlap PX]] [--config FILE] [--set key=value]...\n"
     "                    IMAGE_OR_FOLDER...\n"
+    "       sernet score --model BUNDLE.h5 [the same options, no --data] IMAGE_OR_FOLDER...\n"
     "Score image files (PNG, JPEG or BMP, any size, grey or colour) with a trained model, as an\n"
     "inspection station would: each image is converted to RGB and resized to the model's size\n"
     "exactly as `sernet ingest` does, repaired with its most similar training image of DATA.h5\n"
-    "(the dataset the model was trained on; its hash index is needed) and scored. A folder\n"
+    "(the dataset the model was trained on; its hash index is needed) and scored. A bundle\n"
+    "(`sernet bundle`) carries those training images and replaces the pair. A folder\n"
     "stands for its .png .jpg .jpeg .bmp files (not recursive), in byte order of their names.\n"
     "Prints one line per scored image, tab-separated:\n"
     "  path  score  neighbour (training image name)  hamming distance  repaired pixels\n"
@@ -374,8 +376,9 @@ int sn_cmd_score(int argc, char **argv)
     int prc = sn_cli_parse("score", usage, argc, argv, opts, &ca, &pos);
     if (prc)
         return sn_cli_parse_exit(prc);
-    if (!model || !data)
-        return sn_cli_usage_error("score", usage, "--model and --data are required");
+    if (!model)
+        return sn_cli_usage_error("score", usage, "--model is required (and --data, unless the model "
+                                  "is a bundle)");
     if (pos >= argc)
         return sn_cli_usage_error("score", usage, "no image or folder given");
     if ((heat || full_size) && !maps)
@@ -426,9 +429,9 @@ int sn_cmd_score(int argc, char **argv)
     const sn_thresholds *thr = sn_inspector_thresholds(in);
     if (!thr->set) {
         fprintf(stderr, "sernet score: warning: %s has no decision thresholds: raw scores only; set "
-                "them with `sernet calibrate --model %s --data %s GOOD_IMAGES...` (held-out good "
+                "them with `sernet calibrate --model %s%s%s GOOD_IMAGES...` (held-out good "
                 "images), `sernet eval --store-thresholds` or `sernet calibrate --threshold T`\n",
-                model, model, data);
+                model, model, data ? " --data " : "", data ? data : "");
         if (fail_on_defect) {
             fprintf(stderr, "sernet score: error: --fail-on-defect needs thresholds\n");
             failed = 1;

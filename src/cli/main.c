@@ -17,6 +17,7 @@ static const sn_cli_command COMMANDS[] = {
     {"eval", sn_cmd_eval, "metrics, JSON, /metrics and a report folder of a results file"},
     {"export", sn_cmd_export, "write PNG panels (image, truth, heat map, prediction, reconstruction)"},
     {"score", sn_cmd_score, "score image files with a model, as an inspection station would"},
+    {"bundle", sn_cmd_bundle, "one self-contained file to deploy: nets, thresholds, training images"},
     {"calibrate", sn_cmd_calibrate, "store decision thresholds in a model (held-out good images or given)"},
 };
 

@@ -1,5 +1,6 @@
 /* Loading a trained model file for inference (schema: docs/formats.md, "Model files"). */
 #include "infer/model_internal.h"
+#include "sernet/bundle.h"
 #include "sernet/h5util.h"
 #include "sernet/repair.h"
 #include "sernet/train.h"
@@ -162,14 +163,23 @@ sn_status sn_model_store_thresholds(const char *path, const sn_thresholds *t)
         return SN_ERR(SN_EINVAL, "%s: thresholds image %g / pixel %g: the image threshold must be "
                       "a finite number > 0 and the pixel threshold >= 0", path, t->image, t->pixel);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    const int bundle = sn_bundle_probe(path);
     SN_TRY(copy_file(path, tmp));
     SN_TRY(sn_h5_resume(&f, path, MPI_COMM_SELF));
+    /* a bundle keeps its checksummed metadata format for the new group */
+    if (bundle && H5Fset_libver_bounds(f.id, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
+        SN_FAIL(SN_EIO, "%s: cannot select the checksummed file format: %s", tmp, sn_h5_detail());
     if (!sn_h5_exists(&f, THR_GROUP))
         SN_TRY(sn_h5_group_create(&f, THR_GROUP));
     SN_TRY(sn_h5_attr_set_double(&f, THR_GROUP, "image", t->image));
     SN_TRY(sn_h5_attr_set_double(&f, THR_GROUP, "pixel", t->pixel));
     SN_TRY(sn_h5_attr_set_str(&f, THR_GROUP, "source", t->source));
     SN_TRY(sn_h5_attr_set_str(&f, THR_GROUP, "model_fingerprint", t->fingerprint));
+    if (bundle) {
+        char parts[128];
+        SN_TRY(sn_bundle_parts_list(&f, parts, sizeof parts));
+        SN_TRY(sn_h5_attr_set_str(&f, "/", "parts", parts));
+    }
 done:
     if (f.id >= 0)
         status = sn_h5_finish(&f, status);
@@ -185,11 +195,66 @@ double sn_thresholds_normalise(const sn_thresholds *t, double score)
     return t && t->set ? score / t->image : NAN;
 }
 
+/* The configuration, image size and category (root attributes). */
+static sn_status read_root(sn_model *m, sn_h5file *f, const char *path)
+{
+    sn_status status = SN_OK;
+    char *ini = NULL, *cat = NULL;
+    int64_t v;
+    SN_TRY(sn_h5_attr_get_str(f, "/", "config", &ini));
+    sn_config_defaults(&m->cfg);
+    char origin[1100];
+    snprintf(origin, sizeof origin, "%s (stored configuration)", path);
+    SN_TRY(sn_config_load_string(&m->cfg, ini, origin));
+    SN_TRY(sn_h5_attr_get_int(f, "/", "image_size", &v));
+    if (v < 16 || v > 8192)
+        SN_FAIL(SN_EFORMAT, "%s: image_size attribute %lld outside [16, 8192]", path, (long long)v);
+    /* training takes the image size from the dataset, so the attribute is what the nets saw */
+    m->s = (int)v;
+    m->cfg.image_size = m->s;
+    SN_TRY(sn_h5_attr_get_str(f, "/", "category", &cat));
+    snprintf(m->category, sizeof m->category, "%s", cat);
+done:
+    free(ini);
+    free(cat);
+    return status;
+}
+
+static sn_status read_calib(sn_model *m, sn_h5file *f, const char *path)
+{
+    sn_status status = SN_OK;
+    char *warn = NULL;
+    m->calibrated_tau = -1;
+    if (sn_h5_exists(f, "/calib")) {
+        SN_TRY(sn_h5_attr_get_double(f, "/calib", "tau", &m->calibrated_tau));
+        if (!(m->calibrated_tau >= 0 && m->calibrated_tau <= 1))
+            SN_FAIL(SN_EFORMAT, "%s: /calib tau %g outside [0, 1]", path, m->calibrated_tau);
+        if (sn_h5_attr_exists(f, "/calib", "warning")) {
+            SN_TRY(sn_h5_attr_get_str(f, "/calib", "warning", &warn));
+            snprintf(m->calib_warning, sizeof m->calib_warning, "%s", warn);
+        }
+    }
+done:
+    free(warn);
+    return status;
+}
+
+/* A step of loading; in a bundle a failure is re-raised naming the part. */
+#define LOAD_PART(expr, part, what)                                                         \
+    do {                                                                                    \
+        status = (expr);                                                                    \
+        if (status != SN_OK) {                                                              \
+            if (m->is_bundle)                                                               \
+                status = sn_bundle_part_error(path, (part), (what));                        \
+            goto done;                                                                      \
+        }                                                                                   \
+    } while (0)
+
 sn_status sn_model_load(const char *path, sn_model **model)
 {
     sn_status status = SN_OK;
     sn_h5file f;
-    char *fmt = NULL, *ini = NULL, *cat = NULL, *warn = NULL;
+    char *fmt = NULL, *stored_fp = NULL;
     int64_t v;
     sn_model *m = calloc(1, sizeof *m);
     f.id = H5I_INVALID_HID;
@@ -199,52 +264,56 @@ sn_status sn_model_load(const char *path, sn_model **model)
         SN_FAIL(SN_ENOMEM, "model");
     snprintf(m->path, sizeof m->path, "%s", path);
     SN_TRY(sn_h5_open_local(&f, path));
-    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_MODEL_FORMAT) != 0) {
-        sn_err_clear();
-        SN_FAIL(SN_EFORMAT, "%s: not a sernet model file (root attribute format is '%s', expected "
-                "'%s')", path, fmt ? fmt : "missing", SN_MODEL_FORMAT);
+    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK && strstr(sn_err_msg(), "look up")) {
+        /* not absent: unreadable (a failed metadata checksum, which only bundles carry) */
+        m->is_bundle = 1;
+        LOAD_PART(SN_EFORMAT, "/", "root attributes");
     }
-    SN_TRY(sn_h5_attr_get_int(&f, "/", "format_version", &v));
-    if (v != SN_MODEL_VERSION)
-        SN_FAIL(SN_EFORMAT, "%s: model file version %lld, this program reads version %d", path,
-                (long long)v, SN_MODEL_VERSION);
-    if (sn_h5_attr_get_int(&f, "/", "checkpoint_complete", &v) != SN_OK || v != 1) {
+    if (fmt && strcmp(fmt, SN_BUNDLE_FORMAT) == 0) {
+        m->is_bundle = 1;
+        SN_TRY(sn_bundle_check_root(&f));
+        /* every attribute of the model parts read once: their metadata checksums verified */
+        LOAD_PART(sn_h5_verify_attrs(&f, "/"), "/", "root attributes");
+        LOAD_PART(sn_h5_verify_attrs(&f, "/seg"), "/seg", "segmentation net");
+        LOAD_PART(sn_h5_verify_attrs(&f, "/rec"), "/rec", "reconstruction net");
+        if (sn_h5_exists(&f, "/calib"))
+            LOAD_PART(sn_h5_verify_attrs(&f, "/calib"), "/calib", "repair calibration");
+        if (sn_h5_exists(&f, "/thresholds"))
+            LOAD_PART(sn_h5_verify_attrs(&f, "/thresholds"), "/thresholds", "decision thresholds");
+    } else if (!fmt || strcmp(fmt, SN_MODEL_FORMAT) != 0) {
         sn_err_clear();
-        SN_FAIL(SN_EFORMAT, "%s: incomplete model file (no completion marker)", path);
-    }
-    SN_TRY(sn_h5_attr_get_str(&f, "/", "config", &ini));
-    sn_config_defaults(&m->cfg);
-    char origin[1100];
-    snprintf(origin, sizeof origin, "%s (stored configuration)", path);
-    SN_TRY(sn_config_load_string(&m->cfg, ini, origin));
-    SN_TRY(sn_h5_attr_get_int(&f, "/", "image_size", &v));
-    if (v < 16 || v > 8192)
-        SN_FAIL(SN_EFORMAT, "%s: image_size attribute %lld outside [16, 8192]", path, (long long)v);
-    /* training takes the image size from the dataset, so the attribute is what the nets saw */
-    m->s = (int)v;
-    m->cfg.image_size = m->s;
-    SN_TRY(sn_h5_attr_get_str(&f, "/", "category", &cat));
-    snprintf(m->category, sizeof m->category, "%s", cat);
-    SN_TRY(read_net(m, &f, SN_NET_SEG));
-    SN_TRY(read_net(m, &f, SN_NET_REC));
-    m->calibrated_tau = -1;
-    if (sn_h5_exists(&f, "/calib")) {
-        SN_TRY(sn_h5_attr_get_double(&f, "/calib", "tau", &m->calibrated_tau));
-        if (!(m->calibrated_tau >= 0 && m->calibrated_tau <= 1))
-            SN_FAIL(SN_EFORMAT, "%s: /calib tau %g outside [0, 1]", path, m->calibrated_tau);
-        if (sn_h5_attr_exists(&f, "/calib", "warning")) {
-            SN_TRY(sn_h5_attr_get_str(&f, "/calib", "warning", &warn));
-            snprintf(m->calib_warning, sizeof m->calib_warning, "%s", warn);
+        SN_FAIL(SN_EFORMAT, "%s: not a sernet model file or bundle (root attribute format is '%s', "
+                "expected '%s' or '%s')", path, fmt ? fmt : "missing", SN_MODEL_FORMAT,
+                SN_BUNDLE_FORMAT);
+    } else {
+        SN_TRY(sn_h5_attr_get_int(&f, "/", "format_version", &v));
+        if (v != SN_MODEL_VERSION)
+            SN_FAIL(SN_EFORMAT, "%s: model file version %lld, this program reads version %d", path,
+                    (long long)v, SN_MODEL_VERSION);
+        if (sn_h5_attr_get_int(&f, "/", "checkpoint_complete", &v) != SN_OK || v != 1) {
+            sn_err_clear();
+            SN_FAIL(SN_EFORMAT, "%s: incomplete model file (no completion marker)", path);
         }
     }
-    SN_TRY(read_thresholds(&f, path, &m->thr));
+    LOAD_PART(read_root(m, &f, path), "/", "configuration and root attributes");
+    LOAD_PART(read_net(m, &f, SN_NET_SEG), "/seg", "segmentation net");
+    LOAD_PART(read_net(m, &f, SN_NET_REC), "/rec", "reconstruction net");
+    LOAD_PART(read_calib(m, &f, path), "/calib", "repair calibration");
+    LOAD_PART(read_thresholds(&f, path, &m->thr), "/thresholds", "decision thresholds");
     SN_TRY(derive(m));
+    if (m->is_bundle) {
+        /* the nets, tau and area filter must be those the bundle was made from */
+        LOAD_PART(sn_h5_attr_get_str(&f, "/", "model_fingerprint", &stored_fp), "/",
+                  "configuration and root attributes");
+        if (strcmp(stored_fp, m->fingerprint) != 0)
+            SN_FAIL(SN_EFORMAT, "%s: bundle parts /seg, /rec, /calib (nets and repair threshold): "
+                    "fingerprint %s, the bundle was made with %s: damaged or edited, make it again "
+                    "with `sernet bundle`", path, m->fingerprint, stored_fp);
+    }
 done:
     sn_h5_close(&f);
     free(fmt);
-    free(ini);
-    free(cat);
-    free(warn);
+    free(stored_fp);
     if (status != SN_OK)
         sn_model_free(m);
     else
@@ -317,6 +386,7 @@ done:
 }
 
 const char *sn_model_path(const sn_model *m) { return m->path; }
+int sn_model_is_bundle(const sn_model *m) { return m->is_bundle; }
 const char *sn_model_category(const sn_model *m) { return m->category; }
 int sn_model_image_size(const sn_model *m) { return m->s; }
 const sn_config *sn_model_config(const sn_model *m) { return &m->cfg; }

@@ -3,6 +3,7 @@
 #define SN_INFER_MODEL_INTERNAL_H
 
 #include "sernet/anomaly_map.h"
+#include "sernet/h5util.h"
 #include "sernet/model.h"
 
 struct sn_model {
@@ -18,6 +19,17 @@ struct sn_model {
     sn_map_params map;
     char fingerprint[17];
     sn_thresholds thr;
+    int is_bundle; /* read from a deployment bundle (sernet/bundle.h) */
 };
+
+/* Shared with src/infer/bundle.c. The calling thread's error, re-raised as "PATH: bundle part
+ * PART (WHAT)[: checksum mismatch ...]: <the original message>"; returns its status. */
+sn_status sn_bundle_part_error(const char *path, const char *part, const char *what);
+/* Format, version, completion marker and list of parts of an open bundle (SN_EFORMAT naming
+ * the file, or the part). */
+sn_status sn_bundle_check_root(sn_h5file *f);
+/* The bundle parts present in f, comma-separated, for the root attribute "parts". */
+sn_status sn_bundle_parts_list(sn_h5file *f, char *out, size_t cap);
+
 
 #endif

@@ -1,4 +1,5 @@
 /* `sernet infer`: distributed inference into a results file (include/sernet/results.h). */
+#include "sernet/bundle.h"
 #include "sernet/dist.h"
 #include "sernet/hashindex.h"
 #include "sernet/infer.h"
@@ -211,6 +212,8 @@ typedef struct {
     int batch; /* rows per group (stored in the file: a resumed run uses the same groups) */
     uint64_t *hashes;
     int64_t n_hashes;
+    sn_trainset bundle_train; /* with a bundle: its training images (hashes moved to `hashes`) */
+    int from_bundle;
     char data_fp[17];
     /* --tile: the grid of every test image, the dataset of the training tiles (r->ds or its own) */
     int tiled;
@@ -463,7 +466,13 @@ static sn_status compute(run_state *r, sn_infer_worker *w, batch_buf *b, int n, 
     for (int i = 0; i < n; i++)
         b->dist[i] = dist[i];
     double t2 = omp_get_wtime();
-    SN_TRY(sn_dataset_read(r->ds, SN_SPLIT_TRAIN, b->nbr, n, NULL, NULL, b->sim));
+    if (r->from_bundle) {
+        const size_t bytes = (size_t)r->s * r->s * 3;
+        for (int i = 0; i < n; i++)
+            memcpy(b->sim + (size_t)i * bytes, r->bundle_train.images + (size_t)b->nbr[i] * bytes, bytes);
+    } else {
+        SN_TRY(sn_dataset_read(r->ds, SN_SPLIT_TRAIN, b->nbr, n, NULL, NULL, b->sim));
+    }
     double t3 = omp_get_wtime();
     sum->t_read += (t1 - t0) + (t3 - t2);
     sum->t_search += t2 - t1;
@@ -745,10 +754,29 @@ static sn_status setup(run_state *r)
                 " with the given overrides" : "", ini ? ini : "(out of memory)\n");
         sn_free(ini);
     }
-    SN_TRY(sn_dataset_open(o->data, o->category, r->comm, &r->ds));
+    r->from_bundle = sn_model_is_bundle(r->model);
+    const char *category = o->category;
+    if (r->from_bundle) {
+        /* the repair draws from the bundle's training images; the dataset gives the test split
+         * of the same category */
+        if (category && strcmp(category, sn_model_category(r->model)) != 0)
+            status = SN_ERR(SN_EINVAL, "%s is a bundle of category '%s': it cannot score category "
+                            "'%s' (--category)", o->model, sn_model_category(r->model), category);
+        category = sn_model_category(r->model);
+        if (status == SN_OK)
+            status = sn_trainset_load_bundle(o->model, &r->bundle_train);
+        SN_TRY(sn_dist_agree(status, r->comm));
+    }
+    SN_TRY(sn_dataset_open(o->data, category, r->comm, &r->ds));
     r->s = sn_dataset_image_size(r->ds);
     r->m = sn_dataset_count(r->ds, SN_SPLIT_TEST);
     status = SN_OK;
+    if (o->tile && r->from_bundle) {
+        /* the tiled rounds draw their training tiles from a dataset file */
+        status = SN_ERR(SN_EINVAL, "%s is a bundle: --tile needs the model file and --train-data "
+                        "(the dataset of training tiles) for now", o->model);
+        goto agree;
+    }
     if (o->tile) {
         status = setup_tiles(r);
         goto agree;
@@ -766,9 +794,15 @@ static sn_status setup(run_state *r)
     }
 agree:
     SN_TRY(sn_dist_agree(status, r->comm));
-    SN_TRY(sn_hashindex_load(r->tiled && o->train_data ? o->train_data : o->data,
-                             r->tiled ? sn_dataset_category(r->ds) : o->category, r->comm, &r->hashes,
-                             &r->n_hashes));
+    if (r->from_bundle) {
+        r->hashes = r->bundle_train.hashes;
+        r->n_hashes = r->bundle_train.n;
+        r->bundle_train.hashes = NULL;
+    } else {
+        SN_TRY(sn_hashindex_load(r->tiled && o->train_data ? o->train_data : o->data,
+                                 r->tiled ? sn_dataset_category(r->ds) : o->category, r->comm,
+                                 &r->hashes, &r->n_hashes));
+    }
     sn_results_data_fingerprint(r->ds, r->data_fp);
     if (r->tiled)
         train_fingerprint(r, r->train_fp);
@@ -871,6 +905,7 @@ done:
     sn_free(r.hashes);
     if (r.train_ds != r.ds)
         sn_dataset_close(r.train_ds);
+    sn_trainset_free(&r.bundle_train);
     sn_dataset_close(r.ds);
     sn_model_free(r.model);
     return status;

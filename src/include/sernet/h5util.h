@@ -27,6 +27,11 @@ typedef struct {
 /* Create `path`'s temporary file "<path>.tmp" for writing. An existing `path` is refused
  * (SN_EINVAL) unless `force`. The status is agreed across ranks. */
 sn_status sn_h5_create(sn_h5file *f, const char *path, int force, MPI_Comm comm);
+/* sn_h5_create with flags. SN_H5_META_CHECKSUMS: the HDF5 1.8+ file format, whose superblock,
+ * object headers (hence every attribute) and indexes carry checksums verified on reading, so a
+ * flipped bit in metadata is refused too (readable by HDF5 1.8 and later). */
+#define SN_H5_META_CHECKSUMS 1
+sn_status sn_h5_create_ex(sn_h5file *f, const char *path, int force, MPI_Comm comm, int flags);
 /* Finish a file from sn_h5_create: agree on `local` across ranks; on success close the file and
  * rename it to its final name (rank 0), else close and remove the temporary file. Returns the
  * agreed status; f is closed in both cases. */
@@ -70,6 +75,10 @@ sn_status sn_h5_attr_get_double(sn_h5file *f, const char *where, const char *nam
 int sn_h5_attr_opt_str(sn_h5file *f, const char *where, const char *name, char **value);
 int sn_h5_attr_opt_int(sn_h5file *f, const char *where, const char *name, int64_t *value);
 int sn_h5_attr_opt_double(sn_h5file *f, const char *where, const char *name, double *value);
+/* Read every attribute of the object `where` (values discarded): SN_EFORMAT naming the file, the
+ * object and the first unreadable attribute, e.g. after a failed metadata checksum in a file
+ * written with SN_H5_META_CHECKSUMS. Not collective. */
+sn_status sn_h5_verify_attrs(sn_h5file *f, const char *where);
 
 /* Provenance attributes on "/": "config" (sn_config_to_ini of cfg, if cfg) and "created_by"
  * (sn_version_oneline). No time stamp, and object time tracking is off, so the same input gives

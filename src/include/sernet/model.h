@@ -15,7 +15,10 @@
 
 typedef struct sn_model sn_model;
 
-/* Load MODEL.h5. Errors name the file and what is wrong: not a model file, another version, an
+/* Load MODEL.h5, or the model part of a deployment bundle (sernet/bundle.h: the same nets,
+ * configuration, calibration and thresholds; a damaged part is refused naming it, and the
+ * recomputed fingerprint must equal the one stored when the bundle was made).
+ * Errors name the file and what is wrong: not a model file, another version, an
  * incomplete checkpoint, a net missing or not trained to the end (the message gives the step and
  * the `sernet train --resume` to finish it), no calibrated repair threshold, tensors of the wrong
  * size. */
@@ -34,6 +37,8 @@ sn_status sn_model_override(sn_model *model, const char *config_path, const char
                             int n_sets);
 
 const char *sn_model_path(const sn_model *model);
+/* 1 when the model was loaded from a bundle (its training images are in the same file). */
+int sn_model_is_bundle(const sn_model *model);
 const char *sn_model_category(const sn_model *model);
 int sn_model_image_size(const sn_model *model);
 const sn_config *sn_model_config(const sn_model *model);
@@ -52,9 +57,9 @@ const sn_unet *sn_model_net(const sn_model *model, sn_net_kind kind);
 /* sn_thresholds (the decision thresholds stored with a model): sernet/thresholds.h. */
 
 const sn_thresholds *sn_model_thresholds(const sn_model *model);
-/* Store t in the model file `path` (a loaded sn_model of it must exist): the file is copied to
- * "<path>.tmp", the thresholds written there and the copy renamed over `path`, so a crash leaves
- * the old file. One process (MPI is initialised; comm MPI_COMM_SELF is used). */
+/* Store t in the model file or bundle `path` (a loaded sn_model of it must exist): the file is
+ * copied to "<path>.tmp", the thresholds written there and the copy renamed over `path`, so a
+ * crash leaves the old file. One process (MPI is initialised; comm MPI_COMM_SELF is used). */
 sn_status sn_model_store_thresholds(const char *path, const sn_thresholds *t);
 
 /* FNV-1a 64 over bytes, continuing from h (start with SN_FNV_OFFSET). */
