@@ -31,7 +31,7 @@ cmake --install "$build" --prefix "$pre" >"$tmp/install.log" 2>"$tmp/err" || die
 libdir=$(dirname "$(find "$pre" -name 'libsernet.so' | head -1)")
 ok "libsernet.so installed (in $libdir)" "[ -e \"$libdir/libsernet.so\" ]"
 ok "no static library installed" "[ -z \"\$(find \"$pre\" -name 'libsernet.a')\" ]"
-ok "installed headers are exactly the public API" "[ \"\$(cd \"$pre/include/sernet\" && ls | tr '\n' ' ')\" = 'common.h image.h inspect.h preprocess.h thresholds.h ' ]"
+ok "installed headers are exactly the public API" "[ \"\$(cd \"$pre/include/sernet\" && ls | tr '\n' ' ')\" = 'common.h image.h inspect.h inspect_tile.h preprocess.h thresholds.h tile.h ' ]"
 nm -D --defined-only "$libdir/libsernet.so" | awk 'NF >= 3 {print $3}' | sed 's/@.*//' | grep -v '^sn_' >"$tmp/bad"
 ok "installed library exports only sn_ symbols (unprefixed: $(tr '\n' ' ' <"$tmp/bad"))" "[ ! -s \"$tmp/bad\" ]"
 
