@@ -131,7 +131,8 @@ int sn_cmd_pseudo(int argc, char **argv)
         "image. Sample k is applied to training image k mod (number of training images).\n"
         "Clean samples (probability 1 - p_anomaly) are written too, with a black mask.\n"
         "Use --set pseudo.p_anomaly=1 to see only anomalies. DIR is created if needed (with\n"
-        "parents). Ranks share the samples; the sheets do not depend on the number of ranks.\n";
+        "parents). Ranks share the samples; the sheets do not depend on the number of ranks.\n"
+        "--category: the dataset category (default: the file's only category).\n";
     sn_cli_config_args ca = {0};
     const char *data = NULL, *kind_s = NULL, *out_dir = NULL, *category = NULL;
     long long count = -1, epoch = 0, start = 0;
