@@ -1,6 +1,7 @@
 /* sernet score: score image files that are in no dataset file, as an inspection station would,
  * through the inspection API (include/sernet/inspect.h; docs/inference.md "sernet score"). */
 #include "cli/cli.h"
+#include "sernet/fsutil.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/inspect.h"
@@ -115,13 +116,6 @@ static void map_name(const char *dir, const char *path, sn_cli_strlist *used, ch
     }
 }
 
-static double clock_s(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* The calling thread's recorded error as one line naming `path`, then cleared. */
 static void error_line(const char *path, char *out, size_t cap)
 {
@@ -204,7 +198,7 @@ static int score_item(run_ctx *c, buffers *b, int i)
     const char *path = c->files->v[i];
     const int S = c->S;
     sn_inspect_result r = {0};
-    double t0 = clock_s(CLOCK_MONOTONIC);
+    double t0 = sn_clock_wall();
     sn_status st;
     int tiles = 0;
     /* the map written and thresholded: S x S, or the image's size (--full-size, --tile) */
@@ -242,7 +236,7 @@ static int score_item(run_ctx *c, buffers *b, int i)
         return 2;
     }
 scored:
-    it->wall = clock_s(CLOCK_MONOTONIC) - t0;
+    it->wall = sn_clock_wall() - t0;
     const char *mapfile = c->maps ? c->mapfiles->v[i] : "";
     if (c->maps) {
         int w = big ? r.width : S, h = big ? r.height : S, ch = c->heat ? 3 : 1;
@@ -448,9 +442,10 @@ int sn_cmd_score(int argc, char **argv)
                 "this run scores %s: calibrate again %s --tile\n", model,
                 tile ? "whole (resized)" : "tiled", thr->source, tile ? "tiles" : "whole resized images",
                 tile ? "with" : "without");
-    if (maps && mkdir(maps, 0777) != 0 && errno != EEXIST) {
+    if (maps && sn_mkdirs(maps) != SN_OK) {
         fprintf(stderr, "sernet score: error: %s: cannot create the maps folder: %s\n", maps,
-                strerror(errno));
+                sn_err_msg());
+        sn_err_clear();
         failed = 1;
         goto done;
     }
@@ -487,7 +482,7 @@ int sn_cmd_score(int argc, char **argv)
     }
     run_ctx c = {in, &files, &mapfiles, items, S, heat, full_size, maps != NULL, map_max,
                  PTHREAD_MUTEX_INITIALIZER, 0, 0, thr, json, 0, tile, overlap, jobs};
-    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    double t0 = sn_clock_wall(), c0 = sn_clock_cpu();
     int started = 0;
     /* --tile: the images one after the other, each with --jobs tiles at once */
     for (int j = 1; j < SN_MIN(tile ? 1 : jobs, files.n); j++) {
@@ -500,7 +495,7 @@ int sn_cmd_score(int argc, char **argv)
     worker_main(&c); /* this thread is job 0 */
     for (int j = 1; j <= started; j++)
         pthread_join(th[j], NULL);
-    double secs = clock_s(CLOCK_MONOTONIC) - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0, wall = 0;
+    double secs = sn_clock_wall() - t0, cpu = sn_clock_cpu() - c0, wall = 0;
     int scored = 0, bad = 0, defects = 0;
     for (int i = 0; i < files.n; i++) {
         defects += items[i].state == 1 && items[i].defect;
