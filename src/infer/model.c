@@ -1,5 +1,6 @@
 /* Loading a trained model file for inference (schema: docs/formats.md, "Model files"). */
 #include "infer/model_internal.h"
+#include "sernet/fsutil.h"
 #include "sernet/bundle.h"
 #include "sernet/h5util.h"
 #include "sernet/repair.h"
@@ -128,43 +129,19 @@ done:
     return status;
 }
 
-static sn_status copy_file(const char *from, const char *to)
-{
-    sn_status status = SN_OK;
-    FILE *in = fopen(from, "rb"), *out = NULL;
-    char buf[1 << 16];
-    size_t n;
-    if (!in)
-        SN_FAIL(SN_EIO, "%s: cannot open: %s", from, strerror(errno));
-    if (!(out = fopen(to, "wb")))
-        SN_FAIL(SN_EIO, "%s: cannot create: %s", to, strerror(errno));
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            SN_FAIL(SN_EIO, "%s: write failed: %s", to, strerror(errno));
-    if (ferror(in))
-        SN_FAIL(SN_EIO, "%s: read failed: %s", from, strerror(errno));
-done:
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0 && status == SN_OK)
-        status = SN_ERR(SN_EIO, "%s: write failed: %s", to, strerror(errno));
-    if (status != SN_OK)
-        remove(to);
-    return status;
-}
-
 sn_status sn_model_store_thresholds(const char *path, const sn_thresholds *t)
 {
     sn_status status = SN_OK;
     sn_h5file f = {.id = H5I_INVALID_HID};
-    char tmp[1100];
+    char tmp[SN_TMP_CAP];
     SN_ASSERT(t && t->set);
     if (!(isfinite(t->image) && t->image > 0 && isfinite(t->pixel) && t->pixel >= 0))
         return SN_ERR(SN_EINVAL, "%s: thresholds image %g / pixel %g: the image threshold must be "
                       "a finite number > 0 and the pixel threshold >= 0", path, t->image, t->pixel);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* the copy is what sn_h5_resume opens and sn_h5_finish renames over `path` */
+    SN_TRY(sn_tmp_name(path, SN_TMP_SHARED, tmp, sizeof tmp));
     const int bundle = sn_bundle_probe(path);
-    SN_TRY(copy_file(path, tmp));
+    SN_TRY(sn_copy_file(path, tmp));
     SN_TRY(sn_h5_resume(&f, path, MPI_COMM_SELF));
     /* a bundle keeps its checksummed metadata format for the new group */
     if (bundle && H5Fset_libver_bounds(f.id, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
