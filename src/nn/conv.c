@@ -196,8 +196,8 @@ static int check_sources(const sn_conv_shape *s, const sn_tensor *const *x, int 
     return c == s->cin && (s->k % 2) == 1;
 }
 
-sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
-                       const float *b, sn_tensor *y)
+sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                            const float *b, sn_tensor *y)
 {
     SN_ASSERT(check_sources(s, x, nx));
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w;
@@ -228,17 +228,50 @@ sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx
                 sn_gemm(0, 0, s->cout, t.t, kk, 1.0f, w, kk, col, t.t, 0.0f, out, t.t);
                 scatter_tile(out, 0, &t, wd, y);
             }
-            if (b)
+            /* bias and ReLU on the tile while it is in cache */
+            if (b || s->relu)
                 for (int j = 0; j < t.g; j++)
                     for (int co = 0; co < s->cout; co++) {
                         float *row = y->data + ((size_t)(t.img0 + j) * s->cout + co) * hw + (size_t)t.r0 * wd;
-                        const float bv = b[co];
-                        for (int q = 0; q < t.tpi; q++)
-                            row[q] += bv;
+                        const float bv = b ? b[co] : 0.0f;
+                        if (s->relu)
+#pragma omp simd
+                            for (int q = 0; q < t.tpi; q++) {
+                                const float v = row[q] + bv;
+                                row[q] = v < 0.0f ? 0.0f : v; /* NaN passes, as in the ReLU layer */
+                            }
+                        else
+#pragma omp simd
+                            for (int q = 0; q < t.tpi; q++)
+                                row[q] += bv;
                     }
         }
     }
     return failed ? SN_ENOMEM : SN_OK;
+}
+
+/* Which forward algorithm a layer gets: the direct kernel wherever it applies, unless
+ * SERNET_CONV_ALGO says otherwise (read once). */
+static int algo_force; /* 0 auto, 1 gemm, 2 direct */
+static pthread_once_t algo_once = PTHREAD_ONCE_INIT;
+
+static void algo_init(void)
+{
+    const char *e = getenv("SERNET_CONV_ALGO");
+    if (e && strcmp(e, "gemm") == 0)
+        algo_force = 1;
+    else if (e && strcmp(e, "direct") == 0)
+        algo_force = 2;
+}
+
+sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                       const float *b, sn_tensor *y)
+{
+    SN_ASSERT(check_sources(s, x, nx));
+    pthread_once(&algo_once, algo_init);
+    if (algo_force != 1 && conv_direct_supported(s, x[0]->h, x[0]->w))
+        return conv_forward_direct(s, x, nx, w, b, y);
+    return conv_forward_gemm(s, x, nx, w, b, y);
 }
 
 sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,

@@ -33,6 +33,8 @@ struct sn_unet {
     sn_conv_shape out_conv;
     size_t ow_off, ob_off;
     float *params, *grads, *buffers, *stats;
+    float *fold; /* inference: conv weights and biases with BatchNorm folded in, at params' offsets */
+    int no_fold; /* inference through the unfused conv -> BN -> ReLU path instead */
     size_t np, nb;
     sn_tensor_info *info;
     int ninfo;
@@ -73,7 +75,7 @@ static void layout_block(sn_unet *net, block_t *b, const char *bname, int cin, i
         if (!count_only) {
             unit_t *un = &b->u[u];
             char name[48];
-            un->conv = (sn_conv_shape){ci, cout, 3};
+            un->conv = (sn_conv_shape){ci, cout, 3, 0};
             un->bn = (sn_bn_shape){cout, 0, 0, 1};
             un->w_off = *po;
             un->b_off = *po + nw;
@@ -114,7 +116,7 @@ static void layout(sn_unet *net, int count_only, size_t *np, size_t *nb)
     }
     const size_t nw = (size_t)net->out_c * net->widths[0] * 9;
     if (!count_only) {
-        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3};
+        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3, 0};
         net->ow_off = po;
         net->ob_off = po + nw;
         int dw[4] = {net->out_c, net->widths[0], 3, 3}, db[1] = {net->out_c};
@@ -242,6 +244,7 @@ void sn_unet_destroy(sn_unet *net)
     sn_free(net->grads);
     sn_free(net->buffers);
     sn_free(net->stats);
+    sn_free(net->fold);
     sn_free(net->info);
     sn_free(net);
 }
@@ -296,6 +299,7 @@ const sn_tensor_info *sn_unet_tensor(const sn_unet *net, int i)
     SN_ASSERT(i >= 0 && i < net->ninfo);
     return &net->info[i];
 }
+void sn_unet_set_fold(sn_unet *net, int on) { net->no_fold = !on; }
 void sn_unet_zero_grad(sn_unet *net) { memset(net->grads, 0, net->np * sizeof(float)); }
 
 size_t sn_unet_activation_bytes(const sn_unet *net)
@@ -315,7 +319,9 @@ size_t sn_unet_activation_bytes(const sn_unet *net)
 
 /* ---- forward ----------------------------------------------------------------------------- */
 
-static sn_status ensure_activations(sn_unet *net, int n, int s)
+/* The fused inference path writes each unit's output straight into `a`: z is needed only by
+ * training (BN statistics, backward) and by the unfused path. */
+static sn_status ensure_activations(sn_unet *net, int n, int s, int need_z)
 {
     sn_status status = SN_OK;
     const int L = net->levels;
@@ -324,7 +330,8 @@ static sn_status ensure_activations(sn_unet *net, int n, int s)
         block_t *bs[2] = {&net->enc[l], l < L - 1 ? &net->dec[l] : NULL};
         for (int k = 0; k < 2; k++)
             for (int u = 0; bs[k] && u < bs[k]->n; u++) {
-                SN_TRY(sn_tensor_ensure(&bs[k]->u[u].z, n, net->widths[l], sl, sl, "activations"));
+                if (need_z)
+                    SN_TRY(sn_tensor_ensure(&bs[k]->u[u].z, n, net->widths[l], sl, sl, "activations"));
                 SN_TRY(sn_tensor_ensure(&bs[k]->u[u].a, n, net->widths[l], sl, sl, "activations"));
             }
         if (l > 0)
@@ -340,6 +347,26 @@ done:
     return status;
 }
 
+/* Inference with BatchNorm folded into the convolution: y = relu(conv(x, w * s) + (b - m) * s + beta)
+ * with s = gamma / sqrt(running_var + eps), the same scale bn_forward applies. Writes the folded
+ * weights and bias into net->fold at the unit's offsets. */
+static void fold_unit(sn_unet *net, const unit_t *un)
+{
+    const int cout = un->conv.cout;
+    const size_t per = (size_t)un->conv.cin * un->conv.k * un->conv.k;
+    const float *w = net->params + un->w_off, *b = net->params + un->b_off;
+    const float *g = net->params + un->g_off, *be = net->params + un->be_off;
+    const float *rm = net->buffers + un->rm_off, *rv = net->buffers + un->rv_off;
+    float *fw = net->fold + un->w_off, *fb = net->fold + un->b_off;
+    for (int co = 0; co < cout; co++) {
+        const float invstd = (float)(1.0 / sqrt((double)rv[co] + un->bn.eps));
+        const float scale = invstd * g[co];
+        for (size_t i = 0; i < per; i++)
+            fw[co * per + i] = w[co * per + i] * scale;
+        fb[co] = (float)(((double)b[co] - rm[co]) * scale + be[co]);
+    }
+}
+
 static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const *src, int nsrc,
                                int training, const sn_reduce_hook *hook)
 {
@@ -347,6 +374,14 @@ static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const 
     for (int u = 0; u < b->n; u++) {
         unit_t *un = &b->u[u];
         const sn_tensor *one[1] = {u > 0 ? &b->u[u - 1].a : NULL};
+        if (!training && !net->no_fold) {
+            sn_conv_shape fused = un->conv;
+            fused.relu = 1;
+            fold_unit(net, un);
+            SN_TRY(conv_forward(&fused, u == 0 ? src : one, u == 0 ? nsrc : 1, net->fold + un->w_off,
+                                net->fold + un->b_off, &un->a));
+            continue;
+        }
         SN_TRY(conv_forward(&un->conv, u == 0 ? src : one, u == 0 ? nsrc : 1, net->params + un->w_off,
                             net->params + un->b_off, &un->z));
         SN_TRY(bn_forward(&un->bn, training, &un->z, net->params + un->g_off, net->params + un->be_off,
@@ -371,7 +406,10 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
                 sn_unet_kind_name(net->kind), x->h, x->w, mult);
     if (x->n < 1)
         SN_FAIL(SN_EINVAL, "empty batch");
-    SN_TRY(ensure_activations(net, x->n, x->h));
+    const int fold = !training && !net->no_fold;
+    if (fold && !net->fold)
+        SN_CALLOC(net->fold, net->np, "folded inference weights");
+    SN_TRY(ensure_activations(net, x->n, x->h, !fold));
     net->have_train_forward = 0;
     for (int l = 0; l < L; l++) {
         if (l == 0) {
