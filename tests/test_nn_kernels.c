@@ -467,11 +467,15 @@ int main(void)
     test_conv_forward_algos(4, 0, 3, 2, 8, 16);    /* Cout not a multiple of 4: GEMM only */
     test_conv_forward_algos(4, 0, 8, 2, 8, 12);    /* W not a multiple of 16: GEMM only */
     test_conv_relu_nan();
+    test_conv(4, 8, 8, 16, 32); /* input gradients of both sources by the direct kernel */
+    test_conv(8, 0, 12, 9, 16); /* ... of one source; dW from col(x) (kin < kout) */
+    test_conv(4, 6, 8, 8, 16);  /* a source of 6 channels: GEMM input gradients */
     sn_threads_set(1);
     test_conv(4, 3, 6, 8, 8); /* one thread gives the same as the reference too */
     test_conv(9, 0, 2, 12, 10);
     test_conv(2, 0, 3, 40, 70);
     test_conv_forward_algos(5, 3, 8, 3, 16, 16);
     test_conv_forward_algos(4, 0, 12, 2, 37, 48);
+    test_conv(4, 8, 8, 16, 32);
     return sn_test_finish();
 }

@@ -20,12 +20,12 @@
 #define COB 4   /* output channels per register block */
 #define NVMAX 6 /* 16-pixel vectors per register block */
 
-/* Per register block: where each vector's three input rows start (kx = 0 tap, i.e. column
- * x - 1) and the load mask of each of its 9 taps (0 outside the image). */
+/* Per register block, for each of the 9 taps and each vector: where the tap's 16 input pixels
+ * start (relative to the channel plane) and the load mask (0 outside the image). */
 typedef struct {
     int nv;
-    long off[NVMAX][3];
-    __mmask16 m[NVMAX][9];
+    long off[9][NVMAX];
+    __mmask16 m[9][NVMAX];
     long out[NVMAX]; /* pixel index of the vector in the output plane */
 } pix_block;
 
@@ -38,15 +38,15 @@ static void make_block(pix_block *pb, int p0, int nv, int h, int w)
         for (int ky = 0; ky < 3; ky++) {
             const int sr = r + ky - 1;
             const int inside = sr >= 0 && sr < h;
-            /* a masked-out load touches no memory; keep the address inside the plane anyway */
-            pb->off[v][ky] = inside ? (long)sr * w + x - 1 : (long)r * w + x - 1;
             for (int kx = 0; kx < 3; kx++) {
                 __mmask16 m = inside ? 0xFFFF : 0;
                 if (kx == 0 && x == 0)
                     m &= 0xFFFE; /* column -1 */
                 if (kx == 2 && x + 16 == w)
                     m &= 0x7FFF; /* column w */
-                pb->m[v][ky * 3 + kx] = m;
+                pb->m[ky * 3 + kx][v] = m;
+                /* a masked-out load touches no memory; keep the address inside the plane anyway */
+                pb->off[ky * 3 + kx][v] = (inside ? (long)sr * w : (long)r * w) + x + kx - 1;
             }
         }
     }
@@ -59,29 +59,36 @@ static inline __attribute__((always_inline)) void kernel(const int nv, const pix
                                                          float *y0, size_t ystride)
 {
     __m512 acc[COB][NVMAX];
+#pragma GCC unroll 4
     for (int j = 0; j < COB; j++)
+#pragma GCC unroll 6
         for (int v = 0; v < nv; v++)
             acc[j][v] = _mm512_setzero_ps();
     for (int c = 0; c < cin; c++) {
         const float *pl = planes[c];
         const float *wc = wp + (size_t)c * 36;
-        for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) {
-                const int t = ky * 3 + kx;
-                const __m512 w0 = _mm512_set1_ps(wc[t * 4 + 0]), w1 = _mm512_set1_ps(wc[t * 4 + 1]);
-                const __m512 w2 = _mm512_set1_ps(wc[t * 4 + 2]), w3 = _mm512_set1_ps(wc[t * 4 + 3]);
-                for (int v = 0; v < nv; v++) {
-                    const __m512 xv = _mm512_maskz_loadu_ps(pb->m[v][t], pl + pb->off[v][ky] + kx);
-                    acc[0][v] = _mm512_fmadd_ps(w0, xv, acc[0][v]);
-                    acc[1][v] = _mm512_fmadd_ps(w1, xv, acc[1][v]);
-                    acc[2][v] = _mm512_fmadd_ps(w2, xv, acc[2][v]);
-                    acc[3][v] = _mm512_fmadd_ps(w3, xv, acc[3][v]);
-                }
+        /* The loops over taps, vectors and channels of the block are unrolled, so the 24
+         * accumulators live in registers (without full unrolling GCC kept the array on the stack
+         * and stored it after every FMA: a third slower). */
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; t++) {
+            const __m512 w0 = _mm512_set1_ps(wc[t * 4 + 0]), w1 = _mm512_set1_ps(wc[t * 4 + 1]);
+            const __m512 w2 = _mm512_set1_ps(wc[t * 4 + 2]), w3 = _mm512_set1_ps(wc[t * 4 + 3]);
+#pragma GCC unroll 6
+            for (int v = 0; v < nv; v++) {
+                const __m512 xv = _mm512_maskz_loadu_ps(pb->m[t][v], pl + pb->off[t][v]);
+                acc[0][v] = _mm512_fmadd_ps(w0, xv, acc[0][v]);
+                acc[1][v] = _mm512_fmadd_ps(w1, xv, acc[1][v]);
+                acc[2][v] = _mm512_fmadd_ps(w2, xv, acc[2][v]);
+                acc[3][v] = _mm512_fmadd_ps(w3, xv, acc[3][v]);
             }
+        }
     }
     (void)hw;
+#pragma GCC unroll 4
     for (int j = 0; j < COB; j++) {
         const __m512 bv = _mm512_set1_ps(bias ? bias[j] : 0.0f);
+#pragma GCC unroll 6
         for (int v = 0; v < nv; v++) {
             __m512 o = _mm512_add_ps(acc[j][v], bv);
             if (relu) /* max(o, 0) with a NaN passing through, as the ReLU layer does */
@@ -127,7 +134,7 @@ sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x,
     }
     const size_t hw = (size_t)h * wd;
     /* weights repacked [cout/4][cin][9][4]: the 4 broadcasts of a tap are adjacent */
-    float *wp = sn_ws_get(SN_WS_SHARED, (size_t)cout * cin * 9);
+    float *wp = sn_ws_get(SN_WS_PACK, (size_t)cout * cin * 9);
     if (!wp)
         return SN_ENOMEM;
     for (int g = 0; g < cout / COB; g++)
@@ -138,7 +145,7 @@ sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x,
 
     const int threads = omp_get_max_threads();
     /* bands of rows whose input (all channels, with the halo) stays in the L2 cache */
-    int rows = (int)SN_MAX(1, (256 * 1024) / ((size_t)cin * wd * sizeof(float)) - 2);
+    int rows = (int)SN_MAX(1L, (long)((256 * 1024) / ((size_t)cin * wd * sizeof(float))) - 2);
     rows = SN_MIN(rows, h);
     /* output-channel chunks whose packed weights stay in the L2 cache too */
     int chunk = (int)SN_MAX(COB, (384 * 1024) / ((size_t)cin * 9 * sizeof(float)) / COB * COB);
