@@ -167,7 +167,7 @@ static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h
 #if defined(__AVX512F__)
     {
         sn_conv_shape s = {cin, cout, 3, 0};
-        EXPECT_MSG(conv_direct_supported(&s, h, w) == (w % 16 == 0 && cout % 4 == 0),
+        EXPECT_MSG(conv_direct_supported(&s, h, w) == (w % 16 == 0),
                    "direct kernel support for cout %d, w %d", cout, w);
     }
 #endif
@@ -464,12 +464,15 @@ int main(void)
     test_conv_forward_algos(4, 0, 12, 2, 37, 48);  /* three vectors per row, odd height */
     test_conv_forward_algos(6, 2, 4, 1, 5, 32);    /* one image, few rows */
     test_conv_forward_algos(300, 0, 300, 1, 3, 16); /* output-channel chunks, bands of one row */
-    test_conv_forward_algos(4, 0, 3, 2, 8, 16);    /* Cout not a multiple of 4: GEMM only */
+    test_conv_forward_algos(4, 0, 3, 2, 8, 16);    /* Cout not a multiple of 4: zero-padded group */
+    test_conv_forward_algos(5, 0, 1, 2, 8, 32);    /* Cout 1 (the segmentation net's output) */
+    test_conv_forward_algos(3, 4, 6, 3, 17, 16);   /* a full group and a padded one */
     test_conv_forward_algos(4, 0, 8, 2, 8, 12);    /* W not a multiple of 16: GEMM only */
     test_conv_relu_nan();
     test_conv(4, 8, 8, 16, 32); /* input gradients of both sources by the direct kernel */
     test_conv(8, 0, 12, 9, 16); /* ... of one source; dW from col(x) (kin < kout) */
-    test_conv(4, 6, 8, 8, 16);  /* a source of 6 channels: GEMM input gradients */
+    test_conv(4, 6, 8, 8, 16);  /* a source of 6 channels (a padded group) */
+    test_conv(4, 0, 8, 8, 12);  /* W not a multiple of 16: GEMM input gradients */
     sn_threads_set(1);
     test_conv(4, 3, 6, 8, 8); /* one thread gives the same as the reference too */
     test_conv(9, 0, 2, 12, 10);

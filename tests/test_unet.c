@@ -141,6 +141,15 @@ static void fold_check(sn_net_kind kind, int width, int units, int size, int n)
     sn_unet_release(net); /* the folded path on its own allocations */
     EXPECT(sn_unet_forward(net, &x, 0, NULL, &out) == SN_OK);
     EXPECT_ALLCLOSE(out->data, ref.data, sn_tensor_numel(&ref), 1e-4, 1e-5, "folded inference vs unfused");
+    /* in chunks of one image (a 1 KiB activation budget): the same output, fewer activations */
+    const size_t whole = sn_unet_activation_bytes(net);
+    setenv("SERNET_INFER_CHUNK_MB", "0.001", 1);
+    sn_unet_release(net);
+    EXPECT(sn_unet_forward(net, &x, 0, NULL, &out) == SN_OK);
+    unsetenv("SERNET_INFER_CHUNK_MB");
+    EXPECT_ALLCLOSE(out->data, ref.data, sn_tensor_numel(&ref), 1e-4, 1e-5, "folded inference in chunks");
+    EXPECT_MSG(n == 1 || sn_unet_activation_bytes(net) < whole, "activations in chunks %zu, whole batch %zu",
+               sn_unet_activation_bytes(net), whole);
     /* training forward and backward after a folded inference forward */
     float *bufs = malloc(sn_unet_buffer_count(net) * sizeof(float));
     memcpy(bufs, sn_unet_buffers(net), sn_unet_buffer_count(net) * sizeof(float));

@@ -20,8 +20,8 @@ typedef struct {
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                        const float *b, sn_tensor *y);
 /* The two forward algorithms conv_forward chooses between (src/nn/conv.c, src/nn/conv_direct.c):
- * im2col + GEMM (any shape), and a direct AVX-512 kernel (K = 3, W a multiple of 16, Cout a
- * multiple of 4; conv_direct_supported says 0 without AVX-512), taken wherever it applies, also
+ * im2col + GEMM (any shape), and a direct AVX-512 kernel (K = 3, W a multiple of 16;
+ * conv_direct_supported says 0 without AVX-512), taken wherever it applies, also
  * for conv_backward's input gradient. SERNET_CONV_ALGO=gemm selects the GEMM path everywhere
  * (measurements). Same arguments as conv_forward. */
 sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,

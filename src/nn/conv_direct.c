@@ -1,7 +1,8 @@
 /* Direct 3x3 convolution, forward only, AVX-512: no column matrix and no packing of the image,
  * with the bias and an optional ReLU applied while the outputs are still in registers.
  * Shapes: x [N, Cin, H, W] (as channel-concatenated sources), w [Cout, Cin, 3, 3], b [Cout],
- * y [N, Cout, H, W]; supported when W is a multiple of 16 and Cout a multiple of 4.
+ * y [N, Cout, H, W]; supported when W is a multiple of 16 (Cout not a multiple of 4 is padded
+ * with zero weights, and the padded channels are not stored).
  * Register block: 4 output channels x NV vectors of 16 pixels (NV <= 6), the vectors taken in
  * raster order over a band of rows, so small images (one vector per row) still fill the block.
  * For each input channel and tap the block loads NV input vectors (masked at the image border)
@@ -54,7 +55,7 @@ static void make_block(pix_block *pb, int p0, int nv, int h, int w)
 
 /* One register block: 4 output channels (weights wp, packed [cin][9][4]) x nv vectors. */
 static inline __attribute__((always_inline)) void kernel(const int nv, const pix_block *pb,
-                                                         const float *const *planes, int cin, size_t hw,
+                                                         const float *const *planes, int cin, int nco,
                                                          const float *wp, const float *bias, int relu,
                                                          float *y0, size_t ystride)
 {
@@ -84,9 +85,10 @@ static inline __attribute__((always_inline)) void kernel(const int nv, const pix
             }
         }
     }
-    (void)hw;
 #pragma GCC unroll 4
     for (int j = 0; j < COB; j++) {
+        if (j >= nco) /* the zero-padded channels of a last group */
+            break;
         const __m512 bv = _mm512_set1_ps(bias ? bias[j] : 0.0f);
 #pragma GCC unroll 6
         for (int v = 0; v < nv; v++) {
@@ -99,23 +101,23 @@ static inline __attribute__((always_inline)) void kernel(const int nv, const pix
     }
 }
 
-static void run_block(const pix_block *pb, const float *const *planes, int cin, size_t hw, const float *wp,
+static void run_block(const pix_block *pb, const float *const *planes, int cin, int nco, const float *wp,
                       const float *bias, int relu, float *y0, size_t ystride)
 {
     switch (pb->nv) {
-    case 6: kernel(6, pb, planes, cin, hw, wp, bias, relu, y0, ystride); break;
-    case 5: kernel(5, pb, planes, cin, hw, wp, bias, relu, y0, ystride); break;
-    case 4: kernel(4, pb, planes, cin, hw, wp, bias, relu, y0, ystride); break;
-    case 3: kernel(3, pb, planes, cin, hw, wp, bias, relu, y0, ystride); break;
-    case 2: kernel(2, pb, planes, cin, hw, wp, bias, relu, y0, ystride); break;
-    default: kernel(1, pb, planes, cin, hw, wp, bias, relu, y0, ystride); break;
+    case 6: kernel(6, pb, planes, cin, nco, wp, bias, relu, y0, ystride); break;
+    case 5: kernel(5, pb, planes, cin, nco, wp, bias, relu, y0, ystride); break;
+    case 4: kernel(4, pb, planes, cin, nco, wp, bias, relu, y0, ystride); break;
+    case 3: kernel(3, pb, planes, cin, nco, wp, bias, relu, y0, ystride); break;
+    case 2: kernel(2, pb, planes, cin, nco, wp, bias, relu, y0, ystride); break;
+    default: kernel(1, pb, planes, cin, nco, wp, bias, relu, y0, ystride); break;
     }
 }
 
 int conv_direct_supported(const sn_conv_shape *s, int h, int w)
 {
     (void)h;
-    return s->k == 3 && s->cout % COB == 0 && s->cin > 0 && w % 16 == 0 && w > 0;
+    return s->k == 3 && s->cout > 0 && s->cin > 0 && w % 16 == 0 && w > 0;
 }
 
 sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
@@ -133,15 +135,18 @@ sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x,
         SN_ASSERT(c == cin);
     }
     const size_t hw = (size_t)h * wd;
-    /* weights repacked [cout/4][cin][9][4]: the 4 broadcasts of a tap are adjacent */
-    float *wp = sn_ws_get(SN_WS_PACK, (size_t)cout * cin * 9);
+    /* weights repacked [ceil(cout/4)][cin][9][4], zero-padded: the 4 broadcasts of a tap are
+     * adjacent */
+    const int groups = (cout + COB - 1) / COB;
+    float *wp = sn_ws_get(SN_WS_PACK, (size_t)groups * COB * cin * 9);
     if (!wp)
         return SN_ENOMEM;
-    for (int g = 0; g < cout / COB; g++)
+    for (int g = 0; g < groups; g++)
         for (int c = 0; c < cin; c++)
             for (int t = 0; t < 9; t++)
                 for (int j = 0; j < COB; j++)
-                    wp[(((size_t)g * cin + c) * 9 + t) * COB + j] = w[(((size_t)g * COB + j) * cin + c) * 9 + t];
+                    wp[(((size_t)g * cin + c) * 9 + t) * COB + j] =
+                        g * COB + j < cout ? w[(((size_t)g * COB + j) * cin + c) * 9 + t] : 0.0f;
 
     const int threads = omp_get_max_threads();
     /* bands of rows whose input (all channels, with the halo) stays in the L2 cache */
@@ -180,7 +185,7 @@ sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x,
                 pix_block pb;
                 make_block(&pb, p, SN_MIN(NVMAX, (p_end - p) / 16), h, wd);
                 for (int co = co0; co < co1; co += COB)
-                    run_block(&pb, planes, cin, hw, wp + (size_t)co * cin * 9, b ? b + co : NULL, s->relu,
+                    run_block(&pb, planes, cin, SN_MIN(COB, cout - co), wp + (size_t)co * cin * 9, b ? b + co : NULL, s->relu,
                               y->data + ((size_t)img * cout + co) * hw, hw);
             }
         }

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SN_MAX_LEVELS 5
@@ -340,7 +341,6 @@ static sn_status ensure_activations(sn_unet *net, int n, int s, int need_z)
             SN_TRY(sn_tensor_ensure(&net->up[l], n, net->widths[l + 1], sl, sl, "activations"));
     }
     SN_TRY(sn_tensor_ensure(&net->out_z, n, net->out_c, s, s, "activations"));
-    SN_TRY(sn_tensor_ensure(&net->out, n, net->out_c, s, s, "activations"));
     net->cur_n = n;
     net->cur_s = s;
 done:
@@ -394,23 +394,41 @@ done:
 
 static const sn_tensor *block_out(const block_t *b) { return &b->u[b->n - 1].a; }
 
-sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
-                          const sn_tensor **out)
+/* Inference runs the batch in chunks of images whose activations fit this budget (at least one
+ * image): the activations are then a fraction of a whole batch's, and the output is the same,
+ * since inference treats every image on its own. SERNET_INFER_CHUNK_MB overrides it. */
+static size_t chunk_budget_bytes(void)
+{
+    const char *e = getenv("SERNET_INFER_CHUNK_MB");
+    const double mb = e ? atof(e) : 0.0;
+    return (size_t)((mb > 0.0 ? mb : 256.0) * 1048576.0);
+}
+
+/* Activation bytes of one image in an inference forward (what ensure_activations allocates). */
+static size_t image_activation_bytes(const sn_unet *net, int s, int need_z)
+{
+    size_t f = 0;
+    const int L = net->levels;
+    for (int l = 0; l < L; l++) {
+        const size_t px = (size_t)(s >> l) * (size_t)(s >> l);
+        const int blocks = l < L - 1 ? 2 : 1;
+        f += px * (size_t)blocks * net->units * net->widths[l] * (need_z ? 2 : 1);
+        if (l > 0)
+            f += px * net->widths[l - 1];
+        if (l < L - 1)
+            f += px * net->widths[l + 1];
+    }
+    f += (size_t)s * s * net->out_c;
+    return f * sizeof(float);
+}
+
+/* One pass over a batch (or a chunk of one) whose activations are ensured; the sigmoid output
+ * goes to `out`. */
+static sn_status forward_pass(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
+                              sn_tensor *out)
 {
     sn_status status = SN_OK;
-    const int L = net->levels, mult = sn_unet_size_multiple(net->kind);
-    if (x->c != 3)
-        SN_FAIL(SN_EINVAL, "%s net input has %d channels, expected 3 (RGB)", sn_unet_kind_name(net->kind), x->c);
-    if (x->h != x->w || x->h % mult != 0 || x->h < mult)
-        SN_FAIL(SN_EINVAL, "%s net input is %dx%d: the side must be square and a multiple of %d",
-                sn_unet_kind_name(net->kind), x->h, x->w, mult);
-    if (x->n < 1)
-        SN_FAIL(SN_EINVAL, "empty batch");
-    const int fold = !training && !net->no_fold;
-    if (fold && !net->fold)
-        SN_CALLOC(net->fold, net->np, "folded inference weights");
-    SN_TRY(ensure_activations(net, x->n, x->h, !fold));
-    net->have_train_forward = 0;
+    const int L = net->levels;
     for (int l = 0; l < L; l++) {
         if (l == 0) {
             const sn_tensor *src[1] = {x};
@@ -430,7 +448,43 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
     const sn_tensor *src[1] = {block_out(&net->dec[0])};
     SN_TRY(conv_forward(&net->out_conv, src, 1, net->params + net->ow_off, net->params + net->ob_off,
                         &net->out_z));
-    sigmoid_forward(&net->out_z, &net->out);
+    sigmoid_forward(&net->out_z, out);
+done:
+    return status;
+}
+
+sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
+                          const sn_tensor **out)
+{
+    sn_status status = SN_OK;
+    const int mult = sn_unet_size_multiple(net->kind);
+    if (x->c != 3)
+        SN_FAIL(SN_EINVAL, "%s net input has %d channels, expected 3 (RGB)", sn_unet_kind_name(net->kind), x->c);
+    if (x->h != x->w || x->h % mult != 0 || x->h < mult)
+        SN_FAIL(SN_EINVAL, "%s net input is %dx%d: the side must be square and a multiple of %d",
+                sn_unet_kind_name(net->kind), x->h, x->w, mult);
+    if (x->n < 1)
+        SN_FAIL(SN_EINVAL, "empty batch");
+    const int fold = !training && !net->no_fold;
+    if (fold && !net->fold)
+        SN_CALLOC(net->fold, net->np, "folded inference weights");
+    net->have_train_forward = 0;
+    const int s = x->h;
+    int chunk = x->n;
+    if (!training) {
+        chunk = (int)SN_MAX(1, SN_MIN((size_t)x->n, chunk_budget_bytes() / image_activation_bytes(net, s, !fold)));
+        const int chunks = (x->n + chunk - 1) / chunk;
+        chunk = (x->n + chunks - 1) / chunks; /* balanced: 8 images in 3 chunks are 3 + 3 + 2 */
+    }
+    SN_TRY(sn_tensor_ensure(&net->out, x->n, net->out_c, s, s, "activations"));
+    const size_t in_img = (size_t)3 * s * s, out_img = (size_t)net->out_c * s * s;
+    for (int i0 = 0; i0 < x->n; i0 += chunk) {
+        const int m = SN_MIN(chunk, x->n - i0);
+        SN_TRY(ensure_activations(net, m, s, !fold));
+        sn_tensor xv = sn_tensor_view(x->data + (size_t)i0 * in_img, m, 3, s, s);
+        sn_tensor ov = sn_tensor_view(net->out.data + (size_t)i0 * out_img, m, net->out_c, s, s);
+        SN_TRY(forward_pass(net, m == x->n ? x : &xv, training, hook, &ov));
+    }
     net->x_in = x;
     net->have_train_forward = training;
     *out = &net->out;
