@@ -349,7 +349,7 @@ done:
 
 /* Inference with BatchNorm folded into the convolution: y = relu(conv(x, w * s) + (b - m) * s + beta)
  * with s = gamma / sqrt(running_var + eps), the same scale bn_forward applies. Writes the folded
- * weights and bias into net->fold at the unit's offsets. */
+ * weights and bias into net->fold at the unit's offsets (block_forward reads them there). */
 static void fold_unit(sn_unet *net, const unit_t *un)
 {
     const int cout = un->conv.cout;
@@ -367,6 +367,17 @@ static void fold_unit(sn_unet *net, const unit_t *un)
     }
 }
 
+/* Fold every unit, once per inference forward (before its chunks). */
+static void fold_all(sn_unet *net)
+{
+    for (int l = 0; l < net->levels; l++) {
+        block_t *bs[2] = {&net->enc[l], l < net->levels - 1 ? &net->dec[l] : NULL};
+        for (int k = 0; k < 2; k++)
+            for (int u = 0; bs[k] && u < bs[k]->n; u++)
+                fold_unit(net, &bs[k]->u[u]);
+    }
+}
+
 static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const *src, int nsrc,
                                int training, const sn_reduce_hook *hook)
 {
@@ -377,7 +388,6 @@ static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const 
         if (!training && !net->no_fold) {
             sn_conv_shape fused = un->conv;
             fused.relu = 1;
-            fold_unit(net, un);
             SN_TRY(conv_forward(&fused, u == 0 ? src : one, u == 0 ? nsrc : 1, net->fold + un->w_off,
                                 net->fold + un->b_off, &un->a));
             continue;
@@ -468,6 +478,8 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
     const int fold = !training && !net->no_fold;
     if (fold && !net->fold)
         SN_CALLOC(net->fold, net->np, "folded inference weights");
+    if (fold)
+        fold_all(net);
     net->have_train_forward = 0;
     const int s = x->h;
     int chunk = x->n;
