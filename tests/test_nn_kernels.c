@@ -58,7 +58,7 @@ static void test_gemm(void)
 static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
 {
     const int cin = cin_a + cin_b, n = 3; /* 3 images: uneven groups of whole images at 2 threads */
-    sn_conv_shape s = {cin, cout, 3};
+    sn_conv_shape s = {cin, cout, 3, 0};
     sn_tensor xa = rt(n, cin_a, h, w), xb = {0}, x, y1, y2, dy = rt(n, cout, h, w);
     if (cin_b)
         xb = rt(n, cin_b, h, w);
@@ -126,6 +126,81 @@ static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
     sn_tensor *all[] = {&xa, &xb, &x, &y1, &y2, &dy, &dxa, &dxb, &dx, &dxr};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         sn_tensor_free(all[i]);
+}
+
+/* The direct forward kernel and the GEMM path's fused ReLU against the reference: one or two
+ * sources, image widths of one and several vectors, bands of rows, output-channel chunks. */
+static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h, int w)
+{
+    const int cin = cin_a + cin_b;
+    sn_tensor xa = rt(n, cin_a, h, w), xb = {0}, x, yd, yg, yr;
+    if (cin_b)
+        xb = rt(n, cin_b, h, w);
+    sn_tensor_alloc(&x, n, cin, h, w, "x");
+    if (cin_b)
+        concat_forward(&xa, &xb, &x);
+    else
+        memcpy(x.data, xa.data, sn_tensor_numel(&xa) * 4);
+    float *wt = malloc(sizeof(float) * cout * cin * 9), *b = malloc(sizeof(float) * cout);
+    fill(wt, (size_t)cout * cin * 9, -0.5f, 0.5f);
+    fill(b, cout, -0.5f, 0.5f);
+    sn_tensor_alloc(&yd, n, cout, h, w, "y");
+    sn_tensor_alloc(&yg, n, cout, h, w, "y");
+    sn_tensor_alloc(&yr, n, cout, h, w, "y");
+    const sn_tensor *src[2] = {&xa, &xb};
+    for (int relu = 0; relu < 2; relu++) {
+        sn_conv_shape s = {cin, cout, 3, relu};
+        conv_forward_ref(&s, &x, wt, b, &yr);
+        if (relu)
+            for (size_t i = 0; i < sn_tensor_numel(&yr); i++)
+                yr.data[i] = yr.data[i] < 0.0f ? 0.0f : yr.data[i];
+        EXPECT(conv_forward_gemm(&s, src, cin_b ? 2 : 1, wt, b, &yg) == SN_OK);
+        EXPECT_ALLCLOSE(yg.data, yr.data, sn_tensor_numel(&yr), 1e-4, 1e-4, "conv forward (gemm, relu)");
+        if (conv_direct_supported(&s, h, w)) {
+            memset(yd.data, 0xff, sn_tensor_numel(&yd) * 4); /* NaN: every output must be written */
+            EXPECT(conv_forward_direct(&s, src, cin_b ? 2 : 1, wt, b, &yd) == SN_OK);
+            EXPECT_ALLCLOSE(yd.data, yr.data, sn_tensor_numel(&yr), 1e-4, 1e-4, "conv forward (direct)");
+            EXPECT(conv_forward(&s, src, cin_b ? 2 : 1, wt, b, &yg) == SN_OK);
+            EXPECT_ALLCLOSE(yg.data, yr.data, sn_tensor_numel(&yr), 1e-4, 1e-4, "conv forward (chosen)");
+        }
+    }
+#if defined(__AVX512F__)
+    {
+        sn_conv_shape s = {cin, cout, 3, 0};
+        EXPECT_MSG(conv_direct_supported(&s, h, w) == (w % 16 == 0),
+                   "direct kernel support for cout %d, w %d", cout, w);
+    }
+#endif
+    free(wt);
+    free(b);
+    sn_tensor *all[] = {&xa, &xb, &x, &yd, &yg, &yr};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_free(all[i]);
+}
+
+/* A NaN input stays NaN through the fused ReLU (as through the ReLU layer), in both paths. */
+static void test_conv_relu_nan(void)
+{
+    sn_conv_shape s = {2, 4, 3, 1};
+    sn_tensor x = rt(1, 2, 4, 16), y;
+    sn_tensor_alloc(&y, 1, 4, 4, 16, "y");
+    float *wt = malloc(sizeof(float) * 4 * 2 * 9);
+    fill(wt, 72, -0.5f, 0.5f);
+    x.data[1 * 16 + 4] = __builtin_nanf("");
+    const sn_tensor *src[1] = {&x};
+    for (int algo = 0; algo < 2; algo++) {
+        if (algo == 1 && !conv_direct_supported(&s, 4, 16))
+            continue;
+        EXPECT((algo ? conv_forward_direct : conv_forward_gemm)(&s, src, 1, wt, NULL, &y) == SN_OK);
+        int nans = 0;
+        for (size_t i = 0; i < sn_tensor_numel(&y); i++)
+            nans += y.data[i] != y.data[i];
+        /* the NaN at row 1, column 4 reaches the 3x3 outputs around it in all 4 channels */
+        EXPECT_MSG(nans == 4 * 9, "algo %d: %d NaN outputs, expected 36", algo, nans);
+    }
+    free(wt);
+    sn_tensor_free(&x);
+    sn_tensor_free(&y);
 }
 
 static void test_bn(int relu)
@@ -384,9 +459,26 @@ int main(void)
     test_bn(1);
     test_elementwise();
     test_losses();
+    test_conv_forward_algos(3, 0, 32, 3, 9, 16);   /* first layer: 3 channels */
+    test_conv_forward_algos(5, 3, 8, 3, 16, 16);   /* two sources, one vector per row */
+    test_conv_forward_algos(4, 0, 12, 2, 37, 48);  /* three vectors per row, odd height */
+    test_conv_forward_algos(6, 2, 4, 1, 5, 32);    /* one image, few rows */
+    test_conv_forward_algos(300, 0, 300, 1, 3, 16); /* output-channel chunks, bands of one row */
+    test_conv_forward_algos(4, 0, 3, 2, 8, 16);    /* Cout not a multiple of 4: zero-padded group */
+    test_conv_forward_algos(5, 0, 1, 2, 8, 32);    /* Cout 1 (the segmentation net's output) */
+    test_conv_forward_algos(3, 4, 6, 3, 17, 16);   /* a full group and a padded one */
+    test_conv_forward_algos(4, 0, 8, 2, 8, 12);    /* W not a multiple of 16: GEMM only */
+    test_conv_relu_nan();
+    test_conv(4, 8, 8, 16, 32); /* input gradients of both sources by the direct kernel */
+    test_conv(8, 0, 12, 9, 16); /* ... of one source; dW from col(x) (kin < kout) */
+    test_conv(4, 6, 8, 8, 16);  /* a source of 6 channels (a padded group) */
+    test_conv(4, 0, 8, 8, 12);  /* W not a multiple of 16: GEMM input gradients */
     sn_threads_set(1);
     test_conv(4, 3, 6, 8, 8); /* one thread gives the same as the reference too */
     test_conv(9, 0, 2, 12, 10);
     test_conv(2, 0, 3, 40, 70);
+    test_conv_forward_algos(5, 3, 8, 3, 16, 16);
+    test_conv_forward_algos(4, 0, 12, 2, 37, 48);
+    test_conv(4, 8, 8, 16, 32);
     return sn_test_finish();
 }

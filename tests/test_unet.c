@@ -5,6 +5,7 @@
 #include "sernet/threads.h"
 #include "sernet/unet.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,90 @@ static void fd_check(sn_net_kind kind, int width, int units, int size)
     sn_unet_destroy(net);
 }
 
+/* Inference with BatchNorm folded into the convolutions (and the ReLU fused) against the
+ * unfused conv -> BN -> ReLU path, with running statistics, gamma and beta far from their
+ * initial values; then a training step in between, which needs the pre-BN activations the
+ * fused path does not keep. */
+static void fold_check(sn_net_kind kind, int width, int units, int size, int n)
+{
+    sn_unet *net = NULL;
+    EXPECT(sn_unet_create(&net, kind, width, units, 1e-5, 0.1) == SN_OK);
+    sn_unet_init(net, 11);
+    uint64_t st = 12345;
+    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
+        const sn_tensor_info *t = sn_unet_tensor(net, i);
+        float *p = (t->is_buffer ? sn_unet_buffers(net) : sn_unet_params(net)) + t->offset;
+        const int is_var = strstr(t->name, "running_var") != NULL, is_mean = strstr(t->name, "running_mean") != NULL;
+        const int is_bn = strstr(t->name, ".bn.") != NULL, is_gamma = is_bn && strstr(t->name, ".weight") != NULL;
+        for (size_t j = 0; j < t->numel; j++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            const float u = (float)((st >> 40) * 0x1.0p-24); /* [0, 1) */
+            if (is_var)
+                p[j] = 0.05f + 2.0f * u;
+            else if (is_mean)
+                p[j] = 0.4f * (u - 0.5f);
+            else if (is_gamma)
+                p[j] = 0.5f + u;
+            else if (is_bn)
+                p[j] = 0.3f * (u - 0.5f);
+            else if (strcmp(t->name, "out.weight") == 0)
+                p[j] *= 20.0f; /* so the sigmoid output varies visibly */
+        }
+    }
+    sn_tensor x, ref;
+    sn_tensor_alloc(&x, n, 3, size, size, "x");
+    for (size_t i = 0; i < sn_tensor_numel(&x); i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x.data[i] = (float)((st >> 40) * 0x1.0p-24);
+    }
+    const sn_tensor *out;
+    const int oc = sn_unet_out_channels(net);
+    sn_tensor_alloc(&ref, n, oc, size, size, "ref");
+    sn_unet_set_fold(net, 0);
+    EXPECT(sn_unet_forward(net, &x, 0, NULL, &out) == SN_OK);
+    memcpy(ref.data, out->data, sn_tensor_numel(&ref) * sizeof(float));
+    double spread = 0.0;
+    for (size_t i = 1; i < sn_tensor_numel(&ref); i++)
+        spread += fabs((double)ref.data[i] - ref.data[0]);
+    EXPECT_MSG(spread / (double)sn_tensor_numel(&ref) > 1e-3, "%s output nearly constant (%g): a weak test",
+               sn_unet_kind_name(kind), spread / (double)sn_tensor_numel(&ref));
+    sn_unet_set_fold(net, 1);
+    sn_unet_release(net); /* the folded path on its own allocations */
+    EXPECT(sn_unet_forward(net, &x, 0, NULL, &out) == SN_OK);
+    EXPECT_ALLCLOSE(out->data, ref.data, sn_tensor_numel(&ref), 1e-4, 1e-5, "folded inference vs unfused");
+    /* in chunks of one image (a 1 KiB activation budget): the same output, fewer activations */
+    const size_t whole = sn_unet_activation_bytes(net);
+    setenv("SERNET_INFER_CHUNK_MB", "0.001", 1);
+    sn_unet_release(net);
+    EXPECT(sn_unet_forward(net, &x, 0, NULL, &out) == SN_OK);
+    unsetenv("SERNET_INFER_CHUNK_MB");
+    EXPECT_ALLCLOSE(out->data, ref.data, sn_tensor_numel(&ref), 1e-4, 1e-5, "folded inference in chunks");
+    EXPECT_MSG(n == 1 || sn_unet_activation_bytes(net) < whole, "activations in chunks %zu, whole batch %zu",
+               sn_unet_activation_bytes(net), whole);
+    /* training forward and backward after a folded inference forward */
+    float *bufs = malloc(sn_unet_buffer_count(net) * sizeof(float));
+    memcpy(bufs, sn_unet_buffers(net), sn_unet_buffer_count(net) * sizeof(float));
+    EXPECT(sn_unet_forward(net, &x, 1, NULL, &out) == SN_OK);
+    sn_tensor dout;
+    sn_tensor_alloc(&dout, n, oc, size, size, "dout");
+    for (size_t i = 0; i < sn_tensor_numel(&dout); i++)
+        dout.data[i] = out->data[i] - 0.5f;
+    sn_unet_zero_grad(net);
+    EXPECT(sn_unet_backward(net, &dout, NULL) == SN_OK);
+    double gsum = 0.0;
+    for (size_t i = 0; i < sn_unet_param_count(net); i++)
+        gsum += fabs(sn_unet_grads(net)[i]);
+    EXPECT_MSG(gsum > 0.0 && isfinite(gsum), "gradient after a folded inference forward: %g", gsum);
+    memcpy(sn_unet_buffers(net), bufs, sn_unet_buffer_count(net) * sizeof(float));
+    EXPECT(sn_unet_forward(net, &x, 0, NULL, &out) == SN_OK);
+    EXPECT_ALLCLOSE(out->data, ref.data, sn_tensor_numel(&ref), 1e-4, 1e-5, "folded inference after training");
+    free(bufs);
+    sn_tensor_free(&x);
+    sn_tensor_free(&ref);
+    sn_tensor_free(&dout);
+    sn_unet_destroy(net);
+}
+
 int main(void)
 {
     sn_threads_set(2);
@@ -131,6 +216,9 @@ int main(void)
     sn_tensor_free(&bad);
     sn_unet_destroy(net);
 
+    fold_check(SN_NET_REC, 4, 2, 64, 3); /* direct kernel at 64..16, GEMM at 8 and 4 */
+    fold_check(SN_NET_SEG, 8, 1, 32, 2);
+    fold_check(SN_NET_SEG, 3, 1, 12, 2); /* odd widths and sizes: GEMM only */
     fd_check(SN_NET_SEG, 2, 1, 8);
     fd_check(SN_NET_SEG, 2, 2, 8);
     /* the reconstruction net is checked against PyTorch (tests/torch_parity.sh): through five

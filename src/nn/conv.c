@@ -196,8 +196,8 @@ static int check_sources(const sn_conv_shape *s, const sn_tensor *const *x, int 
     return c == s->cin && (s->k % 2) == 1;
 }
 
-sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
-                       const float *b, sn_tensor *y)
+sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                            const float *b, sn_tensor *y)
 {
     SN_ASSERT(check_sources(s, x, nx));
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w;
@@ -228,17 +228,53 @@ sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx
                 sn_gemm(0, 0, s->cout, t.t, kk, 1.0f, w, kk, col, t.t, 0.0f, out, t.t);
                 scatter_tile(out, 0, &t, wd, y);
             }
-            if (b)
+            /* bias and ReLU on the tile while it is in cache */
+            if (b || s->relu)
                 for (int j = 0; j < t.g; j++)
                     for (int co = 0; co < s->cout; co++) {
                         float *row = y->data + ((size_t)(t.img0 + j) * s->cout + co) * hw + (size_t)t.r0 * wd;
-                        const float bv = b[co];
-                        for (int q = 0; q < t.tpi; q++)
-                            row[q] += bv;
+                        const float bv = b ? b[co] : 0.0f;
+                        if (s->relu)
+#pragma omp simd
+                            for (int q = 0; q < t.tpi; q++) {
+                                const float v = row[q] + bv;
+                                row[q] = v < 0.0f ? 0.0f : v; /* NaN passes, as in the ReLU layer */
+                            }
+                        else
+#pragma omp simd
+                            for (int q = 0; q < t.tpi; q++)
+                                row[q] += bv;
                     }
         }
     }
     return failed ? SN_ENOMEM : SN_OK;
+}
+
+/* The direct kernel serves every layer it supports (forward, and the input gradient, which is
+ * a forward convolution of dy), unless SERNET_CONV_ALGO=gemm (read once) asks for the GEMM path
+ * everywhere, for measurements. */
+static int algo_gemm_only;
+static pthread_once_t algo_once = PTHREAD_ONCE_INIT;
+
+static void algo_init(void)
+{
+    const char *e = getenv("SERNET_CONV_ALGO");
+    algo_gemm_only = e && strcmp(e, "gemm") == 0;
+}
+
+static int algo_direct_allowed(void)
+{
+    pthread_once(&algo_once, algo_init);
+    return !algo_gemm_only;
+}
+
+sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                       const float *b, sn_tensor *y)
+{
+    SN_ASSERT(check_sources(s, x, nx));
+    if (algo_direct_allowed() && conv_direct_supported(s, x[0]->h, x[0]->w))
+        return conv_forward_direct(s, x, nx, w, b, y);
+    return conv_forward_gemm(s, x, nx, w, b, y);
 }
 
 sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
@@ -274,6 +310,29 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
             for (int ci = 0; ci < s->cin; ci++)
                 for (int q = 0; q < kk; q++)
                     wt[((size_t)ci * s->cout + co) * kk + q] = w[((size_t)co * s->cin + ci) * kk + (kk - 1 - q)];
+    }
+
+    /* The input gradients by the direct kernel (a forward convolution of dy with wt, one per
+     * source), where it applies: the column matrix is then built only for the weight gradient,
+     * from dy or x, whichever is smaller. */
+    int direct_dx = want_dx && algo_direct_allowed();
+    for (int i = 0; i < nx && direct_dx; i++) {
+        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0};
+        direct_dx = conv_direct_supported(&ts, h, wd);
+    }
+    if (direct_dx) {
+        const sn_tensor *dys[1] = {dy};
+        int c0 = 0;
+        for (int i = 0; i < nx; i++) {
+            const sn_conv_shape ts = {s->cout, x[i]->c, k, 0};
+            if (dx[i]) {
+                sn_status st = conv_forward_direct(&ts, dys, 1, wt + (size_t)c0 * kout, NULL, dx[i]);
+                if (st != SN_OK)
+                    return st;
+            }
+            c0 += x[i]->c;
+        }
+        return dw || db ? conv_backward(s, x, nx, w, dy, NULL, dw, db) : SN_OK;
     }
 
     float *partials[256] = {0};

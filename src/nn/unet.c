@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SN_MAX_LEVELS 5
@@ -33,6 +34,8 @@ struct sn_unet {
     sn_conv_shape out_conv;
     size_t ow_off, ob_off;
     float *params, *grads, *buffers, *stats;
+    float *fold; /* inference: conv weights and biases with BatchNorm folded in, at params' offsets */
+    int no_fold; /* inference through the unfused conv -> BN -> ReLU path instead */
     size_t np, nb;
     sn_tensor_info *info;
     int ninfo;
@@ -73,7 +76,7 @@ static void layout_block(sn_unet *net, block_t *b, const char *bname, int cin, i
         if (!count_only) {
             unit_t *un = &b->u[u];
             char name[48];
-            un->conv = (sn_conv_shape){ci, cout, 3};
+            un->conv = (sn_conv_shape){ci, cout, 3, 0};
             un->bn = (sn_bn_shape){cout, 0, 0, 1};
             un->w_off = *po;
             un->b_off = *po + nw;
@@ -114,7 +117,7 @@ static void layout(sn_unet *net, int count_only, size_t *np, size_t *nb)
     }
     const size_t nw = (size_t)net->out_c * net->widths[0] * 9;
     if (!count_only) {
-        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3};
+        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3, 0};
         net->ow_off = po;
         net->ob_off = po + nw;
         int dw[4] = {net->out_c, net->widths[0], 3, 3}, db[1] = {net->out_c};
@@ -242,6 +245,7 @@ void sn_unet_destroy(sn_unet *net)
     sn_free(net->grads);
     sn_free(net->buffers);
     sn_free(net->stats);
+    sn_free(net->fold);
     sn_free(net->info);
     sn_free(net);
 }
@@ -296,6 +300,7 @@ const sn_tensor_info *sn_unet_tensor(const sn_unet *net, int i)
     SN_ASSERT(i >= 0 && i < net->ninfo);
     return &net->info[i];
 }
+void sn_unet_set_fold(sn_unet *net, int on) { net->no_fold = !on; }
 void sn_unet_zero_grad(sn_unet *net) { memset(net->grads, 0, net->np * sizeof(float)); }
 
 size_t sn_unet_activation_bytes(const sn_unet *net)
@@ -315,7 +320,9 @@ size_t sn_unet_activation_bytes(const sn_unet *net)
 
 /* ---- forward ----------------------------------------------------------------------------- */
 
-static sn_status ensure_activations(sn_unet *net, int n, int s)
+/* The fused inference path writes each unit's output straight into `a`: z is needed only by
+ * training (BN statistics, backward) and by the unfused path. */
+static sn_status ensure_activations(sn_unet *net, int n, int s, int need_z)
 {
     sn_status status = SN_OK;
     const int L = net->levels;
@@ -324,7 +331,8 @@ static sn_status ensure_activations(sn_unet *net, int n, int s)
         block_t *bs[2] = {&net->enc[l], l < L - 1 ? &net->dec[l] : NULL};
         for (int k = 0; k < 2; k++)
             for (int u = 0; bs[k] && u < bs[k]->n; u++) {
-                SN_TRY(sn_tensor_ensure(&bs[k]->u[u].z, n, net->widths[l], sl, sl, "activations"));
+                if (need_z)
+                    SN_TRY(sn_tensor_ensure(&bs[k]->u[u].z, n, net->widths[l], sl, sl, "activations"));
                 SN_TRY(sn_tensor_ensure(&bs[k]->u[u].a, n, net->widths[l], sl, sl, "activations"));
             }
         if (l > 0)
@@ -333,11 +341,41 @@ static sn_status ensure_activations(sn_unet *net, int n, int s)
             SN_TRY(sn_tensor_ensure(&net->up[l], n, net->widths[l + 1], sl, sl, "activations"));
     }
     SN_TRY(sn_tensor_ensure(&net->out_z, n, net->out_c, s, s, "activations"));
-    SN_TRY(sn_tensor_ensure(&net->out, n, net->out_c, s, s, "activations"));
     net->cur_n = n;
     net->cur_s = s;
 done:
     return status;
+}
+
+/* Inference with BatchNorm folded into the convolution: y = relu(conv(x, w * s) + (b - m) * s + beta)
+ * with s = gamma / sqrt(running_var + eps), the same scale bn_forward applies. Writes the folded
+ * weights and bias into net->fold at the unit's offsets (block_forward reads them there). */
+static void fold_unit(sn_unet *net, const unit_t *un)
+{
+    const int cout = un->conv.cout;
+    const size_t per = (size_t)un->conv.cin * un->conv.k * un->conv.k;
+    const float *w = net->params + un->w_off, *b = net->params + un->b_off;
+    const float *g = net->params + un->g_off, *be = net->params + un->be_off;
+    const float *rm = net->buffers + un->rm_off, *rv = net->buffers + un->rv_off;
+    float *fw = net->fold + un->w_off, *fb = net->fold + un->b_off;
+    for (int co = 0; co < cout; co++) {
+        const float invstd = (float)(1.0 / sqrt((double)rv[co] + un->bn.eps));
+        const float scale = invstd * g[co];
+        for (size_t i = 0; i < per; i++)
+            fw[co * per + i] = w[co * per + i] * scale;
+        fb[co] = (float)(((double)b[co] - rm[co]) * scale + be[co]);
+    }
+}
+
+/* Fold every unit, once per inference forward (before its chunks). */
+static void fold_all(sn_unet *net)
+{
+    for (int l = 0; l < net->levels; l++) {
+        block_t *bs[2] = {&net->enc[l], l < net->levels - 1 ? &net->dec[l] : NULL};
+        for (int k = 0; k < 2; k++)
+            for (int u = 0; bs[k] && u < bs[k]->n; u++)
+                fold_unit(net, &bs[k]->u[u]);
+    }
 }
 
 static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const *src, int nsrc,
@@ -347,6 +385,13 @@ static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const 
     for (int u = 0; u < b->n; u++) {
         unit_t *un = &b->u[u];
         const sn_tensor *one[1] = {u > 0 ? &b->u[u - 1].a : NULL};
+        if (!training && !net->no_fold) {
+            sn_conv_shape fused = un->conv;
+            fused.relu = 1;
+            SN_TRY(conv_forward(&fused, u == 0 ? src : one, u == 0 ? nsrc : 1, net->fold + un->w_off,
+                                net->fold + un->b_off, &un->a));
+            continue;
+        }
         SN_TRY(conv_forward(&un->conv, u == 0 ? src : one, u == 0 ? nsrc : 1, net->params + un->w_off,
                             net->params + un->b_off, &un->z));
         SN_TRY(bn_forward(&un->bn, training, &un->z, net->params + un->g_off, net->params + un->be_off,
@@ -359,20 +404,41 @@ done:
 
 static const sn_tensor *block_out(const block_t *b) { return &b->u[b->n - 1].a; }
 
-sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
-                          const sn_tensor **out)
+/* Inference runs the batch in chunks of images whose activations fit this budget (at least one
+ * image): the activations are then a fraction of a whole batch's, and the output is the same,
+ * since inference treats every image on its own. SERNET_INFER_CHUNK_MB overrides it. */
+static size_t chunk_budget_bytes(void)
+{
+    const char *e = getenv("SERNET_INFER_CHUNK_MB");
+    const double mb = e ? atof(e) : 0.0;
+    return (size_t)((mb > 0.0 ? mb : 256.0) * 1048576.0);
+}
+
+/* Activation bytes of one image in an inference forward (what ensure_activations allocates). */
+static size_t image_activation_bytes(const sn_unet *net, int s, int need_z)
+{
+    size_t f = 0;
+    const int L = net->levels;
+    for (int l = 0; l < L; l++) {
+        const size_t px = (size_t)(s >> l) * (size_t)(s >> l);
+        const int blocks = l < L - 1 ? 2 : 1;
+        f += px * (size_t)blocks * net->units * net->widths[l] * (need_z ? 2 : 1);
+        if (l > 0)
+            f += px * net->widths[l - 1];
+        if (l < L - 1)
+            f += px * net->widths[l + 1];
+    }
+    f += (size_t)s * s * net->out_c;
+    return f * sizeof(float);
+}
+
+/* One pass over a batch (or a chunk of one) whose activations are ensured; the sigmoid output
+ * goes to `out`. */
+static sn_status forward_pass(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
+                              sn_tensor *out)
 {
     sn_status status = SN_OK;
-    const int L = net->levels, mult = sn_unet_size_multiple(net->kind);
-    if (x->c != 3)
-        SN_FAIL(SN_EINVAL, "%s net input has %d channels, expected 3 (RGB)", sn_unet_kind_name(net->kind), x->c);
-    if (x->h != x->w || x->h % mult != 0 || x->h < mult)
-        SN_FAIL(SN_EINVAL, "%s net input is %dx%d: the side must be square and a multiple of %d",
-                sn_unet_kind_name(net->kind), x->h, x->w, mult);
-    if (x->n < 1)
-        SN_FAIL(SN_EINVAL, "empty batch");
-    SN_TRY(ensure_activations(net, x->n, x->h));
-    net->have_train_forward = 0;
+    const int L = net->levels;
     for (int l = 0; l < L; l++) {
         if (l == 0) {
             const sn_tensor *src[1] = {x};
@@ -392,7 +458,45 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
     const sn_tensor *src[1] = {block_out(&net->dec[0])};
     SN_TRY(conv_forward(&net->out_conv, src, 1, net->params + net->ow_off, net->params + net->ob_off,
                         &net->out_z));
-    sigmoid_forward(&net->out_z, &net->out);
+    sigmoid_forward(&net->out_z, out);
+done:
+    return status;
+}
+
+sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const sn_reduce_hook *hook,
+                          const sn_tensor **out)
+{
+    sn_status status = SN_OK;
+    const int mult = sn_unet_size_multiple(net->kind);
+    if (x->c != 3)
+        SN_FAIL(SN_EINVAL, "%s net input has %d channels, expected 3 (RGB)", sn_unet_kind_name(net->kind), x->c);
+    if (x->h != x->w || x->h % mult != 0 || x->h < mult)
+        SN_FAIL(SN_EINVAL, "%s net input is %dx%d: the side must be square and a multiple of %d",
+                sn_unet_kind_name(net->kind), x->h, x->w, mult);
+    if (x->n < 1)
+        SN_FAIL(SN_EINVAL, "empty batch");
+    const int fold = !training && !net->no_fold;
+    if (fold && !net->fold)
+        SN_CALLOC(net->fold, net->np, "folded inference weights");
+    if (fold)
+        fold_all(net);
+    net->have_train_forward = 0;
+    const int s = x->h;
+    int chunk = x->n;
+    if (!training) {
+        chunk = (int)SN_MAX(1, SN_MIN((size_t)x->n, chunk_budget_bytes() / image_activation_bytes(net, s, !fold)));
+        const int chunks = (x->n + chunk - 1) / chunk;
+        chunk = (x->n + chunks - 1) / chunks; /* balanced: 8 images in 3 chunks are 3 + 3 + 2 */
+    }
+    SN_TRY(sn_tensor_ensure(&net->out, x->n, net->out_c, s, s, "activations"));
+    const size_t in_img = (size_t)3 * s * s, out_img = (size_t)net->out_c * s * s;
+    for (int i0 = 0; i0 < x->n; i0 += chunk) {
+        const int m = SN_MIN(chunk, x->n - i0);
+        SN_TRY(ensure_activations(net, m, s, !fold));
+        sn_tensor xv = sn_tensor_view(x->data + (size_t)i0 * in_img, m, 3, s, s);
+        sn_tensor ov = sn_tensor_view(net->out.data + (size_t)i0 * out_img, m, net->out_c, s, s);
+        SN_TRY(forward_pass(net, m == x->n ? x : &xv, training, hook, &ov));
+    }
     net->x_in = x;
     net->have_train_forward = training;
     *out = &net->out;

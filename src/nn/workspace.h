@@ -6,7 +6,9 @@
 
 #include <stddef.h>
 
-enum { SN_WS_COL = 0, SN_WS_PARTIAL = 1, SN_WS_SHARED = 2, SN_WS_SLOTS = 3 };
+/* SN_WS_PACK: the direct convolution's repacked weights (outside parallel regions), apart from
+ * SN_WS_SHARED so a caller may pass weights living in SN_WS_SHARED. */
+enum { SN_WS_COL = 0, SN_WS_PARTIAL = 1, SN_WS_SHARED = 2, SN_WS_PACK = 3, SN_WS_SLOTS = 4 };
 
 /* Buffer `slot` of the calling OpenMP thread with room for n floats, or NULL (error recorded)
  * if it cannot be allocated. SN_WS_SHARED is a single buffer for use outside parallel regions. */

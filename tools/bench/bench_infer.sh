@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inference benchmark (not a CI test): the whole per-image pipeline of `sernet infer` (read,
-# hash + nearest-neighbour search, seg, repair, rec, anomaly map, collective write) at 1 rank x T
-# threads and at R ranks x 1 thread, side by side in one run, with the time split by stage.
+# hash + nearest-neighbour search, seg, repair, rec, anomaly map, collective write) at 1 rank x 1
+# thread, 1 rank x T threads and R ranks x 1 thread, side by side in one run, with the time split
+# by stage and the parallel efficiency against 1 rank x 1 thread.
 #
 #   tools/bench/bench_infer.sh [MODEL.h5 DATA.h5 CATEGORY]
 #
@@ -34,7 +35,9 @@ run() { # ranks threads
     if [ -z "$best" ] || awk -v a="$ips" -v b="$best" 'BEGIN{exit !(a>b)}'; then best=$ips; bestline=$line; fi
   done
   echo "$1 rank(s) x $2 thread(s): $bestline"
+  last=$best
 }
-run 1 "$THREADS"
-run 1 1
-run "$RANKS" 1
+# efficiency = images/s / (cores x the images/s of 1 rank x 1 thread)
+run 1 1; base=$last
+run 1 "$THREADS"; echo "  efficiency of 1 rank x $THREADS threads: $(awk -v a="$last" -v b="$base" -v c="$THREADS" 'BEGIN{printf "%.0f%%", 100 * a / (c * b)}')"
+run "$RANKS" 1; echo "  efficiency of $RANKS ranks x 1 thread: $(awk -v a="$last" -v b="$base" -v c="$RANKS" 'BEGIN{printf "%.0f%%", 100 * a / (c * b)}')"

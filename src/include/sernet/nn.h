@@ -14,10 +14,21 @@
 #define SN_CONV_MAX_SRC 2
 typedef struct {
     int cin, cout, k;
+    int relu; /* forward only: ReLU applied to the output in the same pass (inference, BN folded) */
 } sn_conv_shape;
 
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                        const float *b, sn_tensor *y);
+/* The two forward algorithms conv_forward chooses between (src/nn/conv.c, src/nn/conv_direct.c):
+ * im2col + GEMM (any shape), and a direct AVX-512 kernel (K = 3, W a multiple of 16;
+ * conv_direct_supported says 0 without AVX-512), taken wherever it applies, also
+ * for conv_backward's input gradient. SERNET_CONV_ALGO=gemm selects the GEMM path everywhere
+ * (measurements). Same arguments as conv_forward. */
+sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                            const float *b, sn_tensor *y);
+int conv_direct_supported(const sn_conv_shape *s, int h, int w);
+sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                              const float *b, sn_tensor *y);
 /* dy: [N, Cout, H, W]. dx[i] (may be NULL: no input gradient wanted) receive the gradient of
  * the matching source (overwritten). dw, db are accumulated (+=). */
 sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,

@@ -56,6 +56,10 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
  * into the gradient buffer (clear it with sn_unet_zero_grad). */
 sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_hook *hook);
 void sn_unet_zero_grad(sn_unet *net);
+/* Inference forwards fold each BatchNorm into the convolution before it (weights scaled, bias
+ * shifted, ReLU applied as the outputs are written): on by default. Off runs conv -> BN -> ReLU
+ * as in training mode, the reference the folded path is tested against. */
+void sn_unet_set_fold(sn_unet *net, int on);
 /* Drop activation and gradient buffers (they are reallocated on the next forward). */
 void sn_unet_release(sn_unet *net);
 /* Bytes currently held by activations and gradient scratch. */

@@ -8,12 +8,12 @@
 # all with --threads 1, and prints score's summary lines (wall and process CPU time per image).
 # (a) and (b) run the same 16 network passes, so their difference is the cost of the tiling
 # itself (cutting, stitching, the max over the stitched map); (c) shows what the overlap costs.
-#   jobs/bench_score_tile.sh [path/to/sernet]
+#   tools/bench/bench_score_tile.sh [path/to/sernet]
 # The model (1 step per stage; latency does not depend on the weights) is trained as in
-# jobs/bench_score.sh and kept in SERNET_BENCH_DIR when set. Needs /usr/bin/python3 with Pillow
+# tools/bench/bench_score.sh and kept in SERNET_BENCH_DIR when set. Needs /usr/bin/python3 with Pillow
 # and h5dump.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${1:-$here/build/sernet}
 py=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
