@@ -3,6 +3,15 @@
 set(SERNET_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMP_NUM_THREADS=1")
 set(SERNET_TEST_ENV "SERNET_SOURCE_DIR=${CMAKE_SOURCE_DIR};SERNET_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;SERNET_BIN=$<TARGET_FILE:sernet>;SERNET_BENCH_BIN=$<TARGET_FILE:sernet-bench>")
 
+# Module labels ("module:<name>") from the index table of tests/README.md (rows "| `file` | module |").
+file(STRINGS ${CMAKE_SOURCE_DIR}/tests/README.md _sn_index REGEX "^\\| `[a-z0-9_]+\\.(c|sh)` \\| [a-z]+ \\|")
+foreach(_row IN LISTS _sn_index)
+  if(_row MATCHES "^\\| `([a-z0-9_]+)\\.(c|sh)` \\| ([a-z]+) \\|")
+    set(SERNET_MODULE_${CMAKE_MATCH_1} "module:${CMAKE_MATCH_3}")
+  endif()
+endforeach()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/README.md)
+
 file(GLOB SERNET_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 foreach(src ${SERNET_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
@@ -13,9 +22,9 @@ foreach(src ${SERNET_UNIT_TESTS})
   # label "mpi": the test starts MPI (whose start-up allocations LeakSanitizer cannot attribute)
   file(READ ${src} _body)
   string(FIND "${_body}" "MPI_Init" _uses_mpi)
-  set(_labels unit)
+  set(_labels unit ${SERNET_MODULE_${name}})
   if(NOT _uses_mpi EQUAL -1)
-    set(_labels unit mpi)
+    list(APPEND _labels mpi)
   endif()
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};OMP_NUM_THREADS=2"
                        SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "${_labels}")
@@ -32,7 +41,7 @@ foreach(src ${SERNET_MPI_TESTS})
              COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} --oversubscribe
                      ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${name}> ${MPIEXEC_POSTFLAGS})
     set_tests_properties(${name}_np${np} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};${SERNET_MPI_ENV}"
-                         SKIP_RETURN_CODE 77 TIMEOUT 600 PROCESSORS ${np} LABELS "mpi")
+                         SKIP_RETURN_CODE 77 TIMEOUT 600 PROCESSORS ${np} LABELS "mpi;${SERNET_MODULE_${name}}")
   endforeach()
 endforeach()
 
@@ -49,7 +58,7 @@ foreach(src ${SERNET_SH_TESTS})
   string(REPLACE "# ctest-labels: " "" _extra "${_extra}")
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};${SERNET_MPI_ENV};SERNET_BUILD_DIR=${CMAKE_BINARY_DIR}"
                        SKIP_RETURN_CODE 77 TIMEOUT 900 WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
-                       LABELS "mpi;cli;${_extra}")
+                       LABELS "mpi;cli;${SERNET_MODULE_${name}};${_extra}")
 endforeach()
 
 # The inspection API example (docs/examples/inspect_example.c): compiled against the installed
