@@ -43,58 +43,11 @@ static int has_category(const char *list, const char *cat)
     return 0;
 }
 
-static sn_status read_names(sn_h5file *f, const char *path, int64_t n, char ***out)
-{
-    sn_status status = SN_OK;
-    hid_t d = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    char *buf = NULL, **names = NULL;
-    hsize_t dims[1] = {0};
-    SN_TRY(sn_h5_dataset_open(f, path, 1, dims, &d));
-    if ((int64_t)dims[0] != n)
-        SN_FAIL(SN_EFORMAT, "%s: %s has %llu entries for %lld training images (damaged file?)",
-                f->path, path, (unsigned long long)dims[0], (long long)n);
-    ft = H5Dget_type(d);
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: %s is not a fixed-length string dataset", f->path, path);
-    size_t len = H5Tget_size(ft);
-    if ((mt = sn_h5_string_type(len)) < 0)
-        SN_FAIL(SN_EFORMAT, "%s: %s: string type of %zu bytes: %s", f->path, path, len, sn_h5_detail());
-    buf = calloc((size_t)n, len);
-    names = calloc((size_t)n, sizeof *names);
-    if (!buf || !names)
-        SN_FAIL(SN_ENOMEM, "%s: names of %lld training images", f->path, (long long)n);
-    SN_TRY(sn_h5_read_rows(f, d, path, mt, 0, n, buf));
-    for (int64_t i = 0; i < n; i++) {
-        if (!(names[i] = calloc(len + 1, 1)))
-            SN_FAIL(SN_ENOMEM, "%s: names of %lld training images", f->path, (long long)n);
-        memcpy(names[i], buf + (size_t)i * len, len);
-    }
-    *out = names;
-    names = NULL;
-done:
-    if (names) {
-        for (int64_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-    }
-    free(buf);
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (d >= 0)
-        H5Dclose(d);
-    return status;
-}
-
 void sn_trainset_free(sn_trainset *t)
 {
     if (!t)
         return;
-    if (t->names)
-        for (int64_t i = 0; i < t->n; i++)
-            free(t->names[i]);
-    free(t->names);
+    sn_h5_free_names(t->names, t->n);
     sn_free(t->images);
     sn_free(t->hashes);
     memset(t, 0, sizeof *t);
@@ -161,7 +114,7 @@ sn_status sn_trainset_load(const char *data_path, const char *category, int cate
     snprintf(path, sizeof path, "/%s/train/images", category);
     SN_TRY(sn_h5_read_rows(&f, di, path, H5T_NATIVE_UINT8, 0, t->n, t->images));
     snprintf(path, sizeof path, "/%s/train/names", category);
-    SN_TRY(read_names(&f, path, t->n, &t->names));
+    SN_TRY(sn_h5_read_names(&f, path, t->n, &t->names));
 done:
     free(fmt);
     free(cats);
@@ -336,7 +289,7 @@ sn_status sn_trainset_load_bundle(const char *bpath, sn_trainset *t)
         goto done;
     }
 
-    if (read_names(&f, "/train/names", n, &t->names) != SN_OK) {
+    if (sn_h5_read_names(&f, "/train/names", n, &t->names) != SN_OK) {
         status = sn_bundle_part_error(bpath, "/train/names", "training image names");
         goto done;
     }

@@ -32,57 +32,6 @@ struct sn_dataset {
     uint8_t *rowbuf;
 };
 
-static void free_names(char **names, int64_t n)
-{
-    if (!names)
-        return;
-    for (int64_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-static sn_status read_names(sn_h5file *f, const char *path, int64_t want, char ***out)
-{
-    sn_status status = SN_OK;
-    hid_t d = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    char *buf = NULL;
-    char **names = NULL;
-    hsize_t dims[1];
-    *out = NULL;
-    SN_TRY(sn_h5_dataset_open(f, path, 1, dims, &d));
-    if (want >= 0 && (int64_t)dims[0] != want)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s has %llu entries, expected %lld", f->path, path,
-                (unsigned long long)dims[0], (long long)want);
-    ft = H5Dget_type(d);
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: dataset %s is not fixed-length strings", f->path, path);
-    size_t len = H5Tget_size(ft);
-    mt = sn_h5_string_type(len);
-    buf = calloc(dims[0] ? dims[0] : 1, len);
-    names = calloc(dims[0] ? dims[0] : 1, sizeof *names);
-    if (!buf || !names || mt < 0)
-        SN_FAIL(SN_ENOMEM, "%s: reading %s", f->path, path);
-    SN_TRY(sn_h5_read_rows(f, d, path, mt, 0, (int64_t)dims[0], buf));
-    for (hsize_t i = 0; i < dims[0]; i++) {
-        names[i] = calloc(len + 1, 1);
-        if (!names[i])
-            SN_FAIL(SN_ENOMEM, "%s: reading %s", f->path, path);
-        memcpy(names[i], buf + i * len, len);
-    }
-    *out = names;
-    names = NULL;
-done:
-    free_names(names, (int64_t)(dims[0]));
-    free(buf);
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (d >= 0)
-        H5Dclose(d);
-    return status;
-}
-
 static sn_status read_table(sn_h5file *f, const char *path, hid_t mt, int ndims, int64_t n,
                             int64_t cols, void *buf)
 {
@@ -170,7 +119,7 @@ static sn_status open_split(sn_dataset *ds, int s)
                 (unsigned long long)dims[2], (unsigned long long)dims[3], (long long)n, ds->size,
                 ds->size);
     snprintf(p, sizeof p, "/%s/%s/names", ds->category, name);
-    SN_TRY(read_names(f, p, n, &sp->names));
+    SN_TRY(sn_h5_read_names(f, p, n, &sp->names));
     sp->orig = malloc(sizeof(int32_t) * 2 * n);
     if (!sp->orig)
         SN_FAIL(SN_ENOMEM, "%s: sizes", f->path);
@@ -194,7 +143,7 @@ static sn_status open_split(sn_dataset *ds, int s)
         SN_TRY(read_table(f, p, H5T_NATIVE_INT32, 1, n, 1, sp->defect));
         snprintf(p, sizeof p, "/%s/test/defect_types", ds->category);
         char **types = NULL;
-        SN_TRY(read_names(f, p, -1, &types));
+        SN_TRY(sn_h5_read_names(f, p, -1, &types));
         ds->defect_types = types;
         hid_t d;
         hsize_t td[1];
@@ -273,13 +222,13 @@ void sn_dataset_close(sn_dataset *ds)
             H5Dclose(sp->images);
         if (sp->masks >= 0)
             H5Dclose(sp->masks);
-        free_names(sp->names, sp->n);
+        sn_h5_free_names(sp->names, sp->n);
         free(sp->orig);
         free(sp->labels);
         free(sp->has_mask);
         free(sp->defect);
     }
-    free_names(ds->defect_types, ds->n_defect_types);
+    sn_h5_free_names(ds->defect_types, ds->n_defect_types);
     free(ds->perm);
     sn_free(ds->rowbuf);
     sn_h5_close(&ds->f);

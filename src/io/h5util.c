@@ -631,6 +631,57 @@ done:
     return status;
 }
 
+void sn_h5_free_names(char **names, int64_t n)
+{
+    if (!names)
+        return;
+    for (int64_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+sn_status sn_h5_read_names(sn_h5file *f, const char *path, int64_t want, char ***out)
+{
+    sn_status status = SN_OK;
+    hid_t d = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    char *buf = NULL;
+    char **names = NULL;
+    hsize_t dims[1];
+    *out = NULL;
+    SN_TRY(sn_h5_dataset_open(f, path, 1, dims, &d));
+    if (want >= 0 && (int64_t)dims[0] != want)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s has %llu entries, expected %lld", f->path, path,
+                (unsigned long long)dims[0], (long long)want);
+    ft = H5Dget_type(d);
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0)
+        SN_FAIL(SN_EFORMAT, "%s: dataset %s is not fixed-length strings", f->path, path);
+    size_t len = H5Tget_size(ft);
+    mt = sn_h5_string_type(len);
+    buf = calloc(dims[0] ? dims[0] : 1, len);
+    names = calloc(dims[0] ? dims[0] : 1, sizeof *names);
+    if (!buf || !names || mt < 0)
+        SN_FAIL(SN_ENOMEM, "%s: reading %s", f->path, path);
+    SN_TRY(sn_h5_read_rows(f, d, path, mt, 0, (int64_t)dims[0], buf));
+    for (hsize_t i = 0; i < dims[0]; i++) {
+        names[i] = calloc(len + 1, 1);
+        if (!names[i])
+            SN_FAIL(SN_ENOMEM, "%s: reading %s", f->path, path);
+        memcpy(names[i], buf + i * len, len);
+    }
+    *out = names;
+    names = NULL;
+done:
+    sn_h5_free_names(names, (int64_t)(dims[0]));
+    free(buf);
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (d >= 0)
+        H5Dclose(d);
+    return status;
+}
+
 sn_status sn_h5_read_floats(sn_h5file *f, const char *path, size_t numel, float *buf)
 {
     sn_status status = SN_OK;

@@ -103,6 +103,10 @@ sn_status sn_h5_write_rowset(sn_h5file *f, hid_t dset, const char *name, hid_t m
 sn_status sn_h5_read_rows(sn_h5file *f, hid_t dset, const char *name, hid_t memtype,
                           int64_t row0, int64_t nrows, void *buf);
 
+/* A 1-D dataset of fixed-length strings as NUL-terminated copies (*out: count entries, free
+ * with sn_h5_free_names); want >= 0 requires exactly that many entries. Not collective. */
+sn_status sn_h5_read_names(sn_h5file *f, const char *path, int64_t want, char ***out);
+void sn_h5_free_names(char **names, int64_t n);
 /* Read a whole floating-point dataset of exactly numel elements (any shape) into buf; a missing
  * dataset, another type class or element count is SN_EFORMAT naming file and dataset. Not
  * collective. */
