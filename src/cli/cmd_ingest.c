@@ -131,17 +131,25 @@ typedef struct {
     char *cache_src;
 } ingest_plan;
 
-static void plan_free(ingest_plan *p)
+/* The test split's lists and per-item tables, emptied. */
+static void free_test(ingest_plan *p)
 {
-    sn_cli_strlist_free(&p->train);
     sn_cli_strlist_free(&p->test);
-    sn_cli_strlist_free(&p->train_src);
     sn_cli_strlist_free(&p->test_src);
     sn_cli_strlist_free(&p->test_masks);
     sn_cli_strlist_free(&p->types);
     free(p->labels);
     free(p->has_mask);
     free(p->defect);
+    p->labels = p->has_mask = NULL;
+    p->defect = NULL;
+}
+
+static void plan_free(ingest_plan *p)
+{
+    sn_cli_strlist_free(&p->train);
+    sn_cli_strlist_free(&p->train_src);
+    free_test(p);
     free(p->tile_x);
     free(p->tile_y);
     sn_image_free(&p->cache);
@@ -524,15 +532,7 @@ done:
 /* --tile: no test split (its images belong at their own size in another file). */
 static sn_status drop_test(ingest_plan *p)
 {
-    sn_cli_strlist_free(&p->test);
-    sn_cli_strlist_free(&p->test_src);
-    sn_cli_strlist_free(&p->test_masks);
-    sn_cli_strlist_free(&p->types);
-    free(p->labels);
-    free(p->has_mask);
-    free(p->defect);
-    p->labels = p->has_mask = NULL;
-    p->defect = NULL;
+    free_test(p);
     if (push(&p->types, "good"))
         return SN_ERR(SN_ENOMEM, "listing");
     return plan_labels(p);
