@@ -39,6 +39,11 @@ ok "2 ranks: same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r2.h5\""
 ok "3 ranks (uneven groups): same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r3.h5\""
 ok "scores are finite and the maps non-trivial" "h5dump -d /scores -y -w 0 \"$tmp/r1.h5\" | awk '/DATA/{f=1;next} f&&/}/{exit} f{gsub(/,/,\" \"); for(i=1;i<=NF;i++){n++; if(\$i!=\$i+0 || \$i<=0) bad++}} END{exit !(n==60 && bad==0)}'"
 ok "comparison is not vacuous: another model differs" "\"$bin\" train $tr --set seed=4 --stage all --out \"$tmp/m4.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" infer --model \"$tmp/m4.h5\" --data \"$tmp/syn.h5\" --category weave --set threads=1 --batch 4 --out \"$tmp/r4.h5\" --quiet >/dev/null 2>\"$tmp/err\" && ! same \"$tmp/r1.h5\" \"$tmp/r4.h5\" >/dev/null"
+# --- repair_register = rigid (the similar image registered before the paste) --------------------
+ok "rigid registration where the repair fires everywhere (tau 0): 1 and 2 ranks agree" "\"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g1.h5\" --quiet >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g2.h5\" --quiet >/dev/null 2>\"$tmp/err\" && same \"$tmp/g1.h5\" \"$tmp/g2.h5\""
+ok "rigid registration changes the scores where the repair fires" "\"$bin\" infer $inf --set repair_threshold=0 --out \"$tmp/g0.h5\" --quiet >/dev/null 2>\"$tmp/err\" && ! h5diff -q \"$tmp/g0.h5\" \"$tmp/g1.h5\" /scores /scores >/dev/null"
+ok "rigid registration changes nothing where the repair does not fire (tau 1)" "\"$bin\" infer $inf --set repair_threshold=1 --out \"$tmp/h0.h5\" --quiet >/dev/null 2>\"$tmp/err\" && \"$bin\" infer $inf --set repair_threshold=1 --set repair_register=rigid --out \"$tmp/h1.h5\" --quiet >/dev/null 2>\"$tmp/err\" && same \"$tmp/h0.h5\" \"$tmp/h1.h5\""
+ok "an unknown repair_register value is refused naming the key" "! \"$bin\" infer $inf --set repair_register=affine --out \"$tmp/x.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'repair_register' \"$tmp/err\""
 ok "--resume on a complete file: nothing to do" "\"$bin\" infer $inf --out \"$tmp/r1.h5\" --resume >\"$tmp/log\" 2>\"$tmp/err\" && grep -q 'nothing to do' \"$tmp/log\""
 
 # --- one rank killed with SIGKILL -----------------------------------------------------------------

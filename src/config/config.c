@@ -67,6 +67,8 @@ static const sn_config_key KEYS[] = {
       "Binarisation threshold tau of the predicted mask; auto calibrates it after the segmentation stage."),
     K(calib_samples, "repair", SN_CFG_INT, 1, 1 << 20, "256", NULL,
       "Fresh validation samples used to calibrate tau."),
+    K(repair_register, "repair", SN_CFG_ENUM, 0, 0, "none", "none|rigid",
+      "Inference only: none pastes the similar training image as found (METHOD.md, the paper); rigid first rotates and shifts it onto the test image (grey-level search), for parts placed at any angle."),
 
     K(msgms_scales, "map", SN_CFG_INT, 1, 8, "4", NULL, "Scales of the gradient magnitude similarity (1, 1/2, 1/4, ...)."),
     K(box_size, "map", SN_CFG_INT, 1, 255, "21", NULL, "Side of the box mean applied to both difference maps (odd)."),

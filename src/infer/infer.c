@@ -1,6 +1,7 @@
 /* One inference batch: seg -> repair -> rec -> map (METHOD.md §6). */
 #include "sernet/infer.h"
 #include "infer/model_internal.h"
+#include "sernet/register.h"
 #include "sernet/repair.h"
 #include "sernet/tensor.h"
 
@@ -71,6 +72,36 @@ static void chw_to_hwc_u8(const float *chw, int s, uint8_t *hwc)
         }
 }
 
+/* repair_register = rigid: where the repair fired, paste from the similar training image rotated
+ * and shifted onto the test image instead of the image as found (sernet/register.h). */
+static sn_status register_repaired(sn_infer_worker *w, int n, const uint8_t *similar,
+                                   const uint8_t *mask)
+{
+    sn_status status = SN_OK;
+    const int s = w->model->s;
+    const size_t plane = (size_t)s * s;
+    float *nbr = NULL, *moved = NULL;
+    for (int b = 0; b < n; b++) {
+        const uint8_t *mb = mask + (size_t)b * plane;
+        if (!memchr(mb, 1, plane))
+            continue;
+        if (!nbr) {
+            SN_ALLOC(nbr, 3 * plane, "registration");
+            SN_ALLOC(moved, 3 * plane, "registration");
+        }
+        const float *x = w->x.data + (size_t)b * 3 * plane;
+        sn_rigid t;
+        sn_tensor_from_u8_hwc(similar + (size_t)b * 3 * plane, 1, s, nbr);
+        SN_TRY(sn_register_rigid(x, nbr, s, &t));
+        sn_register_warp(nbr, s, &t, moved);
+        SN_TRY(sn_register_paste(x, moved, mb, s, w->is.data + (size_t)b * 3 * plane));
+    }
+done:
+    sn_free(nbr);
+    sn_free(moved);
+    return status;
+}
+
 static sn_status run(sn_infer_worker *w, int n, const uint8_t *images, const uint8_t *similar,
                      const sn_infer_out *out, sn_infer_times *t)
 {
@@ -97,6 +128,8 @@ static sn_status run(sn_infer_worker *w, int n, const uint8_t *images, const uin
     /* the repaired image goes into w->is: w->x keeps the input for the map */
     SN_TRY(sn_repair_batch(n, mp->data, w->x.data, w->is.data, 3, s, s, m->tau, m->min_area,
                            w->is.data, mask, out->repaired, NULL));
+    if (m->cfg.repair_register == SN_REGISTER_RIGID)
+        SN_TRY(register_repaired(w, n, similar, mask));
     t1 = omp_get_wtime();
     if (t)
         t->repair += t1 - t0;

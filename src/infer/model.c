@@ -82,6 +82,9 @@ static void set_fingerprint(sn_model *m)
     }
     h = sn_fnv1a(h, &m->tau, sizeof m->tau);
     h = sn_fnv1a(h, &m->min_area, sizeof m->min_area);
+    /* only when set, so that the fingerprints of METHOD.md's repair stay as they were */
+    if (m->cfg.repair_register != SN_REGISTER_NONE)
+        h = sn_fnv1a(h, &m->cfg.repair_register, sizeof m->cfg.repair_register);
     snprintf(m->fingerprint, sizeof m->fingerprint, "%016llx", (unsigned long long)h);
 }
 
@@ -329,6 +332,7 @@ sn_status sn_model_apply_config(sn_model *m, const sn_config *user)
                 "the trained nets: %s", m->path, diff);
     sn_config merged = m->cfg;
     merged.repair_threshold = user->repair_threshold;
+    merged.repair_register = user->repair_register;
     merged.msgms_scales = user->msgms_scales;
     merged.box_size = user->box_size;
     merged.color_weight = user->color_weight;

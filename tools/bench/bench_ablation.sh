@@ -35,6 +35,7 @@ variants=(
   "msgms_2|infer||--set msgms_scales=2| two gradient scales (METHOD.md 4)"
   "msgms_1_color_0.01|infer||--set msgms_scales=1 --set color_weight=0.01| one gradient scale and colour x10 together"
   "msgms_1_box_11|infer||--set msgms_scales=1 --set box_size=11| one gradient scale and box 11 together"
+  "register_rigid|infer||--set repair_register=rigid| repair pastes the similar image rotated, scaled and shifted onto the test image (METHOD.md: as found)"
   "size_128|train|SIZE=128|| S 128 instead of 256"
   "lr_1e-4|train|LR=1e-4|| lr 1e-4 (METHOD.md's value)"
   "rec_width_32|train|REC_WIDTH=32|| rec width 32 (METHOD.md: 64)"

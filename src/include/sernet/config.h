@@ -42,6 +42,7 @@ typedef struct {
     /* [repair] */
     double repair_threshold; /* < 0 means auto */
     int calib_samples;
+    int repair_register;     /* SN_REGISTER_NONE or SN_REGISTER_RIGID */
     /* [map] */
     int msgms_scales;
     int box_size;
@@ -56,6 +57,7 @@ typedef struct {
 } sn_config;
 
 enum { SN_BATCH_GLOBAL = 0, SN_BATCH_PER_RANK = 1 };
+enum { SN_REGISTER_NONE = 0, SN_REGISTER_RIGID = 1 };
 
 typedef enum { SN_CFG_INT, SN_CFG_LONG, SN_CFG_FLOAT, SN_CFG_FLOAT_AUTO, SN_CFG_ENUM } sn_cfg_type;
 
