@@ -1,6 +1,7 @@
 /* The application layer without the CLI (issue 16 item 2): every stage's run function called from
- * C. synth -> train -> infer -> eval -> export on a tiny synthetic set (S = 32); ingest of both
- * folder layouts (skipping a bad file, tiling, and the errors that name what is wrong); score
+ * C. synth -> pseudo sheets, and synth -> train -> infer -> eval -> export, on a tiny synthetic set
+ * (S = 32); ingest of both folder layouts (skipping a bad file, tiling, and the errors that name
+ * what is wrong); score
  * (items handed over in input order from several jobs, failures counted, map files named and
  * written, scores equal to the inspection API's) and calibrate (from good images and as given
  * numbers, then applied by score). */
@@ -14,6 +15,7 @@
 #include "sernet/export.h"
 #include "sernet/ingest.h"
 #include "sernet/inspect.h"
+#include "sernet/pseudo_sheets.h"
 #include "sernet/results.h"
 #include "sernet/score.h"
 #include "sernet/synth_run.h"
@@ -52,7 +54,13 @@ static void expect_error(sn_status st, const char *what, const char *needle)
     sn_err_clear();
 }
 
-/* ---- synth -> train -> infer -> eval -> export ---------------------------------------------- */
+/* ---- synth -> pseudo sheets, train -> infer -> eval -> export -------------------------------- */
+
+static void count_sheet(void *ctx, const sn_pseudo_sheet *sh)
+{
+    int *n = ctx;
+    *n += access(sh->path, F_OK) == 0 && sh->size == S && sh->info && sh->image_name[0];
+}
 
 static void check_pipeline(const char *data, const char *model)
 {
@@ -81,6 +89,18 @@ static void check_pipeline(const char *data, const char *model)
     sn_image_free(&im);
     so.out = data; /* both: refused */
     expect_error(sn_synth_run(&so, MPI_COMM_WORLD, &ss), "synth with out and preview", "exactly one");
+
+    char sheets[300];
+    snprintf(sheets, sizeof sheets, "%s/sheets/dpa", tmp);
+    int n_sheets = 0;
+    sn_pseudo_sheets_options po = {&cfg, data, "weave", 1, 3, 0, 5, sheets, count_sheet, &n_sheets};
+    sn_pseudo_sheets_summary ps;
+    EXPECT_MSG(sn_pseudo_sheets_run(&po, MPI_COMM_WORLD, &ps) == SN_OK, "pseudo: %s", sn_err_msg());
+    EXPECT(ps.written == 3 && n_sheets == 3);
+    snprintf(sheets + strlen(sheets), sizeof sheets - strlen(sheets), "/dpa_000007.png");
+    EXPECT(exists(sheets));
+    po.category = "nope";
+    expect_error(sn_pseudo_sheets_run(&po, MPI_COMM_WORLD, &ps), "pseudo on a missing category", "nope");
 
     sn_train_opts to = {data, "weave", model, SN_TRAIN_ALL, 0, 0, 1};
     int interrupted = -1;
