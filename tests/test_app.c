@@ -1,10 +1,9 @@
 /* The application layer without the CLI (issue 16 item 2): every stage's run function called from
  * C. synth -> pseudo sheets, and synth -> train -> infer -> eval -> export, on a tiny synthetic set
  * (S = 32); ingest of both folder layouts (skipping a bad file, tiling, and the errors that name
- * what is wrong); score
- * (items handed over in input order from several jobs, failures counted, map files named and
- * written, scores equal to the inspection API's) and calibrate (from good images and as given
- * numbers, then applied by score). */
+ * what is wrong); score (items handed over in input order from several jobs, failures counted,
+ * map files named and written, scores equal to the inspection API's) and calibrate (from good
+ * images and as given numbers, then applied by score). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function" /* the fixture's ingest-reference helpers */
 #include "dataset_fixture.h"
