@@ -3,7 +3,6 @@
 #include "cli/cli.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
-#include "sernet/inspect.h"
 #include "sernet/score.h"
 #include "sernet/tile.h"
 

@@ -3,11 +3,9 @@
 #include "cli/cli.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
-#include "sernet/inspect.h"
 #include "sernet/score.h"
 #include "sernet/tile.h"
 
-#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
