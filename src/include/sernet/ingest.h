@@ -44,9 +44,10 @@ typedef struct {
 /* Zeroes o and sets overlap = SN_TILE_OVERLAP_DEFAULT. */
 void sn_ingest_options_init(sn_ingest_options *o);
 
-/* Collective over comm. Errors are agreed on every rank and name the folder, file or option;
- * nothing is left under the output name on failure. With skip_bad each skipped file gets a
- * warning on stderr. *summary is filled on every rank on success. */
+/* Collective over comm. Errors are agreed on every rank and name the folder, file or option (by
+ * its `sernet ingest` name: --good, --masks, ...); nothing is left under the output name on
+ * failure. With skip_bad each skipped file gets a warning on stderr. *summary is filled on every
+ * rank on success (input_bytes on rank 0). */
 sn_status sn_ingest_run(const sn_ingest_options *o, MPI_Comm comm, sn_ingest_summary *summary);
 
 #endif
