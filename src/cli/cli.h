@@ -66,17 +66,6 @@ static inline int sn_cli_parse_exit(int rc) { return rc < 0 ? SN_EXIT_OK : rc; }
  * escape sequences. */
 void sn_cli_json_string(const char *s, char *out, size_t cap);
 
-/* A growable list of strings (file names). */
-typedef struct {
-    char **v;
-    int n, cap;
-} sn_cli_strlist;
-int sn_cli_strlist_push(sn_cli_strlist *l, const char *s); /* 0, or -1 out of memory */
-void sn_cli_strlist_free(sn_cli_strlist *l);
-/* Append the .png .jpg .jpeg .bmp files of folder dir (not recursive, byte order of names) to
- * out; a folder without image files is SN_EINVAL naming it. */
-sn_status sn_cli_scan_images(const char *dir, sn_cli_strlist *out);
-
 /* MPI-aware printing: only rank 0 prints. */
 int sn_cli_rank(void);
 

@@ -1,8 +1,9 @@
-/* sernet eval: metrics of a results file against its dataset (docs/evaluation.md). */
+/* sernet eval: metrics of a results file against its dataset (docs/evaluation.md): the options
+ * of sn_eval_run (sernet/eval_run.h) from the command line; the library prints the table. */
 #include "cli/cli.h"
 #include "sernet/dist.h"
 #include "sernet/baseline.h"
-#include "sernet/evaluate.h"
+#include "sernet/eval_run.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -36,45 +37,48 @@ int sn_cmd_eval(int argc, char **argv)
         "results file's good test images, one map for every image. A SeRNet figure is evidence\n"
         "only where it clearly beats both (docs/quality.md).\n";
     sn_cli_config_args ca = {0};
-    sn_evaluate_opts o = {0};
-    o.worst = 5;
+    sn_eval_options eo = {0};
+    sn_evaluate_opts *o = &eo.what;
+    o->worst = 5;
     int pos = 0;
     const char *baseline = NULL, *model = NULL;
     int store = 0;
     const sn_cli_opt opts[] = {{"store-thresholds", SN_OPT_FLAG, &store, 0, 0},
                                {"model", SN_OPT_STR, &model, 0, 0},
-                               {"results", SN_OPT_STR, &o.results, 0, 0},
-                               {"data", SN_OPT_STR, &o.data, 0, 0},
-                               {"json", SN_OPT_STR, &o.json, 0, 0},
-                               {"report", SN_OPT_STR, &o.report, 0, 0},
-                               {"worst", SN_OPT_INT, &o.worst, 0, 1000000},
-                               {"no-write-results", SN_OPT_FLAG, &o.no_write_results, 0, 0},
+                               {"results", SN_OPT_STR, &o->results, 0, 0},
+                               {"data", SN_OPT_STR, &o->data, 0, 0},
+                               {"json", SN_OPT_STR, &o->json, 0, 0},
+                               {"report", SN_OPT_STR, &o->report, 0, 0},
+                               {"worst", SN_OPT_INT, &o->worst, 0, 1000000},
+                               {"no-write-results", SN_OPT_FLAG, &o->no_write_results, 0, 0},
                                {"baseline", SN_OPT_STR, &baseline, 0, 0},
-                               {"category", SN_OPT_STR, &o.category, 0, 0},
+                               {"category", SN_OPT_STR, &o->category, 0, 0},
                                SN_OPT_END};
     int prc = sn_cli_parse("eval", usage, argc, argv, opts, &ca, &pos);
     if (prc)
         return sn_cli_parse_exit(prc);
     if (pos < argc)
         return sn_cli_usage_error("eval", usage, "unexpected argument '%s'", argv[pos]);
-    if (baseline && (o.baseline = sn_baseline_parse(baseline)) < 0)
+    if (baseline && (o->baseline = sn_baseline_parse(baseline)) < 0)
         return sn_cli_usage_error("eval", usage, "--baseline must be sobel or fixed, got '%s'", baseline);
-    if (!o.data || (!o.results && o.baseline != SN_BASELINE_SOBEL))
-        return sn_cli_usage_error("eval", usage, o.baseline == SN_BASELINE_FIXED
+    if (!o->data || (!o->results && o->baseline != SN_BASELINE_SOBEL))
+        return sn_cli_usage_error("eval", usage, o->baseline == SN_BASELINE_FIXED
                                   ? "--baseline fixed needs --results and --data"
                                   : "--results and --data are required");
-    if (o.category && o.results)
+    if (o->category && o->results)
         return sn_cli_usage_error("eval", usage, "--category is for --baseline sobel without "
                                   "--results (a results file names its category)");
     if (model && !store)
         return sn_cli_usage_error("eval", usage, "--model is for --store-thresholds");
-    if (store && o.baseline != SN_BASELINE_NONE)
+    if (store && o->baseline != SN_BASELINE_NONE)
         return sn_cli_usage_error("eval", usage, "--store-thresholds stores SeRNet's thresholds, not a baseline's");
     if (store)
-        o.store_thresholds = model ? model : "";
+        o->store_thresholds = model ? model : "";
     sn_config cfg;
+    sn_eval_summary sum;
+    eo.cfg = &cfg;
     sn_status status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);
     if (status == SN_OK)
-        status = sn_evaluate_run(&cfg, &o, MPI_COMM_WORLD);
+        status = sn_eval_run(&eo, MPI_COMM_WORLD, &sum);
     return status == SN_OK ? SN_EXIT_OK : sn_cli_fail("eval");
 }

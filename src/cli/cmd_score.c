@@ -1,23 +1,14 @@
-/* sernet score: score image files that are in no dataset file, as an inspection station would,
- * through the inspection API (include/sernet/inspect.h; docs/inference.md "sernet score"). */
+/* sernet score: the options of sn_score_run (src/score/, sernet/score.h) from the command line;
+ * each image's line (tab-separated or JSON) and the summary printed. */
 #include "cli/cli.h"
-#include "sernet/fsutil.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
-#include "sernet/inspect.h"
-#include "sernet/inspect_tile.h"
+#include "sernet/score.h"
+#include "sernet/tile.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <math.h>
 #include <mpi.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
 
 static const char usage[] =
     "usage: sernet score --model MODEL.h5 --data DATA.h5 [--category NAME] [--threads N] [--jobs J]\n"
@@ -71,315 +62,80 @@ static const char usage[] =
     "the pixel threshold, white).\n"
     "--config/--set change what may change after training (repair_threshold, map keys, threads).\n";
 
-/* Map value -> 8-bit grey or a black-red-yellow-white ramp (r = 3t, g = 3t - 1, b = 3t - 2,
- * clamped, t = min(max(v / vmax, 0), 1)). */
-static void to_pixels(const float *map, size_t n, double vmax, int heat, uint8_t *px)
+/* One line per input, in input order: the tab-separated or JSON line on stdout, or the error on
+ * stderr. */
+static void print_item(void *ctx, const sn_score_item *r)
 {
-    for (size_t i = 0; i < n; i++) {
-        double t = map[i] / vmax;
-        t = isfinite(t) ? (t < 0 ? 0 : (t > 1 ? 1 : t)) : 1;
-        if (!heat) {
-            px[i] = (uint8_t)lrint(255.0 * t);
-            continue;
-        }
-        for (int c = 0; c < 3; c++) {
-            double v = 3.0 * t - c;
-            px[3 * i + c] = (uint8_t)lrint(255.0 * (v < 0 ? 0 : (v > 1 ? 1 : v)));
-        }
+    const int json = *(const int *)ctx;
+    char line[5200];
+    if (!r->ok) {
+        fprintf(stderr, "sernet score: error: %s\n", r->error);
+        fflush(stderr);
+        return;
     }
-}
-
-/* DIR/<stem>.png, with -2, -3, ... appended when an earlier image of this run had that name. */
-static void map_name(const char *dir, const char *path, sn_cli_strlist *used, char *out, size_t cap)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    char stem[1024];
-    snprintf(stem, sizeof stem, "%s", base);
-    char *dot = strrchr(stem, '.');
-    if (dot && dot != stem)
-        *dot = '\0';
-    for (int k = 1;; k++) {
-        char cand[1100];
-        if (k == 1)
-            snprintf(cand, sizeof cand, "%s", stem);
-        else
-            snprintf(cand, sizeof cand, "%s-%d", stem, k);
-        int taken = 0;
-        for (int i = 0; i < used->n && !taken; i++)
-            taken = strcmp(used->v[i], cand) == 0;
-        if (!taken) {
-            sn_cli_strlist_push(used, cand);
-            snprintf(out, cap, "%s/%s.png", dir, cand);
-            return;
-        }
-    }
-}
-
-/* The calling thread's recorded error as one line naming `path`, then cleared. */
-static void error_line(const char *path, char *out, size_t cap)
-{
-    const char *m = sn_err_msg();
-    if (strstr(m, path))
-        snprintf(out, cap, "sernet score: error: %s\n", m);
-    else
-        snprintf(out, cap, "sernet score: error: %s: %s\n", path, m[0] ? m : "failed");
-    sn_err_clear();
-}
-
-/* ---- the images, scored by --jobs threads, printed in the order given ------------------------ */
-
-typedef struct {
-    char line[5200]; /* the stdout line, or the stderr error line */
-    int state;       /* 0 to do, 1 scored, 2 failed */
-    int defect;      /* verdict defect */
-    double wall;
-} item;
-
-typedef struct {
-    sn_inspector *in;
-    const sn_cli_strlist *files, *mapfiles;
-    item *items;
-    int S, heat, full_size, maps;
-    double map_max;
-    pthread_mutex_t lock;
-    int next, printed;
-    const sn_thresholds *thr; /* NULL: no thresholds */
-    int json, defects;        /* defects: images judged defect (under lock) */
-    int tile, overlap;        /* --tile, --overlap (SN_TILE_OVERLAP_DEFAULT) */
-    int tile_jobs;            /* --tile: tiles of one image scored at once (--jobs) */
-} run_ctx;
-
-typedef struct {
-    float *map, *full;
-    uint8_t *px;
-    size_t full_cap, px_cap;
-} buffers;
-
-/* --tile: score file i by tiling into r (scalars) and b->full (the stitched map, grown to the
- * image's size when needed). Returns SN_OK or the error (recorded). */
-static sn_status score_tiled(run_ctx *c, buffers *b, const char *path, sn_inspect_result *r,
-                             int *tiles)
-{
-    sn_tile_result t = {0};
-    t.map = b->full;
-    t.map_cap = b->full_cap;
-    t.jobs = c->tile_jobs;
-    sn_status st = sn_inspect_tiled_file(c->in, path, c->overlap, &t);
-    if (st == SN_EINVAL && t.tiles > 0 && (size_t)t.width * t.height > b->full_cap) {
-        /* the map buffer was too small for this image: grow it and score again */
-        sn_err_clear();
-        free(b->full);
-        b->full_cap = 0;
-        if (!(b->full = malloc((size_t)t.width * t.height * sizeof(float))))
-            return SN_ERR(SN_ENOMEM, "%s: out of memory for a %d x %d map", path, t.width, t.height);
-        b->full_cap = (size_t)t.width * t.height;
-        t.map = b->full;
-        t.map_cap = b->full_cap;
-        st = sn_inspect_tiled_file(c->in, path, c->overlap, &t);
-    }
-    if (st != SN_OK)
-        return st;
-    r->score = t.score;
-    r->neighbor = t.neighbor;
-    r->neighbor_distance = t.neighbor_distance;
-    r->repaired_pixels = t.repaired_pixels;
-    r->width = t.width;
-    r->height = t.height;
-    *tiles = t.tiles;
-    return SN_OK;
-}
-
-/* Score file i into its item's line (or error line), with this thread's buffers. Returns the
- * item's final state (1 scored, 2 failed), which the caller publishes under the lock. */
-static int score_item(run_ctx *c, buffers *b, int i)
-{
-    item *it = &c->items[i];
-    const char *path = c->files->v[i];
-    const int S = c->S;
-    sn_inspect_result r = {0};
-    double t0 = sn_clock_wall();
-    sn_status st;
-    int tiles = 0;
-    /* the map written and thresholded: S x S, or the image's size (--full-size, --tile) */
-    const int big = c->full_size || c->tile;
-    if (c->tile) {
-        if (score_tiled(c, b, path, &r, &tiles) != SN_OK) {
-            error_line(path, it->line, sizeof it->line);
-            return 2;
-        }
-        goto scored;
-    }
-    r.map = b->map;
-    if (c->full_size) {
-        r.map_full = b->full;
-        r.map_full_cap = b->full_cap;
-    }
-    st = sn_inspect_file(c->in, path, &r);
-    if (st == SN_EINVAL && c->full_size && r.width > 0 && (size_t)r.width * r.height > b->full_cap) {
-        /* the map buffer was too small for this image: grow it and score again */
-        sn_err_clear();
-        free(b->full);
-        b->full_cap = (size_t)r.width * r.height;
-        if (!(b->full = malloc(b->full_cap * sizeof(float)))) {
-            b->full_cap = 0;
-            snprintf(it->line, sizeof it->line, "sernet score: error: %s: out of memory for a %d x %d "
-                     "map\n", path, r.width, r.height);
-            return 2;
-        }
-        r.map_full = b->full;
-        r.map_full_cap = b->full_cap;
-        st = sn_inspect_file(c->in, path, &r);
-    }
-    if (st != SN_OK) {
-        error_line(path, it->line, sizeof it->line);
-        return 2;
-    }
-scored:
-    it->wall = sn_clock_wall() - t0;
-    const char *mapfile = c->maps ? c->mapfiles->v[i] : "";
-    if (c->maps) {
-        int w = big ? r.width : S, h = big ? r.height : S, ch = c->heat ? 3 : 1;
-        size_t need = (size_t)w * h * ch;
-        if (need > b->px_cap) {
-            free(b->px);
-            b->px_cap = 0;
-            if (!(b->px = malloc(need))) {
-                snprintf(it->line, sizeof it->line, "sernet score: error: %s: out of memory for its "
-                         "map\n", path);
-                return 2;
-            }
-            b->px_cap = need;
-        }
-        to_pixels(big ? b->full : b->map, (size_t)w * h, c->map_max, c->heat, b->px);
-        sn_image img = {w, h, ch, b->px};
-        if (sn_image_write_png(mapfile, &img) != SN_OK) {
-            error_line(path, it->line, sizeof it->line);
-            return 2;
-        }
-    }
-    char defname[4400] = "";
-    int64_t defect_px = 0;
-    if (c->thr) {
-        it->defect = r.score > c->thr->image; /* NaN: not above */
-        const float *m = big ? b->full : b->map;
-        int w = big ? r.width : S, h = big ? r.height : S;
-        for (size_t k = 0; k < (size_t)w * h; k++)
-            defect_px += m[k] > c->thr->pixel;
-        if (c->maps && c->thr->pixel > 0) {
-            /* the defect mask beside the map: <stem>_defect.png */
-            snprintf(defname, sizeof defname, "%.*s_defect.png", (int)(strlen(mapfile) - 4), mapfile);
-            for (size_t k = 0; k < (size_t)w * h; k++)
-                b->px[k] = m[k] > c->thr->pixel ? 255 : 0;
-            sn_image img = {w, h, 1, b->px};
-            if (sn_image_write_png(defname, &img) != SN_OK) {
-                error_line(path, it->line, sizeof it->line);
-                return 2;
-            }
-        }
-    }
-    const double norm = c->thr ? sn_thresholds_normalise(c->thr, r.score) : NAN;
-    const char *nb = sn_inspector_train_name(c->in, r.neighbor);
-    if (c->json) {
+    if (json) {
         char jp[8400], jn[2100], jm[8400];
-        sn_cli_json_string(path, jp, sizeof jp);
-        sn_cli_json_string(nb, jn, sizeof jn);
-        sn_cli_json_string(mapfile, jm, sizeof jm);
-        int n = snprintf(it->line, sizeof it->line, "{\"path\": %s, \"score\": %.9g, \"neighbour\": %s, "
-                         "\"hamming\": %d, \"repaired_pixels\": %lld", jp, (double)r.score, jn,
-                         r.neighbor_distance, (long long)r.repaired_pixels);
-        if (c->thr && n > 0 && (size_t)n < sizeof it->line)
-            n += snprintf(it->line + n, sizeof it->line - (size_t)n, ", \"normalized_score\": %.9g, "
-                          "\"verdict\": \"%s\", \"defect_pixels\": %lld", norm,
-                          it->defect ? "defect" : "good", (long long)defect_px);
-        if (c->maps && n > 0 && (size_t)n < sizeof it->line)
-            n += snprintf(it->line + n, sizeof it->line - (size_t)n, ", \"map\": %s", jm);
-        if (c->tile && n > 0 && (size_t)n < sizeof it->line)
-            n += snprintf(it->line + n, sizeof it->line - (size_t)n, ", \"width\": %d, \"height\": %d, "
-                          "\"tiles\": %d", r.width, r.height, tiles);
-        if (n > 0 && (size_t)n < sizeof it->line)
-            snprintf(it->line + n, sizeof it->line - (size_t)n, "}\n");
-        return 1;
+        sn_cli_json_string(r->path, jp, sizeof jp);
+        sn_cli_json_string(r->neighbour, jn, sizeof jn);
+        sn_cli_json_string(r->map, jm, sizeof jm);
+        int n = snprintf(line, sizeof line, "{\"path\": %s, \"score\": %.9g, \"neighbour\": %s, "
+                         "\"hamming\": %d, \"repaired_pixels\": %lld", jp, (double)r->score, jn,
+                         r->hamming, (long long)r->repaired_pixels);
+        if (r->has_verdict && n > 0 && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, ", \"normalized_score\": %.9g, "
+                          "\"verdict\": \"%s\", \"defect_pixels\": %lld", r->normalized_score,
+                          r->defect ? "defect" : "good", (long long)r->defect_pixels);
+        if (r->map[0] && n > 0 && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, ", \"map\": %s", jm);
+        if (r->tiles && n > 0 && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, ", \"width\": %d, \"height\": %d, "
+                          "\"tiles\": %d", r->width, r->height, r->tiles);
+        if (n > 0 && (size_t)n < sizeof line)
+            snprintf(line + n, sizeof line - (size_t)n, "}\n");
+    } else {
+        char verdict[64] = "";
+        if (r->has_verdict)
+            snprintf(verdict, sizeof verdict, "\t%.6g\t%s", r->normalized_score, r->defect ? "defect" : "good");
+        snprintf(line, sizeof line, "%s\t%.9g\t%s\t%d\t%lld%s%s%s\n", r->path, (double)r->score, r->neighbour,
+                 r->hamming, (long long)r->repaired_pixels, verdict, r->map[0] ? "\t" : "", r->map);
     }
-    char verdict[64] = "";
-    if (c->thr)
-        snprintf(verdict, sizeof verdict, "\t%.6g\t%s", norm, it->defect ? "defect" : "good");
-    snprintf(it->line, sizeof it->line, "%s\t%.9g\t%s\t%d\t%lld%s%s%s\n", path, (double)r.score, nb,
-             r.neighbor_distance, (long long)r.repaired_pixels, verdict, c->maps ? "\t" : "", mapfile);
-    return 1;
-}
-
-static void *worker_main(void *p)
-{
-    run_ctx *c = p;
-    buffers b = {0};
-    const int big = c->full_size || c->tile;
-    b.full_cap = big ? (size_t)c->S * c->S : 0; /* grown when an image is larger */
-    b.map = malloc((size_t)c->S * c->S * sizeof(float));
-    b.full = big ? malloc(b.full_cap * sizeof(float)) : NULL;
-    int ok = b.map && (!big || b.full);
-    for (;;) {
-        pthread_mutex_lock(&c->lock);
-        int i = c->next < c->files->n ? c->next++ : -1;
-        pthread_mutex_unlock(&c->lock);
-        if (i < 0)
-            break;
-        int state = 2;
-        if (ok)
-            state = score_item(c, &b, i);
-        else
-            snprintf(c->items[i].line, sizeof c->items[i].line, "sernet score: error: %s: out of "
-                     "memory\n", c->files->v[i]);
-        /* publish, then print every finished item whose predecessors are printed (input order) */
-        pthread_mutex_lock(&c->lock);
-        c->items[i].state = state;
-        while (c->printed < c->files->n && c->items[c->printed].state != 0) {
-            item *it = &c->items[c->printed++];
-            fputs(it->line, it->state == 1 ? stdout : stderr);
-            fflush(it->state == 1 ? stdout : stderr);
-        }
-        pthread_mutex_unlock(&c->lock);
-    }
-    free(b.map);
-    free(b.full);
-    free(b.px);
-    return NULL;
+    fputs(line, stdout);
+    fflush(stdout);
 }
 
 int sn_cmd_score(int argc, char **argv)
 {
     sn_cli_config_args ca = {0};
-    const char *model = NULL, *data = NULL, *category = NULL, *maps = NULL;
-    int threads = SN_INSPECT_THREADS_CONFIG, jobs = 1, heat = 0, full_size = 0, pos = 0;
-    double map_max = 1.0;
-    int json = 0, fail_on_defect = 0, tile = 0, overlap = SN_TILE_OVERLAP_DEFAULT;
-    const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &model, 0, 0},
-                               {"data", SN_OPT_STR, &data, 0, 0},
-                               {"category", SN_OPT_STR, &category, 0, 0},
-                               {"threads", SN_OPT_INT, &threads, 1, 1024},
-                               {"jobs", SN_OPT_INT, &jobs, 1, 256},
-                               {"maps", SN_OPT_STR, &maps, 0, 0},
-                               {"map-max", SN_OPT_DOUBLE, &map_max, 1e-30, 1e30},
-                               {"heat", SN_OPT_FLAG, &heat, 0, 0},
-                               {"full-size", SN_OPT_FLAG, &full_size, 0, 0},
+    sn_score_options o;
+    sn_score_options_init(&o);
+    int pos = 0, json = 0, fail_on_defect = 0;
+    const sn_cli_opt opts[] = {{"model", SN_OPT_STR, &o.model, 0, 0},
+                               {"data", SN_OPT_STR, &o.data, 0, 0},
+                               {"category", SN_OPT_STR, &o.category, 0, 0},
+                               {"threads", SN_OPT_INT, &o.threads, 1, 1024},
+                               {"jobs", SN_OPT_INT, &o.jobs, 1, 256},
+                               {"maps", SN_OPT_STR, &o.maps_dir, 0, 0},
+                               {"map-max", SN_OPT_DOUBLE, &o.map_max, 1e-30, 1e30},
+                               {"heat", SN_OPT_FLAG, &o.heat, 0, 0},
+                               {"full-size", SN_OPT_FLAG, &o.full_size, 0, 0},
                                {"json", SN_OPT_FLAG, &json, 0, 0},
                                {"fail-on-defect", SN_OPT_FLAG, &fail_on_defect, 0, 0},
-                               {"tile", SN_OPT_FLAG, &tile, 0, 0},
-                               {"overlap", SN_OPT_INT, &overlap, 0, SN_IMAGE_MAX_DIM},
+                               {"tile", SN_OPT_FLAG, &o.tile, 0, 0},
+                               {"overlap", SN_OPT_INT, &o.overlap, 0, SN_IMAGE_MAX_DIM},
                                SN_OPT_END};
     int prc = sn_cli_parse("score", usage, argc, argv, opts, &ca, &pos);
     if (prc)
         return sn_cli_parse_exit(prc);
-    if (!model)
+    if (!o.model)
         return sn_cli_usage_error("score", usage, "--model is required (and --data, unless the model "
                                   "is a bundle)");
     if (pos >= argc)
         return sn_cli_usage_error("score", usage, "no image or folder given");
-    if ((heat || full_size) && !maps)
+    if ((o.heat || o.full_size) && !o.maps_dir)
         return sn_cli_usage_error("score", usage, "--heat and --full-size need --maps DIR");
-    if (overlap != SN_TILE_OVERLAP_DEFAULT && !tile)
+    if (o.overlap != SN_TILE_OVERLAP_DEFAULT && !o.tile)
         return sn_cli_usage_error("score", usage, "--overlap needs --tile");
-    if (tile && full_size)
+    if (o.tile && o.full_size)
         return sn_cli_usage_error("score", usage, "--full-size and --tile: a tiled map is always at the "
                                   "image's size; drop --full-size");
     if (sn_dist_size(MPI_COMM_WORLD) > 1)
@@ -387,139 +143,26 @@ int sn_cmd_score(int argc, char **argv)
                                   "--threads or --jobs, or `sernet infer` for a dataset on many ranks",
                                   sn_dist_size(MPI_COMM_WORLD));
 
-    int failed = 0;
-    sn_cli_strlist files = {0}, used = {0}, mapfiles = {0};
-    sn_inspector *in = NULL;
-    item *items = NULL;
-    pthread_t *th = NULL;
-    char msg[5200];
-
-    sn_inspect_options o;
-    sn_inspect_options_init(&o);
-    o.category = category;
-    o.threads = threads;
-    o.max_workers = jobs;
+    o.require_thresholds = fail_on_defect;
     o.config_path = ca.config_path;
     o.sets = ca.sets;
     o.n_sets = ca.n_sets;
-    if (sn_inspector_open(model, data, &o, &in) != SN_OK)
+    o.inputs = (const char *const *)argv + pos;
+    o.n_inputs = argc - pos;
+    o.on_item = print_item;
+    o.ctx = &json;
+    sn_score_summary s;
+    if (sn_score_run(&o, &s) != SN_OK)
         return sn_cli_fail("score");
-    const int S = sn_inspector_image_size(in);
-    if (tile) {
-        /* a bad --overlap is refused before any image is read */
-        const int ov = overlap == SN_TILE_OVERLAP_DEFAULT ? sn_tile_default_overlap(S) : overlap;
-        sn_tile_grid g;
-        if (sn_tile_grid_make(S, S, S, ov, "--overlap", &g) != SN_OK) {
-            fprintf(stderr, "sernet score: error: %s (the tiles are the model's %d x %d)\n", sn_err_msg(),
-                    S, S);
-            sn_err_clear();
-            failed = 1;
-            goto done;
-        }
-        overlap = ov;
-    }
-    if (sn_inspector_calib_warning(in)[0])
-        fprintf(stderr, "sernet score: warning: %s: %s\n", model, sn_inspector_calib_warning(in));
-    const sn_thresholds *thr = sn_inspector_thresholds(in);
-    if (!thr->set) {
-        fprintf(stderr, "sernet score: warning: %s has no decision thresholds: raw scores only; set "
-                "them with `sernet calibrate --model %s%s%s GOOD_IMAGES...` (held-out good "
-                "images), `sernet eval --store-thresholds` or `sernet calibrate --threshold T`\n",
-                model, model, data ? " --data " : "", data ? data : "");
-        if (fail_on_defect) {
-            fprintf(stderr, "sernet score: error: --fail-on-defect needs thresholds\n");
-            failed = 1;
-            goto done;
-        }
-        thr = NULL;
-    } else if (strcmp(thr->fingerprint, sn_inspector_fingerprint(in)) != 0) {
-        fprintf(stderr, "sernet score: warning: %s: the thresholds were set with model fingerprint %s, "
-                "this run has %s (another repair_threshold or map setting?): verdicts may not hold\n",
-                model, thr->fingerprint, sn_inspector_fingerprint(in));
-    }
-    if (thr && strncmp(thr->source, "fpr ", 4) == 0 && (strstr(thr->source, ", tiled") != NULL) != tile)
-        fprintf(stderr, "sernet score: warning: %s: the thresholds were calibrated on %s images (%s), "
-                "this run scores %s: calibrate again %s --tile\n", model,
-                tile ? "whole (resized)" : "tiled", thr->source, tile ? "tiles" : "whole resized images",
-                tile ? "with" : "without");
-    if (maps && sn_mkdirs(maps) != SN_OK) {
-        fprintf(stderr, "sernet score: error: %s: cannot create the maps folder: %s\n", maps,
-                sn_err_msg());
-        sn_err_clear();
-        failed = 1;
-        goto done;
-    }
-    for (int a = pos; a < argc; a++) {
-        struct stat sb;
-        if (stat(argv[a], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            if (sn_cli_scan_images(argv[a], &files) != SN_OK) {
-                error_line(argv[a], msg, sizeof msg);
-                fputs(msg, stderr);
-                failed = 1;
-            }
-        } else if (sn_cli_strlist_push(&files, argv[a])) {
-            fprintf(stderr, "sernet score: error: out of memory\n");
-            failed = 1;
-            goto done;
-        }
-    }
-    /* map file names fixed in input order, so they do not depend on which job finishes first */
-    for (int i = 0; maps && i < files.n; i++) {
-        char name[4400];
-        map_name(maps, files.v[i], &used, name, sizeof name);
-        if (sn_cli_strlist_push(&mapfiles, name)) {
-            fprintf(stderr, "sernet score: error: out of memory\n");
-            failed = 1;
-            goto done;
-        }
-    }
-    items = calloc((size_t)(files.n ? files.n : 1), sizeof *items);
-    th = calloc((size_t)jobs, sizeof *th);
-    if (!items || !th) {
-        fprintf(stderr, "sernet score: error: out of memory\n");
-        failed = 1;
-        goto done;
-    }
-    run_ctx c = {in, &files, &mapfiles, items, S, heat, full_size, maps != NULL, map_max,
-                 PTHREAD_MUTEX_INITIALIZER, 0, 0, thr, json, 0, tile, overlap, jobs};
-    double t0 = sn_clock_wall(), c0 = sn_clock_cpu();
-    int started = 0;
-    /* --tile: the images one after the other, each with --jobs tiles at once */
-    for (int j = 1; j < SN_MIN(tile ? 1 : jobs, files.n); j++) {
-        if (pthread_create(&th[j], NULL, worker_main, &c) != 0) {
-            fprintf(stderr, "sernet score: warning: could only start %d of %d jobs\n", j, jobs);
-            break;
-        }
-        started = j;
-    }
-    worker_main(&c); /* this thread is job 0 */
-    for (int j = 1; j <= started; j++)
-        pthread_join(th[j], NULL);
-    double secs = sn_clock_wall() - t0, cpu = sn_clock_cpu() - c0, wall = 0;
-    int scored = 0, bad = 0, defects = 0;
-    for (int i = 0; i < files.n; i++) {
-        defects += items[i].state == 1 && items[i].defect;
-        scored += items[i].state == 1;
-        bad += items[i].state != 1;
-        wall += items[i].state == 1 ? items[i].wall : 0;
-    }
-    failed |= bad > 0;
     fprintf(stderr, "score: %d image(s) scored, %d failed, in %.2f s (%.2f images/s, %d job(s) x %d "
             "OpenMP thread(s), S = %d); per image %.2f ms wall (mean call), %.2f ms CPU (process CPU "
             "time / images)\n",
-            scored, bad, secs, secs > 0 ? scored / secs : 0.0, jobs, sn_inspector_threads(in), S,
-            scored ? 1e3 * wall / scored : 0.0, scored ? 1e3 * cpu / scored : 0.0);
-    if (thr)
-        fprintf(stderr, "score: %d defect(s), %d good, at image threshold %.6g (%s)\n", defects,
-                scored - defects, thr->image, thr->source);
-done:
-    free(items);
-    free(th);
-    sn_cli_strlist_free(&files);
-    sn_cli_strlist_free(&used);
-    sn_cli_strlist_free(&mapfiles);
-    sn_inspector_close(in);
-    if (failed)
+            s.scored, s.failed, s.seconds, s.seconds > 0 ? s.scored / s.seconds : 0.0, s.jobs, s.threads,
+            s.size, s.scored ? 1e3 * s.wall_sum / s.scored : 0.0, s.scored ? 1e3 * s.cpu / s.scored : 0.0);
+    if (s.has_thresholds)
+        fprintf(stderr, "score: %d defect(s), %d good, at image threshold %.6g (%s)\n", s.defects,
+                s.scored - s.defects, s.thresholds.image, s.thresholds.source);
+    if (s.failed || s.failed_folders)
         return SN_EXIT_FAIL;
-    return fail_on_defect && defects > 0 ? SN_EXIT_DEFECT : SN_EXIT_OK;
+    return fail_on_defect && s.defects > 0 ? SN_EXIT_DEFECT : SN_EXIT_OK;
 }
