@@ -30,7 +30,7 @@ if [ "${SKIP_ENGINE:-0}" != 1 ]; then
   done
 fi
 
-json() { sed -n "s/.*\"$2\": \([-0-9.e]*\).*/\1/p" "$1" | head -1; }
+json() { sed -n "s/.*\"$2\":[[:space:]]*\([-0-9.e+]*\).*/\1/p" "$1" | head -1; }
 while [ $# -ge 3 ]; do
   model=$1 data=$2 cat=$3; shift 3
   dir=$out/$cat
