@@ -18,6 +18,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,8 +87,8 @@ void conv_forward_bf16_ref(const sn_conv_shape *s, const sn_tensor *const *x, in
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w, cin = s->cin, cout = s->cout;
     SN_ASSERT(s->k == 3 && nx >= 1 && nx <= SN_CONV_MAX_SRC);
     SN_ASSERT(y->n == n && y->c == cout && y->h == h && y->w == wd);
-    const float *planes[2048];
-    SN_ASSERT(cin <= 2048);
+    const float **planes = malloc(sizeof(*planes) * (size_t)cin);
+    SN_ASSERT(planes); /* a test reference: no recovery from a failed allocation */
     const size_t hw = (size_t)h * wd;
     for (int img = 0; img < n; img++) {
         int c = 0;
@@ -117,6 +118,7 @@ void conv_forward_bf16_ref(const sn_conv_shape *s, const sn_tensor *const *x, in
                     y->data[((size_t)img * cout + co) * hw + (size_t)r * wd + q] = o;
                 }
     }
+    free(planes);
 }
 
 /* ---- the AVX512_BF16 kernel ---------------------------------------------------------------- */
@@ -134,16 +136,22 @@ void conv_forward_bf16_ref(const sn_conv_shape *s, const sn_tensor *const *x, in
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define NVMAX 6 /* 16-pixel vectors per register block */
 
+static int bf16_cpu;
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+
+static void bf16_detect(void)
+{
+    const char *off = getenv("SERNET_NO_BF16"); /* tests: act as a CPU without it */
+    __builtin_cpu_init();
+    bf16_cpu = !(off && off[0] && strcmp(off, "0") != 0) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+}
+
+/* Read once, so concurrent first calls (the inspection API's workers) agree. */
 int conv_bf16_available(void)
 {
-    static int cached = -1; /* benign race: every thread computes the same value */
-    if (cached < 0) {
-        const char *off = getenv("SERNET_NO_BF16"); /* tests: act as a CPU without it */
-        __builtin_cpu_init();
-        cached = !(off && off[0] && strcmp(off, "0") != 0) && __builtin_cpu_supports("avx512f") &&
-                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-    }
-    return cached;
+    pthread_once(&bf16_once, bf16_detect);
+    return bf16_cpu;
 }
 
 /* Per register block, for each tap and vector: the word offset of its 16 input pixels in a
