@@ -27,7 +27,7 @@ check 2 "sernet-bench: no command" "$bench"
 check 2 "sernet-bench: unknown command" "$bench" frobnicate
 head -n1 /tmp/cli_err.$$ | grep -q "^sernet-bench: unknown command 'frobnicate'" || { fail=$((fail+1)); echo "FAIL: sernet-bench error does not name itself"; }
 bench_cmds=$("$bench" --help | awk '/^commands:/{f=1;next} f && NF>1 && /^  /{print $1}')
-[ "$(echo $bench_cmds)" = "bench bench-phash bench-pseudo bench-eval loadbench toytrain dump-engine" ] \
+[ "$(echo $bench_cmds)" = "bench bench-phash bench-pseudo bench-eval loadbench toytrain dump-engine results-diff" ] \
   || { fail=$((fail+1)); echo "FAIL: sernet-bench commands: $(echo $bench_cmds)"; }
 for cmd in $bench_cmds; do
   check 0 "sernet-bench $cmd --help" "$bench" "$cmd" --help

@@ -24,6 +24,7 @@ typedef struct {
     long seed;
     double lr;
     const char *out, *mode;
+    const char *precision; /* bench, inference: fp32, bf16 or both (interleaved) */
 } engine_opts;
 
 
@@ -133,6 +134,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *usage,
                                {"warmup", SN_OPT_INT, &o->warmup, 0, 1 << 30},
                                {"threads", SN_OPT_INT, &o->threads, 0, 1024},
                                {"mode", SN_OPT_STR, &o->mode, 0, 0},
+                               {"precision", SN_OPT_STR, &o->precision, 0, 0},
                                SN_OPT_END};
     int rc = sn_cli_parse(cmd, usage, argc, argv, opts, NULL, &pos);
     if (rc)
@@ -148,6 +150,12 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *usage,
         return sn_cli_usage_error(cmd, usage, "--net '%s': expected seg or rec", net);
     if (o->mode && strcmp(o->mode, "train") != 0 && strcmp(o->mode, "infer") != 0)
         return sn_cli_usage_error(cmd, usage, "--mode '%s': expected train or infer", o->mode);
+    if (o->precision && strcmp(o->precision, "fp32") != 0 && strcmp(o->precision, "bf16") != 0 &&
+        strcmp(o->precision, "both") != 0)
+        return sn_cli_usage_error(cmd, usage, "--precision '%s': expected fp32, bf16 or both", o->precision);
+    if (o->precision && strcmp(o->precision, "fp32") != 0 && (!o->mode || strcmp(o->mode, "infer") != 0))
+        return sn_cli_usage_error(cmd, usage, "--precision %s: bf16 is an inference path, use it with --mode infer",
+                                  o->precision);
     const int mult = sn_unet_size_multiple(o->kind);
     if (o->size < mult || o->size % mult)
         return sn_cli_usage_error(cmd, usage, "--size %d: the %s net needs a multiple of %d", o->size,
@@ -250,7 +258,7 @@ int sn_cmd_dump_engine(int argc, char **argv)
         "Initialise a net, run K training steps (forward, MSE+SSIM loss, backward, Adam) on a fixed\n"
         "random batch and write every input, output, gradient and parameter state as raw float32\n"
         "files to DIR, for the PyTorch parity check (tests/torch_parity.py).\n";
-    engine_opts o = {SN_NET_SEG, 8, 1, 64, 2, 3, 0, 0, 0, 1, 1e-3, NULL, NULL};
+    engine_opts o = {SN_NET_SEG, 8, 1, 64, 2, 3, 0, 0, 0, 1, 1e-3, NULL, NULL, NULL};
     int rc = parse_opts(argc, argv, "dump-engine", usage, &o);
     if (rc)
         return sn_cli_parse_exit(rc);
@@ -291,7 +299,7 @@ int sn_cmd_toytrain(int argc, char **argv)
         "usage: sernet-bench toytrain [--steps K] [--size S] [--width W] [--units U] [--batch B] [--lr LR]\n"
         "Train the segmentation and the reconstruction net on a fixed random batch and print the\n"
         "loss as it goes down (a quick end-to-end check of the engine).\n";
-    engine_opts o = {SN_NET_REC, 8, 1, 64, 4, 30, 0, 0, 0, 1, 2e-3, NULL, NULL};
+    engine_opts o = {SN_NET_REC, 8, 1, 64, 4, 30, 0, 0, 0, 1, 2e-3, NULL, NULL, NULL};
     int rc = parse_opts(argc, argv, "toytrain", usage, &o);
     if (rc)
         return sn_cli_parse_exit(rc);
@@ -312,31 +320,59 @@ int sn_cmd_toytrain(int argc, char **argv)
 
 /* ---- bench: throughput, FLOP rate and peak memory of one net in one mode ------------------ */
 
-static sn_status bench_one(const engine_opts *o, double *img_s, double *sec_iter, double *cpu_iter)
+/* Timing of one precision in bench_one. */
+typedef struct {
+    sn_precision prec;
+    double wall, cpu; /* summed over the timed iterations */
+} bench_arm;
+
+/* The timed loop. With two arms (fp32 and bf16 inference) the iterations alternate between
+ * them on the same net and batch, so a change of machine load hits both alike; the outputs of
+ * the last iteration of each are compared (*maxdiff, *meandiff). */
+static sn_status bench_one(const engine_opts *o, bench_arm *arms, int narms, double *maxdiff, double *meandiff)
 {
     sn_status status = SN_OK;
     engine_fixture f;
+    float *first = NULL;
     const int train = strcmp(o->mode, "train") == 0;
     SN_TRY(fixture_open(&f, o, o->kind, 5));
-    double t0 = 0, c0 = 0;
     for (int k = 0; k < o->warmup + o->iters; k++) {
-        if (k == o->warmup) {
-            t0 = sn_clock_wall();
-            c0 = sn_clock_cpu();
-        }
-        const sn_tensor *out;
-        double loss, mse, ssim;
-        if (train) {
-            SN_TRY(fixture_run(&f, 1, 1, 1e-4, &out, &loss, &mse, &ssim));
-            sn_adam_step(&f.adam, sn_unet_params(f.net), sn_unet_grads(f.net), 1e-4);
-        } else {
-            SN_TRY(sn_unet_forward(f.net, &f.x, 0, NULL, &out)); /* inference: no loss */
+        for (int a = 0; a < narms; a++) {
+            if (narms > 1 || k == 0)
+                SN_TRY(sn_unet_set_precision(f.net, arms[a].prec));
+            const double t0 = sn_clock_wall(), c0 = sn_clock_cpu();
+            const sn_tensor *out;
+            double loss, mse, ssim;
+            if (train) {
+                SN_TRY(fixture_run(&f, 1, 1, 1e-4, &out, &loss, &mse, &ssim));
+                sn_adam_step(&f.adam, sn_unet_params(f.net), sn_unet_grads(f.net), 1e-4);
+            } else {
+                SN_TRY(sn_unet_forward(f.net, &f.x, 0, NULL, &out)); /* inference: no loss */
+            }
+            if (k >= o->warmup) {
+                arms[a].wall += sn_clock_wall() - t0;
+                arms[a].cpu += sn_clock_cpu() - c0;
+            }
+            if (narms > 1 && k == o->warmup + o->iters - 1) {
+                const size_t n = sn_tensor_numel(out);
+                if (a == 0) {
+                    SN_ALLOC(first, n * sizeof(float), "output copy");
+                    memcpy(first, out->data, n * sizeof(float));
+                } else {
+                    double mx = 0, sum = 0;
+                    for (size_t i = 0; i < n; i++) {
+                        const double d = fabs((double)out->data[i] - first[i]);
+                        mx = d > mx ? d : mx;
+                        sum += d;
+                    }
+                    *maxdiff = mx;
+                    *meandiff = sum / (double)n;
+                }
+            }
         }
     }
-    *sec_iter = (sn_clock_wall() - t0) / o->iters;
-    *cpu_iter = (sn_clock_cpu() - c0) / o->iters;
-    *img_s = o->batch / *sec_iter;
 done:
+    sn_free(first);
     fixture_close(&f);
     return status;
 }
@@ -375,28 +411,46 @@ int sn_cmd_bench(int argc, char **argv)
 {
     static const char usage[] =
         "usage: sernet-bench bench [--net seg|rec] [--mode train|infer] [--width W] [--units U] [--size S]\n"
-        "                          [--batch B] [--threads T] [--warmup N] [--iters N]\n"
+        "                          [--batch B] [--threads T] [--warmup N] [--iters N] [--precision P]\n"
         "Measure one net in one mode: images/s, achieved GFLOP/s of the convolutions, peak resident\n"
         "memory of this process, and the machine's SGEMM rate for reference. Prints one JSON line.\n"
+        "--precision (inference only; default fp32): fp32, bf16 (bfloat16 convolutions with float32\n"
+        "sums, needs AVX512_BF16), or both: fp32 and bf16 iterations alternate on the same net and\n"
+        "batch, one JSON line each, then one with the speed-up and the output difference.\n"
         "tools/bench/bench_engine.sh runs every net and mode next to PyTorch and prints the ratios.\n";
-    engine_opts o = {SN_NET_SEG, 32, 1, 256, 8, 0, 3, 1, 0, 1, 1e-4, NULL, "train"};
+    engine_opts o = {SN_NET_SEG, 32, 1, 256, 8, 0, 3, 1, 0, 1, 1e-4, NULL, "train", "fp32"};
     int rc = parse_opts(argc, argv, "bench", usage, &o);
     if (rc)
         return sn_cli_parse_exit(rc);
     sn_threads_set(o.threads);
-    double img_s = 0, sec = 0, cpu = 0;
-    if (bench_one(&o, &img_s, &sec, &cpu) != SN_OK)
+    bench_arm arms[2] = {{SN_PREC_FP32, 0, 0}, {SN_PREC_BF16, 0, 0}};
+    int narms = 1;
+    if (strcmp(o.precision, "bf16") == 0)
+        arms[0].prec = SN_PREC_BF16;
+    else if (strcmp(o.precision, "both") == 0)
+        narms = 2;
+    double maxdiff = 0, meandiff = 0;
+    if (bench_one(&o, arms, narms, &maxdiff, &meandiff) != SN_OK)
         return sn_cli_fail("bench");
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const int train = strcmp(o.mode, "train") == 0;
-    const double gflop = sn_unet_flops(o.kind, o.width, o.units, o.size, train) * img_s / 1e9;
     const double peak = gemm_peak(sn_threads_get());
-    if (sn_cli_rank() == 0)
-        printf("{\"impl\": \"sernet\", \"net\": \"%s\", \"mode\": \"%s\", \"width\": %d, \"size\": %d, \"batch\": %d, "
-               "\"threads\": %d, \"images_per_s\": %.4f, \"seconds_per_iter\": %.4f, \"cpu_seconds_per_iter\": %.4f, \"gflops\": %.2f, "
-               "\"peak_rss_mb\": %.1f, \"sgemm_peak_gflops\": %.2f, \"gemm\": \"%s\"}\n",
-               sn_unet_kind_name(o.kind), o.mode, o.width, o.size, o.batch, sn_threads_get(), img_s, sec, cpu,
-               gflop, ru.ru_maxrss / 1024.0, peak, sn_gemm_describe());
+    double img_s[2] = {0, 0};
+    for (int a = 0; a < narms && sn_cli_rank() == 0; a++) {
+        const double sec = arms[a].wall / o.iters, cpu = arms[a].cpu / o.iters;
+        img_s[a] = o.batch / sec;
+        const double gflop = sn_unet_flops(o.kind, o.width, o.units, o.size, train) * img_s[a] / 1e9;
+        printf("{\"impl\": \"sernet\", \"net\": \"%s\", \"mode\": \"%s\", \"precision\": \"%s\", \"width\": %d, "
+               "\"size\": %d, \"batch\": %d, \"threads\": %d, \"images_per_s\": %.4f, \"seconds_per_iter\": %.4f, "
+               "\"cpu_seconds_per_iter\": %.4f, \"gflops\": %.2f, \"peak_rss_mb\": %.1f, \"sgemm_peak_gflops\": %.2f, "
+               "\"gemm\": \"%s\"}\n",
+               sn_unet_kind_name(o.kind), o.mode, arms[a].prec == SN_PREC_BF16 ? "bf16" : "fp32", o.width, o.size,
+               o.batch, sn_threads_get(), img_s[a], sec, cpu, gflop, ru.ru_maxrss / 1024.0, peak, sn_gemm_describe());
+    }
+    if (narms == 2 && sn_cli_rank() == 0)
+        printf("{\"compare\": \"bf16 vs fp32\", \"net\": \"%s\", \"speedup\": %.3f, \"output_max_abs_diff\": %.3g, "
+               "\"output_mean_abs_diff\": %.3g}\n",
+               sn_unet_kind_name(o.kind), img_s[1] / img_s[0], maxdiff, meandiff);
     return SN_EXIT_OK;
 }

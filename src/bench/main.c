@@ -10,6 +10,7 @@ static const sn_cli_command COMMANDS[] = {
     {"loadbench", sn_cmd_loadbench, "measure the sharded dataset loader's throughput"},
     {"toytrain", sn_cmd_toytrain, "train both nets on a fixed random batch (engine check)"},
     {"dump-engine", sn_cmd_dump_engine, "write a net's tensors for the PyTorch parity test"},
+    {"results-diff", sn_cmd_results_diff, "max and mean difference of two results files (fp32 vs bf16)"},
 };
 
 int main(int argc, char **argv)

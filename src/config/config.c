@@ -83,6 +83,8 @@ static const sn_config_key KEYS[] = {
     K(seed, "runtime", SN_CFG_LONG, 0, 9.2e18, "0", NULL, "Seed of every random draw (counter-based generator)."),
     K(threads, "runtime", SN_CFG_INT, 0, 1024, "0", NULL,
       "Threads per rank (0: OMP_NUM_THREADS, else the CPUs this rank may use)."),
+    K(precision, "runtime", SN_CFG_ENUM, 0, 0, "fp32", "fp32|bf16",
+      "Arithmetic of the inference convolutions: fp32, or bf16 (bfloat16 weights and activations, float32 sums; needs a CPU with AVX512_BF16, an error otherwise). Training is always fp32."),
 };
 
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))

@@ -27,6 +27,7 @@ static sn_status clone_net(const sn_unet *src, sn_unet **dst, const sn_config *c
                           cfg->bn_momentum));
     memcpy(sn_unet_params(*dst), sn_unet_params(s), sn_unet_param_count(s) * sizeof(float));
     memcpy(sn_unet_buffers(*dst), sn_unet_buffers(s), sn_unet_buffer_count(s) * sizeof(float));
+    SN_TRY(sn_unet_set_precision(*dst, (sn_precision)cfg->precision));
 done:
     return status;
 }

@@ -2,6 +2,7 @@
 #include "infer/model_internal.h"
 #include "sernet/fsutil.h"
 #include "sernet/bundle.h"
+#include "sernet/conv_bf16.h"
 #include "sernet/h5util.h"
 #include "sernet/repair.h"
 #include "sernet/train.h"
@@ -92,6 +93,9 @@ static void set_fingerprint(sn_model *m)
 static sn_status derive(sn_model *m)
 {
     sn_status status = SN_OK;
+    if (m->cfg.precision == SN_PREC_BF16 && !conv_bf16_available())
+        SN_FAIL(SN_EINVAL, "%s: precision = bf16 (bfloat16 inference) needs a CPU reporting AVX512_BF16, "
+                "and this one does not: set precision = fp32 (--set precision=fp32)", m->path);
     if (m->cfg.repair_threshold >= 0)
         m->tau = m->cfg.repair_threshold;
     else if (m->calibrated_tau >= 0)
@@ -340,6 +344,7 @@ sn_status sn_model_apply_config(sn_model *m, const sn_config *user)
     merged.eval_exact_max_pixels = user->eval_exact_max_pixels;
     merged.eval_bins = user->eval_bins;
     merged.threads = user->threads;
+    merged.precision = user->precision;
     sn_config saved = m->cfg;
     m->cfg = merged;
     status = derive(m);

@@ -3,6 +3,7 @@
  * Shapes at level l (0 = full resolution, side s_l = S / 2^l): encoder and decoder outputs
  * [N, widths[l], s_l, s_l]; up[l] = upsample of level l+1's output [N, C_{l+1}, s_l, s_l]. */
 #include "sernet/unet.h"
+#include "sernet/conv_bf16.h"
 #include "sernet/rng.h"
 
 #include <math.h>
@@ -16,6 +17,7 @@ typedef struct {
     sn_conv_shape conv;
     sn_bn_shape bn;
     size_t w_off, b_off, g_off, be_off, rm_off, rv_off;
+    size_t bf_off; /* packed bf16 weights in fold_bf (precision bf16) */
     sn_tensor z; /* conv output, BN input */
     sn_tensor a; /* BN + ReLU output */
     float *mean, *invstd;
@@ -36,6 +38,8 @@ struct sn_unet {
     float *params, *grads, *buffers, *stats;
     float *fold; /* inference: conv weights and biases with BatchNorm folded in, at params' offsets */
     int no_fold; /* inference through the unfused conv -> BN -> ReLU path instead */
+    int bf16;          /* folded convolutions in bfloat16 (sn_unet_set_precision) */
+    uint32_t *fold_bf; /* their packed weights, converted from `fold` once per inference forward */
     size_t np, nb;
     sn_tensor_info *info;
     int ninfo;
@@ -246,6 +250,7 @@ void sn_unet_destroy(sn_unet *net)
     sn_free(net->buffers);
     sn_free(net->stats);
     sn_free(net->fold);
+    sn_free(net->fold_bf);
     sn_free(net->info);
     sn_free(net);
 }
@@ -301,6 +306,29 @@ const sn_tensor_info *sn_unet_tensor(const sn_unet *net, int i)
     return &net->info[i];
 }
 void sn_unet_set_fold(sn_unet *net, int on) { net->no_fold = !on; }
+
+sn_status sn_unet_set_precision(sn_unet *net, sn_precision p)
+{
+    sn_status status = SN_OK;
+    if (p == SN_PREC_BF16 && !conv_bf16_available())
+        SN_FAIL(SN_EINVAL, "precision = bf16: this CPU does not report AVX512_BF16 (or the build has no "
+                "bf16 kernel); use precision = fp32");
+    if (p == SN_PREC_BF16 && !net->fold_bf) {
+        size_t words = 0;
+        for (int l = 0; l < net->levels; l++) {
+            block_t *bs[2] = {&net->enc[l], l < net->levels - 1 ? &net->dec[l] : NULL};
+            for (int k = 0; k < 2; k++)
+                for (int u = 0; bs[k] && u < bs[k]->n; u++) {
+                    bs[k]->u[u].bf_off = words;
+                    words += conv_bf16_packed_words(&bs[k]->u[u].conv);
+                }
+        }
+        SN_CALLOC(net->fold_bf, words, "bf16 inference weights");
+    }
+    net->bf16 = p == SN_PREC_BF16;
+done:
+    return status;
+}
 void sn_unet_zero_grad(sn_unet *net) { memset(net->grads, 0, net->np * sizeof(float)); }
 
 size_t sn_unet_activation_bytes(const sn_unet *net)
@@ -373,8 +401,11 @@ static void fold_all(sn_unet *net)
     for (int l = 0; l < net->levels; l++) {
         block_t *bs[2] = {&net->enc[l], l < net->levels - 1 ? &net->dec[l] : NULL};
         for (int k = 0; k < 2; k++)
-            for (int u = 0; bs[k] && u < bs[k]->n; u++)
+            for (int u = 0; bs[k] && u < bs[k]->n; u++) {
                 fold_unit(net, &bs[k]->u[u]);
+                if (net->bf16)
+                    conv_bf16_pack(&bs[k]->u[u].conv, net->fold + bs[k]->u[u].w_off, net->fold_bf + bs[k]->u[u].bf_off);
+            }
     }
 }
 
@@ -388,6 +419,12 @@ static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const 
         if (!training && !net->no_fold) {
             sn_conv_shape fused = un->conv;
             fused.relu = 1;
+            const sn_tensor *const *in = u == 0 ? src : one;
+            if (net->bf16 && conv_bf16_supported(&fused, in[0]->h, in[0]->w)) {
+                SN_TRY(conv_forward_bf16(&fused, in, u == 0 ? nsrc : 1, net->fold_bf + un->bf_off,
+                                         net->fold + un->b_off, &un->a));
+                continue;
+            }
             SN_TRY(conv_forward(&fused, u == 0 ? src : one, u == 0 ? nsrc : 1, net->fold + un->w_off,
                                 net->fold + un->b_off, &un->a));
             continue;

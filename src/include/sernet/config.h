@@ -54,6 +54,7 @@ typedef struct {
     /* [runtime] */
     long seed;
     int threads;             /* 0: OMP_NUM_THREADS or all CPUs of the process */
+    int precision;           /* inference arithmetic: SN_PREC_FP32 or SN_PREC_BF16 (sernet/unet.h) */
 } sn_config;
 
 enum { SN_BATCH_GLOBAL = 0, SN_BATCH_PER_RANK = 1 };

@@ -60,6 +60,13 @@ void sn_unet_zero_grad(sn_unet *net);
  * shifted, ReLU applied as the outputs are written): on by default. Off runs conv -> BN -> ReLU
  * as in training mode, the reference the folded path is tested against. */
 void sn_unet_set_fold(sn_unet *net, int on);
+/* Arithmetic of the folded inference convolutions: float32 (the default), or bfloat16 operands
+ * with float32 accumulation (src/nn/conv_bf16.c) on layers whose width is a multiple of 16
+ * (the others, and the output convolution, stay float32). Training forwards and the unfolded
+ * path are always float32. SN_EINVAL (naming the key `precision`) if bf16 is asked for on a CPU
+ * without AVX512_BF16. */
+typedef enum { SN_PREC_FP32 = 0, SN_PREC_BF16 = 1 } sn_precision;
+sn_status sn_unet_set_precision(sn_unet *net, sn_precision p);
 /* Drop activation and gradient buffers (they are reallocated on the next forward). */
 void sn_unet_release(sn_unet *net);
 /* Bytes currently held by activations and gradient scratch. */
