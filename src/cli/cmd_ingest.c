@@ -4,7 +4,7 @@
  * the images and the ranks write collectively. */
 #define _GNU_SOURCE
 #include "cli/cli.h"
-#include "io/dataset_write.h"
+#include "sernet/dataset.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/preprocess.h"

@@ -2,7 +2,7 @@
  * examples (--preview). */
 #define _GNU_SOURCE
 #include "cli/cli.h"
-#include "io/dataset_write.h"
+#include "sernet/dataset.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/synth.h"

@@ -1,5 +1,7 @@
-/* The deployment bundle (include/sernet/bundle.h; schema: docs/formats.md, "Bundle file") and
- * the in-memory training split that scoring repairs from, read from a dataset file or a bundle. */
+/* The deployment bundle format (src/include/sernet/bundle.h; schema: docs/formats.md, "Bundle
+ * file"): its root attributes and parts, the check of an open bundle, the reader of its training
+ * part and the writer. The model parts use the model format's layout (sernet/model_format.h), the
+ * training part's index the hash index's (sernet/hashindex_format.h). */
 #include "sernet/bundle.h"
 #include "infer/model_internal.h"
 #include "sernet/dataset.h"
@@ -28,105 +30,6 @@ sn_status sn_bundle_part_error(const char *path, const char *part, const char *w
     return SN_ERR(st, "%s: bundle part %s (%s)%s: %s", path, part, what,
                   sum ? ": checksum mismatch, the bundle is damaged (make it again with `sernet "
                         "bundle`)" : "", msg);
-}
-
-static int has_category(const char *list, const char *cat)
-{
-    size_t n = strlen(cat);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && strncmp(p, cat, n) == 0)
-            return 1;
-        p = e ? e + 1 : NULL;
-    }
-    return 0;
-}
-
-void sn_trainset_free(sn_trainset *t)
-{
-    if (!t)
-        return;
-    sn_h5_free_names(t->names, t->n);
-    sn_free(t->images);
-    sn_free(t->hashes);
-    memset(t, 0, sizeof *t);
-}
-
-/* ---- from a dataset file --------------------------------------------------------------------- */
-
-sn_status sn_trainset_load(const char *data_path, const char *category, int category_given,
-                           const char *model_path, int S, sn_trainset *t)
-{
-    sn_status status = SN_OK;
-    sn_h5file f = {.id = H5I_INVALID_HID};
-    hid_t di = H5I_INVALID_HID, dh = H5I_INVALID_HID;
-    char *fmt = NULL, *cats = NULL, *alg = NULL, path[512];
-    int64_t version = 0;
-    hsize_t dims[4] = {0}, hd[1] = {0};
-    memset(t, 0, sizeof *t);
-    snprintf(t->category, sizeof t->category, "%s", category);
-    t->s = S;
-    SN_TRY(sn_h5_open_local(&f, data_path));
-    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_DATASET_FORMAT) != 0) {
-        sn_err_clear();
-        SN_FAIL(SN_EFORMAT, "%s: not a sernet dataset file (root attribute format is '%s', expected "
-                "'%s'; make one with `sernet ingest`)", data_path, fmt ? fmt : "missing",
-                SN_DATASET_FORMAT);
-    }
-    SN_TRY(sn_h5_attr_get_int(&f, "/", "format_version", &version));
-    if (version != SN_DATASET_VERSION)
-        SN_FAIL(SN_EFORMAT, "%s: dataset file version %lld, this program reads version %d", data_path,
-                (long long)version, SN_DATASET_VERSION);
-    SN_TRY(sn_h5_attr_get_str(&f, "/", "categories", &cats));
-    if (!has_category(cats, category))
-        SN_FAIL(SN_EINVAL, "%s: no category '%s'%s (the file has: %s)", data_path, category,
-                category_given ? "" : " (the model's category; choose another with the category "
-                "option)", cats);
-    snprintf(path, sizeof path, "/%s/train/images", category);
-    SN_TRY(sn_h5_dataset_open(&f, path, 4, dims, &di));
-    if (dims[0] < 1 || dims[1] != dims[2] || dims[3] != 3 || dims[1] < 1)
-        SN_FAIL(SN_EFORMAT, "%s: %s has shape [%llu, %llu, %llu, %llu], expected [N >= 1, S, S, 3]",
-                data_path, path, (unsigned long long)dims[0], (unsigned long long)dims[1],
-                (unsigned long long)dims[2], (unsigned long long)dims[3]);
-    if ((int)dims[1] != S)
-        SN_FAIL(SN_EINVAL, "%s was trained on %d x %d images, but %s (category '%s') holds %d x %d "
-                "images: use the dataset the model was trained on, or ingest the images at "
-                "image_size %d", model_path, S, S, data_path, category, (int)dims[1], (int)dims[1], S);
-    t->n = (int64_t)dims[0];
-    snprintf(path, sizeof path, "/%s/train/phash", category);
-    if (!sn_h5_exists(&f, path))
-        SN_FAIL(SN_EFORMAT, "%s: category '%s' has no training hash index (%s): run `sernet index %s`",
-                data_path, category, path, data_path);
-    SN_TRY(sn_h5_dataset_open(&f, path, 1, hd, &dh));
-    if ((int64_t)hd[0] != t->n)
-        SN_FAIL(SN_EFORMAT, "%s: hash index %s has %llu hashes but category '%s' has %lld training "
-                "images (stale or damaged): run `sernet index --force %s`", data_path, path,
-                (unsigned long long)hd[0], category, (long long)t->n, data_path);
-    if (sn_h5_attr_get_str(&f, path, "algorithm", &alg) == SN_OK &&
-        strcmp(alg, sn_hashindex_algorithm()) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: hash index %s was made with another algorithm ('%s'): run "
-                "`sernet index --force %s`", data_path, path, alg, data_path);
-    sn_err_clear(); /* a missing algorithm attribute is accepted */
-    SN_ALLOC(t->hashes, t->n, "training hash index");
-    SN_TRY(sn_h5_read_rows(&f, dh, path, H5T_NATIVE_UINT64, 0, t->n, t->hashes));
-    SN_ALLOC(t->images, (size_t)t->n * S * S * 3, "training images");
-    snprintf(path, sizeof path, "/%s/train/images", category);
-    SN_TRY(sn_h5_read_rows(&f, di, path, H5T_NATIVE_UINT8, 0, t->n, t->images));
-    snprintf(path, sizeof path, "/%s/train/names", category);
-    SN_TRY(sn_h5_read_names(&f, path, t->n, &t->names));
-done:
-    free(fmt);
-    free(cats);
-    free(alg);
-    if (di >= 0)
-        H5Dclose(di);
-    if (dh >= 0)
-        H5Dclose(dh);
-    sn_h5_close(&f);
-    if (status != SN_OK)
-        sn_trainset_free(t);
-    return status;
 }
 
 /* ---- from a bundle --------------------------------------------------------------------------- */
@@ -434,9 +337,7 @@ static sn_status write_train(sn_h5file *f, const sn_trainset *t, const char *dat
     if ((st = sn_h5_string_type(len)) < 0)
         SN_FAIL(SN_EIO, "%s: string type of %zu bytes: %s", f->path, len, sn_h5_detail());
     SN_TRY(write_array(f, "/train/names", st, st, 1, &n, &chunk1, names));
-    SN_TRY(write_array(f, "/train/phash", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &n, &chunk1, t->hashes));
-    SN_TRY(sn_h5_attr_set_str(f, "/train/phash", "algorithm", sn_hashindex_algorithm()));
-    SN_TRY(sn_h5_attr_set_int(f, "/train/phash", "n_images", t->n));
+    SN_TRY(sn_hashindex_write(f, "/train/phash", t->n, (int64_t)chunk1, 0, t->n, t->hashes));
 done:
     if (st >= 0)
         H5Tclose(st);
