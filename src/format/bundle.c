@@ -7,6 +7,7 @@
 #include "sernet/dataset.h"
 #include "sernet/h5util.h"
 #include "sernet/hashindex.h"
+#include "sernet/model_format.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -47,7 +48,8 @@ int sn_bundle_probe(const char *path)
     return yes;
 }
 
-static const char *const PARTS[] = {"/seg", "/rec", "/calib", "/thresholds", "/train"};
+#define TRAIN_PART "/train" /* the training split: images, names, hash index */
+static const char *const PARTS[] = {SN_MODEL_SEG, SN_MODEL_REC, SN_MODEL_CALIB, SN_MODEL_THRESHOLDS, TRAIN_PART};
 enum { N_PARTS = sizeof PARTS / sizeof PARTS[0] };
 
 static int listed(const char *list, const char *part)
@@ -244,35 +246,18 @@ done:
     return status;
 }
 
+/* A net as in model files (one chunk per tensor), without the optimiser state. */
 static sn_status write_net(sn_h5file *f, sn_h5file *src, const sn_model *m, sn_net_kind kind)
 {
     sn_status status = SN_OK;
-    const char *g = kind == SN_NET_SEG ? "/seg" : "/rec";
-    sn_unet *net = m->net[kind];
-    char path[256];
+    const char *g = sn_model_group(kind);
     int64_t step, total;
     SN_TRY(sn_h5_attr_get_int(src, g, "step", &step));
     SN_TRY(sn_h5_attr_get_int(src, g, "steps_total", &total));
-    SN_TRY(sn_h5_group_create(f, g));
-    SN_TRY(sn_h5_attr_set_str(f, g, "net", sn_unet_kind_name(kind)));
-    SN_TRY(sn_h5_attr_set_int(f, g, "width", kind == SN_NET_SEG ? m->cfg.seg_width : m->cfg.rec_width));
-    SN_TRY(sn_h5_attr_set_int(f, g, "units_per_block", m->cfg.units_per_block));
-    SN_TRY(sn_h5_attr_set_int(f, g, "step", step));
-    SN_TRY(sn_h5_attr_set_int(f, g, "steps_total", total));
-    SN_TRY(sn_h5_attr_set_int(f, g, "complete", 1));
-    snprintf(path, sizeof path, "%s/tensors", g);
-    SN_TRY(sn_h5_group_create(f, path));
-    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
-        const sn_tensor_info *ti = sn_unet_tensor(net, i);
-        const float *base = ti->is_buffer ? sn_unet_buffers(net) : sn_unet_params(net);
-        hsize_t dims[4];
-        for (int k = 0; k < ti->ndim; k++)
-            dims[k] = (hsize_t)ti->dims[k];
-        snprintf(path, sizeof path, "%s/tensors/%s", g, ti->name);
-        /* one chunk per tensor, as in model files */
-        SN_TRY(write_array(f, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, ti->ndim, dims,
-                           ti->numel > 0 ? dims : NULL, base + ti->offset));
-    }
+    /* complete (step == steps_total): the loader refused anything else */
+    SN_TRY(sn_model_file_write_net(f, kind, m->net[kind],
+                                   kind == SN_NET_SEG ? m->cfg.seg_width : m->cfg.rec_width,
+                                   m->cfg.units_per_block, step, total, NULL));
 done:
     return status;
 }
@@ -285,26 +270,27 @@ static sn_status write_calib(sn_h5file *f, sn_h5file *src)
                                 "fire_fraction"};
     static const char *ints[] = {"samples", "anomalous_pixels", "auto"};
     char *warn = NULL;
-    if (!sn_h5_exists(src, "/calib"))
+    const char *g = SN_MODEL_CALIB;
+    if (!sn_h5_exists(src, g))
         return SN_OK;
-    SN_TRY(sn_h5_group_create(f, "/calib"));
+    SN_TRY(sn_h5_group_create(f, g));
     for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++) {
         double v;
-        if (!sn_h5_attr_exists(src, "/calib", dbl[i]))
+        if (!sn_h5_attr_exists(src, g, dbl[i]))
             continue;
-        SN_TRY(sn_h5_attr_get_double(src, "/calib", dbl[i], &v));
-        SN_TRY(sn_h5_attr_set_double(f, "/calib", dbl[i], v));
+        SN_TRY(sn_h5_attr_get_double(src, g, dbl[i], &v));
+        SN_TRY(sn_h5_attr_set_double(f, g, dbl[i], v));
     }
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         int64_t v;
-        if (!sn_h5_attr_exists(src, "/calib", ints[i]))
+        if (!sn_h5_attr_exists(src, g, ints[i]))
             continue;
-        SN_TRY(sn_h5_attr_get_int(src, "/calib", ints[i], &v));
-        SN_TRY(sn_h5_attr_set_int(f, "/calib", ints[i], v));
+        SN_TRY(sn_h5_attr_get_int(src, g, ints[i], &v));
+        SN_TRY(sn_h5_attr_set_int(f, g, ints[i], v));
     }
-    if (sn_h5_attr_exists(src, "/calib", "warning")) {
-        SN_TRY(sn_h5_attr_get_str(src, "/calib", "warning", &warn));
-        SN_TRY(sn_h5_attr_set_str(f, "/calib", "warning", warn));
+    if (sn_h5_attr_exists(src, g, "warning")) {
+        SN_TRY(sn_h5_attr_get_str(src, g, "warning", &warn));
+        SN_TRY(sn_h5_attr_set_str(f, g, "warning", warn));
     }
 done:
     free(warn);
@@ -354,10 +340,10 @@ static sn_status check_training_count(sn_h5file *src, const sn_trainset *t, cons
     sn_status status = SN_OK;
     int64_t batch = 0, per_epoch = 0;
     if (!sn_h5_attr_exists(src, "/", "global_batch") ||
-        !sn_h5_attr_exists(src, "/seg", "steps_per_epoch"))
+        !sn_h5_attr_exists(src, sn_model_group(SN_NET_SEG), "steps_per_epoch"))
         return SN_OK;
     SN_TRY(sn_h5_attr_get_int(src, "/", "global_batch", &batch));
-    SN_TRY(sn_h5_attr_get_int(src, "/seg", "steps_per_epoch", &per_epoch));
+    SN_TRY(sn_h5_attr_get_int(src, sn_model_group(SN_NET_SEG), "steps_per_epoch", &per_epoch));
     if (batch >= 1 && t->n / batch != per_epoch)
         SN_FAIL(SN_EINVAL, "%s (category '%s') holds %lld training images, but %s was trained on "
                 "%lld to %lld images (%lld steps per epoch at global batch %lld): give the dataset "
@@ -408,11 +394,12 @@ sn_status sn_bundle_write(const char *model_path, const char *data_path, const c
     SN_TRY(write_net(&f, &src, m, SN_NET_REC));
     SN_TRY(write_calib(&f, &src));
     if (m->thr.set) {
-        SN_TRY(sn_h5_group_create(&f, "/thresholds"));
-        SN_TRY(sn_h5_attr_set_double(&f, "/thresholds", "image", m->thr.image));
-        SN_TRY(sn_h5_attr_set_double(&f, "/thresholds", "pixel", m->thr.pixel));
-        SN_TRY(sn_h5_attr_set_str(&f, "/thresholds", "source", m->thr.source));
-        SN_TRY(sn_h5_attr_set_str(&f, "/thresholds", "model_fingerprint", m->thr.fingerprint));
+        const char *g = SN_MODEL_THRESHOLDS;
+        SN_TRY(sn_h5_group_create(&f, g));
+        SN_TRY(sn_h5_attr_set_double(&f, g, "image", m->thr.image));
+        SN_TRY(sn_h5_attr_set_double(&f, g, "pixel", m->thr.pixel));
+        SN_TRY(sn_h5_attr_set_str(&f, g, "source", m->thr.source));
+        SN_TRY(sn_h5_attr_set_str(&f, g, "model_fingerprint", m->thr.fingerprint));
     }
     SN_TRY(write_train(&f, &t, data_path));
     {
