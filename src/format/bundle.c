@@ -5,6 +5,8 @@
 #include "sernet/bundle.h"
 #include "infer/model_internal.h"
 #include "sernet/dataset.h"
+#include "sernet/err_mute.h"
+#include "sernet/format.h"
 #include "sernet/h5util.h"
 #include "sernet/hashindex.h"
 #include "sernet/model_format.h"
@@ -40,11 +42,13 @@ int sn_bundle_probe(const char *path)
     sn_h5file f = {.id = H5I_INVALID_HID};
     char *fmt = NULL;
     int yes = 0;
-    if (sn_h5_open_local(&f, path) == SN_OK && sn_h5_attr_get_str(&f, "/", "format", &fmt) == SN_OK)
+    /* a probe: a missing or damaged file is reported by the loader, not here */
+    sn_err_mute();
+    if (sn_h5_open_local(&f, path) == SN_OK && sn_format_identify(&f, &fmt, NULL) > 0)
         yes = strcmp(fmt, SN_BUNDLE_FORMAT) == 0;
+    sn_err_unmute();
     free(fmt);
     sn_h5_close(&f);
-    sn_err_clear();
     return yes;
 }
 
@@ -117,15 +121,13 @@ sn_status sn_bundle_check_root(sn_h5file *f)
     sn_status status = SN_OK;
     char *fmt = NULL;
     int64_t v;
-    if (sn_h5_attr_get_str(f, "/", "format", &fmt) != SN_OK && strstr(sn_err_msg(), "look up")) {
+    if (sn_format_identify(f, &fmt, NULL) < 0) {
         status = sn_bundle_part_error(f->path, "/", "root attributes");
         goto done;
     }
-    if (!fmt || strcmp(fmt, SN_BUNDLE_FORMAT) != 0) {
-        sn_err_clear();
+    if (!fmt || strcmp(fmt, SN_BUNDLE_FORMAT) != 0)
         SN_FAIL(SN_EFORMAT, "%s: not a sernet bundle (root attribute format is '%s', expected '%s'; "
                 "make one with `sernet bundle`)", f->path, fmt ? fmt : "missing", SN_BUNDLE_FORMAT);
-    }
     if (sn_h5_verify_attrs(f, "/") != SN_OK) {
         status = sn_bundle_part_error(f->path, "/", "root attributes");
         goto done;
@@ -135,10 +137,8 @@ sn_status sn_bundle_check_root(sn_h5file *f)
         SN_FAIL(SN_EFORMAT, "%s: bundle format version %lld, this program reads version %d: make the "
                 "bundle again with this program's `sernet bundle`", f->path, (long long)v,
                 SN_BUNDLE_VERSION);
-    if (sn_h5_attr_get_int(f, "/", "bundle_complete", &v) != SN_OK || v != 1) {
-        sn_err_clear();
+    if (!sn_h5_attr_opt_int(f, "/", "bundle_complete", &v) || v != 1)
         SN_FAIL(SN_EFORMAT, "%s: incomplete bundle (no completion marker bundle_complete)", f->path);
-    }
     SN_TRY(check_parts(f));
 done:
     free(fmt);

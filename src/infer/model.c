@@ -3,6 +3,7 @@
 #include "sernet/fsutil.h"
 #include "sernet/bundle.h"
 #include "sernet/h5util.h"
+#include "sernet/format.h"
 #include "sernet/model_format.h"
 #include "sernet/repair.h"
 
@@ -224,15 +225,11 @@ sn_status sn_model_load(const char *path, sn_model **model)
         SN_FAIL(SN_ENOMEM, "model");
     snprintf(m->path, sizeof m->path, "%s", path);
     SN_TRY(sn_h5_open_local(&f, path));
-    if (sn_h5_attr_probe(&f, "/", "format") < 0) {
+    if (sn_format_identify(&f, &fmt, NULL) < 0) {
         /* not absent: unreadable (a failed metadata checksum, which only bundles carry) */
         m->is_bundle = 1;
-        /* read it to report why, with HDF5's detail (a checksum mismatch) */
-        LOAD_PART(sn_h5_attr_get_str(&f, "/", "format", &fmt), "/", "root attributes");
-        free(fmt);
-        fmt = NULL;
+        LOAD_PART(sn_err_status() != SN_OK ? sn_err_status() : SN_EFORMAT, "/", "root attributes");
     }
-    sn_h5_attr_opt_str(&f, "/", "format", &fmt); /* NULL when absent: the message below says so */
     if (fmt && strcmp(fmt, SN_BUNDLE_FORMAT) == 0) {
         m->is_bundle = 1;
         SN_TRY(sn_bundle_check_root(&f));

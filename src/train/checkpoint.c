@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "train/train_internal.h"
 #include "sernet/dist.h"
+#include "sernet/err_mute.h"
 #include "sernet/h5util.h"
 
 #include <hdf5.h>
@@ -154,11 +155,14 @@ static sn_status read_checkpoint_local(sn_trainer *t, sn_h5file *f, int load_rec
         sn_config sc;
         sn_config_defaults(&sc);
         char *norm = NULL;
-        if (sn_config_load_string(&sc, stored, f->path) == SN_OK && (norm = sn_config_to_ini(&sc))) {
+        /* unparsable: the raw text is compared and the diff names the line (no error kept) */
+        sn_err_mute();
+        sn_status parsed = sn_config_load_string(&sc, stored, f->path);
+        sn_err_unmute();
+        if (parsed == SN_OK && (norm = sn_config_to_ini(&sc))) {
             free(stored);
             stored = norm;
         }
-        sn_err_clear(); /* unparsable: the raw text is compared and the diff names the line */
     }
     if (!(now = sn_config_to_ini(t->cfg)))
         SN_FAIL(SN_ENOMEM, "configuration text");
