@@ -3,7 +3,7 @@
  * part and the writer. The model parts use the model format's layout (sernet/model_format.h), the
  * training part's index the hash index's (sernet/hashindex_format.h). */
 #include "sernet/bundle.h"
-#include "infer/model_internal.h"
+#include "sernet/model.h"
 #include "sernet/dataset.h"
 #include "sernet/err_mute.h"
 #include "sernet/format.h"
@@ -255,9 +255,10 @@ static sn_status write_net(sn_h5file *f, sn_h5file *src, const sn_model *m, sn_n
     SN_TRY(sn_h5_attr_get_int(src, g, "step", &step));
     SN_TRY(sn_h5_attr_get_int(src, g, "steps_total", &total));
     /* complete (step == steps_total): the loader refused anything else */
-    SN_TRY(sn_model_file_write_net(f, kind, m->net[kind],
-                                   kind == SN_NET_SEG ? m->cfg.seg_width : m->cfg.rec_width,
-                                   m->cfg.units_per_block, step, total, NULL));
+    const sn_config *cfg = sn_model_config(m);
+    SN_TRY(sn_model_file_write_net(f, kind, sn_model_net(m, kind),
+                                   kind == SN_NET_SEG ? cfg->seg_width : cfg->rec_width,
+                                   cfg->units_per_block, step, total, NULL));
 done:
     return status;
 }
@@ -362,17 +363,19 @@ sn_status sn_bundle_write(const char *model_path, const char *data_path, const c
     sn_trainset t = {0};
     sn_h5file src = {.id = H5I_INVALID_HID}, f = {.id = H5I_INVALID_HID};
     SN_TRY(sn_model_load(model_path, &m));
-    if (m->is_bundle)
+    if (sn_model_is_bundle(m))
         SN_FAIL(SN_EINVAL, "%s is a bundle already: give the model file of `sernet train` (and the "
                 "dataset it was trained on)", model_path);
-    status = sn_trainset_load(data_path, m->category, 1, model_path, m->s, &t);
+    const char *category = sn_model_category(m);
+    const sn_thresholds *thr = sn_model_thresholds(m);
+    status = sn_trainset_load(data_path, category, 1, model_path, sn_model_image_size(m), &t);
     if (status == SN_EINVAL && strstr(sn_err_msg(), "no category")) {
         /* the model's category is not in the dataset: say which file the category came from */
         char inner[1024];
         snprintf(inner, sizeof inner, "%s", sn_err_msg());
         sn_err_clear();
         SN_FAIL(SN_EINVAL, "%s: the model %s was trained on category '%s', a bundle takes the "
-                "training images of that category: %s", out, model_path, m->category, inner);
+                "training images of that category: %s", out, model_path, category, inner);
     }
     SN_TRY(status);
     SN_TRY(sn_h5_open_local(&src, model_path));
@@ -381,25 +384,25 @@ sn_status sn_bundle_write(const char *model_path, const char *data_path, const c
     /* object headers and the superblock carry checksums too: a flipped bit in an attribute
      * (configuration, thresholds) is refused like one in the data */
     SN_TRY(sn_h5_create_ex(&f, out, force, MPI_COMM_SELF, SN_H5_META_CHECKSUMS));
-    SN_TRY(sn_h5_provenance(&f, &m->cfg));
+    SN_TRY(sn_h5_provenance(&f, sn_model_config(m)));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "format", SN_BUNDLE_FORMAT));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "format_version", SN_BUNDLE_VERSION));
-    SN_TRY(sn_h5_attr_set_str(&f, "/", "category", m->category));
-    SN_TRY(sn_h5_attr_set_int(&f, "/", "image_size", m->s));
+    SN_TRY(sn_h5_attr_set_str(&f, "/", "category", category));
+    SN_TRY(sn_h5_attr_set_int(&f, "/", "image_size", sn_model_image_size(m)));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "n_train", t.n));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "model", model_path));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "data", data_path));
-    SN_TRY(sn_h5_attr_set_str(&f, "/", "model_fingerprint", m->fingerprint));
+    SN_TRY(sn_h5_attr_set_str(&f, "/", "model_fingerprint", sn_model_fingerprint(m)));
     SN_TRY(write_net(&f, &src, m, SN_NET_SEG));
     SN_TRY(write_net(&f, &src, m, SN_NET_REC));
     SN_TRY(write_calib(&f, &src));
-    if (m->thr.set) {
+    if (thr->set) {
         const char *g = SN_MODEL_THRESHOLDS;
         SN_TRY(sn_h5_group_create(&f, g));
-        SN_TRY(sn_h5_attr_set_double(&f, g, "image", m->thr.image));
-        SN_TRY(sn_h5_attr_set_double(&f, g, "pixel", m->thr.pixel));
-        SN_TRY(sn_h5_attr_set_str(&f, g, "source", m->thr.source));
-        SN_TRY(sn_h5_attr_set_str(&f, g, "model_fingerprint", m->thr.fingerprint));
+        SN_TRY(sn_h5_attr_set_double(&f, g, "image", thr->image));
+        SN_TRY(sn_h5_attr_set_double(&f, g, "pixel", thr->pixel));
+        SN_TRY(sn_h5_attr_set_str(&f, g, "source", thr->source));
+        SN_TRY(sn_h5_attr_set_str(&f, g, "model_fingerprint", thr->fingerprint));
     }
     SN_TRY(write_train(&f, &t, data_path));
     {
