@@ -196,6 +196,30 @@ done:
     return status;
 }
 
+sn_status sn_results_write_verdict_attrs(sn_h5file *f, double image_threshold,
+                                         double pixel_threshold, const char *source, int64_t defects)
+{
+    sn_status status = SN_OK;
+    SN_TRY(sn_h5_attr_set_double(f, "/", "image_threshold", image_threshold));
+    SN_TRY(sn_h5_attr_set_double(f, "/", "pixel_threshold", pixel_threshold));
+    SN_TRY(sn_h5_attr_set_str(f, "/", "thresholds_source", source));
+    SN_TRY(sn_h5_attr_set_int(f, "/", "defects", defects));
+done:
+    return status;
+}
+
+sn_status sn_results_write_complete(sn_h5file *f, int64_t repaired_images, int64_t repaired_pixels,
+                                    int ranks)
+{
+    sn_status status = SN_OK;
+    SN_TRY(sn_h5_attr_set_int(f, "/", "repaired_images", repaired_images));
+    SN_TRY(sn_h5_attr_set_int(f, "/", "repaired_pixels", repaired_pixels));
+    SN_TRY(sn_h5_attr_set_int(f, "/", "ranks", ranks));
+    SN_TRY(sn_h5_attr_set_int(f, "/", "complete", 1));
+done:
+    return status;
+}
+
 /* ---- reading --------------------------------------------------------------------------------- */
 
 sn_status sn_results_open_col(sn_h5file *f, sn_results_col c, int64_t m, int s, hid_t *d)
@@ -268,6 +292,30 @@ sn_status sn_results_read_header(sn_h5file *f, const char *shown, int need_compl
         snprintf(h->model, sizeof h->model, "%s", model);
     if (sn_h5_attr_opt_str(f, "/", "model_fingerprint", &fp))
         snprintf(h->model_fingerprint, sizeof h->model_fingerprint, "%s", fp);
+    h->batch = -1;
+    sn_h5_attr_opt_int(f, "/", "batch", &h->batch);
+    /* files from before tiling have no tile attributes: untiled */
+    int64_t tile = 0, overlap = 0;
+    if (sn_h5_attr_exists(f, "/", "tile"))
+        SN_TRY(sn_h5_attr_get_int(f, "/", "tile", &tile));
+    if (sn_h5_attr_exists(f, "/", "tile_overlap"))
+        SN_TRY(sn_h5_attr_get_int(f, "/", "tile_overlap", &overlap));
+    if (tile < 0 || tile > 32768 || overlap < 0 || overlap > 32768)
+        SN_FAIL(SN_EFORMAT, "%s: tile %lld / tile_overlap %lld out of range", shown, (long long)tile,
+                (long long)overlap);
+    h->tile = (int)tile;
+    h->tile_overlap = (int)overlap;
+    if (h->tile) {
+        char *td = NULL, *tf = NULL;
+        if (sn_h5_attr_opt_str(f, "/", "train_data", &td) &&
+            sn_h5_attr_opt_str(f, "/", "train_fingerprint", &tf)) {
+            snprintf(h->train_data, sizeof h->train_data, "%s", td);
+            snprintf(h->train_fingerprint, sizeof h->train_fingerprint, "%s", tf);
+            h->has_train_id = 1;
+        }
+        free(td);
+        free(tf);
+    }
 done:
     free(fmt);
     free(cat);

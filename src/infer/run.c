@@ -29,6 +29,7 @@ typedef struct {
     int s;
     int64_t m;
     int resumed; /* continuing an interrupted file */
+    int64_t resumed_batch; /* its batch attribute (-1: absent), read by check_resumable */
     int batch; /* rows per group (stored in the file: a resumed run uses the same groups) */
     uint64_t *hashes;
     int64_t n_hashes;
@@ -75,53 +76,36 @@ static sn_status open_datasets(run_state *r)
 static sn_status check_resumable(run_state *r, const char *shown)
 {
     sn_status status = SN_OK;
-    char *fp = NULL, *mpath = NULL;
-    {
-        sn_results_header h;
-        SN_TRY(sn_results_read_header(&r->f, shown, 0, &h));
-        SN_TRY(sn_results_check_dataset(&r->f, shown, &h, r->ds));
-    }
-    SN_TRY(sn_h5_attr_get_str(&r->f, "/", "model_fingerprint", &fp));
-    SN_TRY(sn_h5_attr_get_str(&r->f, "/", "model", &mpath));
-    if (strcmp(fp, sn_model_fingerprint(r->model)) != 0)
+    sn_results_header h;
+    SN_TRY(sn_results_read_header(&r->f, shown, 0, &h));
+    SN_TRY(sn_results_check_dataset(&r->f, shown, &h, r->ds));
+    r->resumed_batch = h.batch;
+    if (strcmp(h.model_fingerprint, sn_model_fingerprint(r->model)) != 0)
         SN_FAIL(SN_EINVAL, "%s: results were made by another model (%s, fingerprint %s; %s has %s, or "
-                "another repair threshold): remove it or choose another --out", shown, mpath, fp,
-                r->o->model, sn_model_fingerprint(r->model));
-    {
-        /* files from before tiling have no tile attributes: untiled */
-        int64_t tile = 0, overlap = 0;
-        if (sn_h5_attr_exists(&r->f, "/", "tile"))
-            SN_TRY(sn_h5_attr_get_int(&r->f, "/", "tile", &tile));
-        if (sn_h5_attr_exists(&r->f, "/", "tile_overlap"))
-            SN_TRY(sn_h5_attr_get_int(&r->f, "/", "tile_overlap", &overlap));
-        const int want_tile = r->tiled ? r->grid.tile : 0, want_overlap = r->tiled ? r->grid.overlap : 0;
-        if (tile != want_tile || overlap != want_overlap) {
-            char had[64] = "no tiling", asks[64] = "no tiling";
-            if (tile)
-                snprintf(had, sizeof had, "--tile --overlap %lld", (long long)overlap);
-            if (want_tile)
-                snprintf(asks, sizeof asks, "--tile --overlap %d", want_overlap);
-            SN_FAIL(SN_EINVAL, "%s: results were made with %s, this run asks for %s: use the same "
-                    "tiling, or remove it or choose another --out", shown, had, asks);
-        }
-        if (r->tiled) {
-            char *tfp = NULL, *tpath = NULL;
-            if (sn_h5_attr_get_str(&r->f, "/", "train_fingerprint", &tfp) != SN_OK ||
-                sn_h5_attr_get_str(&r->f, "/", "train_data", &tpath) != SN_OK)
-                status = sn_err_status(); /* a tiled file always has both: damaged */
-            else if (strcmp(tfp, r->train_fp) != 0)
-                status = SN_ERR(SN_EINVAL, "%s: results were made with other training tiles (%s, "
-                                "fingerprint %s; %s has %s): use the same --train-data, or remove it "
-                                "or choose another --out", shown, tpath, tfp,
-                                r->o->train_data ? r->o->train_data : r->o->data, r->train_fp);
-            free(tfp);
-            free(tpath);
-            SN_TRY(status);
-        }
+                "another repair threshold): remove it or choose another --out", shown, h.model,
+                h.model_fingerprint, r->o->model, sn_model_fingerprint(r->model));
+    const int want_tile = r->tiled ? r->grid.tile : 0, want_overlap = r->tiled ? r->grid.overlap : 0;
+    if (h.tile != want_tile || h.tile_overlap != want_overlap) {
+        char had[64] = "no tiling", asks[64] = "no tiling";
+        if (h.tile)
+            snprintf(had, sizeof had, "--tile --overlap %d", h.tile_overlap);
+        if (want_tile)
+            snprintf(asks, sizeof asks, "--tile --overlap %d", want_overlap);
+        SN_FAIL(SN_EINVAL, "%s: results were made with %s, this run asks for %s: use the same "
+                "tiling, or remove it or choose another --out", shown, had, asks);
+    }
+    if (r->tiled) {
+        if (!h.has_train_id) /* a tiled file always has both: damaged */
+            SN_FAIL(SN_EFORMAT, "%s: tiled results without the training tiles' identity "
+                    "(train_data, train_fingerprint): damaged, remove it or choose another --out",
+                    shown);
+        if (strcmp(h.train_fingerprint, r->train_fp) != 0)
+            SN_FAIL(SN_EINVAL, "%s: results were made with other training tiles (%s, fingerprint "
+                    "%s; %s has %s): use the same --train-data, or remove it or choose another "
+                    "--out", shown, h.train_data, h.train_fingerprint,
+                    r->o->train_data ? r->o->train_data : r->o->data, r->train_fp);
     }
 done:
-    free(fp);
-    free(mpath);
     return status;
 }
 
@@ -162,8 +146,7 @@ static sn_status prepare_output(run_state *r, int *mode)
 static sn_status read_done(run_state *r, uint8_t *done)
 {
     sn_status status = SN_OK;
-    int64_t v;
-    SN_TRY(sn_h5_attr_get_int(&r->f, "/", "batch", &v));
+    int64_t v = r->resumed_batch;
     if (v < 1 || v > 64)
         SN_FAIL(SN_EFORMAT, "%s: attribute batch = %lld, expected 1..64", r->f.tmp, (long long)v);
     if (v != r->batch && r->rank == 0)
@@ -444,13 +427,7 @@ done:
         MPI_Allreduce(MPI_IN_PLACE, &defects, 1, MPI_INT64_T, MPI_SUM, r->comm) != MPI_SUCCESS)
         status = SN_ERR(SN_EMPI, "infer: allreduce of the defect count failed");
     if (status == SN_OK)
-        status = sn_h5_attr_set_double(&r->f, "/", "image_threshold", t->image);
-    if (status == SN_OK)
-        status = sn_h5_attr_set_double(&r->f, "/", "pixel_threshold", t->pixel);
-    if (status == SN_OK)
-        status = sn_h5_attr_set_str(&r->f, "/", "thresholds_source", t->source);
-    if (status == SN_OK)
-        status = sn_h5_attr_set_int(&r->f, "/", "defects", defects);
+        status = sn_results_write_verdict_attrs(&r->f, t->image, t->pixel, t->source, defects);
     if (dn >= 0)
         H5Dclose(dn);
     if (dv >= 0)
@@ -483,10 +460,7 @@ done:
     if (status != SN_OK)
         return status;
     SN_TRY(write_verdicts(r, sum));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_images", sum->repaired_images));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_pixels", sum->repaired_pixels));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "ranks", r->size));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "complete", 1));
+    SN_TRY(sn_results_write_complete(&r->f, sum->repaired_images, sum->repaired_pixels, r->size));
     return SN_OK;
 }
 

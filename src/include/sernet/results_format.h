@@ -54,7 +54,11 @@ typedef struct {
     int64_t m;         /* test images (rows) */
     int complete;
     char model[1024];  /* "" when absent */
-    char model_fingerprint[17];
+    char model_fingerprint[64]; /* "" when absent */
+    int64_t batch;     /* rows per rank per round of the run that made it; -1 when absent */
+    int tile, tile_overlap; /* 0, 0: untiled (files from before tiling have neither) */
+    int has_train_id;  /* a tiled file's train_data and train_fingerprint were read */
+    char train_data[1024], train_fingerprint[64];
 } sn_results_header;
 
 /* The identity written at creation (sn_results_create). */
@@ -86,6 +90,13 @@ uint64_t sn_results_row_checksum(int s, float score, const float *map, const flo
  * flush the structure to disk. */
 sn_status sn_results_create(sn_h5file *f, const char *path, MPI_Comm comm, const sn_results_info *info,
                             hid_t d[SN_RES_N_ROWS]);
+/* Collective. With decision thresholds: the root attributes of the verdicts (image and pixel
+ * threshold, their source, the number of images judged defect). */
+sn_status sn_results_write_verdict_attrs(sn_h5file *f, double image_threshold,
+                                         double pixel_threshold, const char *source, int64_t defects);
+/* Collective. The run's totals and the completion marker (complete = 1), written last. */
+sn_status sn_results_write_complete(sn_h5file *f, int64_t repaired_images, int64_t repaired_pixels,
+                                    int ranks);
 /* Open the row datasets of an open file into d[] and check their shapes against m rows of
  * S x S. Not collective. */
 sn_status sn_results_open_rows(sn_h5file *f, int64_t m, int s, hid_t d[SN_RES_N_ROWS]);
