@@ -3,7 +3,7 @@
  * refusal to overwrite without force; a missing index, an empty one and one whose count
  * disagrees with the training images all fail with a clear error on every rank. */
 #include "sn_test.h"
-#include "io/dataset_write.h"
+#include "sernet/dataset.h"
 #include "sernet/hashindex.h"
 #include "sernet/phash.h"
 

@@ -5,6 +5,8 @@
 #include "dataset_fixture.h"
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
+#include "sernet/format.h"
+#include "sernet/hashindex_format.h"
 #include "sernet/h5util.h"
 #include "sernet/synth.h"
 #include "sn_test.h"
@@ -431,6 +433,88 @@ static void check_synth_file(void)
     sn_image_free(&img);
 }
 
+/* The MPI-free readers (sn_dataset_open_local, sn_hashindex_load_local: what the embedding API
+ * uses) give what the collective ones give, with the same checks; sn_format_identify tells the
+ * kind of a file and records no error for a foreign one. Uses s1.h5 of check_synth_file. */
+static void check_local_open(void)
+{
+    char a[600], p[600];
+    snprintf(a, sizeof a, "%s/s1.h5", tmp);
+    sn_dataset *g = NULL, *l = NULL;
+    EXPECT(sn_dataset_open(a, "flange", MPI_COMM_WORLD, &g) == SN_OK);
+    EXPECT(sn_dataset_open_local(a, "flange", &l) == SN_OK);
+    if (g && l) {
+        EXPECT(sn_dataset_image_size(l) == sn_dataset_image_size(g));
+        for (int s = 0; s < 2; s++) {
+            int64_t n = sn_dataset_count(g, s), b = -1, c = -1;
+            EXPECT(sn_dataset_count(l, s) == n && n > 0);
+            sn_dataset_shard(l, s, &b, &c);
+            EXPECT_MSG(b == 0 && c == n, "local shard is the whole split: %lld + %lld of %lld",
+                       (long long)b, (long long)c, (long long)n);
+            for (int64_t i = 0; i < n; i++)
+                EXPECT(strcmp(sn_dataset_name(l, s, i), sn_dataset_name(g, s, i)) == 0);
+            const size_t px = (size_t)32 * 32 * 3;
+            uint8_t *all = malloc(px * (size_t)n), *one = malloc(px);
+            EXPECT(all && one);
+            if (all && one) {
+                EXPECT(sn_dataset_read_raw_range(l, s, 0, n, all) == SN_OK);
+                int same = 1;
+                for (int64_t i = 0; i < n; i++) {
+                    EXPECT(sn_dataset_read(g, s, &i, 1, NULL, NULL, one) == SN_OK);
+                    same &= memcmp(one, all + px * (size_t)i, px) == 0;
+                }
+                EXPECT_MSG(same, "split %d: range read differs from the item reads", s);
+                EXPECT(sn_dataset_read_raw_range(l, s, n - 1, 2, all) == SN_EINVAL);
+                EXPECT(strstr(sn_err_msg(), "outside the") != NULL);
+                sn_err_clear();
+            }
+            free(all);
+            free(one);
+        }
+        EXPECT(sn_dataset_n_defect_types(l) == sn_dataset_n_defect_types(g));
+    }
+    sn_dataset_close(l);
+    sn_dataset_close(g);
+    uint64_t *hg = NULL, *hl = NULL;
+    int64_t ng = 0, nl = 0;
+    EXPECT(sn_hashindex_load(a, "flange", MPI_COMM_WORLD, &hg, &ng) == SN_OK);
+    EXPECT(sn_hashindex_load_local(a, "flange", &hl, &nl) == SN_OK);
+    EXPECT(ng > 0 && nl == ng && hg && hl && memcmp(hg, hl, sizeof *hg * (size_t)ng) == 0);
+    sn_free(hg);
+    sn_free(hl);
+    /* the same refusals as the collective reader */
+    EXPECT(sn_dataset_open_local(a, "dog", &l) == SN_EINVAL && !l);
+    EXPECT(strstr(sn_err_msg(), "no category 'dog'") != NULL);
+    sn_err_clear();
+    EXPECT(sn_dataset_open_local(a, NULL, &l) == SN_EINVAL && !l); /* two categories */
+    sn_err_clear();
+    snprintf(p, sizeof p, "%s/none.h5", tmp);
+    EXPECT(sn_dataset_open_local(p, NULL, &l) == SN_EIO && strstr(sn_err_msg(), "none.h5"));
+    sn_err_clear();
+    /* identity: a dataset file, and a plain HDF5 file (no error recorded) */
+    sn_h5file f;
+    char *kind = NULL;
+    int64_t ver = 0;
+    EXPECT(sn_h5_open_local(&f, a) == SN_OK);
+    EXPECT(sn_format_identify(&f, &kind, &ver) == 1 && kind && strcmp(kind, SN_DATASET_FORMAT) == 0 &&
+           ver == SN_DATASET_VERSION);
+    free(kind);
+    sn_h5_close(&f);
+    snprintf(p, sizeof p, "%s/plain.h5", tmp);
+    hid_t h = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT(h >= 0);
+    if (h >= 0)
+        H5Fclose(h);
+    EXPECT(sn_h5_open_local(&f, p) == SN_OK);
+    kind = NULL;
+    EXPECT(sn_format_identify(&f, &kind, &ver) == 0 && !kind && ver == -1);
+    EXPECT_MSG(sn_err_msg()[0] == 0, "a look-up left an error: %s", sn_err_msg());
+    sn_h5_close(&f);
+    EXPECT(sn_dataset_open_local(p, NULL, &l) == SN_EFORMAT &&
+           strstr(sn_err_msg(), "not a sernet dataset file"));
+    sn_err_clear();
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -443,6 +527,7 @@ int main(int argc, char **argv)
     check_ingest();
     check_bad_files();
     check_synth_file();
+    check_local_open();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)

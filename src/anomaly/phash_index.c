@@ -1,6 +1,7 @@
 /* Hamming-distance search over 64-bit hashes: blocked linear scan with runtime-dispatched
  * popcount kernels, plus plain reference implementations. */
 #include "sernet/hashindex.h"
+#include "sernet/phash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -486,5 +487,26 @@ sn_status sn_hashindex_topk_ref(const uint64_t *hashes, int64_t n, uint64_t quer
         *found = f;
 done:
     free(all);
+    return status;
+}
+
+/* Hash n stored S x S RGB images and search each one's nearest index entry. */
+sn_status sn_hashindex_nearest_images(const uint64_t *hashes, int64_t nh, const uint8_t *images, int n,
+                                      int S, int64_t *index, int *distance)
+{
+    sn_status status = SN_OK;
+    uint64_t *q = NULL;
+    if (n < 0 || S < 1 || (n > 0 && (!images || !index)))
+        SN_FAIL(SN_EINVAL, "hash index: bad query images (%d of %d x %d)", n, S, S);
+    if (nh < 1)
+        SN_FAIL(SN_EINVAL, "empty hash index: nothing to search (%lld hashes)", (long long)nh);
+    if (n == 0)
+        goto done;
+    SN_ALLOC(q, n, "query hashes");
+    for (int i = 0; i < n; i++)
+        SN_TRY(sn_phash_rgb8(images + (size_t)i * S * S * 3, S, S, 3, &q[i]));
+    SN_TRY(sn_hashindex_nearest_many(hashes, nh, q, n, index, distance));
+done:
+    sn_free(q);
     return status;
 }

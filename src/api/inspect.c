@@ -1,11 +1,11 @@
 /* The inspection API (include/sernet/inspect.h): a model and its training images loaded once,
- * single images scored from any thread through a pool of inference workers. */
+ * single images scored from any thread through a pool of inference workers. Files are read
+ * without MPI through the formats' local readers (sn_model_load, sn_trainset_load and
+ * sn_trainset_load_bundle: src/format/), never directly. */
 #define _GNU_SOURCE
 #include "sernet/inspect.h"
 #include "sernet/bundle.h"
-#include "sernet/dataset.h"
 #include "sernet/gemm.h"
-#include "sernet/h5util.h"
 #include "sernet/hashindex.h"
 #include "sernet/image.h"
 #include "sernet/infer.h"

@@ -6,6 +6,7 @@
 #include "sernet/bundle.h"
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
+#include "sernet/format.h"
 #include "sernet/h5util.h"
 #include "sernet/hashindex.h"
 #include "sernet/model.h"
@@ -218,7 +219,8 @@ int sn_cmd_info(int argc, char **argv)
         return sn_cli_fail("info");
     char *fmt = NULL, *cats = NULL;
     int64_t ver = -1;
-    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK && strstr(sn_err_msg(), "look up")) {
+    int known = sn_format_identify(&f, &fmt, &ver); /* ver -1 when absent */
+    if (known < 0) {
         /* present but unreadable: a failed metadata checksum, which only bundles carry; the
          * bundle reader names the part */
         sn_err_clear();
@@ -226,13 +228,11 @@ int sn_cmd_info(int argc, char **argv)
         describe_bundle(path, 0);
         return sn_cli_fail("info");
     }
-    if (!fmt) {
-        sn_err_clear();
+    if (!known) {
         SN_ERR(SN_EFORMAT, "%s: an HDF5 file, but not written by sernet (no 'format' root attribute)", path);
         sn_h5_close(&f);
         return sn_cli_fail("info");
     }
-    sn_h5_attr_opt_int(&f, "/", "format_version", &ver); /* -1 when absent */
     if (print) {
         printf("file: %s\nkind: %s, format version %lld\nattributes:\n", path, fmt, (long long)ver);
         hsize_t idx = 0;

@@ -4,8 +4,9 @@
 #include "sernet/bundle.h"
 #include "sernet/conv_bf16.h"
 #include "sernet/h5util.h"
+#include "sernet/format.h"
+#include "sernet/model_format.h"
 #include "sernet/repair.h"
-#include "sernet/train.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,26 +25,12 @@ uint64_t sn_fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-/* A tensor of the model: shape and type checked by the shared reader, and every value finite. */
-static sn_status read_tensor(sn_h5file *f, const char *path, size_t numel, float *buf)
-{
-    sn_status status = SN_OK;
-    SN_TRY(sn_h5_read_floats(f, path, numel, buf));
-    for (size_t i = 0; i < numel; i++)
-        if (!isfinite(buf[i]))
-            SN_FAIL(SN_EFORMAT, "%s: dataset %s holds a non-finite value at element %zu", f->path,
-                    path, i);
-done:
-    return status;
-}
-
 static sn_status read_net(sn_model *m, sn_h5file *f, sn_net_kind kind)
 {
     sn_status status = SN_OK;
-    const char *g = kind == SN_NET_SEG ? "/seg" : "/rec";
+    const char *g = sn_model_group(kind);
     const char *what = kind == SN_NET_SEG ? "segmentation" : "reconstruction";
     const char *stage = kind == SN_NET_SEG ? "seg" : "rec";
-    char path[256];
     int64_t width, units, complete, step, total;
     if (!sn_h5_exists(f, g))
         SN_FAIL(SN_EFORMAT, "%s: no %s net (%s): train it with `sernet train --stage %s`", f->path,
@@ -64,12 +51,8 @@ static sn_status read_net(sn_model *m, sn_h5file *f, sn_net_kind kind)
                 m->cfg.units_per_block);
     SN_TRY(sn_unet_create(&m->net[kind], kind, (int)width, (int)units, m->cfg.bn_eps,
                           m->cfg.bn_momentum));
-    for (int i = 0; i < sn_unet_tensor_count(m->net[kind]); i++) {
-        const sn_tensor_info *ti = sn_unet_tensor(m->net[kind], i);
-        float *base = ti->is_buffer ? sn_unet_buffers(m->net[kind]) : sn_unet_params(m->net[kind]);
-        snprintf(path, sizeof path, "%s/tensors/%s", g, ti->name);
-        SN_TRY(read_tensor(f, path, ti->numel, base + ti->offset));
-    }
+    /* shape and type checked by the shared reader, and every value finite */
+    SN_TRY(sn_model_file_read_tensors(f, kind, m->net[kind], 1));
 done:
     return status;
 }
@@ -111,7 +94,7 @@ done:
     return status;
 }
 
-#define THR_GROUP "/thresholds"
+#define THR_GROUP SN_MODEL_THRESHOLDS
 
 static sn_status read_thresholds(sn_h5file *f, const char *path, sn_thresholds *t)
 {
@@ -209,12 +192,12 @@ static sn_status read_calib(sn_model *m, sn_h5file *f, const char *path)
     sn_status status = SN_OK;
     char *warn = NULL;
     m->calibrated_tau = -1;
-    if (sn_h5_exists(f, "/calib")) {
-        SN_TRY(sn_h5_attr_get_double(f, "/calib", "tau", &m->calibrated_tau));
+    if (sn_h5_exists(f, SN_MODEL_CALIB)) {
+        SN_TRY(sn_h5_attr_get_double(f, SN_MODEL_CALIB, "tau", &m->calibrated_tau));
         if (!(m->calibrated_tau >= 0 && m->calibrated_tau <= 1))
-            SN_FAIL(SN_EFORMAT, "%s: /calib tau %g outside [0, 1]", path, m->calibrated_tau);
-        if (sn_h5_attr_exists(f, "/calib", "warning")) {
-            SN_TRY(sn_h5_attr_get_str(f, "/calib", "warning", &warn));
+            SN_FAIL(SN_EFORMAT, "%s: %s tau %g outside [0, 1]", path, SN_MODEL_CALIB, m->calibrated_tau);
+        if (sn_h5_attr_exists(f, SN_MODEL_CALIB, "warning")) {
+            SN_TRY(sn_h5_attr_get_str(f, SN_MODEL_CALIB, "warning", &warn));
             snprintf(m->calib_warning, sizeof m->calib_warning, "%s", warn);
         }
     }
@@ -234,12 +217,13 @@ done:
         }                                                                                   \
     } while (0)
 
+static const char *const NET_WHAT[2] = {"segmentation net", "reconstruction net"};
+
 sn_status sn_model_load(const char *path, sn_model **model)
 {
     sn_status status = SN_OK;
     sn_h5file f;
     char *fmt = NULL, *stored_fp = NULL;
-    int64_t v;
     sn_model *m = calloc(1, sizeof *m);
     f.id = H5I_INVALID_HID;
     f.writing = 0;
@@ -248,42 +232,35 @@ sn_status sn_model_load(const char *path, sn_model **model)
         SN_FAIL(SN_ENOMEM, "model");
     snprintf(m->path, sizeof m->path, "%s", path);
     SN_TRY(sn_h5_open_local(&f, path));
-    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK && strstr(sn_err_msg(), "look up")) {
+    if (sn_format_identify(&f, &fmt, NULL) < 0) {
         /* not absent: unreadable (a failed metadata checksum, which only bundles carry) */
         m->is_bundle = 1;
-        LOAD_PART(SN_EFORMAT, "/", "root attributes");
+        LOAD_PART(sn_err_status() != SN_OK ? sn_err_status() : SN_EFORMAT, "/", "root attributes");
     }
     if (fmt && strcmp(fmt, SN_BUNDLE_FORMAT) == 0) {
         m->is_bundle = 1;
         SN_TRY(sn_bundle_check_root(&f));
         /* every attribute of the model parts read once: their metadata checksums verified */
         LOAD_PART(sn_h5_verify_attrs(&f, "/"), "/", "root attributes");
-        LOAD_PART(sn_h5_verify_attrs(&f, "/seg"), "/seg", "segmentation net");
-        LOAD_PART(sn_h5_verify_attrs(&f, "/rec"), "/rec", "reconstruction net");
-        if (sn_h5_exists(&f, "/calib"))
-            LOAD_PART(sn_h5_verify_attrs(&f, "/calib"), "/calib", "repair calibration");
-        if (sn_h5_exists(&f, "/thresholds"))
-            LOAD_PART(sn_h5_verify_attrs(&f, "/thresholds"), "/thresholds", "decision thresholds");
+        for (int k = 0; k < 2; k++)
+            LOAD_PART(sn_h5_verify_attrs(&f, sn_model_group(k)), sn_model_group(k), NET_WHAT[k]);
+        if (sn_h5_exists(&f, SN_MODEL_CALIB))
+            LOAD_PART(sn_h5_verify_attrs(&f, SN_MODEL_CALIB), SN_MODEL_CALIB, "repair calibration");
+        if (sn_h5_exists(&f, SN_MODEL_THRESHOLDS))
+            LOAD_PART(sn_h5_verify_attrs(&f, SN_MODEL_THRESHOLDS), SN_MODEL_THRESHOLDS,
+                      "decision thresholds");
     } else if (!fmt || strcmp(fmt, SN_MODEL_FORMAT) != 0) {
-        sn_err_clear();
         SN_FAIL(SN_EFORMAT, "%s: not a sernet model file or bundle (root attribute format is '%s', "
                 "expected '%s' or '%s')", path, fmt ? fmt : "missing", SN_MODEL_FORMAT,
                 SN_BUNDLE_FORMAT);
     } else {
-        SN_TRY(sn_h5_attr_get_int(&f, "/", "format_version", &v));
-        if (v != SN_MODEL_VERSION)
-            SN_FAIL(SN_EFORMAT, "%s: model file version %lld, this program reads version %d", path,
-                    (long long)v, SN_MODEL_VERSION);
-        if (sn_h5_attr_get_int(&f, "/", "checkpoint_complete", &v) != SN_OK || v != 1) {
-            sn_err_clear();
-            SN_FAIL(SN_EFORMAT, "%s: incomplete model file (no completion marker)", path);
-        }
+        SN_TRY(sn_model_file_check_root(&f));
     }
     LOAD_PART(read_root(m, &f, path), "/", "configuration and root attributes");
-    LOAD_PART(read_net(m, &f, SN_NET_SEG), "/seg", "segmentation net");
-    LOAD_PART(read_net(m, &f, SN_NET_REC), "/rec", "reconstruction net");
-    LOAD_PART(read_calib(m, &f, path), "/calib", "repair calibration");
-    LOAD_PART(read_thresholds(&f, path, &m->thr), "/thresholds", "decision thresholds");
+    for (int k = 0; k < 2; k++)
+        LOAD_PART(read_net(m, &f, k), sn_model_group(k), NET_WHAT[k]);
+    LOAD_PART(read_calib(m, &f, path), SN_MODEL_CALIB, "repair calibration");
+    LOAD_PART(read_thresholds(&f, path, &m->thr), SN_MODEL_THRESHOLDS, "decision thresholds");
     SN_TRY(derive(m));
     if (m->is_bundle) {
         /* the nets, tau and area filter must be those the bundle was made from */

@@ -22,14 +22,6 @@ struct sn_model {
     int is_bundle; /* read from a deployment bundle (sernet/bundle.h) */
 };
 
-/* Shared with src/infer/bundle.c. The calling thread's error, re-raised as "PATH: bundle part
- * PART (WHAT)[: checksum mismatch ...]: <the original message>"; returns its status. */
-sn_status sn_bundle_part_error(const char *path, const char *part, const char *what);
-/* Format, version, completion marker and list of parts of an open bundle (SN_EFORMAT naming
- * the file, or the part). */
-sn_status sn_bundle_check_root(sn_h5file *f);
-/* The bundle parts present in f, comma-separated, for the root attribute "parts". */
-sn_status sn_bundle_parts_list(sn_h5file *f, char *out, size_t cap);
-
+/* The bundle functions the loader uses (part errors, root check, parts list): sernet/bundle.h. */
 
 #endif

@@ -5,9 +5,9 @@
 #include "sernet/infer.h"
 #include "sernet/infer_tile.h"
 #include "sernet/results.h"
+#include "sernet/stop.h"
 #include "sernet/testhook.h"
 #include "sernet/threads.h"
-#include "sernet/train.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -16,187 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- fingerprint and readers' check ---------------------------------------------------------- */
-
-void sn_results_data_fingerprint(const sn_dataset *ds, char out[17])
-{
-    uint64_t h = SN_FNV_OFFSET;
-    const char *cat = sn_dataset_category(ds);
-    int64_t v[3] = {sn_dataset_image_size(ds), sn_dataset_count(ds, SN_SPLIT_TRAIN),
-                    sn_dataset_count(ds, SN_SPLIT_TEST)};
-    h = sn_fnv1a(h, cat, strlen(cat) + 1);
-    h = sn_fnv1a(h, v, sizeof v);
-    for (int64_t i = 0; i < v[2]; i++) {
-        const char *name = sn_dataset_name(ds, SN_SPLIT_TEST, i);
-        h = sn_fnv1a(h, name, strlen(name) + 1);
-    }
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
-/* Format, version and the data fingerprint of an open results file (local check). */
-static sn_status check_results(sn_h5file *f, const sn_dataset *ds, const char *shown, int need_complete)
-{
-    sn_status status = SN_OK;
-    char *fmt = NULL, *fp = NULL, *cat = NULL;
-    char want[17];
-    int64_t v, s, n;
-    if (sn_h5_attr_get_str(f, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_RESULTS_FORMAT) != 0) {
-        sn_err_clear();
-        SN_FAIL(SN_EFORMAT, "%s: not a sernet results file (root attribute format is '%s', expected "
-                "'%s')", shown, fmt ? fmt : "missing", SN_RESULTS_FORMAT);
-    }
-    SN_TRY(sn_h5_attr_get_int(f, "/", "format_version", &v));
-    if (v != SN_RESULTS_VERSION)
-        SN_FAIL(SN_EFORMAT, "%s: results file version %lld, this program reads version %d", shown,
-                (long long)v, SN_RESULTS_VERSION);
-    SN_TRY(sn_h5_attr_get_int(f, "/", "complete", &v));
-    if (need_complete && v != 1)
-        SN_FAIL(SN_EFORMAT, "%s: results file is not complete: finish it with `sernet infer --resume`",
-                shown);
-    SN_TRY(sn_h5_attr_get_str(f, "/", "category", &cat));
-    SN_TRY(sn_h5_attr_get_int(f, "/", "image_size", &s));
-    SN_TRY(sn_h5_attr_get_int(f, "/", "n_test", &n));
-    if (strcmp(cat, sn_dataset_category(ds)) != 0 || s != sn_dataset_image_size(ds) ||
-        n != sn_dataset_count(ds, SN_SPLIT_TEST))
-        SN_FAIL(SN_EINVAL, "%s: results for category '%s' (%lld test images of %lld px), but the "
-                "dataset has category '%s' (%lld test images of %d px)", shown, cat, (long long)n,
-                (long long)s, sn_dataset_category(ds), (long long)sn_dataset_count(ds, SN_SPLIT_TEST),
-                sn_dataset_image_size(ds));
-    SN_TRY(sn_h5_attr_get_str(f, "/", "data_fingerprint", &fp));
-    sn_results_data_fingerprint(ds, want);
-    if (strcmp(fp, want) != 0)
-        SN_FAIL(SN_EINVAL, "%s: results were made from another dataset (data fingerprint %s, this "
-                "dataset's is %s: other test images or names)", shown, fp, want);
-done:
-    free(fmt);
-    free(fp);
-    free(cat);
-    return status;
-}
-
 /* ---- the run --------------------------------------------------------------------------------- */
-
-enum { D_SCORES, D_MAPS, D_SEG, D_REPAIR, D_RECON, D_NEIGHBOR, D_DIST, D_REPAIRED, D_CHECK, D_DONE,
-       D_COUNT };
-
-static const struct {
-    const char *name;
-    int planes; /* per-row shape: 0 scalar, 1 [S,S], 3 [S,S,3] */
-} DSETS[D_COUNT] = {
-    {"/scores", 0},   {"/maps", 1},     {"/seg_masks", 1},       {"/repair_masks", 1},
-    {"/reconstructions", 3}, {"/neighbor", 0}, {"/neighbor_distance", 0}, {"/repaired_pixels", 0},
-    {"/checksums", 0}, {"/done", 0},
-};
-
-static hid_t file_type(int d)
-{
-    switch (d) {
-    case D_SCORES: case D_MAPS: case D_SEG: return H5T_IEEE_F32LE;
-    case D_REPAIR: case D_RECON: case D_DONE: return H5T_STD_U8LE;
-    case D_NEIGHBOR: case D_REPAIRED: return H5T_STD_I64LE;
-    case D_CHECK: return H5T_STD_U64LE;
-    default: return H5T_STD_I32LE;
-    }
-}
-
-static hid_t mem_type(int d)
-{
-    switch (d) {
-    case D_SCORES: case D_MAPS: case D_SEG: return H5T_NATIVE_FLOAT;
-    case D_REPAIR: case D_RECON: case D_DONE: return H5T_NATIVE_UINT8;
-    case D_NEIGHBOR: case D_REPAIRED: return H5T_NATIVE_INT64;
-    case D_CHECK: return H5T_NATIVE_UINT64;
-    default: return H5T_NATIVE_INT32;
-    }
-}
-
-uint64_t sn_results_row_checksum(int s, float score, const float *map, const float *seg,
-                             const uint8_t *repair, const uint8_t *recon, int64_t nbr, int32_t dist,
-                             int64_t repaired)
-{
-    const size_t plane = (size_t)s * s;
-    uint64_t h = SN_FNV_OFFSET;
-    h = sn_fnv1a(h, &score, sizeof score);
-    h = sn_fnv1a(h, map, plane * sizeof *map);
-    h = sn_fnv1a(h, seg, plane * sizeof *seg);
-    h = sn_fnv1a(h, repair, plane);
-    h = sn_fnv1a(h, recon, plane * 3);
-    h = sn_fnv1a(h, &nbr, sizeof nbr);
-    h = sn_fnv1a(h, &dist, sizeof dist);
-    h = sn_fnv1a(h, &repaired, sizeof repaired);
-    return h;
-}
-
-/* Check the row checksums of rows [begin, begin + count) whose `want` flag is set (NULL: all).
- * *bad receives the first damaged row or -1; the error names it. Not collective. */
-static sn_status verify_rows(sn_h5file *f, const char *shown, int s, int64_t begin, int64_t count,
-                             const uint8_t *want, int64_t *bad)
-{
-    sn_status status = SN_OK;
-    hid_t d[D_COUNT];
-    const size_t plane = (size_t)s * s;
-    float score, *map = NULL, *seg = NULL;
-    uint8_t *repair = NULL, *recon = NULL;
-    for (int i = 0; i < D_COUNT; i++)
-        d[i] = H5I_INVALID_HID;
-    *bad = -1;
-    SN_ALLOC(map, plane, "map row");
-    SN_ALLOC(seg, plane, "mask row");
-    SN_ALLOC(repair, plane, "repair row");
-    SN_ALLOC(recon, plane * 3, "reconstruction row");
-    for (int i = 0; i < D_COUNT; i++) {
-        /* the row shape must be the one the buffers hold: a row is read whole */
-        hsize_t dims[4];
-        int nd = DSETS[i].planes == 0 ? 1 : (DSETS[i].planes == 1 ? 3 : 4);
-        SN_TRY(sn_h5_dataset_open(f, DSETS[i].name, nd, dims, &d[i]));
-        if (nd > 1 && (dims[1] != (hsize_t)s || dims[2] != (hsize_t)s || (nd == 4 && dims[3] != 3)))
-            SN_FAIL(SN_EFORMAT, "%s: dataset %s has rows of the wrong shape (expected %d x %d%s)",
-                    shown, DSETS[i].name, s, s, nd == 4 ? " x 3" : "");
-    }
-    for (int64_t r = begin; r < begin + count; r++) {
-        if (want && !want[r - begin])
-            continue;
-        int64_t nbr, repaired;
-        int32_t dist;
-        uint64_t stored;
-        void *dst[D_COUNT] = {&score, map, seg, repair, recon, &nbr, &dist, &repaired, &stored, NULL};
-        for (int i = 0; i < D_DONE; i++)
-            SN_TRY(sn_h5_read_rows(f, d[i], DSETS[i].name, mem_type(i), r, 1, dst[i]));
-        if (sn_results_row_checksum(s, score, map, seg, repair, recon, nbr, dist, repaired) != stored) {
-            *bad = r;
-            SN_FAIL(SN_EFORMAT, "%s: row %lld is damaged (its data do not match /checksums[%lld])",
-                    shown, (long long)r, (long long)r);
-        }
-    }
-done:
-    for (int i = 0; i < D_COUNT; i++)
-        if (d[i] >= 0)
-            H5Dclose(d[i]);
-    sn_free(map);
-    sn_free(seg);
-    sn_free(repair);
-    sn_free(recon);
-    return status;
-}
-
-sn_status sn_results_open(sn_h5file *f, const char *path, const sn_dataset *ds, MPI_Comm comm)
-{
-    sn_status status = sn_h5_open(f, path, comm);
-    if (status != SN_OK)
-        return status;
-    status = sn_dist_agree(check_results(f, ds, path, 1), comm);
-    if (status == SN_OK) {
-        /* every rank verifies the row checksums of its shard */
-        int64_t begin, count, bad;
-        sn_dist_shard(sn_dataset_count(ds, SN_SPLIT_TEST), sn_dist_rank(comm), sn_dist_size(comm),
-                      &begin, &count);
-        status = sn_dist_agree(verify_rows(f, path, sn_dataset_image_size(ds), begin, count, NULL,
-                                           &bad), comm);
-    }
-    if (status != SN_OK)
-        sn_h5_close(f);
-    return status;
-}
 
 typedef struct {
     const sn_infer_opts *o;
@@ -205,10 +25,11 @@ typedef struct {
     sn_model *model;
     sn_dataset *ds;
     sn_h5file f;
-    hid_t d[D_COUNT];
+    hid_t d[SN_RES_N_ROWS];
     int s;
     int64_t m;
     int resumed; /* continuing an interrupted file */
+    int64_t resumed_batch; /* its batch attribute (-1: absent), read by check_resumable */
     int batch; /* rows per group (stored in the file: a resumed run uses the same groups) */
     uint64_t *hashes;
     int64_t n_hashes;
@@ -234,115 +55,63 @@ static void train_fingerprint(const run_state *r, char out[17])
 
 static sn_status create_file(run_state *r)
 {
-    sn_status status = SN_OK;
-    const int s = r->s;
-    const sn_config *cfg = sn_model_config(r->model);
-    SN_TRY(sn_h5_create(&r->f, r->o->out, 1, r->comm));
-    r->f.no_checksums = 1; /* rows carry their own checksums (/checksums) */
-    SN_TRY(sn_h5_provenance(&r->f, cfg));
-    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "format", SN_RESULTS_FORMAT));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "format_version", SN_RESULTS_VERSION));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "complete", 0));
-    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "model", r->o->model));
-    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "model_fingerprint", sn_model_fingerprint(r->model)));
-    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "data", r->o->data));
-    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "data_fingerprint", r->data_fp));
-    SN_TRY(sn_h5_attr_set_str(&r->f, "/", "category", sn_dataset_category(r->ds)));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "image_size", s));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "n_test", r->m));
-    SN_TRY(sn_h5_attr_set_double(&r->f, "/", "tau", sn_model_tau(r->model)));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "min_area", sn_model_min_area(r->model)));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "ranks", r->size));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "batch", r->batch));
-    /* tiling: 0 = none; else the tile side (the model's S) and the least overlap */
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "tile", r->tiled ? r->grid.tile : 0));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "tile_overlap", r->tiled ? r->grid.overlap : 0));
-    if (r->tiled) {
-        SN_TRY(sn_h5_attr_set_str(&r->f, "/", "train_data", r->o->train_data ? r->o->train_data :
-                                  r->o->data));
-        SN_TRY(sn_h5_attr_set_str(&r->f, "/", "train_fingerprint", r->train_fp));
-    }
-    for (int i = 0; i < D_COUNT; i++) {
-        hsize_t dims[4] = {(hsize_t)r->m, (hsize_t)s, (hsize_t)s, 3};
-        hsize_t chunk[4] = {1, (hsize_t)s, (hsize_t)s, 3};
-        int nd = DSETS[i].planes == 0 ? 1 : (DSETS[i].planes == 1 ? 3 : 4);
-        /* an empty test split still gets its (empty) datasets */
-        SN_TRY(sn_h5_dataset_create(&r->f, DSETS[i].name, file_type(i), nd, dims,
-                                    nd > 1 && r->m > 0 ? chunk : NULL, &r->d[i]));
-    }
-    /* the file's structure reaches the disk before any row, so a killed run leaves a readable file */
-    SN_TRY(sn_h5_flush(&r->f));
-done:
-    return status;
+    const sn_results_info in = {
+        .cfg = sn_model_config(r->model), .model = r->o->model,
+        .model_fingerprint = sn_model_fingerprint(r->model), .data = r->o->data,
+        .data_fingerprint = r->data_fp, .category = sn_dataset_category(r->ds), .s = r->s,
+        .m = r->m, .tau = sn_model_tau(r->model), .min_area = sn_model_min_area(r->model),
+        .ranks = r->size, .batch = r->batch, .tile = r->tiled ? r->grid.tile : 0,
+        .tile_overlap = r->tiled ? r->grid.overlap : 0,
+        .train_data = r->o->train_data ? r->o->train_data : r->o->data,
+        .train_fingerprint = r->train_fp};
+    return sn_results_create(&r->f, r->o->out, r->comm, &in, r->d);
 }
 
 static sn_status open_datasets(run_state *r)
 {
-    sn_status status = SN_OK;
-    for (int i = 0; i < D_COUNT; i++) {
-        hsize_t dims[4];
-        int nd = DSETS[i].planes == 0 ? 1 : (DSETS[i].planes == 1 ? 3 : 4);
-        SN_TRY(sn_h5_dataset_open(&r->f, DSETS[i].name, nd, dims, &r->d[i]));
-        if ((int64_t)dims[0] != r->m || (nd > 1 && (dims[1] != (hsize_t)r->s || dims[2] != (hsize_t)r->s)))
-            SN_FAIL(SN_EFORMAT, "%s: dataset %s has the wrong shape", r->f.tmp, DSETS[i].name);
-    }
-done:
-    return status;
+    return sn_results_open_rows(&r->f, r->m, r->s, r->d);
 }
 
 /* Local check of an interrupted file against this run's model and data. */
 static sn_status check_resumable(run_state *r, const char *shown)
 {
     sn_status status = SN_OK;
-    char *fp = NULL, *mpath = NULL;
-    SN_TRY(check_results(&r->f, r->ds, shown, 0));
-    SN_TRY(sn_h5_attr_get_str(&r->f, "/", "model_fingerprint", &fp));
-    SN_TRY(sn_h5_attr_get_str(&r->f, "/", "model", &mpath));
-    if (strcmp(fp, sn_model_fingerprint(r->model)) != 0)
+    sn_results_header h;
+    SN_TRY(sn_results_read_header(&r->f, shown, 0, &h));
+    SN_TRY(sn_results_check_dataset(&r->f, shown, &h, r->ds));
+    r->resumed_batch = h.batch;
+    if (strcmp(h.model_fingerprint, sn_model_fingerprint(r->model)) != 0)
         SN_FAIL(SN_EINVAL, "%s: results were made by another model (%s, fingerprint %s; %s has %s, or "
-                "another repair threshold): remove it or choose another --out", shown, mpath, fp,
-                r->o->model, sn_model_fingerprint(r->model));
-    {
-        /* files from before tiling have no tile attributes: untiled */
-        int64_t tile = 0, overlap = 0;
-        if (sn_h5_attr_exists(&r->f, "/", "tile"))
-            SN_TRY(sn_h5_attr_get_int(&r->f, "/", "tile", &tile));
-        if (sn_h5_attr_exists(&r->f, "/", "tile_overlap"))
-            SN_TRY(sn_h5_attr_get_int(&r->f, "/", "tile_overlap", &overlap));
-        const int want_tile = r->tiled ? r->grid.tile : 0, want_overlap = r->tiled ? r->grid.overlap : 0;
-        if (tile != want_tile || overlap != want_overlap) {
-            char had[64] = "no tiling", asks[64] = "no tiling";
-            if (tile)
-                snprintf(had, sizeof had, "--tile --overlap %lld", (long long)overlap);
-            if (want_tile)
-                snprintf(asks, sizeof asks, "--tile --overlap %d", want_overlap);
-            SN_FAIL(SN_EINVAL, "%s: results were made with %s, this run asks for %s: use the same "
-                    "tiling, or remove it or choose another --out", shown, had, asks);
-        }
-        if (r->tiled) {
-            char *tfp = NULL, *tpath = NULL;
-            if (sn_h5_attr_get_str(&r->f, "/", "train_fingerprint", &tfp) != SN_OK ||
-                sn_h5_attr_get_str(&r->f, "/", "train_data", &tpath) != SN_OK)
-                status = sn_err_status(); /* a tiled file always has both: damaged */
-            else if (strcmp(tfp, r->train_fp) != 0)
-                status = SN_ERR(SN_EINVAL, "%s: results were made with other training tiles (%s, "
-                                "fingerprint %s; %s has %s): use the same --train-data, or remove it "
-                                "or choose another --out", shown, tpath, tfp,
-                                r->o->train_data ? r->o->train_data : r->o->data, r->train_fp);
-            free(tfp);
-            free(tpath);
-            SN_TRY(status);
-        }
+                "another repair threshold): remove it or choose another --out", shown, h.model,
+                h.model_fingerprint, r->o->model, sn_model_fingerprint(r->model));
+    const int want_tile = r->tiled ? r->grid.tile : 0, want_overlap = r->tiled ? r->grid.overlap : 0;
+    if (h.tile != want_tile || h.tile_overlap != want_overlap) {
+        char had[64] = "no tiling", asks[64] = "no tiling";
+        if (h.tile)
+            snprintf(had, sizeof had, "--tile --overlap %d", h.tile_overlap);
+        if (want_tile)
+            snprintf(asks, sizeof asks, "--tile --overlap %d", want_overlap);
+        SN_FAIL(SN_EINVAL, "%s: results were made with %s, this run asks for %s: use the same "
+                "tiling, or remove it or choose another --out", shown, had, asks);
+    }
+    if (r->tiled) {
+        if (!h.has_train_id) /* a tiled file always has both: damaged */
+            SN_FAIL(SN_EFORMAT, "%s: tiled results without the training tiles' identity "
+                    "(train_data, train_fingerprint): damaged, remove it or choose another --out",
+                    shown);
+        if (strcmp(h.train_fingerprint, r->train_fp) != 0)
+            SN_FAIL(SN_EINVAL, "%s: results were made with other training tiles (%s, fingerprint "
+                    "%s; %s has %s): use the same --train-data, or remove it or choose another "
+                    "--out", shown, h.train_data, h.train_fingerprint,
+                    r->o->train_data ? r->o->train_data : r->o->data, r->train_fp);
     }
 done:
-    free(fp);
-    free(mpath);
     return status;
 }
 
 static void close_datasets(run_state *r)
 {
-    for (int i = 0; i < D_COUNT; i++)
+    for (int i = 0; i < SN_RES_N_ROWS; i++)
         if (r->d[i] >= 0) {
             H5Dclose(r->d[i]);
             r->d[i] = H5I_INVALID_HID;
@@ -377,15 +146,14 @@ static sn_status prepare_output(run_state *r, int *mode)
 static sn_status read_done(run_state *r, uint8_t *done)
 {
     sn_status status = SN_OK;
-    int64_t v;
-    SN_TRY(sn_h5_attr_get_int(&r->f, "/", "batch", &v));
+    int64_t v = r->resumed_batch;
     if (v < 1 || v > 64)
         SN_FAIL(SN_EFORMAT, "%s: attribute batch = %lld, expected 1..64", r->f.tmp, (long long)v);
     if (v != r->batch && r->rank == 0)
         fprintf(stderr, "infer: continuing with the interrupted run's --batch %lld (not %d), so "
                 "that every row is computed alike\n", (long long)v, r->batch);
     r->batch = (int)v;
-    SN_TRY(sn_h5_read_rows(&r->f, r->d[D_DONE], "/done", H5T_NATIVE_UINT8, 0, r->m, done));
+    SN_TRY(sn_results_read_col(&r->f, r->d[SN_RES_DONE], SN_RES_DONE, 0, r->m, done));
     for (int64_t i = 0; i < r->m; i++)
         if (done[i] > 1)
             SN_FAIL(SN_EFORMAT, "%s: /done[%lld] = %d, expected 0 or 1", r->f.tmp, (long long)i,
@@ -490,11 +258,12 @@ static sn_status write_round(run_state *r, batch_buf *b, int n)
         b->check[i] = sn_results_row_checksum(r->s, b->scores[i], b->maps + i * plane, b->seg + i * plane,
                                    b->repair + i * plane, b->recon + i * plane * 3, b->nbr[i],
                                    b->dist[i], b->repaired[i]);
-    const void *src[D_COUNT] = {b->scores, b->maps, b->seg, b->repair, b->recon,
+    const void *src[SN_RES_N_ROWS] = {b->scores, b->maps, b->seg, b->repair, b->recon,
                                 b->nbr, b->dist, b->repaired, b->check, b->ones};
     /* the done flags go last: a row counts only once all its data are in the file */
-    for (int i = 0; i < D_COUNT; i++)
-        SN_TRY(sn_h5_write_rowset(&r->f, r->d[i], DSETS[i].name, mem_type(i), b->rows, n, src[i]));
+    for (int i = 0; i < SN_RES_N_ROWS; i++)
+        SN_TRY(sn_h5_write_rowset(&r->f, r->d[i], sn_results_col_name(i), sn_results_col_mem_type(i),
+                                  b->rows, n, src[i]));
     SN_TRY(sn_h5_flush(&r->f));
 done:
     return status;
@@ -530,7 +299,7 @@ static sn_status rows_loop(run_state *r, uint8_t *done, sn_infer_summary *sum)
         /* rows kept from the interrupted run are used only if their checksums hold */
         int64_t r0 = begin * batch, r1 = SN_MIN(r->m, (begin + count) * batch), bad = -1;
         while (r0 < r1) {
-            sn_status v = verify_rows(&r->f, r->f.tmp, r->s, r0, r1 - r0, done + r0, &bad);
+            sn_status v = sn_results_verify_rows(&r->f, r->f.tmp, r->s, r0, r1 - r0, done + r0, &bad);
             if (v == SN_OK)
                 break;
             if (bad < 0) {
@@ -625,7 +394,7 @@ static sn_status write_verdicts(run_state *r, sn_infer_summary *sum)
     SN_ALLOC(sc, c > 0 ? c : 1, "scores");
     SN_ALLOC(norm, c > 0 ? c : 1, "normalised scores");
     SN_ALLOC(ver, c > 0 ? c : 1, "verdicts");
-    SN_TRY(sn_h5_read_rows(&r->f, r->d[D_SCORES], "/scores", H5T_NATIVE_FLOAT, b, c, sc));
+    SN_TRY(sn_results_read_col(&r->f, r->d[SN_RES_SCORES], SN_RES_SCORES, b, c, sc));
     for (int64_t i = 0; i < c; i++) {
         norm[i] = (float)sn_thresholds_normalise(t, sc[i]);
         ver[i] = sc[i] > t->image;
@@ -635,32 +404,30 @@ done:
     status = sn_dist_agree(status, r->comm);
     if (status == SN_OK) {
         hsize_t dims[1] = {(hsize_t)r->m};
-        if (sn_h5_exists(&r->f, "/verdicts")) {
-            status = sn_h5_dataset_open(&r->f, "/normalized_scores", 1, dims, &dn);
+        if (sn_h5_exists(&r->f, sn_results_col_name(SN_RES_VERDICTS))) {
+            status = sn_results_open_col(&r->f, SN_RES_NORMALIZED, r->m, r->s, &dn);
             if (status == SN_OK)
-                status = sn_h5_dataset_open(&r->f, "/verdicts", 1, dims, &dv);
+                status = sn_results_open_col(&r->f, SN_RES_VERDICTS, r->m, r->s, &dv);
         } else {
-            status = sn_h5_dataset_create(&r->f, "/normalized_scores", H5T_IEEE_F32LE, 1, dims, NULL, &dn);
+            status = sn_h5_dataset_create(&r->f, sn_results_col_name(SN_RES_NORMALIZED), H5T_IEEE_F32LE,
+                                          1, dims, NULL, &dn);
             if (status == SN_OK)
-                status = sn_h5_dataset_create(&r->f, "/verdicts", H5T_STD_U8LE, 1, dims, NULL, &dv);
+                status = sn_h5_dataset_create(&r->f, sn_results_col_name(SN_RES_VERDICTS), H5T_STD_U8LE,
+                                              1, dims, NULL, &dv);
         }
         status = sn_dist_agree(status, r->comm);
     }
     if (status == SN_OK)
-        status = sn_h5_write_rows(&r->f, dn, "/normalized_scores", H5T_NATIVE_FLOAT, b, c, norm);
+        status = sn_h5_write_rows(&r->f, dn, sn_results_col_name(SN_RES_NORMALIZED), H5T_NATIVE_FLOAT,
+                                  b, c, norm);
     if (status == SN_OK)
-        status = sn_h5_write_rows(&r->f, dv, "/verdicts", H5T_NATIVE_UINT8, b, c, ver);
+        status = sn_h5_write_rows(&r->f, dv, sn_results_col_name(SN_RES_VERDICTS), H5T_NATIVE_UINT8,
+                                  b, c, ver);
     if (status == SN_OK &&
         MPI_Allreduce(MPI_IN_PLACE, &defects, 1, MPI_INT64_T, MPI_SUM, r->comm) != MPI_SUCCESS)
         status = SN_ERR(SN_EMPI, "infer: allreduce of the defect count failed");
     if (status == SN_OK)
-        status = sn_h5_attr_set_double(&r->f, "/", "image_threshold", t->image);
-    if (status == SN_OK)
-        status = sn_h5_attr_set_double(&r->f, "/", "pixel_threshold", t->pixel);
-    if (status == SN_OK)
-        status = sn_h5_attr_set_str(&r->f, "/", "thresholds_source", t->source);
-    if (status == SN_OK)
-        status = sn_h5_attr_set_int(&r->f, "/", "defects", defects);
+        status = sn_results_write_verdict_attrs(&r->f, t->image, t->pixel, t->source, defects);
     if (dn >= 0)
         H5Dclose(dn);
     if (dv >= 0)
@@ -682,7 +449,7 @@ static sn_status finish_rows(run_state *r, sn_infer_summary *sum)
     sn_status status = SN_OK;
     int64_t *rep = NULL;
     SN_ALLOC(rep, r->m > 0 ? r->m : 1, "repaired pixels");
-    SN_TRY(sn_h5_read_rows(&r->f, r->d[D_REPAIRED], "/repaired_pixels", H5T_NATIVE_INT64, 0, r->m, rep));
+    SN_TRY(sn_results_read_col(&r->f, r->d[SN_RES_REPAIRED], SN_RES_REPAIRED, 0, r->m, rep));
     for (int64_t i = 0; i < r->m; i++) {
         sum->repaired_images += rep[i] > 0;
         sum->repaired_pixels += rep[i];
@@ -693,10 +460,7 @@ done:
     if (status != SN_OK)
         return status;
     SN_TRY(write_verdicts(r, sum));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_images", sum->repaired_images));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "repaired_pixels", sum->repaired_pixels));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "ranks", r->size));
-    SN_TRY(sn_h5_attr_set_int(&r->f, "/", "complete", 1));
+    SN_TRY(sn_results_write_complete(&r->f, sum->repaired_images, sum->repaired_pixels, r->size));
     return SN_OK;
 }
 
@@ -824,7 +588,7 @@ sn_status sn_infer_run(const sn_infer_opts *o, MPI_Comm comm, sn_infer_summary *
     r.size = sn_dist_size(comm);
     r.batch = o->batch;
     r.f.id = H5I_INVALID_HID;
-    for (int i = 0; i < D_COUNT; i++)
+    for (int i = 0; i < SN_RES_N_ROWS; i++)
         r.d[i] = H5I_INVALID_HID;
     if (o->batch < 1 || o->batch > 64)
         return SN_ERR(SN_EINVAL, "--batch %d: expected 1..64", o->batch);

@@ -4,7 +4,7 @@
  * of the images and the ranks write collectively. */
 #define _GNU_SOURCE
 #include "sernet/ingest.h"
-#include "io/dataset_write.h"
+#include "sernet/dataset.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/preprocess.h"

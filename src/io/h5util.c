@@ -287,6 +287,16 @@ int sn_h5_attr_exists(sn_h5file *f, const char *where, const char *name)
     return e > 0;
 }
 
+int sn_h5_attr_probe(sn_h5file *f, const char *where, const char *name)
+{
+    if (!sn_h5_exists(f, where))
+        return 0;
+    htri_t e = H5Aexists_by_name(f->id, where, name, H5P_DEFAULT);
+    if (e <= 0)
+        H5Eclear2(H5E_DEFAULT);
+    return e < 0 ? -1 : e > 0;
+}
+
 sn_status sn_h5_group_create(sn_h5file *f, const char *path)
 {
     sn_status status = SN_OK;

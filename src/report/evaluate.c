@@ -20,64 +20,13 @@ static void strip_h5(const char *path, char *out, size_t cap, const char *suffix
     snprintf(out, cap, "%.*s%s", (int)n, path, suffix);
 }
 
-/* The results file's identity against the dataset (every rank reads the attributes). */
-static sn_status check_results(sn_h5file *rf, sn_ev_summary *s)
+/* The dataset's defect types fit the per-type tables. */
+static sn_status check_types(const sn_ev_summary *s, const sn_dataset *ds)
 {
-    sn_status status = SN_OK;
-    char *fmt = NULL, *cat = NULL, *model = NULL;
-    int64_t ver = 0, complete = 0, S = 0, M = 0;
-    sn_h5_attr_opt_str(rf, "/", "format", &fmt); /* NULL when absent: the message below says so */
-    if (!fmt || strcmp(fmt, SN_RESULTS_FORMAT) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: not a results file of sernet infer (root attribute format is '%s', "
-                "expected '%s')", s->results, fmt ? fmt : "missing", SN_RESULTS_FORMAT);
-    SN_TRY(sn_h5_attr_get_int(rf, "/", "format_version", &ver));
-    if (ver != 1)
-        SN_FAIL(SN_EFORMAT, "%s: results format_version %lld, this sernet reads version 1", s->results,
-                (long long)ver);
-    SN_TRY(sn_h5_attr_get_int(rf, "/", "complete", &complete));
-    if (complete != 1)
-        SN_FAIL(SN_EFORMAT, "%s: incomplete results file (attribute complete = %lld, expected 1): "
-                "sernet infer did not finish; run it again with --resume", s->results,
-                (long long)complete);
-    SN_TRY(sn_h5_attr_get_str(rf, "/", "category", &cat));
-    SN_TRY(sn_h5_attr_get_int(rf, "/", "image_size", &S));
-    SN_TRY(sn_h5_attr_get_int(rf, "/", "n_test", &M));
-    if (S < 1 || S > 32768 || M < 0)
-        SN_FAIL(SN_EFORMAT, "%s: image_size %lld / n_test %lld out of range", s->results, (long long)S,
-                (long long)M);
-    snprintf(s->category, sizeof s->category, "%s", cat);
-    s->S = (int)S;
-    s->M = M;
-    if (sn_h5_attr_opt_str(rf, "/", "model", &model))
-        snprintf(s->model, sizeof s->model, "%s", model);
-done:
-    free(fmt);
-    free(cat);
-    free(model);
-    return status;
-}
-
-static sn_status check_against_dataset(const sn_ev_summary *s, sn_h5file *rf, const sn_dataset *ds)
-{
-    sn_status status = SN_OK;
-    char *fp = NULL, want[17];
-    int S = sn_dataset_image_size(ds);
-    int64_t M = sn_dataset_count(ds, SN_SPLIT_TEST);
-    if (S != s->S || M != s->M)
-        SN_FAIL(SN_EINVAL, "%s does not match dataset %s: results have image_size %d and n_test "
-                "%lld, the dataset's category %s has image size %d and %lld test images",
-                s->results, s->data, s->S, (long long)s->M, s->category, S, (long long)M);
-    SN_TRY(sn_h5_attr_get_str(rf, "/", "data_fingerprint", &fp));
-    sn_results_data_fingerprint(ds, want);
-    if (strcmp(fp, want) != 0)
-        SN_FAIL(SN_EINVAL, "%s does not match dataset %s: results were made from other test images "
-                "(data_fingerprint %s, the dataset's is %s)", s->results, s->data, fp, want);
     if (sn_dataset_n_defect_types(ds) > SN_EVAL_MAX_TYPES)
-        SN_FAIL(SN_EINVAL, "%s: %d defect types, at most %d supported", s->data,
-                sn_dataset_n_defect_types(ds), SN_EVAL_MAX_TYPES);
-done:
-    free(fp);
-    return status;
+        return SN_ERR(SN_EINVAL, "%s: %d defect types, at most %d supported", s->data,
+                      sn_dataset_n_defect_types(ds), SN_EVAL_MAX_TYPES);
+    return SN_OK;
 }
 
 /* Shard [b, b+c) of the ground truth: masks (uint8) and defect types. */
@@ -113,25 +62,15 @@ static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *
 {
     sn_status status = SN_OK;
     hid_t dsc = H5I_INVALID_HID, dmp = H5I_INVALID_HID, ddn = H5I_INVALID_HID;
-    hsize_t d1[1], d3[3];
     uint8_t *done_rows = NULL;
-    SN_TRY(sn_h5_dataset_open(rf, "/scores", 1, d1, &dsc));
-    SN_TRY(sn_h5_dataset_open(rf, "/maps", 3, d3, &dmp));
-    if ((int64_t)d1[0] != s->M || (int64_t)d3[0] != s->M || (int)d3[1] != s->S || (int)d3[2] != s->S)
-        SN_FAIL(SN_EFORMAT, "%s: /scores is [%llu] and /maps [%llu,%llu,%llu], expected [%lld] and "
-                "[%lld,%d,%d]", s->results, (unsigned long long)d1[0], (unsigned long long)d3[0],
-                (unsigned long long)d3[1], (unsigned long long)d3[2], (long long)s->M,
-                (long long)s->M, s->S, s->S);
-    SN_TRY(sn_h5_read_rows(rf, dsc, "/scores", H5T_NATIVE_FLOAT, b, c, scores));
-    SN_TRY(sn_h5_read_rows(rf, dmp, "/maps", H5T_NATIVE_FLOAT, b, c, maps));
-    if (sn_h5_exists(rf, "/done") && c > 0) { /* per-row flags: every row of a complete file is 1 */
-        hsize_t dd[1];
-        SN_TRY(sn_h5_dataset_open(rf, "/done", 1, dd, &ddn));
+    SN_TRY(sn_results_open_col(rf, SN_RES_SCORES, s->M, s->S, &dsc));
+    SN_TRY(sn_results_open_col(rf, SN_RES_MAPS, s->M, s->S, &dmp));
+    SN_TRY(sn_results_read_col(rf, dsc, SN_RES_SCORES, b, c, scores));
+    SN_TRY(sn_results_read_col(rf, dmp, SN_RES_MAPS, b, c, maps));
+    if (c > 0) { /* per-row flags: every row of a complete file is 1 */
+        SN_TRY(sn_results_open_col(rf, SN_RES_DONE, s->M, s->S, &ddn));
         SN_ALLOC(done_rows, c, "done flags");
-        if ((int64_t)dd[0] != s->M)
-            SN_FAIL(SN_EFORMAT, "%s: /done has %llu rows, expected %lld", s->results,
-                    (unsigned long long)dd[0], (long long)s->M);
-        SN_TRY(sn_h5_read_rows(rf, ddn, "/done", H5T_NATIVE_UINT8, b, c, done_rows));
+        SN_TRY(sn_results_read_col(rf, ddn, SN_RES_DONE, b, c, done_rows));
         for (int64_t k = 0; k < c; k++)
             if (done_rows[k] != 1)
                 SN_FAIL(SN_EFORMAT, "%s: row %lld (test image %s) is not done (/done = %d) although "
@@ -392,22 +331,19 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_C
     s->report = report;
 
     if (o->results) {
-        SN_TRY(sn_h5_open(&rf, o->results, comm));
-        SN_TRY(sn_dist_agree(check_results(&rf, s), comm));
+        sn_results_header h;
+        /* the category first (to open the dataset with), then the full check against it and
+         * every rank the row checksums of its shard */
+        SN_TRY(sn_results_identify(o->results, comm, &h));
+        snprintf(s->category, sizeof s->category, "%s", h.category);
+        snprintf(s->model, sizeof s->model, "%s", h.model);
+        s->S = h.s;
+        s->M = h.m;
         SN_TRY(sn_dataset_open(o->data, s->category, comm, &ds));
-        SN_TRY(sn_dist_agree(check_against_dataset(s, &rf, ds), comm));
-        /* the readers' full check (sn_results_open): the same identity, and every rank verifies
-         * the row checksums of its shard */
-        sn_h5_close(&rf);
         SN_TRY(sn_results_open(&rf, o->results, ds, comm));
-        if (o->store_thresholds) {
-            char *fp = NULL;
-            st = sn_h5_attr_get_str(&rf, "/", "model_fingerprint", &fp);
-            if (st == SN_OK)
-                snprintf(rf_fingerprint, sizeof rf_fingerprint, "%s", fp);
-            free(fp);
-            SN_TRY(sn_dist_agree(st, comm));
-        }
+        SN_TRY(check_types(s, ds));
+        if (o->store_thresholds)
+            snprintf(rf_fingerprint, sizeof rf_fingerprint, "%s", h.model_fingerprint);
     } else { /* a baseline that needs no results file */
         SN_TRY(sn_dataset_open(o->data, o->category, comm, &ds));
         snprintf(s->category, sizeof s->category, "%s", sn_dataset_category(ds));

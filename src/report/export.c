@@ -55,37 +55,6 @@ typedef struct {
     hid_t scores, maps, recon, repair;
 } results_meta;
 
-/* The category the results file describes (to open the dataset with), after checking that it is a
- * results file at all. Not collective. The full check (version, completeness, image size, test
- * count, data fingerprint) is sn_results_open's, once the dataset is open. */
-static sn_status results_category(sn_h5file *rf, const char *path, char **category)
-{
-    sn_status status = SN_OK;
-    char *format = NULL;
-    if (!sn_h5_attr_opt_str(rf, "/", "format", &format) || strcmp(format, SN_RESULTS_FORMAT) != 0) {
-        SN_FAIL(SN_EFORMAT, "%s: not a sernet results file (root attribute format is '%s', expected '%s')",
-                path, format ? format : "(missing)", SN_RESULTS_FORMAT);
-    }
-    SN_TRY(sn_h5_attr_get_str(rf, "/", "category", category));
-done:
-    free(format);
-    return status;
-}
-
-static sn_status open_dset(sn_h5file *rf, const char *path, const char *name, int ndims,
-                           const hsize_t *want, hid_t *d)
-{
-    sn_status status = SN_OK;
-    hsize_t dims[4] = {0, 0, 0, 0};
-    SN_TRY(sn_h5_dataset_open(rf, name, ndims, dims, d));
-    for (int k = 0; k < ndims; k++)
-        if (dims[k] != want[k])
-            SN_FAIL(SN_EFORMAT, "%s: dataset %s has extent %llu in dimension %d, expected %llu", path, name,
-                    (unsigned long long)dims[k], k, (unsigned long long)want[k]);
-done:
-    return status;
-}
-
 typedef struct {
     int64_t idx;
     float score;
@@ -188,15 +157,15 @@ static sn_status render_shard(const sn_export_opts *o, sn_h5file *rf, sn_dataset
             SN_TRY(sn_mkdirs(dir));
         }
         SN_TRY(sn_dataset_read(ds, SN_SPLIT_TEST, &idx, 1, NULL, maskf, raw));
-        SN_TRY(sn_h5_read_rows(rf, m->maps, "/maps", H5T_NATIVE_FLOAT, idx, 1, map));
-        SN_TRY(sn_h5_read_rows(rf, m->recon, "/reconstructions", H5T_NATIVE_UINT8, idx, 1, recon));
+        SN_TRY(sn_results_read_col(rf, m->maps, SN_RES_MAPS, idx, 1, map));
+        SN_TRY(sn_results_read_col(rf, m->recon, SN_RES_RECON, idx, 1, recon));
         /* truth: the mask where one exists; a good image's truth is the empty mask; a defective
          * image without a mask gets a NONE tile */
         int has_gt = sn_dataset_has_mask(ds, idx) || sn_dataset_label(ds, idx) == 0;
         for (size_t i = 0; i < np; i++)
             gt[i] = maskf[i] >= 0.5f;
         if (sum->tsource == SN_EXPORT_T_REPAIR) {
-            SN_TRY(sn_h5_read_rows(rf, m->repair, "/repair_masks", H5T_NATIVE_UINT8, idx, 1, pred));
+            SN_TRY(sn_results_read_col(rf, m->repair, SN_RES_REPAIR, idx, 1, pred));
             for (size_t i = 0; i < np; i++)
                 pred[i] = pred[i] != 0;
         } else {
@@ -232,10 +201,13 @@ sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summar
     int rank = sn_dist_rank(comm), size = sn_dist_size(comm);
 
     /* 1. the results file: readable, a sernet results file, for which category */
-    SN_TRY(sn_h5_open(&rf, o->results, comm));
-    local = results_category(&rf, o->results, &m.category);
-    sn_h5_close(&rf);
-    SN_TRY(sn_dist_agree(local, comm));
+    {
+        sn_results_header h;
+        SN_TRY(sn_results_identify(o->results, comm, &h));
+        if (!(m.category = strdup(h.category)))
+            local = SN_ERR(SN_ENOMEM, "export: category name");
+        SN_TRY(sn_dist_agree(local, comm));
+    }
 
     /* 2. the dataset (the category must exist in it); then the full check of the results file
      * against it: version, complete, image size, test count, data fingerprint */
@@ -250,23 +222,23 @@ sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summar
 
     /* 3. the datasets of the results file, the scores, the threshold */
     {
-        hsize_t d1[1] = {(hsize_t)m.M}, d3[3] = {(hsize_t)m.M, (hsize_t)m.S, (hsize_t)m.S},
-                d4[4] = {(hsize_t)m.M, (hsize_t)m.S, (hsize_t)m.S, 3};
-        local = open_dset(&rf, o->results, "/scores", 1, d1, &m.scores);
+        const int S = (int)m.S;
+        local = sn_results_open_col(&rf, SN_RES_SCORES, m.M, S, &m.scores);
         if (local == SN_OK)
-            local = open_dset(&rf, o->results, "/maps", 3, d3, &m.maps);
+            local = sn_results_open_col(&rf, SN_RES_MAPS, m.M, S, &m.maps);
         if (local == SN_OK)
-            local = open_dset(&rf, o->results, "/reconstructions", 4, d4, &m.recon);
+            local = sn_results_open_col(&rf, SN_RES_RECON, m.M, S, &m.recon);
         if (local == SN_OK) {
             scores = sn_alloc((size_t)(m.M > 0 ? m.M : 1) * sizeof *scores, "export scores");
-            local = scores ? sn_h5_read_rows(&rf, m.scores, "/scores", H5T_NATIVE_FLOAT, 0, m.M, scores)
+            local = scores ? sn_results_read_col(&rf, m.scores, SN_RES_SCORES, 0, m.M, scores)
                            : SN_ENOMEM;
         }
         if (local == SN_OK) {
             float mx = 0.0f;
             for (int64_t i = 0; i < m.M && local == SN_OK; i++) {
                 if (!isfinite(scores[i]))
-                    local = SN_ERR(SN_EFORMAT, "%s: /scores[%lld] is not finite", o->results, (long long)i);
+                    local = SN_ERR(SN_EFORMAT, "%s: %s[%lld] is not finite", o->results,
+                                   sn_results_col_name(SN_RES_SCORES), (long long)i);
                 else if (scores[i] > mx)
                     mx = scores[i];
             }
@@ -276,16 +248,16 @@ sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summar
             if (o->has_threshold) {
                 sum->tsource = SN_EXPORT_T_OPTION;
                 sum->threshold = o->threshold;
-            } else if (H5Lexists(rf.id, "/metrics", H5P_DEFAULT) > 0 &&
-                       H5Aexists_by_name(rf.id, "/metrics", "pixel_threshold", H5P_DEFAULT) > 0) {
+            } else if (sn_h5_attr_exists(&rf, SN_RESULTS_METRICS, "pixel_threshold")) {
                 sum->tsource = SN_EXPORT_T_METRICS;
-                local = sn_h5_attr_get_double(&rf, "/metrics", "pixel_threshold", &sum->threshold);
+                local = sn_h5_attr_get_double(&rf, SN_RESULTS_METRICS, "pixel_threshold", &sum->threshold);
                 if (local == SN_OK && !isfinite(sum->threshold))
-                    local = SN_ERR(SN_EFORMAT, "%s: /metrics pixel_threshold is not finite", o->results);
+                    local = SN_ERR(SN_EFORMAT, "%s: %s pixel_threshold is not finite", o->results,
+                                   SN_RESULTS_METRICS);
             } else {
                 sum->tsource = SN_EXPORT_T_REPAIR;
                 sum->threshold = NAN;
-                local = open_dset(&rf, o->results, "/repair_masks", 3, d3, &m.repair);
+                local = sn_results_open_col(&rf, SN_RES_REPAIR, m.M, S, &m.repair);
             }
         }
         H5Eclear2(H5E_DEFAULT);

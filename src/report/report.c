@@ -309,7 +309,6 @@ static sn_status write_panel(const sn_ev_summary *s, const char *path, int64_t i
     uint8_t *rgb = NULL, *gt = NULL, *pred = NULL, *rec = NULL;
     float *mf = NULL, *map = NULL;
     hid_t dm = H5I_INVALID_HID, dr = H5I_INVALID_HID;
-    hsize_t d3[3], d4[4];
     SN_ALLOC(rgb, px * 3, "panel image");
     SN_ALLOC(gt, px, "panel mask");
     SN_ALLOC(pred, px, "panel prediction");
@@ -318,15 +317,12 @@ static sn_status write_panel(const sn_ev_summary *s, const char *path, int64_t i
     SN_TRY(sn_dataset_read(ds, SN_SPLIT_TEST, &i, 1, NULL, mf, rgb));
     for (size_t k = 0; k < px; k++)
         gt[k] = mf[k] > 0.5f;
-    SN_TRY(sn_h5_dataset_open(rf, "/maps", 3, d3, &dm));
-    SN_TRY(sn_h5_read_rows(rf, dm, "/maps", H5T_NATIVE_FLOAT, i, 1, map));
+    SN_TRY(sn_results_open_col(rf, SN_RES_MAPS, s->M, s->S, &dm));
+    SN_TRY(sn_results_read_col(rf, dm, SN_RES_MAPS, i, 1, map));
     if (have_recon) {
         SN_ALLOC(rec, px * 3, "panel reconstruction");
-        SN_TRY(sn_h5_dataset_open(rf, "/reconstructions", 4, d4, &dr));
-        if ((int64_t)d4[0] != s->M || d4[1] != (hsize_t)s->S || d4[2] != (hsize_t)s->S || d4[3] != 3)
-            SN_FAIL(SN_EFORMAT, "%s: /reconstructions is not [%lld,%d,%d,3]", s->results,
-                    (long long)s->M, s->S, s->S);
-        SN_TRY(sn_h5_read_rows(rf, dr, "/reconstructions", H5T_NATIVE_UINT8, i, 1, rec));
+        SN_TRY(sn_results_open_col(rf, SN_RES_RECON, s->M, s->S, &dr));
+        SN_TRY(sn_results_read_col(rf, dr, SN_RES_RECON, i, 1, rec));
     }
     int have_pred = s->cv.pixel_f1.defined;
     for (size_t k = 0; k < px; k++)
@@ -369,7 +365,7 @@ sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file 
     SN_TRY(svg_roc_pixel(s, path));
     snprintf(path, sizeof path, "%s/pro.svg", dir);
     SN_TRY(svg_pro(s, path));
-    int have_recon = sn_h5_exists(rf, "/reconstructions");
+    int have_recon = sn_h5_exists(rf, sn_results_col_name(SN_RES_RECON));
     for (int pass = 0; pass < 2; pass++) {
         const char *pre = pass == 0 ? "fp" : "fn";
         const int64_t *idx = pass == 0 ? s->fp : s->fn;
@@ -501,33 +497,16 @@ static double mv(sn_metric m) { return m.defined ? m.value : NAN; }
 sn_status sn_ev_write_metrics_h5(const sn_ev_summary *s, const char *results)
 {
     sn_status status = SN_OK;
-    sn_h5file f = {.id = H5I_INVALID_HID, .comm = MPI_COMM_SELF};
-    char tmp[SN_TMP_CAP] = "";
-    hid_t g = H5I_INVALID_HID, st = H5I_INVALID_HID, gcpl = H5I_INVALID_HID;
-    char *names = NULL;
+    sn_h5file f = {.id = H5I_INVALID_HID};
+    hid_t st = H5I_INVALID_HID;
+    char *names = NULL, vp[256];
     double *v = NULL;
     const int T = s->n_types;
     const sn_eval_result *r = &s->res;
     const sn_eval_curves *c = &s->cv;
-    SN_TRY(sn_tmp_name(results, SN_TMP_PRIVATE, tmp, sizeof tmp));
-    int k2 = snprintf(f.path, sizeof f.path, "%s", tmp);
-    if (k2 < 0 || (size_t)k2 >= sizeof f.path)
-        SN_FAIL(SN_EINVAL, "%s: path too long", results);
-    SN_TRY(sn_copy_file(results, tmp));
-    f.id = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f.id < 0)
-        SN_FAIL(SN_EIO, "%s: cannot open the copy of %s for writing: %s", tmp, results, sn_h5_detail());
-    if (sn_h5_exists(&f, "/metrics") && H5Ldelete(f.id, "/metrics", H5P_DEFAULT) < 0)
-        SN_FAIL(SN_EIO, "%s: cannot remove the old /metrics: %s", tmp, sn_h5_detail());
-    gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    if (gcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0)
-        SN_FAIL(SN_EIO, "%s: group properties: %s", tmp, sn_h5_detail());
-    g = H5Gcreate2(f.id, "/metrics", H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    if (g < 0)
-        SN_FAIL(SN_EIO, "%s: cannot create /metrics: %s", tmp, sn_h5_detail());
-    const char *w = "/metrics";
-    SN_TRY(sn_h5_attr_set_str(&f, w, "format", SN_METRICS_FORMAT));
-    SN_TRY(sn_h5_attr_set_int(&f, w, "format_version", SN_METRICS_VERSION));
+    /* a copy of the results file with a new /metrics group (identity attributes set) */
+    SN_TRY(sn_results_metrics_begin(&f, results));
+    const char *w = SN_RESULTS_METRICS;
     SN_TRY(sn_h5_attr_set_str(&f, w, "data", s->data));
     SN_TRY(sn_h5_attr_set_int(&f, w, "n_images", r->n_images));
     SN_TRY(sn_h5_attr_set_int(&f, w, "n_good", r->n_good));
@@ -562,37 +541,26 @@ sn_status sn_ev_write_metrics_h5(const sn_ev_summary *s, const char *results)
         snprintf(names + (size_t)t * 64, 64, "%s", s->type_names[t]);
     st = sn_h5_string_type(64);
     if (st < 0)
-        SN_FAIL(SN_EIO, "%s: string type: %s", tmp, sn_h5_detail());
-    SN_TRY(write_vec(&f, "/metrics/type_names", st, T, names));
-    SN_TRY(write_vec(&f, "/metrics/type_images", H5T_NATIVE_INT64, T, s->type_images));
+        SN_FAIL(SN_EIO, "%s: string type: %s", f.tmp, sn_h5_detail());
+    SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, "type_names"), st, T, names));
+    SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, "type_images"), H5T_NATIVE_INT64, T,
+                     s->type_images));
     for (int t = 0; t < T; t++)
         v[t] = mv(s->type_image_auroc[t]);
-    SN_TRY(write_vec(&f, "/metrics/type_image_auroc", H5T_NATIVE_DOUBLE, T, v));
+    SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, "type_image_auroc"), H5T_NATIVE_DOUBLE,
+                     T, v));
     for (int t = 0; t < T; t++)
         v[t] = mv(s->type_pixel_auroc[t]);
-    SN_TRY(write_vec(&f, "/metrics/type_pixel_auroc", H5T_NATIVE_DOUBLE, T, v));
+    SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, "type_pixel_auroc"), H5T_NATIVE_DOUBLE,
+                     T, v));
     for (int t = 0; t < T; t++)
         v[t] = mv(s->type_aupro[t]);
-    SN_TRY(write_vec(&f, "/metrics/type_aupro", H5T_NATIVE_DOUBLE, T, v));
-    H5Gclose(g);
-    g = H5I_INVALID_HID;
-    if (H5Fclose(f.id) < 0) {
-        f.id = H5I_INVALID_HID;
-        SN_FAIL(SN_EIO, "%s: closing failed: %s", tmp, sn_h5_detail());
-    }
-    f.id = H5I_INVALID_HID;
-    SN_TRY(sn_rename_into_place(tmp, results));
+    SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, "type_aupro"), H5T_NATIVE_DOUBLE, T,
+                     v));
 done:
-    if (g >= 0)
-        H5Gclose(g);
-    if (gcpl >= 0)
-        H5Pclose(gcpl);
     if (st >= 0)
         H5Tclose(st);
-    if (f.id >= 0)
-        H5Fclose(f.id);
-    if (status != SN_OK)
-        remove(tmp);
+    status = sn_results_metrics_finish(&f, results, status);
     sn_free(names);
     sn_free(v);
     return status;

@@ -2,7 +2,7 @@
  * or a PNG picture grid of examples (preview). */
 #define _GNU_SOURCE
 #include "sernet/synth_run.h"
-#include "io/dataset_write.h"
+#include "sernet/dataset.h"
 #include "sernet/dist.h"
 #include "sernet/image.h"
 #include "sernet/synth.h"

@@ -60,7 +60,6 @@ typedef struct {
     int tty;                    /* rank 0's stdout is a terminal */
 } sn_trainer;
 
-static inline const char *sn_train_group(sn_net_kind k) { return k == SN_NET_SEG ? "/seg" : "/rec"; }
 static inline const char *sn_train_stage_name(sn_net_kind k) { return k == SN_NET_SEG ? "seg" : "rec"; }
 
 /* checkpoint.c. Collective: rank 0 writes the model file (and the loss curves) after every rank

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "sernet/common.h"
+#include "sernet/h5util.h"
 
 #define SN_BUNDLE_FORMAT "sernet-bundle"
 #define SN_BUNDLE_VERSION 1
@@ -59,5 +60,16 @@ int sn_bundle_probe(const char *path);
  * (may be NULL) receives the number of training images stored. */
 sn_status sn_bundle_write(const char *model_path, const char *data_path, const char *out,
                           int force, int64_t *n_train);
+
+/* ---- for the model loader (src/infer/model.c), which reads a bundle's model parts ---------- */
+
+/* The calling thread's error, re-raised as "PATH: bundle part PART (WHAT)[: checksum mismatch
+ * ...]: <the original message>"; returns its status. */
+sn_status sn_bundle_part_error(const char *path, const char *part, const char *what);
+/* Format, version, completion marker and list of parts of an open bundle (SN_EFORMAT naming
+ * the file, or the part). */
+sn_status sn_bundle_check_root(sn_h5file *f);
+/* The bundle parts present in f, comma-separated, for the root attribute "parts". */
+sn_status sn_bundle_parts_list(sn_h5file *f, char *out, size_t cap);
 
 #endif

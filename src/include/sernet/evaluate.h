@@ -9,8 +9,8 @@
 
 #include <mpi.h>
 
-#define SN_METRICS_FORMAT "sernet-metrics"
-#define SN_METRICS_VERSION 1
+/* SN_METRICS_FORMAT and SN_METRICS_VERSION (the /metrics group's identity): sernet/results_format.h */
+#include "sernet/results_format.h"
 
 typedef struct {
     const char *results; /* RESULTS.h5 of sernet infer (required) */

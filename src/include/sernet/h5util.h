@@ -59,6 +59,9 @@ int sn_h5_exists(sn_h5file *f, const char *objpath);
 /* 1 if the object at `where` exists and carries attribute `name`, 0 if not; sets no error, so an
  * optional attribute is looked up with it before the sn_h5_attr_get_* call. */
 int sn_h5_attr_exists(sn_h5file *f, const char *where, const char *name);
+/* The same, telling an attribute that cannot be looked up (its object header failed its metadata
+ * checksum: damaged) from an absent one: 1 present, 0 absent, -1 unreadable. Sets no error. */
+int sn_h5_attr_probe(sn_h5file *f, const char *where, const char *name);
 sn_status sn_h5_group_create(sn_h5file *f, const char *path);
 
 /* Attributes on the object at `where` ("/" for the file). Values must be equal on all ranks. */

@@ -57,26 +57,7 @@ sn_status sn_hashindex_nearest_ref(const uint64_t *hashes, int64_t n, uint64_t q
 sn_status sn_hashindex_topk_ref(const uint64_t *hashes, int64_t n, uint64_t query, int k,
                                 int64_t *index, int *distance, int *found);
 
-/* ---- the training hashes stored in a dataset file (docs/phash.md) ---------------------------
- * /<category>/train/phash: uint64 [n_train], the phash of each stored S x S RGB training image
- * (the same images, and so the same hashes, that inference compares test images with), with
- * attributes "algorithm" and "n_images". */
-
-/* Collective. Hash every training image of `category` (NULL: the file's only category) of the
- * dataset file `path`, each rank its contiguous shard, and write /<category>/train/phash
- * collectively: first under the name "phash.partial", then renamed, so a reader never sees a
- * half-written index. An existing index is refused unless `force`. *count (optional) receives
- * the number of hashes. The file is modified in place (it is not copied): see docs/phash.md. */
-/* Description stored with every index (attribute "algorithm"). */
-const char *sn_hashindex_algorithm(void);
-
-sn_status sn_hashindex_build(const char *path, const char *category, int force, MPI_Comm comm,
-                             int64_t *count);
-
-/* Collective. Every rank reads the whole index of `category` into *hashes (sn_alloc; free with
- * sn_free) and *n. Errors (SN_EFORMAT, naming the file): no index (run `sernet index`), an empty
- * index, or an index whose length differs from the number of training images it describes. */
-sn_status sn_hashindex_load(const char *path, const char *category, MPI_Comm comm, uint64_t **hashes,
-                            int64_t *n);
+/* The index stored in dataset files and bundles (build, load, layout): sernet/hashindex_format.h. */
+#include "sernet/hashindex_format.h"
 
 #endif

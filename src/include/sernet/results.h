@@ -1,5 +1,5 @@
-/* Results files of `sernet infer` (schema: docs/formats.md, "Results files") and the
- * distributed inference run that writes them.
+/* The distributed inference run of `sernet infer`, which writes a results file
+ * (sernet/results_format.h; schema: docs/formats.md, "Results files").
  *
  * The run shards the test split of one category over the ranks; each rank processes its rows in
  * batches (seg -> similar-image search -> repair -> rec -> anomaly map) and all ranks write their
@@ -17,24 +17,8 @@
 #include "sernet/dataset.h"
 #include "sernet/h5util.h"
 
-#define SN_RESULTS_FORMAT "sernet-results"
-#define SN_RESULTS_VERSION 1
-
-/* 16 hex digits identifying the test split of a dataset: FNV-1a 64 of the category, the image
- * size, the number of training and test images and every test image name. */
-void sn_results_data_fingerprint(const sn_dataset *ds, char out[17]);
-
-/* For readers (eval, export): open a complete results file read-only (collective) and check it
- * against the dataset it claims to describe: format, version, completion, category, image size,
- * number of test images and the data fingerprint. Errors name the file and the mismatch. */
-sn_status sn_results_open(sn_h5file *f, const char *path, const sn_dataset *ds, MPI_Comm comm);
-
-/* The /checksums entry of a row: FNV-1a 64 over score, map, segmentation mask, repair mask,
- * reconstruction, neighbour index, its distance and the repaired pixels, in that order, as
- * stored (native little-endian). */
-uint64_t sn_results_row_checksum(int s, float score, const float *map, const float *seg,
-                                 const uint8_t *repair, const uint8_t *recon, int64_t nbr,
-                                 int32_t dist, int64_t repaired);
+/* The file format itself (layout, create, open and check): sernet/results_format.h. */
+#include "sernet/results_format.h"
 
 typedef struct {
     const char *model;    /* model file */

@@ -16,8 +16,8 @@
 #include "sernet/config.h"
 #include "sernet/stop.h"
 
-#define SN_MODEL_FORMAT "sernet-model"
-#define SN_MODEL_VERSION 1
+/* The model file the run writes and resumes from (layout, sn_calib): sernet/model_format.h. */
+#include "sernet/model_format.h"
 
 typedef enum { SN_TRAIN_SEG = 0, SN_TRAIN_REC = 1, SN_TRAIN_ALL = 2 } sn_train_stage;
 
@@ -31,21 +31,6 @@ typedef struct {
                             * (for tests and for splitting a run into jobs) */
     int quiet;             /* no progress lines */
 } sn_train_opts;
-
-/* Repair-threshold calibration (METHOD.md §4): the tau that maximises the pixel F1 score of the
- * binarised, area-filtered predicted masks against the true masks, and the diagnostics at it. */
-typedef struct {
-    double tau;             /* chosen threshold */
-    double f1, recall, precision;
-    double max_in_anomaly;  /* largest prediction on a true anomalous pixel (-1: no such pixel) */
-    int64_t samples;        /* samples used (all ranks) */
-    int64_t anomalous_pixels; /* true anomalous pixels (all ranks) */
-    double pixel_auroc;     /* AUROC of the raw predictions against the true masks (1024 bins):
-                             * does the segmentation net rank anomalous pixels at all */
-    double fire_fraction;   /* share of the pixels outside true anomalies that the filtered mask
-                             * at tau marks: the repair would replace that much of a good image */
-    char warning[512];      /* "" or what is wrong with this calibration and what to change */
-} sn_calib;
 
 #define SN_CALIB_WARN_RECALL 0.2 /* METHOD.md §4: below it the repair rarely fires */
 #define SN_CALIB_WARN_FIRE 0.5   /* above it the repair replaces most of a good image */

@@ -1,10 +1,15 @@
-/* The deployment bundle (include/sernet/bundle.h; schema: docs/formats.md, "Bundle file") and
- * the in-memory training split that scoring repairs from, read from a dataset file or a bundle. */
+/* The deployment bundle format (src/include/sernet/bundle.h; schema: docs/formats.md, "Bundle
+ * file"): its root attributes and parts, the check of an open bundle, the reader of its training
+ * part and the writer. The model parts use the model format's layout (sernet/model_format.h), the
+ * training part's index the hash index's (sernet/hashindex_format.h). */
 #include "sernet/bundle.h"
-#include "infer/model_internal.h"
+#include "sernet/model.h"
 #include "sernet/dataset.h"
+#include "sernet/err_mute.h"
+#include "sernet/format.h"
 #include "sernet/h5util.h"
 #include "sernet/hashindex.h"
+#include "sernet/model_format.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -30,105 +35,6 @@ sn_status sn_bundle_part_error(const char *path, const char *part, const char *w
                         "bundle`)" : "", msg);
 }
 
-static int has_category(const char *list, const char *cat)
-{
-    size_t n = strlen(cat);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && strncmp(p, cat, n) == 0)
-            return 1;
-        p = e ? e + 1 : NULL;
-    }
-    return 0;
-}
-
-void sn_trainset_free(sn_trainset *t)
-{
-    if (!t)
-        return;
-    sn_h5_free_names(t->names, t->n);
-    sn_free(t->images);
-    sn_free(t->hashes);
-    memset(t, 0, sizeof *t);
-}
-
-/* ---- from a dataset file --------------------------------------------------------------------- */
-
-sn_status sn_trainset_load(const char *data_path, const char *category, int category_given,
-                           const char *model_path, int S, sn_trainset *t)
-{
-    sn_status status = SN_OK;
-    sn_h5file f = {.id = H5I_INVALID_HID};
-    hid_t di = H5I_INVALID_HID, dh = H5I_INVALID_HID;
-    char *fmt = NULL, *cats = NULL, *alg = NULL, path[512];
-    int64_t version = 0;
-    hsize_t dims[4] = {0}, hd[1] = {0};
-    memset(t, 0, sizeof *t);
-    snprintf(t->category, sizeof t->category, "%s", category);
-    t->s = S;
-    SN_TRY(sn_h5_open_local(&f, data_path));
-    if (sn_h5_attr_get_str(&f, "/", "format", &fmt) != SN_OK || strcmp(fmt, SN_DATASET_FORMAT) != 0) {
-        sn_err_clear();
-        SN_FAIL(SN_EFORMAT, "%s: not a sernet dataset file (root attribute format is '%s', expected "
-                "'%s'; make one with `sernet ingest`)", data_path, fmt ? fmt : "missing",
-                SN_DATASET_FORMAT);
-    }
-    SN_TRY(sn_h5_attr_get_int(&f, "/", "format_version", &version));
-    if (version != SN_DATASET_VERSION)
-        SN_FAIL(SN_EFORMAT, "%s: dataset file version %lld, this program reads version %d", data_path,
-                (long long)version, SN_DATASET_VERSION);
-    SN_TRY(sn_h5_attr_get_str(&f, "/", "categories", &cats));
-    if (!has_category(cats, category))
-        SN_FAIL(SN_EINVAL, "%s: no category '%s'%s (the file has: %s)", data_path, category,
-                category_given ? "" : " (the model's category; choose another with the category "
-                "option)", cats);
-    snprintf(path, sizeof path, "/%s/train/images", category);
-    SN_TRY(sn_h5_dataset_open(&f, path, 4, dims, &di));
-    if (dims[0] < 1 || dims[1] != dims[2] || dims[3] != 3 || dims[1] < 1)
-        SN_FAIL(SN_EFORMAT, "%s: %s has shape [%llu, %llu, %llu, %llu], expected [N >= 1, S, S, 3]",
-                data_path, path, (unsigned long long)dims[0], (unsigned long long)dims[1],
-                (unsigned long long)dims[2], (unsigned long long)dims[3]);
-    if ((int)dims[1] != S)
-        SN_FAIL(SN_EINVAL, "%s was trained on %d x %d images, but %s (category '%s') holds %d x %d "
-                "images: use the dataset the model was trained on, or ingest the images at "
-                "image_size %d", model_path, S, S, data_path, category, (int)dims[1], (int)dims[1], S);
-    t->n = (int64_t)dims[0];
-    snprintf(path, sizeof path, "/%s/train/phash", category);
-    if (!sn_h5_exists(&f, path))
-        SN_FAIL(SN_EFORMAT, "%s: category '%s' has no training hash index (%s): run `sernet index %s`",
-                data_path, category, path, data_path);
-    SN_TRY(sn_h5_dataset_open(&f, path, 1, hd, &dh));
-    if ((int64_t)hd[0] != t->n)
-        SN_FAIL(SN_EFORMAT, "%s: hash index %s has %llu hashes but category '%s' has %lld training "
-                "images (stale or damaged): run `sernet index --force %s`", data_path, path,
-                (unsigned long long)hd[0], category, (long long)t->n, data_path);
-    if (sn_h5_attr_get_str(&f, path, "algorithm", &alg) == SN_OK &&
-        strcmp(alg, sn_hashindex_algorithm()) != 0)
-        SN_FAIL(SN_EFORMAT, "%s: hash index %s was made with another algorithm ('%s'): run "
-                "`sernet index --force %s`", data_path, path, alg, data_path);
-    sn_err_clear(); /* a missing algorithm attribute is accepted */
-    SN_ALLOC(t->hashes, t->n, "training hash index");
-    SN_TRY(sn_h5_read_rows(&f, dh, path, H5T_NATIVE_UINT64, 0, t->n, t->hashes));
-    SN_ALLOC(t->images, (size_t)t->n * S * S * 3, "training images");
-    snprintf(path, sizeof path, "/%s/train/images", category);
-    SN_TRY(sn_h5_read_rows(&f, di, path, H5T_NATIVE_UINT8, 0, t->n, t->images));
-    snprintf(path, sizeof path, "/%s/train/names", category);
-    SN_TRY(sn_h5_read_names(&f, path, t->n, &t->names));
-done:
-    free(fmt);
-    free(cats);
-    free(alg);
-    if (di >= 0)
-        H5Dclose(di);
-    if (dh >= 0)
-        H5Dclose(dh);
-    sn_h5_close(&f);
-    if (status != SN_OK)
-        sn_trainset_free(t);
-    return status;
-}
-
 /* ---- from a bundle --------------------------------------------------------------------------- */
 
 int sn_bundle_probe(const char *path)
@@ -136,15 +42,18 @@ int sn_bundle_probe(const char *path)
     sn_h5file f = {.id = H5I_INVALID_HID};
     char *fmt = NULL;
     int yes = 0;
-    if (sn_h5_open_local(&f, path) == SN_OK && sn_h5_attr_get_str(&f, "/", "format", &fmt) == SN_OK)
+    /* a probe: a missing or damaged file is reported by the loader, not here */
+    sn_err_mute();
+    if (sn_h5_open_local(&f, path) == SN_OK && sn_format_identify(&f, &fmt, NULL) > 0)
         yes = strcmp(fmt, SN_BUNDLE_FORMAT) == 0;
+    sn_err_unmute();
     free(fmt);
     sn_h5_close(&f);
-    sn_err_clear();
     return yes;
 }
 
-static const char *const PARTS[] = {"/seg", "/rec", "/calib", "/thresholds", "/train"};
+#define TRAIN_PART "/train" /* the training split: images, names, hash index */
+static const char *const PARTS[] = {SN_MODEL_SEG, SN_MODEL_REC, SN_MODEL_CALIB, SN_MODEL_THRESHOLDS, TRAIN_PART};
 enum { N_PARTS = sizeof PARTS / sizeof PARTS[0] };
 
 static int listed(const char *list, const char *part)
@@ -212,15 +121,13 @@ sn_status sn_bundle_check_root(sn_h5file *f)
     sn_status status = SN_OK;
     char *fmt = NULL;
     int64_t v;
-    if (sn_h5_attr_get_str(f, "/", "format", &fmt) != SN_OK && strstr(sn_err_msg(), "look up")) {
+    if (sn_format_identify(f, &fmt, NULL) < 0) {
         status = sn_bundle_part_error(f->path, "/", "root attributes");
         goto done;
     }
-    if (!fmt || strcmp(fmt, SN_BUNDLE_FORMAT) != 0) {
-        sn_err_clear();
+    if (!fmt || strcmp(fmt, SN_BUNDLE_FORMAT) != 0)
         SN_FAIL(SN_EFORMAT, "%s: not a sernet bundle (root attribute format is '%s', expected '%s'; "
                 "make one with `sernet bundle`)", f->path, fmt ? fmt : "missing", SN_BUNDLE_FORMAT);
-    }
     if (sn_h5_verify_attrs(f, "/") != SN_OK) {
         status = sn_bundle_part_error(f->path, "/", "root attributes");
         goto done;
@@ -230,10 +137,8 @@ sn_status sn_bundle_check_root(sn_h5file *f)
         SN_FAIL(SN_EFORMAT, "%s: bundle format version %lld, this program reads version %d: make the "
                 "bundle again with this program's `sernet bundle`", f->path, (long long)v,
                 SN_BUNDLE_VERSION);
-    if (sn_h5_attr_get_int(f, "/", "bundle_complete", &v) != SN_OK || v != 1) {
-        sn_err_clear();
+    if (!sn_h5_attr_opt_int(f, "/", "bundle_complete", &v) || v != 1)
         SN_FAIL(SN_EFORMAT, "%s: incomplete bundle (no completion marker bundle_complete)", f->path);
-    }
     SN_TRY(check_parts(f));
 done:
     free(fmt);
@@ -341,35 +246,19 @@ done:
     return status;
 }
 
+/* A net as in model files (one chunk per tensor), without the optimiser state. */
 static sn_status write_net(sn_h5file *f, sn_h5file *src, const sn_model *m, sn_net_kind kind)
 {
     sn_status status = SN_OK;
-    const char *g = kind == SN_NET_SEG ? "/seg" : "/rec";
-    sn_unet *net = m->net[kind];
-    char path[256];
+    const char *g = sn_model_group(kind);
     int64_t step, total;
     SN_TRY(sn_h5_attr_get_int(src, g, "step", &step));
     SN_TRY(sn_h5_attr_get_int(src, g, "steps_total", &total));
-    SN_TRY(sn_h5_group_create(f, g));
-    SN_TRY(sn_h5_attr_set_str(f, g, "net", sn_unet_kind_name(kind)));
-    SN_TRY(sn_h5_attr_set_int(f, g, "width", kind == SN_NET_SEG ? m->cfg.seg_width : m->cfg.rec_width));
-    SN_TRY(sn_h5_attr_set_int(f, g, "units_per_block", m->cfg.units_per_block));
-    SN_TRY(sn_h5_attr_set_int(f, g, "step", step));
-    SN_TRY(sn_h5_attr_set_int(f, g, "steps_total", total));
-    SN_TRY(sn_h5_attr_set_int(f, g, "complete", 1));
-    snprintf(path, sizeof path, "%s/tensors", g);
-    SN_TRY(sn_h5_group_create(f, path));
-    for (int i = 0; i < sn_unet_tensor_count(net); i++) {
-        const sn_tensor_info *ti = sn_unet_tensor(net, i);
-        const float *base = ti->is_buffer ? sn_unet_buffers(net) : sn_unet_params(net);
-        hsize_t dims[4];
-        for (int k = 0; k < ti->ndim; k++)
-            dims[k] = (hsize_t)ti->dims[k];
-        snprintf(path, sizeof path, "%s/tensors/%s", g, ti->name);
-        /* one chunk per tensor, as in model files */
-        SN_TRY(write_array(f, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, ti->ndim, dims,
-                           ti->numel > 0 ? dims : NULL, base + ti->offset));
-    }
+    /* complete (step == steps_total): the loader refused anything else */
+    const sn_config *cfg = sn_model_config(m);
+    SN_TRY(sn_model_file_write_net(f, kind, sn_model_net(m, kind),
+                                   kind == SN_NET_SEG ? cfg->seg_width : cfg->rec_width,
+                                   cfg->units_per_block, step, total, NULL));
 done:
     return status;
 }
@@ -382,26 +271,27 @@ static sn_status write_calib(sn_h5file *f, sn_h5file *src)
                                 "fire_fraction"};
     static const char *ints[] = {"samples", "anomalous_pixels", "auto"};
     char *warn = NULL;
-    if (!sn_h5_exists(src, "/calib"))
+    const char *g = SN_MODEL_CALIB;
+    if (!sn_h5_exists(src, g))
         return SN_OK;
-    SN_TRY(sn_h5_group_create(f, "/calib"));
+    SN_TRY(sn_h5_group_create(f, g));
     for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++) {
         double v;
-        if (!sn_h5_attr_exists(src, "/calib", dbl[i]))
+        if (!sn_h5_attr_exists(src, g, dbl[i]))
             continue;
-        SN_TRY(sn_h5_attr_get_double(src, "/calib", dbl[i], &v));
-        SN_TRY(sn_h5_attr_set_double(f, "/calib", dbl[i], v));
+        SN_TRY(sn_h5_attr_get_double(src, g, dbl[i], &v));
+        SN_TRY(sn_h5_attr_set_double(f, g, dbl[i], v));
     }
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         int64_t v;
-        if (!sn_h5_attr_exists(src, "/calib", ints[i]))
+        if (!sn_h5_attr_exists(src, g, ints[i]))
             continue;
-        SN_TRY(sn_h5_attr_get_int(src, "/calib", ints[i], &v));
-        SN_TRY(sn_h5_attr_set_int(f, "/calib", ints[i], v));
+        SN_TRY(sn_h5_attr_get_int(src, g, ints[i], &v));
+        SN_TRY(sn_h5_attr_set_int(f, g, ints[i], v));
     }
-    if (sn_h5_attr_exists(src, "/calib", "warning")) {
-        SN_TRY(sn_h5_attr_get_str(src, "/calib", "warning", &warn));
-        SN_TRY(sn_h5_attr_set_str(f, "/calib", "warning", warn));
+    if (sn_h5_attr_exists(src, g, "warning")) {
+        SN_TRY(sn_h5_attr_get_str(src, g, "warning", &warn));
+        SN_TRY(sn_h5_attr_set_str(f, g, "warning", warn));
     }
 done:
     free(warn);
@@ -434,9 +324,7 @@ static sn_status write_train(sn_h5file *f, const sn_trainset *t, const char *dat
     if ((st = sn_h5_string_type(len)) < 0)
         SN_FAIL(SN_EIO, "%s: string type of %zu bytes: %s", f->path, len, sn_h5_detail());
     SN_TRY(write_array(f, "/train/names", st, st, 1, &n, &chunk1, names));
-    SN_TRY(write_array(f, "/train/phash", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &n, &chunk1, t->hashes));
-    SN_TRY(sn_h5_attr_set_str(f, "/train/phash", "algorithm", sn_hashindex_algorithm()));
-    SN_TRY(sn_h5_attr_set_int(f, "/train/phash", "n_images", t->n));
+    SN_TRY(sn_hashindex_write(f, "/train/phash", t->n, (int64_t)chunk1, 0, t->n, t->hashes));
 done:
     if (st >= 0)
         H5Tclose(st);
@@ -453,10 +341,10 @@ static sn_status check_training_count(sn_h5file *src, const sn_trainset *t, cons
     sn_status status = SN_OK;
     int64_t batch = 0, per_epoch = 0;
     if (!sn_h5_attr_exists(src, "/", "global_batch") ||
-        !sn_h5_attr_exists(src, "/seg", "steps_per_epoch"))
+        !sn_h5_attr_exists(src, sn_model_group(SN_NET_SEG), "steps_per_epoch"))
         return SN_OK;
     SN_TRY(sn_h5_attr_get_int(src, "/", "global_batch", &batch));
-    SN_TRY(sn_h5_attr_get_int(src, "/seg", "steps_per_epoch", &per_epoch));
+    SN_TRY(sn_h5_attr_get_int(src, sn_model_group(SN_NET_SEG), "steps_per_epoch", &per_epoch));
     if (batch >= 1 && t->n / batch != per_epoch)
         SN_FAIL(SN_EINVAL, "%s (category '%s') holds %lld training images, but %s was trained on "
                 "%lld to %lld images (%lld steps per epoch at global batch %lld): give the dataset "
@@ -475,17 +363,19 @@ sn_status sn_bundle_write(const char *model_path, const char *data_path, const c
     sn_trainset t = {0};
     sn_h5file src = {.id = H5I_INVALID_HID}, f = {.id = H5I_INVALID_HID};
     SN_TRY(sn_model_load(model_path, &m));
-    if (m->is_bundle)
+    if (sn_model_is_bundle(m))
         SN_FAIL(SN_EINVAL, "%s is a bundle already: give the model file of `sernet train` (and the "
                 "dataset it was trained on)", model_path);
-    status = sn_trainset_load(data_path, m->category, 1, model_path, m->s, &t);
+    const char *category = sn_model_category(m);
+    const sn_thresholds *thr = sn_model_thresholds(m);
+    status = sn_trainset_load(data_path, category, 1, model_path, sn_model_image_size(m), &t);
     if (status == SN_EINVAL && strstr(sn_err_msg(), "no category")) {
         /* the model's category is not in the dataset: say which file the category came from */
         char inner[1024];
         snprintf(inner, sizeof inner, "%s", sn_err_msg());
         sn_err_clear();
         SN_FAIL(SN_EINVAL, "%s: the model %s was trained on category '%s', a bundle takes the "
-                "training images of that category: %s", out, model_path, m->category, inner);
+                "training images of that category: %s", out, model_path, category, inner);
     }
     SN_TRY(status);
     SN_TRY(sn_h5_open_local(&src, model_path));
@@ -494,24 +384,25 @@ sn_status sn_bundle_write(const char *model_path, const char *data_path, const c
     /* object headers and the superblock carry checksums too: a flipped bit in an attribute
      * (configuration, thresholds) is refused like one in the data */
     SN_TRY(sn_h5_create_ex(&f, out, force, MPI_COMM_SELF, SN_H5_META_CHECKSUMS));
-    SN_TRY(sn_h5_provenance(&f, &m->cfg));
+    SN_TRY(sn_h5_provenance(&f, sn_model_config(m)));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "format", SN_BUNDLE_FORMAT));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "format_version", SN_BUNDLE_VERSION));
-    SN_TRY(sn_h5_attr_set_str(&f, "/", "category", m->category));
-    SN_TRY(sn_h5_attr_set_int(&f, "/", "image_size", m->s));
+    SN_TRY(sn_h5_attr_set_str(&f, "/", "category", category));
+    SN_TRY(sn_h5_attr_set_int(&f, "/", "image_size", sn_model_image_size(m)));
     SN_TRY(sn_h5_attr_set_int(&f, "/", "n_train", t.n));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "model", model_path));
     SN_TRY(sn_h5_attr_set_str(&f, "/", "data", data_path));
-    SN_TRY(sn_h5_attr_set_str(&f, "/", "model_fingerprint", m->fingerprint));
+    SN_TRY(sn_h5_attr_set_str(&f, "/", "model_fingerprint", sn_model_fingerprint(m)));
     SN_TRY(write_net(&f, &src, m, SN_NET_SEG));
     SN_TRY(write_net(&f, &src, m, SN_NET_REC));
     SN_TRY(write_calib(&f, &src));
-    if (m->thr.set) {
-        SN_TRY(sn_h5_group_create(&f, "/thresholds"));
-        SN_TRY(sn_h5_attr_set_double(&f, "/thresholds", "image", m->thr.image));
-        SN_TRY(sn_h5_attr_set_double(&f, "/thresholds", "pixel", m->thr.pixel));
-        SN_TRY(sn_h5_attr_set_str(&f, "/thresholds", "source", m->thr.source));
-        SN_TRY(sn_h5_attr_set_str(&f, "/thresholds", "model_fingerprint", m->thr.fingerprint));
+    if (thr->set) {
+        const char *g = SN_MODEL_THRESHOLDS;
+        SN_TRY(sn_h5_group_create(&f, g));
+        SN_TRY(sn_h5_attr_set_double(&f, g, "image", thr->image));
+        SN_TRY(sn_h5_attr_set_double(&f, g, "pixel", thr->pixel));
+        SN_TRY(sn_h5_attr_set_str(&f, g, "source", thr->source));
+        SN_TRY(sn_h5_attr_set_str(&f, g, "model_fingerprint", thr->fingerprint));
     }
     SN_TRY(write_train(&f, &t, data_path));
     {

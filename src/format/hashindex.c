@@ -1,23 +1,88 @@
-/* Training hashes in a dataset file: parallel build (each rank hashes its shard, collective
- * write under a temporary link name, then a rename) and load with a count check. */
+/* The training hash index stored in a dataset file (src/include/sernet/hashindex_format.h,
+ * docs/phash.md): its path and attributes, the parallel build (each rank hashes its shard,
+ * collective write under a temporary link name, then a rename), the writer the dataset writer
+ * and the bundle share, and the one checked reader behind the collective and the local load. */
 #include "sernet/dataset.h"
 #include "sernet/dist.h"
 #include "sernet/h5util.h"
-#include "sernet/hashindex.h"
+#include "sernet/hashindex_format.h"
 #include "sernet/phash.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define HASH_CHUNK 32 /* images read per hyperslab read while hashing */
+
+#define ATTR_ALGORITHM "algorithm"
+#define ATTR_N_IMAGES "n_images"
+#define PARTIAL_SUFFIX ".partial"
 
 static const char ALGORITHM[] =
     "ImageHash 4.3.1 phash (hash_size 8, highfreq_factor 4; Pillow 9.4 L + LANCZOS) of the stored "
     "SxS RGB training images";
 
 const char *sn_hashindex_algorithm(void) { return ALGORITHM; }
+
+const char *sn_hashindex_path(char *buf, size_t cap, const char *category)
+{
+    return sn_dataset_path(buf, cap, category, SN_SPLIT_TRAIN, SN_HASHINDEX_ITEM);
+}
+
+sn_status sn_hashindex_write(sn_h5file *f, const char *where, int64_t n, int64_t chunk,
+                             int64_t begin, int64_t count, const uint64_t *hashes)
+{
+    sn_status status = SN_OK;
+    hid_t d = H5I_INVALID_HID;
+    hsize_t dims[1] = {(hsize_t)n}, ch[1] = {(hsize_t)chunk};
+    SN_TRY(sn_h5_dataset_create(f, where, H5T_STD_U64LE, 1, dims, chunk > 0 ? ch : NULL, &d));
+    SN_TRY(sn_h5_write_rows(f, d, where, H5T_NATIVE_UINT64, begin, count, hashes));
+    SN_TRY(sn_h5_attr_set_str(f, where, ATTR_ALGORITHM, ALGORITHM));
+    SN_TRY(sn_h5_attr_set_int(f, where, ATTR_N_IMAGES, n));
+done:
+    if (d >= 0)
+        H5Dclose(d);
+    return status;
+}
+
+sn_status sn_hashindex_read(sn_h5file *f, const char *where, const char *category, int64_t n_train,
+                            int check_algorithm, uint64_t **hashes)
+{
+    sn_status status = SN_OK;
+    hid_t d = H5I_INVALID_HID;
+    hsize_t dims[1] = {0};
+    char *alg = NULL;
+    uint64_t *h = NULL;
+    *hashes = NULL;
+    if (!sn_h5_exists(f, where))
+        SN_FAIL(SN_EFORMAT, "%s: category '%s' has no hash index %s: run `sernet index %s`", f->path,
+                category, where, f->path);
+    SN_TRY(sn_h5_dataset_open(f, where, 1, dims, &d));
+    if (dims[0] == 0)
+        SN_FAIL(SN_EFORMAT, "%s: empty hash index %s (0 hashes for %lld training images)", f->path,
+                where, (long long)n_train);
+    if ((int64_t)dims[0] != n_train)
+        SN_FAIL(SN_EFORMAT, "%s: hash index %s has %llu hashes but category '%s' has %lld training "
+                "images (stale or damaged): run `sernet index --force %s`", f->path, where,
+                (unsigned long long)dims[0], category, (long long)n_train, f->path);
+    /* an index without the attribute (none was ever written so) is accepted */
+    if (check_algorithm && sn_h5_attr_opt_str(f, where, ATTR_ALGORITHM, &alg) &&
+        strcmp(alg, ALGORITHM) != 0)
+        SN_FAIL(SN_EFORMAT, "%s: hash index %s was made with another algorithm ('%s'): run "
+                "`sernet index --force %s`", f->path, where, alg, f->path);
+    SN_ALLOC(h, (size_t)dims[0], "hash index");
+    SN_TRY(sn_h5_read_rows(f, d, where, H5T_NATIVE_UINT64, 0, (int64_t)dims[0], h));
+    *hashes = h;
+    h = NULL;
+done:
+    if (d >= 0)
+        H5Dclose(d);
+    free(alg);
+    sn_free(h);
+    return status;
+}
 
 /* Hash this rank's shard [begin, begin + count) of the training split. */
 static sn_status hash_shard(sn_dataset *ds, int64_t begin, int64_t count, uint64_t *out)
@@ -40,26 +105,6 @@ static sn_status hash_shard(sn_dataset *ds, int64_t begin, int64_t count, uint64
     }
 done:
     sn_free(raw);
-    return status;
-}
-
-sn_status sn_hashindex_nearest_images(const uint64_t *hashes, int64_t nh, const uint8_t *images, int n,
-                                      int S, int64_t *index, int *distance)
-{
-    sn_status status = SN_OK;
-    uint64_t *q = NULL;
-    if (n < 0 || S < 1 || (n > 0 && (!images || !index)))
-        SN_FAIL(SN_EINVAL, "hash index: bad query images (%d of %d x %d)", n, S, S);
-    if (nh < 1)
-        SN_FAIL(SN_EINVAL, "empty hash index: nothing to search (%lld hashes)", (long long)nh);
-    if (n == 0)
-        goto done;
-    SN_ALLOC(q, n, "query hashes");
-    for (int i = 0; i < n; i++)
-        SN_TRY(sn_phash_rgb8(images + (size_t)i * S * S * 3, S, S, 3, &q[i]));
-    SN_TRY(sn_hashindex_nearest_many(hashes, nh, q, n, index, distance));
-done:
-    sn_free(q);
     return status;
 }
 
@@ -97,9 +142,8 @@ sn_status sn_hashindex_build(const char *path, const char *category, int force, 
     sn_status status = SN_OK;
     sn_dataset *ds = NULL;
     sn_h5file f = {.id = H5I_INVALID_HID};
-    hid_t d = H5I_INVALID_HID;
     uint64_t *mine = NULL;
-    char cat[256], final_name[512], partial[512];
+    char cat[256], final_name[512], partial[512 + sizeof PARTIAL_SUFFIX];
     int64_t n = 0, begin = 0, nmine = 0;
     if (count)
         *count = 0;
@@ -119,8 +163,8 @@ sn_status sn_hashindex_build(const char *path, const char *category, int force, 
         SN_FAIL(SN_EFORMAT, "%s: category %s has no training images to index", path, cat);
 
     /* 2. write under a temporary link name, then rename */
-    snprintf(final_name, sizeof final_name, "/%s/train/phash", cat);
-    snprintf(partial, sizeof partial, "/%s/train/phash.partial", cat);
+    sn_hashindex_path(final_name, sizeof final_name, cat);
+    snprintf(partial, sizeof partial, "%s%s", final_name, PARTIAL_SUFFIX);
     SN_TRY(open_rw(&f, path, comm));
     local = SN_OK;
     if (sn_h5_exists(&f, final_name) && !force)
@@ -131,17 +175,7 @@ sn_status sn_hashindex_build(const char *path, const char *category, int force, 
     if (sn_h5_exists(&f, partial) && H5Ldelete(f.id, partial, H5P_DEFAULT) < 0)
         local = SN_ERR(SN_EIO, "%s: cannot remove stale %s: %s", path, partial, sn_h5_detail());
     SN_TRY(sn_dist_agree(local, comm));
-    hsize_t dims[1] = {(hsize_t)n};
-    local = sn_h5_dataset_create(&f, partial, H5T_STD_U64LE, 1, dims, NULL, &d);
-    SN_TRY(sn_dist_agree(local, comm));
-    local = sn_h5_write_rows(&f, d, partial, H5T_NATIVE_UINT64, begin, nmine, mine);
-    SN_TRY(sn_dist_agree(local, comm));
-    local = sn_h5_attr_set_str(&f, partial, "algorithm", ALGORITHM);
-    if (local == SN_OK)
-        local = sn_h5_attr_set_int(&f, partial, "n_images", n);
-    SN_TRY(sn_dist_agree(local, comm));
-    H5Dclose(d);
-    d = H5I_INVALID_HID;
+    SN_TRY(sn_dist_agree(sn_hashindex_write(&f, partial, n, 0, begin, nmine, mine), comm));
     if (sn_h5_exists(&f, final_name) && H5Ldelete(f.id, final_name, H5P_DEFAULT) < 0)
         local = SN_ERR(SN_EIO, "%s: cannot remove the old %s: %s", path, final_name, sn_h5_detail());
     SN_TRY(sn_dist_agree(local, comm));
@@ -155,8 +189,6 @@ sn_status sn_hashindex_build(const char *path, const char *category, int force, 
     if (count)
         *count = n;
 done:
-    if (d >= 0)
-        H5Dclose(d);
     if (f.id >= 0) {
         if (H5Fclose(f.id) < 0 && status == SN_OK)
             status = SN_ERR(SN_EIO, "%s: closing failed: %s", path, sn_h5_detail());
@@ -167,56 +199,44 @@ done:
     return status;
 }
 
+/* comm MPI_COMM_NULL: on this process alone. */
+static sn_status load_any(const char *path, const char *category, MPI_Comm comm, uint64_t **hashes,
+                          int64_t *n)
+{
+    sn_status status = SN_OK;
+    sn_dataset *ds = NULL;
+    char name[512];
+    const int local = comm == MPI_COMM_NULL;
+    *hashes = NULL;
+    *n = 0;
+    SN_TRY(local ? sn_dataset_open_local(path, category, &ds) : sn_dataset_open(path, category, comm, &ds));
+    int64_t n_train = sn_dataset_count(ds, SN_SPLIT_TRAIN);
+    sn_hashindex_path(name, sizeof name, sn_dataset_category(ds));
+    /* the collective reader (inference) has never checked the algorithm attribute */
+    status = sn_hashindex_read(sn_dataset_file(ds), name, sn_dataset_category(ds), n_train, local,
+                               hashes);
+    if (!local)
+        status = sn_dist_agree(status, comm);
+    if (status != SN_OK) {
+        sn_free(*hashes);
+        *hashes = NULL;
+        goto done;
+    }
+    *n = n_train;
+done:
+    sn_dataset_close(ds);
+    return status;
+}
+
 sn_status sn_hashindex_load(const char *path, const char *category, MPI_Comm comm, uint64_t **hashes,
                             int64_t *n)
 {
-    sn_status status = SN_OK, local = SN_OK;
-    sn_dataset *ds = NULL;
-    sn_h5file f = {.id = H5I_INVALID_HID};
-    hid_t d = H5I_INVALID_HID;
-    uint64_t *h = NULL;
-    char cat[256], name[512];
-    *hashes = NULL;
-    *n = 0;
-    SN_TRY(sn_dataset_open(path, category, comm, &ds));
-    snprintf(cat, sizeof cat, "%s", sn_dataset_category(ds));
-    int64_t n_train = sn_dataset_count(ds, SN_SPLIT_TRAIN);
-    sn_dataset_close(ds);
-    ds = NULL;
-    snprintf(name, sizeof name, "/%s/train/phash", cat);
-    SN_TRY(sn_h5_open(&f, path, comm));
-    hsize_t dims[1] = {0};
-    if (!sn_h5_exists(&f, name)) {
-        local = SN_ERR(SN_EFORMAT, "%s: no hash index %s (run: sernet index %s)", path, name, path);
-        goto agree;
-    }
-    local = sn_h5_dataset_open(&f, name, 1, dims, &d);
-    if (local != SN_OK)
-        goto agree;
-    if (dims[0] == 0) {
-        local = SN_ERR(SN_EFORMAT, "%s: empty hash index %s (0 hashes for %lld training images)", path,
-                       name, (long long)n_train);
-        goto agree;
-    }
-    if ((int64_t)dims[0] != n_train) {
-        local = SN_ERR(SN_EFORMAT,
-                       "%s: hash index %s has %llu hashes but category %s has %lld training images "
-                       "(stale or damaged; run: sernet index --force %s)",
-                       path, name, (unsigned long long)dims[0], cat, (long long)n_train, path);
-        goto agree;
-    }
-    h = sn_alloc(sizeof(uint64_t) * (size_t)dims[0], "hash index");
-    local = h ? sn_h5_read_rows(&f, d, name, H5T_NATIVE_UINT64, 0, (int64_t)dims[0], h) : SN_ENOMEM;
-agree:
-    SN_TRY(sn_dist_agree(local, comm));
-    *hashes = h;
-    *n = (int64_t)dims[0];
-    h = NULL;
-done:
-    if (d >= 0)
-        H5Dclose(d);
-    sn_h5_close(&f);
-    sn_dataset_close(ds);
-    sn_free(h);
-    return status;
+    SN_ASSERT(comm != MPI_COMM_NULL);
+    return load_any(path, category, comm, hashes, n);
+}
+
+sn_status sn_hashindex_load_local(const char *path, const char *category, uint64_t **hashes,
+                                  int64_t *n)
+{
+    return load_any(path, category, MPI_COMM_NULL, hashes, n);
 }
