@@ -2,6 +2,7 @@
  * float32 against bf16 inference, tools/bench/bench_bf16.sh). */
 #include "bench/bench.h"
 #include "sernet/h5util.h"
+#include "sernet/results_format.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -66,8 +67,8 @@ static sn_status results_diff(const char *pa, const char *pb)
     SN_TRY(sn_h5_open_local(&fb, pb));
     ob = 1;
     hsize_t da[3], db[3];
-    SN_TRY(shape(&fa, "/maps", 3, da));
-    SN_TRY(shape(&fb, "/maps", 3, db));
+    SN_TRY(shape(&fa, sn_results_col_name(SN_RES_MAPS), 3, da));
+    SN_TRY(shape(&fb, sn_results_col_name(SN_RES_MAPS), 3, db));
     if (da[0] != db[0] || da[1] != db[1] || da[2] != db[2])
         SN_FAIL(SN_EINVAL, "%s has maps [%llu, %llu, %llu], %s [%llu, %llu, %llu]: not the same test split", pa,
                 (unsigned long long)da[0], (unsigned long long)da[1], (unsigned long long)da[2], pb,
@@ -78,30 +79,30 @@ static sn_status results_diff(const char *pa, const char *pb)
     SN_ALLOC(b, n * sizeof(float), "maps");
     diff_acc sc = {0, 0, 0}, mp = {0, 0, 0}, sg = {0, 0, 0}, rc = {0, 0, 0};
     double map_mean = 0;
-    SN_TRY(sn_h5_read_floats(&fa, "/scores", (size_t)m, a));
-    SN_TRY(sn_h5_read_floats(&fb, "/scores", (size_t)m, b));
+    SN_TRY(sn_h5_read_floats(&fa, sn_results_col_name(SN_RES_SCORES), (size_t)m, a));
+    SN_TRY(sn_h5_read_floats(&fb, sn_results_col_name(SN_RES_SCORES), (size_t)m, b));
     for (int64_t i = 0; i < m; i++)
         acc_add(&sc, fabs((double)a[i] - b[i]));
-    SN_TRY(sn_h5_read_floats(&fa, "/maps", n, a));
-    SN_TRY(sn_h5_read_floats(&fb, "/maps", n, b));
+    SN_TRY(sn_h5_read_floats(&fa, sn_results_col_name(SN_RES_MAPS), n, a));
+    SN_TRY(sn_h5_read_floats(&fb, sn_results_col_name(SN_RES_MAPS), n, b));
     for (size_t i = 0; i < n; i++) {
         acc_add(&mp, fabs((double)a[i] - b[i]));
         map_mean += a[i];
     }
-    SN_TRY(sn_h5_read_floats(&fa, "/seg_masks", n, a));
-    SN_TRY(sn_h5_read_floats(&fb, "/seg_masks", n, b));
+    SN_TRY(sn_h5_read_floats(&fa, sn_results_col_name(SN_RES_SEG), n, a));
+    SN_TRY(sn_h5_read_floats(&fb, sn_results_col_name(SN_RES_SEG), n, b));
     for (size_t i = 0; i < n; i++)
         acc_add(&sg, fabs((double)a[i] - b[i]));
     SN_ALLOC(ua, 3 * n, "reconstructions");
     SN_ALLOC(ub, 3 * n, "reconstructions");
-    SN_TRY(read_rows(&fa, "/reconstructions", 4, H5T_NATIVE_UINT8, m, ua));
-    SN_TRY(read_rows(&fb, "/reconstructions", 4, H5T_NATIVE_UINT8, m, ub));
+    SN_TRY(read_rows(&fa, sn_results_col_name(SN_RES_RECON), 4, H5T_NATIVE_UINT8, m, ua));
+    SN_TRY(read_rows(&fb, sn_results_col_name(SN_RES_RECON), 4, H5T_NATIVE_UINT8, m, ub));
     for (size_t i = 0; i < 3 * n; i++)
         acc_add(&rc, abs((int)ua[i] - (int)ub[i]));
     SN_ALLOC(ra, (size_t)m * sizeof(int64_t), "repaired pixels");
     SN_ALLOC(rb, (size_t)m * sizeof(int64_t), "repaired pixels");
-    SN_TRY(read_rows(&fa, "/repaired_pixels", 1, H5T_NATIVE_INT64, m, ra));
-    SN_TRY(read_rows(&fb, "/repaired_pixels", 1, H5T_NATIVE_INT64, m, rb));
+    SN_TRY(read_rows(&fa, sn_results_col_name(SN_RES_REPAIRED), 1, H5T_NATIVE_INT64, m, ra));
+    SN_TRY(read_rows(&fb, sn_results_col_name(SN_RES_REPAIRED), 1, H5T_NATIVE_INT64, m, rb));
     int64_t decisions = 0, repaired_a = 0, repaired_b = 0;
     for (int64_t i = 0; i < m; i++) {
         decisions += (ra[i] > 0) != (rb[i] > 0);
