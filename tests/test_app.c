@@ -101,11 +101,11 @@ static void check_pipeline(const char *data, const char *model)
     po.category = "nope";
     expect_error(sn_pseudo_sheets_run(&po, MPI_COMM_WORLD, &ps), "pseudo on a missing category", "nope");
 
-    sn_train_opts to = {data, "weave", model, SN_TRAIN_ALL, 0, 0, 1};
-    int interrupted = -1;
+    sn_train_options to = {cfg, data, "weave", model, SN_TRAIN_ALL, 0, 0, 1};
+    sn_train_summary ts = {-1, -1};
     sn_threads_set(1);
-    EXPECT_MSG(sn_train_run(&cfg, &to, MPI_COMM_WORLD, &interrupted) == SN_OK, "train: %s", sn_err_msg());
-    EXPECT(interrupted == 0 && exists(model));
+    EXPECT_MSG(sn_train_run(&to, MPI_COMM_WORLD, &ts) == SN_OK, "train: %s", sn_err_msg());
+    EXPECT(ts.interrupted == 0 && ts.seconds >= 0 && exists(model));
 
     static const char *const one_thread[] = {"threads=1"};
     sn_infer_opts io = {0};

@@ -26,7 +26,7 @@ int sn_cmd_train(int argc, char **argv)
         "repair threshold (if not yet done), freezes the segmentation net read from MODEL.h5 and\n"
         "trains the reconstruction net on repaired PPA/DPA samples; all runs both in order.\n";
     sn_cli_config_args ca = {0};
-    sn_train_opts o = {0};
+    sn_train_options o = {0};
     o.stage = SN_TRAIN_SEG;
     const char *stage = NULL;
     long long stop_after = 0;
@@ -56,14 +56,12 @@ int sn_cmd_train(int argc, char **argv)
     if (!o.data || !o.out)
         return sn_cli_usage_error("train", usage, "--data and --out are required");
 
-    sn_config cfg;
-    sn_status status = sn_dist_agree(sn_cli_config_resolve(&ca, &cfg), MPI_COMM_WORLD);
-    int interrupted = 0;
+    sn_status status = sn_dist_agree(sn_cli_config_resolve(&ca, &o.cfg), MPI_COMM_WORLD);
     if (status == SN_OK) {
-        sn_cli_config_announce("train", &cfg);
-        sn_threads_set(cfg.threads);
+        sn_cli_config_announce("train", &o.cfg);
+        sn_threads_set(o.cfg.threads);
         sn_stop_install_signals();
-        status = sn_train_run(&cfg, &o, MPI_COMM_WORLD, &interrupted);
+        status = sn_train_run(&o, MPI_COMM_WORLD, NULL);
     }
     return status == SN_OK ? SN_EXIT_OK : sn_cli_fail("train");
 }

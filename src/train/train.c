@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "train/train_internal.h"
 #include "sernet/dist.h"
+#include "sernet/fsutil.h"
 #include "sernet/repair.h"
 #include "sernet/stop.h"
 
@@ -133,7 +134,7 @@ static sn_status run_stage(sn_trainer *t, sn_train_net *ns, int *stopped)
 {
     sn_status status = SN_OK;
     const sn_config *cfg = t->cfg;
-    const sn_train_opts *o = t->o;
+    const sn_train_options *o = t->o;
     ns->present = 1;
     *stopped = 0;
     if (t->rank == 0 && !o->quiet)
@@ -200,9 +201,10 @@ static int progress_bar_wanted(int nranks)
     return isatty(fileno(stdout)) && nranks == 1 && !getenv("SLURM_JOB_ID") && !getenv("OMPI_COMM_WORLD_SIZE");
 }
 
-sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm comm,
-                       int *interrupted)
+sn_status sn_train_run(const sn_train_options *o, MPI_Comm comm, sn_train_summary *summary)
 {
+    const sn_config *cfg = &o->cfg;
+    const double t_start = sn_clock_wall();
     sn_status status = SN_OK;
     sn_trainer t;
     int stopped = 0;
@@ -213,8 +215,8 @@ sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm co
     t.rank = sn_dist_rank(comm);
     t.size = sn_dist_size(comm);
     t.tty = progress_bar_wanted(t.size);
-    if (interrupted)
-        *interrupted = 0;
+    if (summary)
+        memset(summary, 0, sizeof *summary);
     SN_TRY(sn_dataset_open(o->data, o->category, comm, &t.ds));
     /* The nets train at the dataset's image size; the configuration stored with the model says
      * so, whatever image_size was given (it applies to ingest and synth). */
@@ -254,8 +256,10 @@ sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm co
         SN_TRY(run_stage(&t, &t.ns[SN_NET_REC], &stopped));
     }
 done:
-    if (interrupted)
-        *interrupted = stopped;
+    if (summary) {
+        summary->interrupted = stopped;
+        summary->seconds = sn_clock_wall() - t_start;
+    }
     sn_tensor_free(&t.x);
     sn_tensor_free(&t.clean);
     sn_tensor_free(&t.target);

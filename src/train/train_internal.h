@@ -37,7 +37,7 @@ typedef struct {
 /* The state of one training run (sn_train_run), shared by the files of src/train. */
 typedef struct {
     const sn_config *cfg;
-    const sn_train_opts *o;
+    const sn_train_options *o;
     MPI_Comm comm;
     int rank, size;
     sn_dataset *ds;

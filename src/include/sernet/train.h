@@ -22,6 +22,7 @@
 typedef enum { SN_TRAIN_SEG = 0, SN_TRAIN_REC = 1, SN_TRAIN_ALL = 2 } sn_train_stage;
 
 typedef struct {
+    sn_config cfg;         /* the resolved configuration (file, --set, defaults) */
     const char *data;      /* dataset file */
     const char *category;  /* NULL: the file's only category */
     const char *out;       /* model file (checkpoint) */
@@ -30,7 +31,12 @@ typedef struct {
     long stop_after;       /* > 0: checkpoint and stop once this many steps of the stage are done
                             * (for tests and for splitting a run into jobs) */
     int quiet;             /* no progress lines */
-} sn_train_opts;
+} sn_train_options;
+
+typedef struct {
+    int interrupted;       /* stopped on request (stop_after, SIGTERM/SIGUSR1) before the end */
+    double seconds;        /* wall time of the run */
+} sn_train_summary;
 
 #define SN_CALIB_WARN_RECALL 0.2 /* METHOD.md §4: below it the repair rarely fires */
 #define SN_CALIB_WARN_FIRE 0.5   /* above it the repair replaces most of a good image */
@@ -44,10 +50,10 @@ typedef struct {
 sn_status sn_train_calibrate(const float *mp, const float *mask, int n, int s, int64_t min_area,
                              double fixed_tau, MPI_Comm comm, sn_calib *out);
 
-/* Collective over comm. Returns SN_OK when the stage finished or stopped on request
- * (stop_after reached, SIGTERM/SIGUSR1: *interrupted set to 1 if not NULL). */
-sn_status sn_train_run(const sn_config *cfg, const sn_train_opts *o, MPI_Comm comm,
-                       int *interrupted);
+/* The train stage (docs/architecture.md, "The application layer"). Collective over comm.
+ * Returns SN_OK when the stage finished or stopped on request (stop_after reached,
+ * SIGTERM/SIGUSR1: summary->interrupted = 1). summary may be NULL. */
+sn_status sn_train_run(const sn_train_options *o, MPI_Comm comm, sn_train_summary *summary);
 
 /* Stop requests (SIGTERM/SIGUSR1: checkpoint and stop at the end of the current step) are in
  * core: sernet/stop.h. These older names forward to it, for callers not yet moved over. */
