@@ -1,7 +1,6 @@
 /* The eval stage (`sernet eval`) in the application layer's shape: options, communicator,
  * summary. The metrics, the table, the JSON, the report and /metrics are computed and written by
- * sn_evaluate_run (sernet/evaluate.h, src/report/evaluate.c, which moves into src/eval/ once the
- * results-format owner of issue 16 item 1 has landed). */
+ * sn_evaluate_run (sernet/evaluate.h, src/eval/evaluate.c; the report writers are src/report/). */
 #ifndef SERNET_EVAL_RUN_H
 #define SERNET_EVAL_RUN_H
 
