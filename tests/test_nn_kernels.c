@@ -94,6 +94,30 @@ static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
     EXPECT_ALLCLOSE(dx.data, dxr.data, sn_tensor_numel(&dx), 1e-4, 1e-4, "conv input gradient");
     EXPECT_ALLCLOSE(dw1, dw2, (size_t)cout * cin * 9, 1e-4, 1e-3, "conv weight gradient");
     EXPECT_ALLCLOSE(db1, db2, cout, 1e-4, 1e-3, "conv bias gradient");
+    /* each source's gradient written over the source itself (the U-Nets' memory layout): the
+     * same bits as into separate tensors, weight gradient included */
+    {
+        sn_tensor ya, yb = {0};
+        sn_tensor_alloc(&ya, n, cin_a, h, w, "alias");
+        memcpy(ya.data, xa.data, sn_tensor_numel(&xa) * 4);
+        if (cin_b) {
+            sn_tensor_alloc(&yb, n, cin_b, h, w, "alias");
+            memcpy(yb.data, xb.data, sn_tensor_numel(&xb) * 4);
+        }
+        float *dw3 = calloc((size_t)cout * cin * 9, 4), *db3 = calloc(cout, 4);
+        const sn_tensor *asrc[2] = {&ya, &yb};
+        sn_tensor *adst[2] = {&ya, &yb};
+        EXPECT(conv_backward(&s, asrc, cin_b ? 2 : 1, wt, &dy, adst, dw3, db3) == SN_OK);
+        EXPECT_MSG(memcmp(ya.data, dxa.data, sn_tensor_numel(&dxa) * 4) == 0, "aliased dx (first source) differs");
+        if (cin_b)
+            EXPECT_MSG(memcmp(yb.data, dxb.data, sn_tensor_numel(&dxb) * 4) == 0, "aliased dx (second source) differs");
+        EXPECT_MSG(memcmp(dw3, dw1, sizeof(float) * cout * cin * 9) == 0, "weight gradient with aliased dx differs");
+        EXPECT_MSG(memcmp(db3, db1, sizeof(float) * cout) == 0, "bias gradient with aliased dx differs");
+        free(dw3);
+        free(db3);
+        sn_tensor_free(&ya);
+        sn_tensor_free(&yb);
+    }
     /* without input gradients the weight gradient takes the im2col path of the smaller side */
     memset(dw1, 0, sizeof(float) * cout * cin * 9);
     memset(db1, 0, sizeof(float) * cout);
@@ -227,7 +251,7 @@ static void test_bn(int relu)
     sn_tensor_alloc(&dpre, n, c, h, w, "dpre");
     for (size_t i = 0; i < sn_tensor_numel(&dy); i++)
         dpre.data[i] = relu && y1.data[i] <= 0 ? 0.0f : dy.data[i];
-    EXPECT(bn_backward(&s, &x, &y1, gamma, mean, invstd, NULL, &dy, &dx1, dg1, db1) == SN_OK);
+    EXPECT(bn_backward(&s, &x, gamma, beta, mean, invstd, NULL, &dy, &dx1, dg1, db1) == SN_OK);
     bn_backward_ref(&s, &x, gamma, &dpre, &dx2, dg2, db2);
     EXPECT_ALLCLOSE(dx1.data, dx2.data, sn_tensor_numel(&dx1), 1e-4, 1e-5, "bn input gradient");
     EXPECT_ALLCLOSE(dg1, dg2, 4, 1e-4, 1e-5, "bn gamma gradient");
@@ -309,6 +333,24 @@ static void test_elementwise(void)
     memset(dx.data, 0, sn_tensor_numel(&dx) * 4);
     maxpool2_backward(&x, &rp, &dx);
     fd_layer("maxpool2", maxpool2_forward, &x, &yp, &dx, &rp);
+    /* the recorded winners route the gradient exactly as the input does */
+    {
+        sn_tensor ya, dxa;
+        uint8_t arg[2 * 3 * 3 * 4];
+        sn_tensor_alloc(&ya, n, c, h / 2, w / 2, "pool");
+        sn_tensor_alloc(&dxa, n, c, h, w, "pool");
+        memset(dxa.data, 0, sn_tensor_numel(&dxa) * 4);
+        memset(dx.data, 0, sn_tensor_numel(&dx) * 4);
+        x.data[1] = x.data[0]; /* a tie in the first window */
+        maxpool2_forward(&x, &yp);
+        maxpool2_backward(&x, &rp, &dx);
+        maxpool2_forward_arg(&x, &ya, arg);
+        maxpool2_backward_arg(arg, &rp, &dxa);
+        EXPECT_MSG(memcmp(ya.data, yp.data, sn_tensor_numel(&yp) * 4) == 0, "max-pool with winners: output differs");
+        EXPECT_MSG(memcmp(dxa.data, dx.data, sn_tensor_numel(&dx) * 4) == 0, "max-pool by winners: gradient differs");
+        sn_tensor_free(&ya);
+        sn_tensor_free(&dxa);
+    }
     /* ties go to the first maximum */
     sn_tensor tie = sn_tensor_view((float[]){1, 1, 1, 1}, 1, 1, 2, 2), tp, tg, td;
     sn_tensor_alloc(&tp, 1, 1, 1, 1, "t");
@@ -318,6 +360,13 @@ static void test_elementwise(void)
     maxpool2_forward(&tie, &tp);
     maxpool2_backward(&tie, &tg, &td);
     EXPECT(tdd[0] == 5 && tdd[1] == 0 && tdd[2] == 0 && tdd[3] == 0);
+    {
+        uint8_t ta;
+        memset(tdd, 0, sizeof tdd);
+        maxpool2_forward_arg(&tie, &tp, &ta);
+        maxpool2_backward_arg(&ta, &tg, &td);
+        EXPECT(ta == 0 && tdd[0] == 5 && tdd[1] == 0 && tdd[2] == 0 && tdd[3] == 0);
+    }
     sn_tensor_free(&tp);
 
     sn_tensor yu, yu2, ru = rt(n, c, 2 * h, 2 * w);

@@ -300,6 +300,21 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
     /* two sources with both gradients wanted: one GEMM into a scratch tile, then split */
     const int split = nx > 1 && all_dx;
 
+    /* The input gradients by the direct kernel (a forward convolution of dy with wt, one per
+     * source), where it applies: the column matrix is then built only for the weight gradient,
+     * from dy or x, whichever is smaller. The weight gradient comes first, so that dx[i] may share
+     * x[i]'s storage. */
+    int direct_dx = want_dx && algo_direct_allowed();
+    for (int i = 0; i < nx && direct_dx; i++) {
+        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0};
+        direct_dx = conv_direct_supported(&ts, h, wd);
+    }
+    if (direct_dx && (dw || db)) {
+        sn_status st = conv_backward(s, x, nx, w, dy, NULL, dw, db);
+        if (st != SN_OK)
+            return st;
+    }
+
     /* flipped, transposed kernel: wt[ci][co][ky][kx] = w[co][ci][k-1-ky][k-1-kx] */
     float *wt = NULL;
     if (want_dx) {
@@ -312,14 +327,6 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                     wt[((size_t)ci * s->cout + co) * kk + q] = w[((size_t)co * s->cin + ci) * kk + (kk - 1 - q)];
     }
 
-    /* The input gradients by the direct kernel (a forward convolution of dy with wt, one per
-     * source), where it applies: the column matrix is then built only for the weight gradient,
-     * from dy or x, whichever is smaller. */
-    int direct_dx = want_dx && algo_direct_allowed();
-    for (int i = 0; i < nx && direct_dx; i++) {
-        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0};
-        direct_dx = conv_direct_supported(&ts, h, wd);
-    }
     if (direct_dx) {
         const sn_tensor *dys[1] = {dy};
         int c0 = 0;
@@ -332,7 +339,7 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
             }
             c0 += x[i]->c;
         }
-        return dw || db ? conv_backward(s, x, nx, w, dy, NULL, dw, db) : SN_OK;
+        return SN_OK;
     }
 
     float *partials[256] = {0};
@@ -358,27 +365,8 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                 const tile_t t = tile_of(&pl, it);
                 if (use_dy_col)
                     im2col_tile(dys, 1, k, &t, col);
-                /* input gradients */
-                if (want_dx && (split || t.g > 1)) {
-                    sn_gemm(0, 0, s->cin, t.t, kout, 1.0f, wt, kout, col, t.t, 0.0f, scratch, t.t);
-                    size_t c0 = 0;
-                    for (int i = 0; i < nx; i++) {
-                        if (dx[i])
-                            scatter_tile(scratch, c0, &t, wd, dx[i]);
-                        c0 += (size_t)x[i]->c;
-                    }
-                } else if (want_dx) {
-                    int c0 = 0;
-                    for (int i = 0; i < nx; i++) {
-                        if (dx[i]) {
-                            float *dxt = dx[i]->data + (size_t)t.img0 * x[i]->c * hw + (size_t)t.r0 * wd;
-                            sn_gemm(0, 0, x[i]->c, t.t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col, t.t,
-                                    0.0f, dxt, (int)hw);
-                        }
-                        c0 += x[i]->c;
-                    }
-                }
-                /* weight gradient; part holds it as [ci][co][q] (flipped) when from dy */
+                /* weight gradient first (x at the tile's pixels only, when dx is wanted): dx[i] may share
+                 * x[i]'s storage; part holds it as [ci][co][q] (flipped) when from dy */
                 if (dw_from_dy) {
                     if (t.g > 1) {
                         gather_tile(x, nx, &t, wd, scratch);
@@ -400,6 +388,26 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                     } else {
                         const float *dyt = dy->data + (size_t)t.img0 * s->cout * hw + (size_t)t.r0 * wd;
                         sn_gemm(0, 1, s->cout, kin, t.t, 1.0f, dyt, (int)hw, col, t.t, 1.0f, part, kin);
+                    }
+                }
+                /* input gradients */
+                if (want_dx && (split || t.g > 1)) {
+                    sn_gemm(0, 0, s->cin, t.t, kout, 1.0f, wt, kout, col, t.t, 0.0f, scratch, t.t);
+                    size_t c0 = 0;
+                    for (int i = 0; i < nx; i++) {
+                        if (dx[i])
+                            scatter_tile(scratch, c0, &t, wd, dx[i]);
+                        c0 += (size_t)x[i]->c;
+                    }
+                } else if (want_dx) {
+                    int c0 = 0;
+                    for (int i = 0; i < nx; i++) {
+                        if (dx[i]) {
+                            float *dxt = dx[i]->data + (size_t)t.img0 * x[i]->c * hw + (size_t)t.r0 * wd;
+                            sn_gemm(0, 0, x[i]->c, t.t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col, t.t,
+                                    0.0f, dxt, (int)hw);
+                        }
+                        c0 += x[i]->c;
                     }
                 }
                 if (db)
