@@ -58,7 +58,7 @@ static void test_gemm(void)
 static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
 {
     const int cin = cin_a + cin_b, n = 3; /* 3 images: uneven groups of whole images at 2 threads */
-    sn_conv_shape s = {cin, cout, 3, 0};
+    sn_conv_shape s = {cin, cout, 3, 0, 0};
     sn_tensor xa = rt(n, cin_a, h, w), xb = {0}, x, y1, y2, dy = rt(n, cout, h, w);
     if (cin_b)
         xb = rt(n, cin_b, h, w);
@@ -173,7 +173,7 @@ static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h
     sn_tensor_alloc(&yr, n, cout, h, w, "y");
     const sn_tensor *src[2] = {&xa, &xb};
     for (int relu = 0; relu < 2; relu++) {
-        sn_conv_shape s = {cin, cout, 3, relu};
+        sn_conv_shape s = {cin, cout, 3, relu, 0};
         conv_forward_ref(&s, &x, wt, b, &yr);
         if (relu)
             for (size_t i = 0; i < sn_tensor_numel(&yr); i++)
@@ -187,12 +187,24 @@ static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h
             EXPECT(conv_forward(&s, src, cin_b ? 2 : 1, wt, b, &yg) == SN_OK);
             EXPECT_ALLCLOSE(yg.data, yr.data, sn_tensor_numel(&yr), 1e-4, 1e-4, "conv forward (chosen)");
         }
+        if (conv_winograd_supported(&s, h, w)) {
+            memset(yd.data, 0xff, sn_tensor_numel(&yd) * 4); /* NaN: every output must be written */
+            EXPECT(conv_forward_winograd(&s, src, cin_b ? 2 : 1, wt, b, &yd) == SN_OK);
+            EXPECT_ALLCLOSE(yd.data, yr.data, sn_tensor_numel(&yr), 1e-4, 1e-4, "conv forward (winograd)");
+            s.winograd = 1; /* conv_forward takes it from 16 input and 8 output channels on */
+            memset(yg.data, 0xff, sn_tensor_numel(&yg) * 4);
+            EXPECT(conv_forward(&s, src, cin_b ? 2 : 1, wt, b, &yg) == SN_OK);
+            EXPECT_MSG((memcmp(yg.data, yd.data, sn_tensor_numel(&yd) * 4) == 0) == (cin >= 16 && cout >= 8),
+                       "conv_forward's choice of winograd (cin %d, cout %d)", cin, cout);
+        }
     }
 #if defined(__AVX512F__)
     {
-        sn_conv_shape s = {cin, cout, 3, 0};
+        sn_conv_shape s = {cin, cout, 3, 0, 0};
         EXPECT_MSG(conv_direct_supported(&s, h, w) == (w % 16 == 0),
                    "direct kernel support for cout %d, w %d", cout, w);
+        EXPECT_MSG(conv_winograd_supported(&s, h, w) == (w % 32 == 0 && h % 2 == 0),
+                   "winograd kernel support for h %d, w %d", h, w);
     }
 #endif
     free(wt);
@@ -202,10 +214,34 @@ static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h
         sn_tensor_free(all[i]);
 }
 
+/* The scalar Winograd transforms against their definition: for a 4x4 patch d and 3x3 weights g,
+ * y = A^T ((G g G^T) . (B^T d B)) A is the 2x2 valid correlation of d with g. */
+static void test_winograd_transforms(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        float d[16], g[9], v[16], u[16], y[4], m[16], zero[16] = {0}, dummy[16], dy[4];
+        fill(d, 16, -1.0f, 1.0f);
+        fill(g, 9, -1.0f, 1.0f);
+        conv_winograd_transform_ref(d, g, zero, v, u, dy);
+        for (int i = 0; i < 16; i++)
+            m[i] = u[i] * v[i];
+        conv_winograd_transform_ref(zero, g, m, dummy, dummy, y);
+        for (int r = 0; r < 2; r++)
+            for (int c = 0; c < 2; c++) {
+                double ref = 0;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        ref += (double)d[(r + ky) * 4 + c + kx] * g[ky * 3 + kx];
+                EXPECT_MSG(sn_test_close(y[r * 2 + c], ref, 1e-5, 1e-5), "winograd tile (%d, %d): %g vs %g", r, c,
+                           y[r * 2 + c], ref);
+            }
+    }
+}
+
 /* A NaN input stays NaN through the fused ReLU (as through the ReLU layer), in both paths. */
 static void test_conv_relu_nan(void)
 {
-    sn_conv_shape s = {2, 4, 3, 1};
+    sn_conv_shape s = {2, 4, 3, 1, 0};
     sn_tensor x = rt(1, 2, 4, 16), y;
     sn_tensor_alloc(&y, 1, 4, 4, 16, "y");
     float *wt = malloc(sizeof(float) * 4 * 2 * 9);
@@ -518,6 +554,12 @@ int main(void)
     test_conv_forward_algos(3, 4, 6, 3, 17, 16);   /* a full group and a padded one */
     test_conv_forward_algos(4, 0, 8, 2, 8, 12);    /* W not a multiple of 16: GEMM only */
     test_conv_relu_nan();
+    test_winograd_transforms();
+    test_conv_forward_algos(3, 0, 32, 2, 16, 32);   /* winograd: first layer, one vector per tile row */
+    test_conv_forward_algos(5, 3, 8, 3, 10, 64);    /* winograd: two sources, two vectors per tile row */
+    test_conv_forward_algos(40, 0, 6, 2, 6, 96);    /* winograd: padded group, partial register blocks */
+    test_conv_forward_algos(300, 0, 13, 1, 34, 32); /* winograd: bands of tile rows, long channel sums */
+    test_conv_forward_algos(16, 8, 8, 2, 12, 32);   /* winograd chosen by conv_forward */
     test_conv(4, 8, 8, 16, 32); /* input gradients of both sources by the direct kernel */
     test_conv(8, 0, 12, 9, 16); /* ... of one source; dW from col(x) (kin < kout) */
     test_conv(4, 6, 8, 8, 16);  /* a source of 6 channels (a padded group) */

@@ -81,7 +81,7 @@ static void layout_block(sn_unet *net, block_t *b, const char *bname, int cin, i
         if (!count_only) {
             unit_t *un = &b->u[u];
             char name[48];
-            un->conv = (sn_conv_shape){ci, cout, 3, 0};
+            un->conv = (sn_conv_shape){ci, cout, 3, 0, 0};
             un->bn = (sn_bn_shape){cout, 0, 0, 1};
             un->w_off = *po;
             un->b_off = *po + nw;
@@ -122,7 +122,7 @@ static void layout(sn_unet *net, int count_only, size_t *np, size_t *nb)
     }
     const size_t nw = (size_t)net->out_c * net->widths[0] * 9;
     if (!count_only) {
-        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3, 0};
+        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3, 0, 0};
         net->ow_off = po;
         net->ob_off = po + nw;
         int dw[4] = {net->out_c, net->widths[0], 3, 3}, db[1] = {net->out_c};
@@ -410,6 +410,7 @@ static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const 
         if (!training && !net->no_fold) {
             sn_conv_shape fused = un->conv;
             fused.relu = 1;
+            fused.winograd = 1; /* inference: the Winograd kernel where it applies and pays */
             SN_TRY(conv_forward(&fused, u == 0 ? src : one, u == 0 ? nsrc : 1, net->fold + un->w_off,
                                 net->fold + un->b_off, &un->a));
             continue;

@@ -15,6 +15,8 @@
 typedef struct {
     int cin, cout, k;
     int relu; /* forward only: ReLU applied to the output in the same pass (inference, BN folded) */
+    int winograd; /* forward only: the Winograd kernel may serve it (inference; outputs differ from
+                   * the direct kernel's in the last bits) */
 } sn_conv_shape;
 
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
@@ -29,6 +31,15 @@ sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, i
 int conv_direct_supported(const sn_conv_shape *s, int h, int w);
 sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                               const float *b, sn_tensor *y);
+/* Winograd F(2x2, 3x3), AVX-512 (src/nn/conv_winograd.c): K = 3, H even, W a multiple of 32;
+ * conv_forward takes it for shapes that ask for it (s->winograd) unless SERNET_CONV_ALGO is
+ * "direct" or "gemm". conv_winograd_transform_ref: the scalar transforms of one tile
+ * (v = B^T d B of a 4x4 patch, u = G g G^T of 3x3 weights, y = A^T m A). */
+int conv_winograd_supported(const sn_conv_shape *s, int h, int w);
+sn_status conv_forward_winograd(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                                const float *b, sn_tensor *y);
+void conv_winograd_transform_ref(const float d[16], const float g[9], const float m[16], float v[16],
+                                 float u[16], float y[4]);
 /* dy: [N, Cout, H, W]. dx[i] (may be NULL: no input gradient wanted) receive the gradient of
  * the matching source (overwritten); dx[i] may share x[i]'s storage (the weight gradient reads
  * x before the input gradient overwrites it), so a source dead after the backward pass can hold
