@@ -58,7 +58,7 @@ static void test_gemm(void)
 static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
 {
     const int cin = cin_a + cin_b, n = 3; /* 3 images: uneven groups of whole images at 2 threads */
-    sn_conv_shape s = {cin, cout, 3, 0, 0};
+    sn_conv_shape s = {cin, cout, 3, 0, 1}; /* as the U-Nets' units: Winograd where it applies */
     sn_tensor xa = rt(n, cin_a, h, w), xb = {0}, x, y1, y2, dy = rt(n, cout, h, w);
     if (cin_b)
         xb = rt(n, cin_b, h, w);
@@ -564,6 +564,8 @@ int main(void)
     test_conv(8, 0, 12, 9, 16); /* ... of one source; dW from col(x) (kin < kout) */
     test_conv(4, 6, 8, 8, 16);  /* a source of 6 channels (a padded group) */
     test_conv(4, 0, 8, 8, 12);  /* W not a multiple of 16: GEMM input gradients */
+    test_conv(8, 8, 16, 6, 32); /* Winograd forward and input gradients of both sources */
+    test_conv(16, 0, 24, 4, 64); /* ... of one source, two vectors per tile row */
     sn_threads_set(1);
     test_conv(4, 3, 6, 8, 8); /* one thread gives the same as the reference too */
     test_conv(9, 0, 2, 12, 10);

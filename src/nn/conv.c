@@ -270,20 +270,20 @@ static int algo_direct_allowed(void)
     return !algo_gemm_only;
 }
 
-static int algo_winograd_allowed(void)
+/* Winograd where the shape asks for it, the kernel applies, and it pays: both transforms must be
+ * shared by enough channels (measured: the first layer, 3 input channels, runs at half the
+ * direct kernel's speed). */
+static int use_winograd(const sn_conv_shape *s, int h, int w)
 {
     pthread_once(&algo_once, algo_init);
-    return !algo_no_winograd;
+    return s->winograd && !algo_no_winograd && s->cin >= 16 && s->cout >= 8 && conv_winograd_supported(s, h, w);
 }
 
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                        const float *b, sn_tensor *y)
 {
     SN_ASSERT(check_sources(s, x, nx));
-    /* Winograd pays where both transforms are shared by enough channels (measured: the first
-     * layer, 3 input channels, runs at half the direct kernel's speed) */
-    if (s->winograd && s->cin >= 16 && s->cout >= 8 && algo_winograd_allowed() &&
-        conv_winograd_supported(s, x[0]->h, x[0]->w))
+    if (use_winograd(s, x[0]->h, x[0]->w))
         return conv_forward_winograd(s, x, nx, w, b, y);
     if (algo_direct_allowed() && conv_direct_supported(s, x[0]->h, x[0]->w))
         return conv_forward_direct(s, x, nx, w, b, y);
@@ -344,9 +344,10 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
         const sn_tensor *dys[1] = {dy};
         int c0 = 0;
         for (int i = 0; i < nx; i++) {
-            const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, 0};
+            const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, s->winograd};
             if (dx[i]) {
-                sn_status st = conv_forward_direct(&ts, dys, 1, wt + (size_t)c0 * kout, NULL, dx[i]);
+                sn_status st = (use_winograd(&ts, h, wd) ? conv_forward_winograd : conv_forward_direct)(
+                    &ts, dys, 1, wt + (size_t)c0 * kout, NULL, dx[i]);
                 if (st != SN_OK)
                     return st;
             }

@@ -81,7 +81,7 @@ static void layout_block(sn_unet *net, block_t *b, const char *bname, int cin, i
         if (!count_only) {
             unit_t *un = &b->u[u];
             char name[48];
-            un->conv = (sn_conv_shape){ci, cout, 3, 0, 0};
+            un->conv = (sn_conv_shape){ci, cout, 3, 0, 1}; /* Winograd where it applies and pays */
             un->bn = (sn_bn_shape){cout, 0, 0, 1};
             un->w_off = *po;
             un->b_off = *po + nw;
@@ -410,7 +410,6 @@ static sn_status block_forward(sn_unet *net, block_t *b, const sn_tensor *const 
         if (!training && !net->no_fold) {
             sn_conv_shape fused = un->conv;
             fused.relu = 1;
-            fused.winograd = 1; /* inference: the Winograd kernel where it applies and pays */
             SN_TRY(conv_forward(&fused, u == 0 ? src : one, u == 0 ? nsrc : 1, net->fold + un->w_off,
                                 net->fold + un->b_off, &un->a));
             continue;

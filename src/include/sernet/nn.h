@@ -15,8 +15,8 @@
 typedef struct {
     int cin, cout, k;
     int relu; /* forward only: ReLU applied to the output in the same pass (inference, BN folded) */
-    int winograd; /* forward only: the Winograd kernel may serve it (inference; outputs differ from
-                   * the direct kernel's in the last bits) */
+    int winograd; /* the Winograd kernel may serve its forward and its input gradient (outputs
+                   * differ from the direct kernel's in the last bits) */
 } sn_conv_shape;
 
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
@@ -32,8 +32,9 @@ int conv_direct_supported(const sn_conv_shape *s, int h, int w);
 sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                               const float *b, sn_tensor *y);
 /* Winograd F(2x2, 3x3), AVX-512 (src/nn/conv_winograd.c): K = 3, H even, W a multiple of 32;
- * conv_forward takes it for shapes that ask for it (s->winograd) unless SERNET_CONV_ALGO is
- * "direct" or "gemm". conv_winograd_transform_ref: the scalar transforms of one tile
+ * conv_forward and conv_backward's input gradient take it for shapes that ask for it
+ * (s->winograd), from 16 input and 8 output channels on, unless SERNET_CONV_ALGO is "direct" or
+ * "gemm". conv_winograd_transform_ref: the scalar transforms of one tile
  * (v = B^T d B of a 4x4 patch, u = G g G^T of 3x3 weights, y = A^T m A). */
 int conv_winograd_supported(const sn_conv_shape *s, int h, int w);
 sn_status conv_forward_winograd(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
