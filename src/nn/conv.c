@@ -271,8 +271,8 @@ static int algo_direct_allowed(void)
 }
 
 /* Winograd where the shape asks for it, the kernel applies, and it pays: both transforms must be
- * shared by enough channels (measured: the first layer, 3 input channels, runs at half the
- * direct kernel's speed). */
+ * shared by enough channels (measured: the first layer, 3 input channels, is slower than the
+ * direct kernel). */
 static int use_winograd(const sn_conv_shape *s, int h, int w)
 {
     pthread_once(&algo_once, algo_init);
