@@ -27,7 +27,7 @@ check 2 "sernet-bench: no command" "$bench"
 check 2 "sernet-bench: unknown command" "$bench" frobnicate
 head -n1 /tmp/cli_err.$$ | grep -q "^sernet-bench: unknown command 'frobnicate'" || { fail=$((fail+1)); echo "FAIL: sernet-bench error does not name itself"; }
 bench_cmds=$("$bench" --help | awk '/^commands:/{f=1;next} f && NF>1 && /^  /{print $1}')
-[ "$(echo $bench_cmds)" = "bench bench-phash bench-pseudo bench-eval loadbench toytrain dump-engine results-diff" ] \
+[ "$(echo $bench_cmds)" = "bench bench-phash bench-pseudo bench-conv bench-eval loadbench toytrain dump-engine results-diff" ] \
   || { fail=$((fail+1)); echo "FAIL: sernet-bench commands: $(echo $bench_cmds)"; }
 for cmd in $bench_cmds; do
   check 0 "sernet-bench $cmd --help" "$bench" "$cmd" --help
@@ -36,6 +36,10 @@ for cmd in $bench_cmds; do
   head -n1 /tmp/cli_err.$$ | grep -q "^sernet-bench $cmd: .*no-such-option" || { fail=$((fail+1)); echo "FAIL: sernet-bench $cmd: error does not name the program and option"; }
   check 2 "sernet has no $cmd" "$bin" "$cmd" --help
 done
+# bench-conv runs on a tiny net: a row per layer shape (seg: 3 per level but the last, which has 2, and the output)
+check 0 "bench-conv tiny" "$bench" bench-conv --net seg --width 4 --size 32 --batch 1 --reps 1
+[ "$(grep -cE '^ +[0-9]+ +[0-9]+ +[0-9]+ \|' /tmp/cli_out.$$)" = 9 ] || { fail=$((fail+1)); echo "FAIL: bench-conv rows"; cat /tmp/cli_out.$$; }
+check 2 "bench-conv bad net" "$bench" bench-conv --net foo
 check 2 "config --set without value" "$bin" config --set
 check 1 "config with unknown key" "$bin" config --set nokey=1
 grep -q "nokey" /tmp/cli_err.$$ || { fail=$((fail+1)); echo "FAIL: unknown key not named"; }

@@ -58,7 +58,7 @@ static void test_gemm(void)
 static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
 {
     const int cin = cin_a + cin_b, n = 3; /* 3 images: uneven groups of whole images at 2 threads */
-    sn_conv_shape s = {cin, cout, 3, 0};
+    sn_conv_shape s = {cin, cout, 3, 0, 1}; /* as the U-Nets' units: Winograd where it applies */
     sn_tensor xa = rt(n, cin_a, h, w), xb = {0}, x, y1, y2, dy = rt(n, cout, h, w);
     if (cin_b)
         xb = rt(n, cin_b, h, w);
@@ -94,6 +94,30 @@ static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
     EXPECT_ALLCLOSE(dx.data, dxr.data, sn_tensor_numel(&dx), 1e-4, 1e-4, "conv input gradient");
     EXPECT_ALLCLOSE(dw1, dw2, (size_t)cout * cin * 9, 1e-4, 1e-3, "conv weight gradient");
     EXPECT_ALLCLOSE(db1, db2, cout, 1e-4, 1e-3, "conv bias gradient");
+    /* each source's gradient written over the source itself (the U-Nets' memory layout): the
+     * same bits as into separate tensors, weight gradient included */
+    {
+        sn_tensor ya, yb = {0};
+        sn_tensor_alloc(&ya, n, cin_a, h, w, "alias");
+        memcpy(ya.data, xa.data, sn_tensor_numel(&xa) * 4);
+        if (cin_b) {
+            sn_tensor_alloc(&yb, n, cin_b, h, w, "alias");
+            memcpy(yb.data, xb.data, sn_tensor_numel(&xb) * 4);
+        }
+        float *dw3 = calloc((size_t)cout * cin * 9, 4), *db3 = calloc(cout, 4);
+        const sn_tensor *asrc[2] = {&ya, &yb};
+        sn_tensor *adst[2] = {&ya, &yb};
+        EXPECT(conv_backward(&s, asrc, cin_b ? 2 : 1, wt, &dy, adst, dw3, db3) == SN_OK);
+        EXPECT_MSG(memcmp(ya.data, dxa.data, sn_tensor_numel(&dxa) * 4) == 0, "aliased dx (first source) differs");
+        if (cin_b)
+            EXPECT_MSG(memcmp(yb.data, dxb.data, sn_tensor_numel(&dxb) * 4) == 0, "aliased dx (second source) differs");
+        EXPECT_MSG(memcmp(dw3, dw1, sizeof(float) * cout * cin * 9) == 0, "weight gradient with aliased dx differs");
+        EXPECT_MSG(memcmp(db3, db1, sizeof(float) * cout) == 0, "bias gradient with aliased dx differs");
+        free(dw3);
+        free(db3);
+        sn_tensor_free(&ya);
+        sn_tensor_free(&yb);
+    }
     /* without input gradients the weight gradient takes the im2col path of the smaller side */
     memset(dw1, 0, sizeof(float) * cout * cin * 9);
     memset(db1, 0, sizeof(float) * cout);
@@ -149,7 +173,7 @@ static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h
     sn_tensor_alloc(&yr, n, cout, h, w, "y");
     const sn_tensor *src[2] = {&xa, &xb};
     for (int relu = 0; relu < 2; relu++) {
-        sn_conv_shape s = {cin, cout, 3, relu};
+        sn_conv_shape s = {cin, cout, 3, relu, 0};
         conv_forward_ref(&s, &x, wt, b, &yr);
         if (relu)
             for (size_t i = 0; i < sn_tensor_numel(&yr); i++)
@@ -163,12 +187,24 @@ static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h
             EXPECT(conv_forward(&s, src, cin_b ? 2 : 1, wt, b, &yg) == SN_OK);
             EXPECT_ALLCLOSE(yg.data, yr.data, sn_tensor_numel(&yr), 1e-4, 1e-4, "conv forward (chosen)");
         }
+        if (conv_winograd_supported(&s, h, w)) {
+            memset(yd.data, 0xff, sn_tensor_numel(&yd) * 4); /* NaN: every output must be written */
+            EXPECT(conv_forward_winograd(&s, src, cin_b ? 2 : 1, wt, b, &yd) == SN_OK);
+            EXPECT_ALLCLOSE(yd.data, yr.data, sn_tensor_numel(&yr), 1e-4, 1e-4, "conv forward (winograd)");
+            s.winograd = 1; /* conv_forward takes it from 16 input and 8 output channels on */
+            memset(yg.data, 0xff, sn_tensor_numel(&yg) * 4);
+            EXPECT(conv_forward(&s, src, cin_b ? 2 : 1, wt, b, &yg) == SN_OK);
+            EXPECT_MSG((memcmp(yg.data, yd.data, sn_tensor_numel(&yd) * 4) == 0) == (cin >= 16 && cout >= 8),
+                       "conv_forward's choice of winograd (cin %d, cout %d)", cin, cout);
+        }
     }
 #if defined(__AVX512F__)
     {
-        sn_conv_shape s = {cin, cout, 3, 0};
+        sn_conv_shape s = {cin, cout, 3, 0, 0};
         EXPECT_MSG(conv_direct_supported(&s, h, w) == (w % 16 == 0),
                    "direct kernel support for cout %d, w %d", cout, w);
+        EXPECT_MSG(conv_winograd_supported(&s, h, w) == (w % 32 == 0 && h % 2 == 0),
+                   "winograd kernel support for h %d, w %d", h, w);
     }
 #endif
     free(wt);
@@ -178,10 +214,34 @@ static void test_conv_forward_algos(int cin_a, int cin_b, int cout, int n, int h
         sn_tensor_free(all[i]);
 }
 
+/* The scalar Winograd transforms against their definition: for a 4x4 patch d and 3x3 weights g,
+ * y = A^T ((G g G^T) . (B^T d B)) A is the 2x2 valid correlation of d with g. */
+static void test_winograd_transforms(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        float d[16], g[9], v[16], u[16], y[4], m[16], zero[16] = {0}, dummy[16], dy[4];
+        fill(d, 16, -1.0f, 1.0f);
+        fill(g, 9, -1.0f, 1.0f);
+        conv_winograd_transform_ref(d, g, zero, v, u, dy);
+        for (int i = 0; i < 16; i++)
+            m[i] = u[i] * v[i];
+        conv_winograd_transform_ref(zero, g, m, dummy, dummy, y);
+        for (int r = 0; r < 2; r++)
+            for (int c = 0; c < 2; c++) {
+                double ref = 0;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        ref += (double)d[(r + ky) * 4 + c + kx] * g[ky * 3 + kx];
+                EXPECT_MSG(sn_test_close(y[r * 2 + c], ref, 1e-5, 1e-5), "winograd tile (%d, %d): %g vs %g", r, c,
+                           y[r * 2 + c], ref);
+            }
+    }
+}
+
 /* A NaN input stays NaN through the fused ReLU (as through the ReLU layer), in both paths. */
 static void test_conv_relu_nan(void)
 {
-    sn_conv_shape s = {2, 4, 3, 1};
+    sn_conv_shape s = {2, 4, 3, 1, 0};
     sn_tensor x = rt(1, 2, 4, 16), y;
     sn_tensor_alloc(&y, 1, 4, 4, 16, "y");
     float *wt = malloc(sizeof(float) * 4 * 2 * 9);
@@ -227,7 +287,7 @@ static void test_bn(int relu)
     sn_tensor_alloc(&dpre, n, c, h, w, "dpre");
     for (size_t i = 0; i < sn_tensor_numel(&dy); i++)
         dpre.data[i] = relu && y1.data[i] <= 0 ? 0.0f : dy.data[i];
-    EXPECT(bn_backward(&s, &x, &y1, gamma, mean, invstd, NULL, &dy, &dx1, dg1, db1) == SN_OK);
+    EXPECT(bn_backward(&s, &x, gamma, beta, mean, invstd, NULL, &dy, &dx1, dg1, db1) == SN_OK);
     bn_backward_ref(&s, &x, gamma, &dpre, &dx2, dg2, db2);
     EXPECT_ALLCLOSE(dx1.data, dx2.data, sn_tensor_numel(&dx1), 1e-4, 1e-5, "bn input gradient");
     EXPECT_ALLCLOSE(dg1, dg2, 4, 1e-4, 1e-5, "bn gamma gradient");
@@ -309,6 +369,24 @@ static void test_elementwise(void)
     memset(dx.data, 0, sn_tensor_numel(&dx) * 4);
     maxpool2_backward(&x, &rp, &dx);
     fd_layer("maxpool2", maxpool2_forward, &x, &yp, &dx, &rp);
+    /* the recorded winners route the gradient exactly as the input does */
+    {
+        sn_tensor ya, dxa;
+        uint8_t arg[2 * 3 * 3 * 4];
+        sn_tensor_alloc(&ya, n, c, h / 2, w / 2, "pool");
+        sn_tensor_alloc(&dxa, n, c, h, w, "pool");
+        memset(dxa.data, 0, sn_tensor_numel(&dxa) * 4);
+        memset(dx.data, 0, sn_tensor_numel(&dx) * 4);
+        x.data[1] = x.data[0]; /* a tie in the first window */
+        maxpool2_forward(&x, &yp);
+        maxpool2_backward(&x, &rp, &dx);
+        maxpool2_forward_arg(&x, &ya, arg);
+        maxpool2_backward_arg(arg, &rp, &dxa);
+        EXPECT_MSG(memcmp(ya.data, yp.data, sn_tensor_numel(&yp) * 4) == 0, "max-pool with winners: output differs");
+        EXPECT_MSG(memcmp(dxa.data, dx.data, sn_tensor_numel(&dx) * 4) == 0, "max-pool by winners: gradient differs");
+        sn_tensor_free(&ya);
+        sn_tensor_free(&dxa);
+    }
     /* ties go to the first maximum */
     sn_tensor tie = sn_tensor_view((float[]){1, 1, 1, 1}, 1, 1, 2, 2), tp, tg, td;
     sn_tensor_alloc(&tp, 1, 1, 1, 1, "t");
@@ -318,6 +396,13 @@ static void test_elementwise(void)
     maxpool2_forward(&tie, &tp);
     maxpool2_backward(&tie, &tg, &td);
     EXPECT(tdd[0] == 5 && tdd[1] == 0 && tdd[2] == 0 && tdd[3] == 0);
+    {
+        uint8_t ta;
+        memset(tdd, 0, sizeof tdd);
+        maxpool2_forward_arg(&tie, &tp, &ta);
+        maxpool2_backward_arg(&ta, &tg, &td);
+        EXPECT(ta == 0 && tdd[0] == 5 && tdd[1] == 0 && tdd[2] == 0 && tdd[3] == 0);
+    }
     sn_tensor_free(&tp);
 
     sn_tensor yu, yu2, ru = rt(n, c, 2 * h, 2 * w);
@@ -469,10 +554,18 @@ int main(void)
     test_conv_forward_algos(3, 4, 6, 3, 17, 16);   /* a full group and a padded one */
     test_conv_forward_algos(4, 0, 8, 2, 8, 12);    /* W not a multiple of 16: GEMM only */
     test_conv_relu_nan();
+    test_winograd_transforms();
+    test_conv_forward_algos(3, 0, 32, 2, 16, 32);   /* winograd: first layer, one vector per tile row */
+    test_conv_forward_algos(5, 3, 8, 3, 10, 64);    /* winograd: two sources, two vectors per tile row */
+    test_conv_forward_algos(40, 0, 6, 2, 6, 96);    /* winograd: padded group, partial register blocks */
+    test_conv_forward_algos(300, 0, 13, 1, 34, 32); /* winograd: bands of tile rows, long channel sums */
+    test_conv_forward_algos(16, 8, 8, 2, 12, 32);   /* winograd chosen by conv_forward */
     test_conv(4, 8, 8, 16, 32); /* input gradients of both sources by the direct kernel */
     test_conv(8, 0, 12, 9, 16); /* ... of one source; dW from col(x) (kin < kout) */
     test_conv(4, 6, 8, 8, 16);  /* a source of 6 channels (a padded group) */
     test_conv(4, 0, 8, 8, 12);  /* W not a multiple of 16: GEMM input gradients */
+    test_conv(8, 8, 16, 6, 32); /* Winograd forward and input gradients of both sources */
+    test_conv(16, 0, 24, 4, 64); /* ... of one source, two vectors per tile row */
     sn_threads_set(1);
     test_conv(4, 3, 6, 8, 8); /* one thread gives the same as the reference too */
     test_conv(9, 0, 2, 12, 10);

@@ -56,6 +56,8 @@ static void fd_check(sn_net_kind kind, int width, int units, int size)
     EXPECT(sn_loss_compute(&sp, out, &t, (double)sn_tensor_numel(out), &sums, &dout) == SN_OK);
     sn_unet_zero_grad(net);
     EXPECT(sn_unet_backward(net, &dout, NULL) == SN_OK);
+    /* the backward pass writes gradients over the activations: a second one must be refused */
+    EXPECT(sn_unet_backward(net, &dout, NULL) == SN_EINVAL);
     const float *g = sn_unet_grads(net);
 
     /* probe parameters of every tensor: a few entries each */

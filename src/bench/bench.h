@@ -14,5 +14,6 @@ int sn_cmd_loadbench(int argc, char **argv);
 int sn_cmd_bench_pseudo(int argc, char **argv);
 int sn_cmd_bench_eval(int argc, char **argv);
 int sn_cmd_results_diff(int argc, char **argv);
+int sn_cmd_bench_conv(int argc, char **argv);
 
 #endif

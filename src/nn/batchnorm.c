@@ -7,6 +7,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Plane sums: float partial sums over short chunks (vectorised, fixed order), chunks added in
  * double, so long planes lose no precision. */
@@ -40,17 +41,32 @@ static double plane_sqdev(const float *p, size_t n, float m)
     return s;
 }
 
-/* sum of the (ReLU-masked) gradient d and of d * xhat over a plane */
-static void plane_grad_sums(const float *g, const float *x, const float *y, size_t n, float m, float is,
-                            double *sdy, double *sdyx)
+/* The forward's affine map y = x * scale + shift (before the ReLU), in one place: the backward
+ * recomputes the ReLU mask with it, so it must round exactly as the forward did. */
+static inline float bn_affine(float x, float scale, float shift) { return x * scale + shift; }
+
+/* scale = invstd * gamma, shift = beta - mean * scale per channel (forward and backward alike) */
+__attribute__((noinline)) static void bn_coefs(int c, const float *gamma, const float *beta, const float *mean, const float *invstd,
+                     float *scale, float *shift)
+{
+    for (int ch = 0; ch < c; ch++) {
+        scale[ch] = invstd[ch] * gamma[ch];
+        shift[ch] = beta[ch] - mean[ch] * scale[ch];
+    }
+}
+
+/* sum of the (ReLU-masked) gradient d and of d * xhat over a plane; relu: mask where
+ * bn_affine(x, sc, sh) is not positive (where the forward's ReLU output was 0) */
+static void plane_grad_sums(const float *g, const float *x, int relu, float sc, float sh, size_t n, float m,
+                            float is, double *sdy, double *sdyx)
 {
     for (size_t j0 = 0; j0 < n; j0 += SN_BN_CHUNK) {
         const size_t j1 = j0 + SN_BN_CHUNK < n ? j0 + SN_BN_CHUNK : n;
         float a = 0.0f, b = 0.0f;
-        if (y) {
+        if (relu) {
 #pragma omp simd reduction(+ : a, b)
             for (size_t j = j0; j < j1; j++) {
-                const float d = y[j] > 0.0f ? g[j] : 0.0f;
+                const float d = bn_affine(x[j], sc, sh) > 0.0f ? g[j] : 0.0f;
                 a += d;
                 b += d * ((x[j] - m) * is);
             }
@@ -123,10 +139,7 @@ sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, con
             invstd[ch] = (float)(1.0 / sqrt((double)running_var[ch] + s->eps));
         }
     }
-    for (int ch = 0; ch < c; ch++) {
-        scale[ch] = invstd[ch] * gamma[ch];
-        shift[ch] = beta[ch] - mean[ch] * scale[ch];
-    }
+    bn_coefs(c, gamma, beta, mean, invstd, scale, shift);
 #pragma omp parallel for schedule(static)
     for (long pl = 0; pl < (long)n * c; pl++) {
         const int ch = (int)(pl % c);
@@ -136,13 +149,13 @@ sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, con
         if (s->relu)
 #pragma omp simd
             for (size_t j = 0; j < hw; j++) {
-                float v = p[j] * a + b;
+                float v = bn_affine(p[j], a, b);
                 q[j] = v < 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch, so it reaches the loss check */
             }
         else
 #pragma omp simd
             for (size_t j = 0; j < hw; j++)
-                q[j] = p[j] * a + b;
+                q[j] = bn_affine(p[j], a, b);
     }
 done:
     sn_free(acc);
@@ -150,18 +163,26 @@ done:
     return status;
 }
 
-sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor *y,
-                      const float *gamma, const float *mean, const float *invstd,
+sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const float *gamma, const float *beta,
+                      const float *mean, const float *invstd,
                       const sn_reduce_hook *hook, const sn_tensor *dy, sn_tensor *dx,
                       float *dgamma, float *dbeta)
 {
     const int n = x->n, c = x->c;
     const size_t hw = sn_tensor_plane(x);
     SN_ASSERT(c == s->c && dy->n == n && dy->c == c && dx->n == n && dx->c == c);
-    SN_ASSERT(!s->relu || y != NULL);
+    SN_ASSERT(!s->relu || beta != NULL);
     sn_status status = SN_OK;
     double *acc = NULL;
+    float *scale = NULL, *shift = NULL;
     SN_ALLOC(acc, 2 * (size_t)c + 1, "batch-norm gradient sums");
+    SN_ALLOC(scale, 2 * (size_t)c, "batch-norm coefficients");
+    shift = scale + c;
+    /* the forward's coefficients, for the ReLU mask */
+    if (s->relu)
+        bn_coefs(c, gamma, beta, mean, invstd, scale, shift);
+    else
+        memset(scale, 0, 2 * (size_t)c * sizeof(float));
 
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
@@ -169,7 +190,7 @@ sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor 
         const float m = mean[ch], is = invstd[ch];
         for (int i = 0; i < n; i++) {
             const size_t off = ((size_t)i * c + ch) * hw;
-            plane_grad_sums(dy->data + off, x->data + off, s->relu ? y->data + off : NULL, hw, m, is, &sdy,
+            plane_grad_sums(dy->data + off, x->data + off, s->relu, scale[ch], shift[ch], hw, m, is, &sdy,
                             &sdyx);
         }
         acc[ch] = sdy;
@@ -187,15 +208,15 @@ sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor 
         const int ch = (int)(pl % c);
         const size_t off = (size_t)pl * hw;
         const float *g = dy->data + off, *xp = x->data + off;
-        const float *yp = s->relu ? y->data + off : NULL;
         float *o = dx->data + off;
         const float m = mean[ch], is = invstd[ch];
         const float k = gamma[ch] * is;
         const float mdy = (float)(acc[ch] / count), mdyx = (float)(acc[c + ch] / count);
-        if (yp) {
+        const float sc = scale[ch], sh = shift[ch];
+        if (s->relu) {
 #pragma omp simd
             for (size_t j = 0; j < hw; j++) {
-                const float d = yp[j] > 0.0f ? g[j] : 0.0f;
+                const float d = bn_affine(xp[j], sc, sh) > 0.0f ? g[j] : 0.0f;
                 o[j] = k * (d - mdy - ((xp[j] - m) * is) * mdyx);
             }
         } else {
@@ -206,5 +227,6 @@ sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor 
     }
 done:
     sn_free(acc);
+    sn_free(scale);
     return status;
 }

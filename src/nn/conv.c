@@ -251,15 +251,17 @@ sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, i
 }
 
 /* The direct kernel serves every layer it supports (forward, and the input gradient, which is
- * a forward convolution of dy), unless SERNET_CONV_ALGO=gemm (read once) asks for the GEMM path
- * everywhere, for measurements. */
-static int algo_gemm_only;
+ * a forward convolution of dy), and the Winograd kernel the forward convolutions that allow it
+ * (inference), unless SERNET_CONV_ALGO (read once) asks for "gemm" everywhere or "direct" (no
+ * Winograd), for measurements. */
+static int algo_gemm_only, algo_no_winograd;
 static pthread_once_t algo_once = PTHREAD_ONCE_INIT;
 
 static void algo_init(void)
 {
     const char *e = getenv("SERNET_CONV_ALGO");
     algo_gemm_only = e && strcmp(e, "gemm") == 0;
+    algo_no_winograd = algo_gemm_only || (e && strcmp(e, "direct") == 0);
 }
 
 static int algo_direct_allowed(void)
@@ -268,10 +270,21 @@ static int algo_direct_allowed(void)
     return !algo_gemm_only;
 }
 
+/* Winograd where the shape asks for it, the kernel applies, and it pays: both transforms must be
+ * shared by enough channels (measured: the first layer, 3 input channels, is slower than the
+ * direct kernel). */
+static int use_winograd(const sn_conv_shape *s, int h, int w)
+{
+    pthread_once(&algo_once, algo_init);
+    return s->winograd && !algo_no_winograd && s->cin >= 16 && s->cout >= 8 && conv_winograd_supported(s, h, w);
+}
+
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                        const float *b, sn_tensor *y)
 {
     SN_ASSERT(check_sources(s, x, nx));
+    if (use_winograd(s, x[0]->h, x[0]->w))
+        return conv_forward_winograd(s, x, nx, w, b, y);
     if (algo_direct_allowed() && conv_direct_supported(s, x[0]->h, x[0]->w))
         return conv_forward_direct(s, x, nx, w, b, y);
     return conv_forward_gemm(s, x, nx, w, b, y);
@@ -300,6 +313,21 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
     /* two sources with both gradients wanted: one GEMM into a scratch tile, then split */
     const int split = nx > 1 && all_dx;
 
+    /* The input gradients by the direct kernel (a forward convolution of dy with wt, one per
+     * source), where it applies: the column matrix is then built only for the weight gradient,
+     * from dy or x, whichever is smaller. The weight gradient comes first, so that dx[i] may share
+     * x[i]'s storage. */
+    int direct_dx = want_dx && algo_direct_allowed();
+    for (int i = 0; i < nx && direct_dx; i++) {
+        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, 0};
+        direct_dx = conv_direct_supported(&ts, h, wd);
+    }
+    if (direct_dx && (dw || db)) {
+        sn_status st = conv_backward(s, x, nx, w, dy, NULL, dw, db);
+        if (st != SN_OK)
+            return st;
+    }
+
     /* flipped, transposed kernel: wt[ci][co][ky][kx] = w[co][ci][k-1-ky][k-1-kx] */
     float *wt = NULL;
     if (want_dx) {
@@ -312,27 +340,20 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                     wt[((size_t)ci * s->cout + co) * kk + q] = w[((size_t)co * s->cin + ci) * kk + (kk - 1 - q)];
     }
 
-    /* The input gradients by the direct kernel (a forward convolution of dy with wt, one per
-     * source), where it applies: the column matrix is then built only for the weight gradient,
-     * from dy or x, whichever is smaller. */
-    int direct_dx = want_dx && algo_direct_allowed();
-    for (int i = 0; i < nx && direct_dx; i++) {
-        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0};
-        direct_dx = conv_direct_supported(&ts, h, wd);
-    }
     if (direct_dx) {
         const sn_tensor *dys[1] = {dy};
         int c0 = 0;
         for (int i = 0; i < nx; i++) {
-            const sn_conv_shape ts = {s->cout, x[i]->c, k, 0};
+            const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, s->winograd};
             if (dx[i]) {
-                sn_status st = conv_forward_direct(&ts, dys, 1, wt + (size_t)c0 * kout, NULL, dx[i]);
+                sn_status st = (use_winograd(&ts, h, wd) ? conv_forward_winograd : conv_forward_direct)(
+                    &ts, dys, 1, wt + (size_t)c0 * kout, NULL, dx[i]);
                 if (st != SN_OK)
                     return st;
             }
             c0 += x[i]->c;
         }
-        return dw || db ? conv_backward(s, x, nx, w, dy, NULL, dw, db) : SN_OK;
+        return SN_OK;
     }
 
     float *partials[256] = {0};
@@ -358,27 +379,8 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                 const tile_t t = tile_of(&pl, it);
                 if (use_dy_col)
                     im2col_tile(dys, 1, k, &t, col);
-                /* input gradients */
-                if (want_dx && (split || t.g > 1)) {
-                    sn_gemm(0, 0, s->cin, t.t, kout, 1.0f, wt, kout, col, t.t, 0.0f, scratch, t.t);
-                    size_t c0 = 0;
-                    for (int i = 0; i < nx; i++) {
-                        if (dx[i])
-                            scatter_tile(scratch, c0, &t, wd, dx[i]);
-                        c0 += (size_t)x[i]->c;
-                    }
-                } else if (want_dx) {
-                    int c0 = 0;
-                    for (int i = 0; i < nx; i++) {
-                        if (dx[i]) {
-                            float *dxt = dx[i]->data + (size_t)t.img0 * x[i]->c * hw + (size_t)t.r0 * wd;
-                            sn_gemm(0, 0, x[i]->c, t.t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col, t.t,
-                                    0.0f, dxt, (int)hw);
-                        }
-                        c0 += x[i]->c;
-                    }
-                }
-                /* weight gradient; part holds it as [ci][co][q] (flipped) when from dy */
+                /* weight gradient first (x at the tile's pixels only, when dx is wanted): dx[i] may share
+                 * x[i]'s storage; part holds it as [ci][co][q] (flipped) when from dy */
                 if (dw_from_dy) {
                     if (t.g > 1) {
                         gather_tile(x, nx, &t, wd, scratch);
@@ -400,6 +402,26 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
                     } else {
                         const float *dyt = dy->data + (size_t)t.img0 * s->cout * hw + (size_t)t.r0 * wd;
                         sn_gemm(0, 1, s->cout, kin, t.t, 1.0f, dyt, (int)hw, col, t.t, 1.0f, part, kin);
+                    }
+                }
+                /* input gradients */
+                if (want_dx && (split || t.g > 1)) {
+                    sn_gemm(0, 0, s->cin, t.t, kout, 1.0f, wt, kout, col, t.t, 0.0f, scratch, t.t);
+                    size_t c0 = 0;
+                    for (int i = 0; i < nx; i++) {
+                        if (dx[i])
+                            scatter_tile(scratch, c0, &t, wd, dx[i]);
+                        c0 += (size_t)x[i]->c;
+                    }
+                } else if (want_dx) {
+                    int c0 = 0;
+                    for (int i = 0; i < nx; i++) {
+                        if (dx[i]) {
+                            float *dxt = dx[i]->data + (size_t)t.img0 * x[i]->c * hw + (size_t)t.r0 * wd;
+                            sn_gemm(0, 0, x[i]->c, t.t, kout, 1.0f, wt + (size_t)c0 * kout, kout, col, t.t,
+                                    0.0f, dxt, (int)hw);
+                        }
+                        c0 += x[i]->c;
                     }
                 }
                 if (db)

@@ -92,6 +92,52 @@ void maxpool2_backward(const sn_tensor *x, const sn_tensor *dy, sn_tensor *dx)
     }
 }
 
+/* As maxpool2_forward, recording the winner of each window (0..3, raster order): the same
+ * comparisons as maxpool2_backward makes, so maxpool2_backward_arg routes identically. */
+void maxpool2_forward_arg(const sn_tensor *x, sn_tensor *y, uint8_t *arg)
+{
+    const int h = x->h, w = x->w, oh = h / 2, ow = w / 2;
+    SN_ASSERT(h % 2 == 0 && w % 2 == 0 && y->h == oh && y->w == ow && y->c == x->c && y->n == x->n);
+    const long planes = (long)x->n * x->c;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *p = x->data + (size_t)pl * h * w;
+        float *q = y->data + (size_t)pl * oh * ow;
+        uint8_t *ap = arg + (size_t)pl * oh * ow;
+        for (int i = 0; i < oh; i++) {
+            const float *r0 = p + (size_t)(2 * i) * w, *r1 = r0 + w;
+            for (int j = 0; j < ow; j++) {
+                const float v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};
+                int best = 0;
+                for (int k = 1; k < 4; k++)
+                    if (v[k] > v[best])
+                        best = k;
+                q[(size_t)i * ow + j] = v[best];
+                ap[(size_t)i * ow + j] = (uint8_t)best;
+            }
+        }
+    }
+}
+
+/* arg: from maxpool2_forward_arg; dy: [N, C, H/2, W/2]; dx: [N, C, H, W] += routed gradient */
+void maxpool2_backward_arg(const uint8_t *arg, const sn_tensor *dy, sn_tensor *dx)
+{
+    const int h = dx->h, w = dx->w, oh = h / 2, ow = w / 2;
+    SN_ASSERT(dy->h == oh && dy->w == ow && dy->c == dx->c && dy->n == dx->n);
+    const long planes = (long)dx->n * dx->c;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const uint8_t *ap = arg + (size_t)pl * oh * ow;
+        const float *g = dy->data + (size_t)pl * oh * ow;
+        float *d = dx->data + (size_t)pl * h * w;
+        for (int i = 0; i < oh; i++)
+            for (int j = 0; j < ow; j++) {
+                const int k = ap[(size_t)i * ow + j];
+                d[(size_t)(2 * i + (k >> 1)) * w + 2 * j + (k & 1)] += g[(size_t)i * ow + j];
+            }
+    }
+}
+
 /* Source coordinate of output index o for a x2 up-sampling with half-pixel centres:
  * s = max(0, (o + 0.5) / 2 - 0.5); taps i0 = floor(s), i1 = min(i0 + 1, n - 1). */
 static void up_taps(int o, int n, int *i0, int *i1, float *l1)

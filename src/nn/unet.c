@@ -46,9 +46,14 @@ struct sn_unet {
     /* activations */
     int cur_n, cur_s;
     sn_tensor pooled[SN_MAX_LEVELS], up[SN_MAX_LEVELS], out_z, out;
+    /* training: which input of each 2x2 window won the max-pool into pooled[l] (l >= 1), so the
+     * pool's backward needs no copy of its input */
+    uint8_t *pool_arg[SN_MAX_LEVELS];
+    size_t pool_arg_cap[SN_MAX_LEVELS];
     const sn_tensor *x_in;
     int have_train_forward;
-    /* gradient scratch */
+    /* gradient scratch. g_out, g_skip, g_up and g_pool are views of activations that are dead
+     * by the time their gradient is written (see ensure_grads); only g_tmp owns memory */
     sn_tensor g_out[SN_MAX_LEVELS], g_tmp[SN_MAX_LEVELS], g_skip[SN_MAX_LEVELS],
         g_up[SN_MAX_LEVELS], g_pool[SN_MAX_LEVELS], g_final;
 };
@@ -80,7 +85,7 @@ static void layout_block(sn_unet *net, block_t *b, const char *bname, int cin, i
         if (!count_only) {
             unit_t *un = &b->u[u];
             char name[48];
-            un->conv = (sn_conv_shape){ci, cout, 3, 0};
+            un->conv = (sn_conv_shape){ci, cout, 3, 0, 1}; /* Winograd where it applies and pays */
             un->bn = (sn_bn_shape){cout, 0, 0, 1};
             un->w_off = *po;
             un->b_off = *po + nw;
@@ -121,7 +126,7 @@ static void layout(sn_unet *net, int count_only, size_t *np, size_t *nb)
     }
     const size_t nw = (size_t)net->out_c * net->widths[0] * 9;
     if (!count_only) {
-        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3, 0};
+        net->out_conv = (sn_conv_shape){net->widths[0], net->out_c, 3, 0, 0};
         net->ow_off = po;
         net->ob_off = po + nw;
         int dw[4] = {net->out_c, net->widths[0], 3, 3}, db[1] = {net->out_c};
@@ -226,6 +231,9 @@ static void free_activations(sn_unet *net)
         sn_tensor_free(&net->g_skip[l]);
         sn_tensor_free(&net->g_up[l]);
         sn_tensor_free(&net->g_pool[l]);
+        sn_free(net->pool_arg[l]);
+        net->pool_arg[l] = NULL;
+        net->pool_arg_cap[l] = 0;
     }
     sn_tensor_free(&net->out_z);
     sn_tensor_free(&net->out);
@@ -343,14 +351,18 @@ size_t sn_unet_activation_bytes(const sn_unet *net)
              net->g_skip[l].cap + net->g_up[l].cap + net->g_pool[l].cap;
     }
     b += net->out_z.cap + net->out.cap + net->g_final.cap;
-    return b * sizeof(float);
+    size_t arg = 0;
+    for (int l = 0; l < SN_MAX_LEVELS; l++)
+        arg += net->pool_arg_cap[l];
+    return b * sizeof(float) + arg;
 }
 
 /* ---- forward ----------------------------------------------------------------------------- */
 
 /* The fused inference path writes each unit's output straight into `a`: z is needed only by
- * training (BN statistics, backward) and by the unfused path. */
-static sn_status ensure_activations(sn_unet *net, int n, int s, int need_z)
+ * training (BN statistics, backward) and by the unfused path; the max-pool winners only by
+ * training. */
+static sn_status ensure_activations(sn_unet *net, int n, int s, int need_z, int training)
 {
     sn_status status = SN_OK;
     const int L = net->levels;
@@ -365,6 +377,16 @@ static sn_status ensure_activations(sn_unet *net, int n, int s, int need_z)
             }
         if (l > 0)
             SN_TRY(sn_tensor_ensure(&net->pooled[l], n, net->widths[l - 1], sl, sl, "activations"));
+        if (l > 0 && training) {
+            const size_t need = (size_t)n * net->widths[l - 1] * sl * sl;
+            if (net->pool_arg_cap[l] < need) {
+                sn_free(net->pool_arg[l]);
+                net->pool_arg[l] = NULL;
+                net->pool_arg_cap[l] = 0;
+                SN_ALLOC(net->pool_arg[l], need, "max-pool winners");
+                net->pool_arg_cap[l] = need;
+            }
+        }
         if (l < L - 1)
             SN_TRY(sn_tensor_ensure(&net->up[l], n, net->widths[l + 1], sl, sl, "activations"));
     }
@@ -481,7 +503,10 @@ static sn_status forward_pass(sn_unet *net, const sn_tensor *x, int training, co
             const sn_tensor *src[1] = {x};
             SN_TRY(block_forward(net, &net->enc[0], src, 1, training, hook));
         } else {
-            maxpool2_forward(block_out(&net->enc[l - 1]), &net->pooled[l]);
+            if (training)
+                maxpool2_forward_arg(block_out(&net->enc[l - 1]), &net->pooled[l], net->pool_arg[l]);
+            else
+                maxpool2_forward(block_out(&net->enc[l - 1]), &net->pooled[l]);
             const sn_tensor *src[1] = {&net->pooled[l]};
             SN_TRY(block_forward(net, &net->enc[l], src, 1, training, hook));
         }
@@ -529,7 +554,7 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
     const size_t in_img = (size_t)3 * s * s, out_img = (size_t)net->out_c * s * s;
     for (int i0 = 0; i0 < x->n; i0 += chunk) {
         const int m = SN_MIN(chunk, x->n - i0);
-        SN_TRY(ensure_activations(net, m, s, !fold));
+        SN_TRY(ensure_activations(net, m, s, !fold, training));
         sn_tensor xv = sn_tensor_view(x->data + (size_t)i0 * in_img, m, 3, s, s);
         sn_tensor ov = sn_tensor_view(net->out.data + (size_t)i0 * out_img, m, net->out_c, s, s);
         SN_TRY(forward_pass(net, m == x->n ? x : &xv, training, hook, &ov));
@@ -543,23 +568,36 @@ done:
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
+/* Most gradients live in the storage of an activation that the backward pass no longer needs
+ * once the gradient is written (training memory: issue 15):
+ * - g_up[l] in up[l] and g_pool[l] in pooled[l]: the convolution that reads the source writes its
+ *   gradient (conv_backward computes the weight gradient first);
+ * - g_skip[l] in the encoder's output at level l: read by the decoder's first convolution, which
+ *   writes its gradient there (as above), and by the max-pool, whose backward uses the recorded
+ *   winners instead; at the bottom level only the up-sampling read it (forward);
+ * - g_out[l] in the decoder's output at level l: read by the output convolution (l = 0, as above)
+ *   or only by the forward up-sampling (l > 0);
+ * - g_final in out_z (the sigmoid's backward reads its output, not its input).
+ * The BatchNorm backward recomputes its ReLU mask from z, so the post-ReLU outputs are not
+ * needed either. The backward pass therefore destroys the activations: it runs once per
+ * training forward. */
 static sn_status ensure_grads(sn_unet *net)
 {
     sn_status status = SN_OK;
     const int L = net->levels, n = net->cur_n, s = net->cur_s;
     for (int l = 0; l < L; l++) {
         const int sl = s >> l;
-        SN_TRY(sn_tensor_ensure(&net->g_skip[l], n, net->widths[l], sl, sl, "gradients"));
+        net->g_skip[l] = sn_tensor_view(block_out(&net->enc[l])->data, n, net->widths[l], sl, sl);
         if (l < L - 1) {
-            SN_TRY(sn_tensor_ensure(&net->g_out[l], n, net->widths[l], sl, sl, "gradients"));
-            SN_TRY(sn_tensor_ensure(&net->g_up[l], n, net->widths[l + 1], sl, sl, "gradients"));
+            net->g_out[l] = sn_tensor_view(block_out(&net->dec[l])->data, n, net->widths[l], sl, sl);
+            net->g_up[l] = sn_tensor_view(net->up[l].data, n, net->widths[l + 1], sl, sl);
         }
         if (net->units > 1)
             SN_TRY(sn_tensor_ensure(&net->g_tmp[l], n, net->widths[l], sl, sl, "gradients"));
         if (l > 0)
-            SN_TRY(sn_tensor_ensure(&net->g_pool[l], n, net->widths[l - 1], sl, sl, "gradients"));
+            net->g_pool[l] = sn_tensor_view(net->pooled[l].data, n, net->widths[l - 1], sl, sl);
     }
-    SN_TRY(sn_tensor_ensure(&net->g_final, n, net->out_c, s, s, "gradients"));
+    net->g_final = sn_tensor_view(net->out_z.data, n, net->out_c, s, s); /* pre-sigmoid output: dead */
 done:
     return status;
 }
@@ -575,8 +613,8 @@ static sn_status block_backward(sn_unet *net, block_t *b, const sn_tensor *const
     for (int u = b->n - 1; u >= 0; u--) {
         unit_t *un = &b->u[u];
         float *p = net->params, *gr = net->grads;
-        SN_TRY(bn_backward(&un->bn, &un->z, &un->a, p + un->g_off, un->mean, un->invstd, hook, cur, cur,
-                           gr + un->g_off, gr + un->be_off));
+        SN_TRY(bn_backward(&un->bn, &un->z, p + un->g_off, p + un->be_off, un->mean, un->invstd, hook, cur,
+                           cur, gr + un->g_off, gr + un->be_off));
         if (u > 0) {
             const sn_tensor *in[1] = {&b->u[u - 1].a};
             sn_tensor *din[1] = {other};
@@ -599,8 +637,9 @@ sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_
     const int L = net->levels;
     float *gr = net->grads;
     if (!net->have_train_forward)
-        SN_FAIL(SN_EINVAL, "backward needs a training-mode forward first");
+        SN_FAIL(SN_EINVAL, "backward needs a training-mode forward first (one backward per forward)");
     SN_ASSERT(dout->n == net->out.n && dout->c == net->out.c && dout->h == net->out.h);
+    net->have_train_forward = 0; /* the activations hold gradients from here on */
     SN_TRY(ensure_grads(net));
     sigmoid_backward(&net->out, dout, &net->g_final);
     {
@@ -621,7 +660,7 @@ sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_
             const sn_tensor *src[1] = {&net->pooled[l]};
             sn_tensor *dsrc[1] = {&net->g_pool[l]};
             SN_TRY(block_backward(net, &net->enc[l], src, 1, &net->g_skip[l], &net->g_tmp[l], dsrc, hook));
-            maxpool2_backward(block_out(&net->enc[l - 1]), &net->g_pool[l], &net->g_skip[l - 1]);
+            maxpool2_backward_arg(net->pool_arg[l], &net->g_pool[l], &net->g_skip[l - 1]);
         } else {
             const sn_tensor *src[1] = {net->x_in};
             sn_tensor *dsrc[1] = {NULL};

@@ -15,6 +15,8 @@
 typedef struct {
     int cin, cout, k;
     int relu; /* forward only: ReLU applied to the output in the same pass (inference, BN folded) */
+    int winograd; /* the Winograd kernel may serve its forward and its input gradient (outputs
+                   * differ from the direct kernel's in the last bits) */
 } sn_conv_shape;
 
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
@@ -29,8 +31,20 @@ sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, i
 int conv_direct_supported(const sn_conv_shape *s, int h, int w);
 sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                               const float *b, sn_tensor *y);
+/* Winograd F(2x2, 3x3), AVX-512 (src/nn/conv_winograd.c): K = 3, H even, W a multiple of 32;
+ * conv_forward and conv_backward's input gradient take it for shapes that ask for it
+ * (s->winograd), from 16 input and 8 output channels on, unless SERNET_CONV_ALGO is "direct" or
+ * "gemm". conv_winograd_transform_ref: the scalar transforms of one tile
+ * (v = B^T d B of a 4x4 patch, u = G g G^T of 3x3 weights, y = A^T m A). */
+int conv_winograd_supported(const sn_conv_shape *s, int h, int w);
+sn_status conv_forward_winograd(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                                const float *b, sn_tensor *y);
+void conv_winograd_transform_ref(const float d[16], const float g[9], const float m[16], float v[16],
+                                 float u[16], float y[4]);
 /* dy: [N, Cout, H, W]. dx[i] (may be NULL: no input gradient wanted) receive the gradient of
- * the matching source (overwritten). dw, db are accumulated (+=). */
+ * the matching source (overwritten); dx[i] may share x[i]'s storage (the weight gradient reads
+ * x before the input gradient overwrites it), so a source dead after the backward pass can hold
+ * its own gradient. dw, db are accumulated (+=). */
 sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                         const sn_tensor *dy, sn_tensor *const *dx, float *dw, float *db);
 
@@ -53,10 +67,12 @@ typedef struct {
 sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, const float *gamma,
                      const float *beta, float *running_mean, float *running_var,
                      const sn_reduce_hook *reduce, float *mean, float *invstd, sn_tensor *y);
-/* dy: gradient w.r.t. y (post-ReLU when s->relu; y is then needed for the mask). dx may alias
- * dy. dgamma, dbeta accumulated with this rank's local sums. */
-sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const sn_tensor *y,
-                      const float *gamma, const float *mean, const float *invstd,
+/* dy: gradient w.r.t. y (post-ReLU when s->relu). The ReLU mask is recomputed from x, gamma,
+ * beta, mean and invstd with the forward's arithmetic (so y need not be kept: the U-Nets reuse
+ * its storage for gradients). dx may alias dy. dgamma, dbeta accumulated with this rank's local
+ * sums. */
+sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const float *gamma, const float *beta,
+                      const float *mean, const float *invstd,
                       const sn_reduce_hook *reduce, const sn_tensor *dy, sn_tensor *dx,
                       float *dgamma, float *dbeta);
 
@@ -69,9 +85,13 @@ void sigmoid_backward(const sn_tensor *y, const sn_tensor *dy, sn_tensor *dx);
 
 /* ---- 2x2 max-pool, stride 2 --------------------------------------------------------------
  * x: [N, C, H, W] (H, W even)   y: [N, C, H/2, W/2]. Ties: the first maximum in raster order
- * gets the gradient. dx is accumulated (+=). */
+ * gets the gradient. dx is accumulated (+=). maxpool2_forward_arg also records, per output
+ * pixel, which of the 4 inputs won (0..3 in raster order; arg has N*C*H/2*W/2 bytes), so that
+ * maxpool2_backward_arg needs no copy of x: the same routing as maxpool2_backward. */
 void maxpool2_forward(const sn_tensor *x, sn_tensor *y);
 void maxpool2_backward(const sn_tensor *x, const sn_tensor *dy, sn_tensor *dx);
+void maxpool2_forward_arg(const sn_tensor *x, sn_tensor *y, uint8_t *arg);
+void maxpool2_backward_arg(const uint8_t *arg, const sn_tensor *dy, sn_tensor *dx);
 
 /* ---- bilinear x2 up-sampling, half-pixel centres (align_corners = False) ------------------
  * x: [N, C, H, W]   y: [N, C, 2H, 2W]. dx is overwritten. */
