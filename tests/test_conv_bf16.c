@@ -101,7 +101,7 @@ static void case_open(conv_case *c, int cin_a, int cin_b, int cout, int n, int h
     c->b = malloc(sizeof(float) * cout);
     fill(c->w, (size_t)cout * cin * 9, 0.5f);
     fill(c->b, (size_t)cout, 0.5f);
-    const sn_conv_shape s = {cin, cout, 3, 0};
+    const sn_conv_shape s = {cin, cout, 3, 0, 0};
     c->wp = malloc(sizeof(uint32_t) * conv_bf16_packed_words(&s));
     conv_bf16_pack(&s, c->w, c->wp);
 }
@@ -123,7 +123,7 @@ static void test_ref_vs_fp32(int cin, int cout, int h, int w)
 {
     conv_case c;
     case_open(&c, cin, 0, cout, 2, h, w);
-    const sn_conv_shape s = {cin, cout, 3, 0};
+    const sn_conv_shape s = {cin, cout, 3, 0, 0};
     const sn_tensor *src[1] = {&c.xa};
     conv_forward_bf16_ref(&s, src, 1, c.w, c.b, &c.yr);
     conv_forward_ref(&s, &c.x, c.w, c.b, &c.yf);
@@ -146,7 +146,7 @@ static void test_kernel(int cin_a, int cin_b, int cout, int n, int h, int w)
     const int cin = cin_a + cin_b;
     const sn_tensor *src[2] = {&c.xa, &c.xb};
     for (int relu = 0; relu < 2; relu++) {
-        const sn_conv_shape s = {cin, cout, 3, relu};
+        const sn_conv_shape s = {cin, cout, 3, relu, 0};
         EXPECT(conv_bf16_supported(&s, h, w));
         conv_forward_bf16_ref(&s, src, cin_b ? 2 : 1, c.w, c.b, &c.yr);
         memset(c.yk.data, 0xff, sn_tensor_numel(&c.yk) * sizeof(float)); /* NaN: every output written */
@@ -174,7 +174,7 @@ static void test_kernel_conversion(void)
     for (int i = 0; i < h * w; i++)
         x.data[i] = i < (int)(sizeof vals / sizeof vals[0]) ? bits_f(vals[i]) : frand() * 100.0f;
     float wt[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0};
-    const sn_conv_shape s = {1, 1, 3, 0};
+    const sn_conv_shape s = {1, 1, 3, 0, 0};
     uint32_t wp[conv_bf16_packed_words(&s)];
     conv_bf16_pack(&s, wt, wp);
     const sn_tensor *src[1] = {&x};
