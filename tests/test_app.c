@@ -108,7 +108,7 @@ static void check_pipeline(const char *data, const char *model)
     EXPECT(ts.interrupted == 0 && ts.seconds >= 0 && exists(model));
 
     static const char *const one_thread[] = {"threads=1"};
-    sn_infer_opts io = {0};
+    sn_infer_options io = {0};
     io.model = model;
     io.data = data;
     io.category = "weave";
@@ -139,7 +139,7 @@ static void check_pipeline(const char *data, const char *model)
     eo.what.results = NULL;
     expect_error(sn_eval_run(&eo, MPI_COMM_WORLD, &es), "eval without results", "results file");
 
-    sn_export_opts xo = {0};
+    sn_export_options xo = {0};
     xo.results = results;
     xo.data = data;
     xo.out = panels;

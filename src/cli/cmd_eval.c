@@ -38,7 +38,7 @@ int sn_cmd_eval(int argc, char **argv)
         "only where it clearly beats both (docs/quality.md).\n";
     sn_cli_config_args ca = {0};
     sn_eval_options eo = {0};
-    sn_evaluate_opts *o = &eo.what;
+    sn_evaluate_options *o = &eo.what;
     o->worst = 5;
     int pos = 0;
     const char *baseline = NULL, *model = NULL;

@@ -29,7 +29,7 @@ int sn_cmd_export(int argc, char **argv)
         "for every panel of an export. No configuration key changes the panels; --config and\n"
         "--set are validated as for every command.\n";
     sn_cli_config_args ca = {0};
-    sn_export_opts o = {0};
+    sn_export_options o = {0};
     const char *only = NULL;
     double threshold = NAN;
     long long limit = 0;

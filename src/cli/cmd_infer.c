@@ -38,7 +38,7 @@ int sn_cmd_infer(int argc, char **argv)
         "the dataset's size (overlaps averaged; score = maximum of the stitched map), so RESULTS.h5\n"
         "and `sernet eval` work at the dataset's size (docs/inference.md).\n";
     sn_cli_config_args ca = {0};
-    sn_infer_opts o = {0};
+    sn_infer_options o = {0};
     o.batch = 8;
     o.overlap = SN_TILE_OVERLAP_DEFAULT;
     int pos = 0;

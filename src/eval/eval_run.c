@@ -7,7 +7,7 @@
 
 sn_status sn_eval_run(const sn_eval_options *o, MPI_Comm comm, sn_eval_summary *summary)
 {
-    const sn_evaluate_opts *w = &o->what;
+    const sn_evaluate_options *w = &o->what;
     memset(summary, 0, sizeof *summary);
     /* the same on every rank: no agreement needed before returning */
     if (!o->cfg || !w->data || (!w->results && w->baseline != SN_BASELINE_SOBEL) || w->worst < 0)

@@ -297,7 +297,7 @@ done:
     return status;
 }
 
-sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_Comm comm)
+sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_options *o, MPI_Comm comm)
 {
     sn_status status = SN_OK, st = SN_OK;
     sn_h5file rf = {.id = H5I_INVALID_HID};

@@ -19,7 +19,7 @@
 /* ---- the run --------------------------------------------------------------------------------- */
 
 typedef struct {
-    const sn_infer_opts *o;
+    const sn_infer_options *o;
     MPI_Comm comm;
     int rank, size;
     sn_model *model;
@@ -468,7 +468,7 @@ done:
 static sn_status setup_tiles(run_state *r)
 {
     sn_status status = SN_OK;
-    const sn_infer_opts *o = r->o;
+    const sn_infer_options *o = r->o;
     const int S = sn_model_image_size(r->model);
     const char *tpath = o->train_data ? o->train_data : o->data;
     const int overlap = o->overlap == SN_TILE_OVERLAP_DEFAULT ? sn_tile_default_overlap(S) : o->overlap;
@@ -503,7 +503,7 @@ done:
 static sn_status setup(run_state *r)
 {
     sn_status status = SN_OK;
-    const sn_infer_opts *o = r->o;
+    const sn_infer_options *o = r->o;
     /* every rank loads the model itself; the outcome is agreed */
     status = sn_model_load(o->model, &r->model);
     if (status == SN_OK && (o->config_path || o->n_sets > 0))
@@ -574,7 +574,7 @@ done:
     return status;
 }
 
-sn_status sn_infer_run(const sn_infer_opts *o, MPI_Comm comm, sn_infer_summary *sum)
+sn_status sn_infer_run(const sn_infer_options *o, MPI_Comm comm, sn_infer_summary *sum)
 {
     sn_status status = SN_OK;
     run_state r;

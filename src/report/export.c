@@ -83,7 +83,7 @@ static void md_text(FILE *f, const char *s)
     }
 }
 
-static sn_status write_index(const sn_export_opts *o, sn_dataset *ds, const results_meta *m,
+static sn_status write_index(const sn_export_options *o, sn_dataset *ds, const results_meta *m,
                              const int64_t *sel, int64_t nsel, const float *scores,
                              const sn_export_summary *sum, char **panel_names, const char *path)
 {
@@ -128,7 +128,7 @@ done:
 }
 
 /* Render this rank's panels: items sel[begin .. begin + count). */
-static sn_status render_shard(const sn_export_opts *o, sn_h5file *rf, sn_dataset *ds,
+static sn_status render_shard(const sn_export_options *o, sn_h5file *rf, sn_dataset *ds,
                               const results_meta *m, const int64_t *sel, int64_t begin,
                               int64_t count, const sn_export_summary *sum, char **panel_names,
                               int64_t *written)
@@ -185,7 +185,7 @@ done:
     return status;
 }
 
-sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summary *sum)
+sn_status sn_export_run(const sn_export_options *o, MPI_Comm comm, sn_export_summary *sum)
 {
     sn_status status = SN_OK, local = SN_OK;
     sn_h5file rf = {.id = H5I_INVALID_HID};

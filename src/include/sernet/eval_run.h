@@ -12,7 +12,7 @@
 
 typedef struct {
     const sn_config *cfg;  /* resolved configuration (required; the map and metric keys) */
-    sn_evaluate_opts what; /* files, outputs, baseline, thresholds to store (sernet/evaluate.h) */
+    sn_evaluate_options what; /* files, outputs, baseline, thresholds to store (sernet/evaluate.h) */
 } sn_eval_options;
 
 typedef struct {

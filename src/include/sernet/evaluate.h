@@ -28,10 +28,10 @@ typedef struct {
      * sn_thresholds), "" meaning the model the results file names; NULL: do not. The model's
      * fingerprint must be the results file's. */
     const char *store_thresholds;
-} sn_evaluate_opts;
+} sn_evaluate_options;
 
 /* Collective over comm (any rank count, uneven shards). Rank 0 prints the table to stdout and
  * writes every output file; errors are agreed on every rank. */
-sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_opts *o, MPI_Comm comm);
+sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_options *o, MPI_Comm comm);
 
 #endif

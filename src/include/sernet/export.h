@@ -20,7 +20,7 @@ typedef struct {
     int64_t limit;        /* > 0: only the first `limit` selected images (dataset order) */
     sn_export_only only;
     int quiet;            /* no notes on stderr */
-} sn_export_opts;
+} sn_export_options;
 
 /* Where the predicted mask came from. */
 typedef enum {
@@ -40,7 +40,7 @@ typedef struct {
 
 /* Collective over comm. The results file must be complete and belong to the dataset (category,
  * image size, test count); every error is agreed across ranks and names the file concerned. */
-sn_status sn_export_run(const sn_export_opts *o, MPI_Comm comm, sn_export_summary *sum);
+sn_status sn_export_run(const sn_export_options *o, MPI_Comm comm, sn_export_summary *sum);
 
 /* The panel file name for a dataset item name: the extension of the last path component
  * replaced by ".png" (added when there is none). Names that are absolute, contain a ".." or

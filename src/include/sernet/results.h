@@ -41,7 +41,7 @@ typedef struct {
     int tile;
     int overlap;
     const char *train_data;
-} sn_infer_opts;
+} sn_infer_options;
 
 typedef struct {
     int64_t rows, done_before, done_now; /* test images; rows done before this run; by this run */
@@ -58,6 +58,6 @@ typedef struct {
 } sn_infer_summary;
 
 /* Collective. */
-sn_status sn_infer_run(const sn_infer_opts *o, MPI_Comm comm, sn_infer_summary *sum);
+sn_status sn_infer_run(const sn_infer_options *o, MPI_Comm comm, sn_infer_summary *sum);
 
 #endif
