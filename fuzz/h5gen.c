@@ -554,7 +554,7 @@ static void put_net(stream *s, hid_t f, sn_net_kind kind, int width, int units, 
     }
     hid_t gr = H5Gcreate2(f, g, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (gr < 0) {
-        sn_unet_destroy(net);
+        sn_unet_free(net);
         return;
     }
     attr_str(s, gr, g, "net", kind == SN_NET_SEG ? "seg" : "rec");
@@ -594,7 +594,7 @@ static void put_net(stream *s, hid_t f, sn_net_kind kind, int width, int units, 
         H5Gclose(tg);
     }
     H5Gclose(gr);
-    sn_unet_destroy(net);
+    sn_unet_free(net);
 }
 
 int fz_h5gen_model_write(const char *path, const uint8_t *data, size_t size, fz_h5gen_model_info *info)

@@ -237,7 +237,7 @@ static void test_unet(sn_net_kind kind, int width, int size)
     EXPECT(memcmp(out->data, ref, n * sizeof(float)) == 0);
     free(ref);
     sn_tensor_free(&x);
-    sn_unet_destroy(net);
+    sn_unet_free(net);
 }
 
 int main(void)
@@ -250,7 +250,7 @@ int main(void)
         EXPECT(sn_unet_create(&net, SN_NET_SEG, 4, 1, 1e-5, 0.1) == SN_OK);
         EXPECT(net && sn_unet_set_precision(net, SN_PREC_BF16) == SN_EINVAL &&
                strstr(sn_err_msg(), "precision = bf16") != NULL);
-        sn_unet_destroy(net);
+        sn_unet_free(net);
         printf("skipped: the bf16 kernel checks (this CPU does not report AVX512_BF16, or "
                "SERNET_NO_BF16 is set)\n");
         return sn_test_finish();

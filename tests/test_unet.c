@@ -89,7 +89,7 @@ static void fd_check(sn_net_kind kind, int width, int units, int size)
     sn_tensor_free(&x);
     sn_tensor_free(&t);
     sn_tensor_free(&dout);
-    sn_unet_destroy(net);
+    sn_unet_free(net);
 }
 
 /* Inference with BatchNorm folded into the convolutions (and the ReLU fused) against the
@@ -173,7 +173,7 @@ static void fold_check(sn_net_kind kind, int width, int units, int size, int n)
     sn_tensor_free(&x);
     sn_tensor_free(&ref);
     sn_tensor_free(&dout);
-    sn_unet_destroy(net);
+    sn_unet_free(net);
 }
 
 int main(void)
@@ -209,14 +209,14 @@ int main(void)
     EXPECT_MSG(strstr(sn_err_msg(), "multiple of 4") != NULL, "%s", sn_err_msg());
     sn_err_clear();
     sn_tensor_free(&bad);
-    sn_unet_destroy(net);
+    sn_unet_free(net);
     EXPECT(sn_unet_create(&net, SN_NET_REC, 2, 1, 1e-5, 0.1) == SN_OK);
     sn_tensor_zeros(&bad, 1, 3, 24, 24, "bad");
     EXPECT(sn_unet_forward(net, &bad, 0, NULL, &o) == SN_EINVAL);
     EXPECT_MSG(strstr(sn_err_msg(), "multiple of 16") != NULL, "%s", sn_err_msg());
     sn_err_clear();
     sn_tensor_free(&bad);
-    sn_unet_destroy(net);
+    sn_unet_free(net);
 
     fold_check(SN_NET_REC, 4, 2, 64, 3); /* direct kernel at 64..16, GEMM at 8 and 4 */
     fold_check(SN_NET_SEG, 8, 1, 32, 2);

@@ -91,7 +91,7 @@ static void fixture_close(engine_fixture *f)
     sn_tensor_free(&f->x);
     sn_tensor_free(&f->t);
     sn_tensor_free(&f->dout);
-    sn_unet_destroy(f->net);
+    sn_unet_free(f->net);
     f->net = NULL;
 }
 

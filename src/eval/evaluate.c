@@ -21,7 +21,7 @@ static void strip_h5(const char *path, char *out, size_t cap, const char *suffix
 }
 
 /* The dataset's defect types fit the per-type tables. */
-static sn_status check_types(const sn_ev_summary *s, const sn_dataset *ds)
+static sn_status check_types(const sn_report_summary *s, const sn_dataset *ds)
 {
     if (sn_dataset_n_defect_types(ds) > SN_EVAL_MAX_TYPES)
         return SN_ERR(SN_EINVAL, "%s: %d defect types, at most %d supported", s->data,
@@ -30,7 +30,7 @@ static sn_status check_types(const sn_ev_summary *s, const sn_dataset *ds)
 }
 
 /* Shard [b, b+c) of the ground truth: masks (uint8) and defect types. */
-static sn_status read_truth(sn_dataset *ds, const sn_ev_summary *s, int64_t b, int64_t c,
+static sn_status read_truth(sn_dataset *ds, const sn_report_summary *s, int64_t b, int64_t c,
                             uint8_t *masks, int32_t *types)
 {
     sn_status status = SN_OK;
@@ -57,7 +57,7 @@ done:
 }
 
 /* Shard [b, b+c): scores, maps, masks (uint8), types. */
-static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_ev_summary *s, int64_t b,
+static sn_status read_shard(sn_h5file *rf, sn_dataset *ds, const sn_report_summary *s, int64_t b,
                             int64_t c, float *scores, float *maps, uint8_t *masks, int32_t *types)
 {
     sn_status status = SN_OK;
@@ -91,7 +91,7 @@ done:
 
 /* Replace this rank's scores and maps by a baseline's (src/include/sernet/baseline.h). Collective. */
 static sn_status apply_baseline(MPI_Comm comm, int kind, const sn_config *cfg, sn_dataset *ds,
-                                const sn_ev_summary *s, int64_t b, int64_t c, float *scores,
+                                const sn_report_summary *s, int64_t b, int64_t c, float *scores,
                                 float *maps, const int32_t *types)
 {
     sn_status status = SN_OK, st = SN_OK;
@@ -146,7 +146,7 @@ done:
 
 /* The metrics of the local images whose type passes `keep` (all when keep < 0: every image;
  * else type 0 or type keep). Collective. */
-static sn_status compute_subset(MPI_Comm comm, const sn_ev_summary *s, const sn_config *cfg,
+static sn_status compute_subset(MPI_Comm comm, const sn_report_summary *s, const sn_config *cfg,
                                 int64_t b, int64_t c, const float *scores, const float *maps,
                                 const uint8_t *masks, const int32_t *types, int keep,
                                 sn_eval_result *res)
@@ -178,7 +178,7 @@ done:
 
 static int cmp_fp(const void *a, const void *b)
 {
-    const sn_ev_image *x = *(const sn_ev_image *const *)a, *y = *(const sn_ev_image *const *)b;
+    const sn_report_image *x = *(const sn_report_image *const *)a, *y = *(const sn_report_image *const *)b;
     if (x->score != y->score)
         return x->score < y->score ? 1 : -1; /* highest first */
     return x->index < y->index ? -1 : x->index > y->index;
@@ -186,17 +186,17 @@ static int cmp_fp(const void *a, const void *b)
 
 static int cmp_fn(const void *a, const void *b)
 {
-    const sn_ev_image *x = *(const sn_ev_image *const *)a, *y = *(const sn_ev_image *const *)b;
+    const sn_report_image *x = *(const sn_report_image *const *)a, *y = *(const sn_report_image *const *)b;
     if (x->score != y->score)
         return x->score < y->score ? -1 : 1; /* lowest first */
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
 /* Rank 0: the K good images with the highest scores and the K defective with the lowest. */
-static sn_status pick_worst(sn_ev_summary *s, int K)
+static sn_status pick_worst(sn_report_summary *s, int K)
 {
     sn_status status = SN_OK;
-    const sn_ev_image **v = NULL;
+    const sn_report_image **v = NULL;
     SN_ALLOC(v, s->M + 1, "worst images");
     SN_ALLOC(s->fp, K + 1, "worst images");
     SN_ALLOC(s->fn, K + 1, "worst images");
@@ -219,12 +219,12 @@ done:
     return status;
 }
 
-static sn_status gather_images(MPI_Comm comm, int rank, int nranks, sn_ev_summary *s, int64_t b,
+static sn_status gather_images(MPI_Comm comm, int rank, int nranks, sn_report_summary *s, int64_t b,
                                int64_t c, const float *scores, const uint8_t *masks,
                                const int32_t *types)
 {
     sn_status status = SN_OK, st = SN_OK;
-    sn_ev_image *loc = NULL;
+    sn_report_image *loc = NULL;
     int *counts = NULL, *displs = NULL;
     const size_t px = (size_t)s->S * s->S;
     loc = malloc(sizeof *loc * (size_t)(c + 1));
@@ -234,17 +234,17 @@ static sn_status gather_images(MPI_Comm comm, int rank, int nranks, sn_ev_summar
         s->img = malloc(sizeof *s->img * (size_t)(s->M + 1));
     if (!loc || !counts || !displs || (rank == 0 && !s->img))
         st = SN_ERR(SN_ENOMEM, "eval: no memory for %lld image records", (long long)s->M);
-    if (s->M > INT_MAX / (int)sizeof(sn_ev_image))
+    if (s->M > INT_MAX / (int)sizeof(sn_report_image))
         st = SN_ERR(SN_EINVAL, "eval: %lld test images is more than supported", (long long)s->M);
     SN_TRY(sn_dist_agree(st, comm));
     for (int64_t k = 0; k < c; k++) {
         int lab = 0;
         for (size_t i = 0; i < px && !lab; i++)
             lab = masks[(size_t)k * px + i] != 0;
-        sn_ev_image r = {b + k, scores[k], types[k], lab};
+        sn_report_image r = {b + k, scores[k], types[k], lab};
         loc[k] = r;
     }
-    int mine = (int)(c * (int64_t)sizeof(sn_ev_image));
+    int mine = (int)(c * (int64_t)sizeof(sn_report_image));
     if (MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
         SN_FAIL(SN_EMPI, "eval: MPI_Gather of the image counts failed");
     if (rank == 0) {
@@ -266,7 +266,7 @@ done:
 /* The F1-optimal thresholds into the model file. eval's thresholds predict "score >= t"; a
  * model's verdict is "score > threshold", so the value stored is the next double below t, which
  * picks the same float scores. */
-static sn_status store_thresholds(const sn_ev_summary *s, const char *results_fp, const char *path)
+static sn_status store_thresholds(const sn_report_summary *s, const char *results_fp, const char *path)
 {
     sn_status status = SN_OK;
     sn_model *m = NULL;
@@ -302,7 +302,7 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_options *o, MP
     sn_status status = SN_OK, st = SN_OK;
     sn_h5file rf = {.id = H5I_INVALID_HID};
     sn_dataset *ds = NULL;
-    sn_ev_summary *s = NULL;
+    sn_report_summary *s = NULL;
     float *scores = NULL, *maps = NULL;
     uint8_t *masks = NULL;
     int32_t *types = NULL;
@@ -403,14 +403,14 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_options *o, MP
         s->worst = o->worst;
         st = pick_worst(s, o->worst);
         if (st == SN_OK) {
-            sn_ev_print_table(s, stdout);
+            sn_report_print_table(s, stdout);
             fflush(stdout);
             if (json[0])
-                st = sn_ev_write_json(s, json);
+                st = sn_report_write_json(s, json);
         }
         /* a baseline's report would show SeRNet's panels next to the baseline's numbers */
         if (st == SN_OK && !baseline)
-            st = sn_ev_write_report(s, report, &rf, ds);
+            st = sn_report_write_markdown(s, report, &rf, ds);
     }
     SN_TRY(sn_dist_agree(st, comm));
     sn_h5_close(&rf);
@@ -419,7 +419,7 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_options *o, MP
     /* every rank has closed the results file: rank 0 adds /metrics by copy and rename */
     st = SN_OK;
     if (rank == 0 && !o->no_write_results && !baseline)
-        st = sn_ev_write_metrics_h5(s, o->results);
+        st = sn_report_write_metrics_h5(s, o->results);
     SN_TRY(sn_dist_agree(st, comm));
     st = SN_OK;
     if (rank == 0 && o->store_thresholds && !baseline)

@@ -54,8 +54,8 @@ void sn_infer_worker_free(sn_infer_worker *w)
 {
     if (!w)
         return;
-    sn_unet_destroy(w->net[0]);
-    sn_unet_destroy(w->net[1]);
+    sn_unet_free(w->net[0]);
+    sn_unet_free(w->net[1]);
     sn_tensor_free(&w->x);
     sn_tensor_free(&w->is);
     sn_free(w->map);

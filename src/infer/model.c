@@ -286,8 +286,8 @@ void sn_model_free(sn_model *m)
 {
     if (!m)
         return;
-    sn_unet_destroy(m->net[0]);
-    sn_unet_destroy(m->net[1]);
+    sn_unet_free(m->net[0]);
+    sn_unet_free(m->net[1]);
     free(m);
 }
 

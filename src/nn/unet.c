@@ -211,7 +211,7 @@ sn_status sn_unet_create(sn_unet **out, sn_net_kind kind, int width, int units, 
     *out = net;
     net = NULL;
 done:
-    sn_unet_destroy(net);
+    sn_unet_free(net);
     return status;
 }
 
@@ -244,7 +244,7 @@ static void free_activations(sn_unet *net)
 
 void sn_unet_release(sn_unet *net) { free_activations(net); }
 
-void sn_unet_destroy(sn_unet *net)
+void sn_unet_free(sn_unet *net)
 {
     if (!net)
         return;

@@ -43,7 +43,7 @@ static const char *bound_note(char *buf, size_t cap, int binned, double bound)
     return buf;
 }
 
-void sn_ev_print_table(const sn_ev_summary *s, FILE *f)
+void sn_report_print_table(const sn_report_summary *s, FILE *f)
 {
     const sn_eval_result *r = &s->res;
     char note[160], lab[64];
@@ -130,11 +130,11 @@ static cJSON *jint(int64_t v)
 
 static cJSON *jmetric(sn_metric m) { return jnum(m.defined ? m.value : NAN); }
 
-static cJSON *jworst(jdoc *d, const sn_ev_summary *s, const int64_t *idx, int n)
+static cJSON *jworst(jdoc *d, const sn_report_summary *s, const int64_t *idx, int n)
 {
     cJSON *a = cJSON_CreateArray();
     for (int j = 0; a && j < n; j++) {
-        const sn_ev_image *im = &s->img[idx[j]];
+        const sn_report_image *im = &s->img[idx[j]];
         cJSON *o = cJSON_CreateObject();
         if (!o || !cJSON_AddItemToArray(a, o)) {
             cJSON_Delete(o);
@@ -149,7 +149,7 @@ static cJSON *jworst(jdoc *d, const sn_ev_summary *s, const int64_t *idx, int n)
     return a;
 }
 
-sn_status sn_ev_write_json(const sn_ev_summary *s, const char *path)
+sn_status sn_report_write_json(const sn_report_summary *s, const char *path)
 {
     sn_status status = SN_OK;
     sn_afile af = {0};
@@ -235,7 +235,7 @@ static sn_plot_panel curve_panel(double left, const char *title, const char *yla
     return p;
 }
 
-static sn_status svg_roc_image(const sn_ev_summary *s, const char *path)
+static sn_status svg_roc_image(const sn_report_summary *s, const char *path)
 {
     sn_status status = SN_OK;
     double *x = NULL, *y = NULL;
@@ -267,7 +267,7 @@ done:
     return status;
 }
 
-static sn_status svg_roc_pixel(const sn_ev_summary *s, const char *path)
+static sn_status svg_roc_pixel(const sn_report_summary *s, const char *path)
 {
     char label[96];
     const sn_eval_curves *c = &s->cv;
@@ -280,7 +280,7 @@ static sn_status svg_roc_pixel(const sn_ev_summary *s, const char *path)
     return sn_plot_svg(path, 420, 400, &p, 1);
 }
 
-static sn_status svg_pro(const sn_ev_summary *s, const char *path)
+static sn_status svg_pro(const sn_report_summary *s, const char *path)
 {
     char label[96], vlabel[48];
     const sn_eval_curves *c = &s->cv;
@@ -301,7 +301,7 @@ static sn_status svg_pro(const sn_ev_summary *s, const char *path)
 /* ------------------------------------------------------------------ report ------------ */
 
 /* Panel of test image `i` at <dir>/<prefix>_<k>.png. */
-static sn_status write_panel(const sn_ev_summary *s, const char *path, int64_t i, sn_h5file *rf,
+static sn_status write_panel(const sn_report_summary *s, const char *path, int64_t i, sn_h5file *rf,
                              sn_dataset *ds, int have_recon)
 {
     sn_status status = SN_OK;
@@ -351,7 +351,7 @@ static void md_metric(FILE *f, const char *name, sn_metric m, const char *note)
         fprintf(f, "| %s | n/a | %s |\n", name, note ? note : "undefined");
 }
 
-sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file *rf, sn_dataset *ds)
+sn_status sn_report_write_markdown(const sn_report_summary *s, const char *dir, sn_h5file *rf, sn_dataset *ds)
 {
     sn_status status = SN_OK;
     char path[1200], note[200];
@@ -454,7 +454,7 @@ sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file 
         }
         fprintf(f, "| # | image | type | score | at the F1 threshold |\n|---|---|---|---|---|\n");
         for (int j = 0; j < n; j++) {
-            const sn_ev_image *im = &s->img[idx[j]];
+            const sn_report_image *im = &s->img[idx[j]];
             int flagged = r->f1.f1.defined && im->score >= r->f1.threshold;
             const char *verdict = !r->f1.f1.defined ? "n/a" : pass == 0 ? (flagged ? "false alarm" : "passed")
                                                                : (flagged ? "detected" : "missed");
@@ -494,7 +494,7 @@ done:
 
 static double mv(sn_metric m) { return m.defined ? m.value : NAN; }
 
-sn_status sn_ev_write_metrics_h5(const sn_ev_summary *s, const char *results)
+sn_status sn_report_write_metrics_h5(const sn_report_summary *s, const char *results)
 {
     sn_status status = SN_OK;
     sn_h5file f = {.id = H5I_INVALID_HID};

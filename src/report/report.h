@@ -14,7 +14,7 @@ typedef struct {
     float score;
     int32_t type;  /* defect type of the dataset (0 = good) */
     int32_t label; /* 1 when the ground-truth mask has a defect pixel (the metrics' label) */
-} sn_ev_image;
+} sn_report_image;
 
 typedef struct {
     const char *results, *data, *json, *report;
@@ -30,19 +30,19 @@ typedef struct {
         type_aupro[SN_EVAL_MAX_TYPES];
     sn_eval_curves cv;
     /* rank 0 only */
-    sn_ev_image *img; /* all M images in index order */
+    sn_report_image *img; /* all M images in index order */
     int64_t *fp, *fn; /* worst false positives / negatives (test image indices) */
     int n_fp, n_fn;
     int worst; /* K of --worst */
     int64_t unlabelled_defects; /* images of a defect type without any mask pixel */
-} sn_ev_summary;
+} sn_report_summary;
 
-void sn_ev_print_table(const sn_ev_summary *s, FILE *f);
-sn_status sn_ev_write_json(const sn_ev_summary *s, const char *path);
+void sn_report_print_table(const sn_report_summary *s, FILE *f);
+sn_status sn_report_write_json(const sn_report_summary *s, const char *path);
 /* The report folder; reads the panels' rows from the open results file and dataset (rank 0). */
-sn_status sn_ev_write_report(const sn_ev_summary *s, const char *dir, sn_h5file *rf, sn_dataset *ds);
+sn_status sn_report_write_markdown(const sn_report_summary *s, const char *dir, sn_h5file *rf, sn_dataset *ds);
 /* Copy the results file, add /metrics (replacing an old one), rename over it (rank 0, after every
  * rank closed the file). */
-sn_status sn_ev_write_metrics_h5(const sn_ev_summary *s, const char *path);
+sn_status sn_report_write_metrics_h5(const sn_report_summary *s, const char *path);
 
 #endif

@@ -30,7 +30,7 @@ static double param_count_for(sn_net_kind kind, int width, int units)
             return -1;
         }
         p[k] = (double)sn_unet_param_count(net);
-        sn_unet_destroy(net);
+        sn_unet_free(net);
     }
     double c2 = (p[2] - 2 * p[1] + p[0]) / 2, c1 = p[1] - p[0] - 3 * c2, c0 = p[0] - c1 - c2;
     return c2 * width * width + c1 * width + c0;
@@ -75,7 +75,7 @@ static void net_free(sn_train_net *ns)
 {
     sn_free(ns->loss);
     sn_adam_free(&ns->adam);
-    sn_unet_destroy(ns->net);
+    sn_unet_free(ns->net);
 }
 
 static sn_status setup(sn_trainer *t)

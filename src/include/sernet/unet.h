@@ -25,7 +25,7 @@ typedef struct sn_unet sn_unet;
 /* Net of `kind` with first-block width `width` and `units` conv units per block. */
 sn_status sn_unet_create(sn_unet **net, sn_net_kind kind, int width, int units, double bn_eps,
                          double bn_momentum);
-void sn_unet_destroy(sn_unet *net);
+void sn_unet_free(sn_unet *net);
 
 /* DRAEM initialisation from `seed`: conv weights N(0, 0.02^2), conv bias U(+-1/sqrt(fan_in)),
  * BN gamma N(1, 0.02^2), beta 0; running mean 0, variance 1. */
