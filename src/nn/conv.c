@@ -183,10 +183,12 @@ static void scatter_tile(const float *m, size_t c0, const tile_t *t, int w, sn_t
                    m + (c0 + c) * t->t + (size_t)j * t->tpi, sizeof(float) * (size_t)t->tpi);
 }
 
-static int check_sources(const sn_conv_shape *s, const sn_tensor *const *x, int nx)
+int conv_sources_ok(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *y)
 {
     int c = 0;
     if (nx < 1 || nx > SN_CONV_MAX_SRC)
+        return 0;
+    if (y && (y->n != x[0]->n || y->c != s->cout || y->h != x[0]->h || y->w != x[0]->w))
         return 0;
     for (int i = 0; i < nx; i++) {
         if (x[i]->n != x[0]->n || x[i]->h != x[0]->h || x[i]->w != x[0]->w)
@@ -199,7 +201,7 @@ static int check_sources(const sn_conv_shape *s, const sn_tensor *const *x, int 
 sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                             const float *b, sn_tensor *y)
 {
-    SN_ASSERT(check_sources(s, x, nx));
+    SN_ASSERT(conv_sources_ok(s, x, nx, NULL));
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w;
     SN_ASSERT(y->n == n && y->c == s->cout && y->h == h && y->w == wd);
     const int kk = s->cin * s->k * s->k;
@@ -282,7 +284,7 @@ static int use_winograd(const sn_conv_shape *s, int h, int w)
 sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                        const float *b, sn_tensor *y)
 {
-    SN_ASSERT(check_sources(s, x, nx));
+    SN_ASSERT(conv_sources_ok(s, x, nx, NULL));
     if (use_winograd(s, x[0]->h, x[0]->w))
         return conv_forward_winograd(s, x, nx, w, b, y);
     if (algo_direct_allowed() && conv_direct_supported(s, x[0]->h, x[0]->w))
@@ -293,7 +295,7 @@ sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx
 sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                         const sn_tensor *dy, sn_tensor *const *dx, float *dw, float *db)
 {
-    SN_ASSERT(check_sources(s, x, nx));
+    SN_ASSERT(conv_sources_ok(s, x, nx, NULL));
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w, k = s->k, kk = k * k;
     SN_ASSERT(dy->n == n && dy->c == s->cout && dy->h == h && dy->w == wd);
     const int kin = s->cin * kk, kout = s->cout * kk;

@@ -275,15 +275,7 @@ sn_status conv_forward_bf16(const sn_conv_shape *s, const sn_tensor *const *x, i
 {
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w, cin = s->cin, cout = s->cout;
     SN_ASSERT(conv_bf16_available() && conv_bf16_supported(s, h, wd));
-    SN_ASSERT(nx >= 1 && nx <= SN_CONV_MAX_SRC && y->n == n && y->c == cout && y->h == h && y->w == wd);
-    {
-        int c = 0;
-        for (int i = 0; i < nx; i++) {
-            SN_ASSERT(x[i]->n == n && x[i]->h == h && x[i]->w == wd);
-            c += x[i]->c;
-        }
-        SN_ASSERT(c == cin);
-    }
+    SN_ASSERT(conv_sources_ok(s, x, nx, y));
     const size_t hw = (size_t)h * wd;
     const int cp = (cin + 1) / 2;
     const int threads = omp_get_max_threads();

@@ -192,15 +192,7 @@ sn_status conv_forward_winograd(const sn_conv_shape *s, const sn_tensor *const *
 {
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w, cin = s->cin, cout = s->cout;
     SN_ASSERT(conv_winograd_supported(s, h, wd));
-    SN_ASSERT(nx >= 1 && nx <= SN_CONV_MAX_SRC && y->n == n && y->c == cout && y->h == h && y->w == wd);
-    {
-        int c = 0;
-        for (int i = 0; i < nx; i++) {
-            SN_ASSERT(x[i]->n == n && x[i]->h == h && x[i]->w == wd);
-            c += x[i]->c;
-        }
-        SN_ASSERT(c == cin);
-    }
+    SN_ASSERT(conv_sources_ok(s, x, nx, y));
     const size_t hw = (size_t)h * wd;
     const int groups = (cout + WCOB - 1) / WCOB;
     /* transformed weights, packed [16][groups][cin][WCOB] (zero-padded channels of a last group) */

@@ -28,6 +28,9 @@ sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx
  * (measurements). Same arguments as conv_forward. */
 sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                             const float *b, sn_tensor *y);
+/* The sources agree with each other and with s (1..SN_CONV_MAX_SRC tensors of one N, H, W whose
+ * channels add up to cin; odd K) and, when y is given, y is [N, cout, H, W]. */
+int conv_sources_ok(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *y);
 int conv_direct_supported(const sn_conv_shape *s, int h, int w);
 sn_status conv_forward_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
                               const float *b, sn_tensor *y);
