@@ -246,6 +246,7 @@ sn_status sn_register_paste(const float *x, const float *moved, const uint8_t *m
     sn_status status = SN_OK;
     const size_t plane = (size_t)s * s;
     int32_t *labels = NULL;
+    int *box = NULL;
     float *gx = NULL, *gm = NULL;
     int n = 0;
     SN_ALLOC(labels, plane, "registration labels");
@@ -257,16 +258,22 @@ sn_status sn_register_paste(const float *x, const float *moved, const uint8_t *m
         gm[i] = (moved[i] + moved[plane + i] + moved[2 * plane + i]) * (1.0f / 3.0f);
     }
     memcpy(ir, x, 3 * plane * sizeof(float));
+    /* bounding boxes of all regions in one pass: box[4 * lab ..] = y0, y1, x0, x1 */
+    SN_CALLOC(box, 4 * ((size_t)n + 1), "registration boxes"); /* entry 0: background, unused */
     for (int32_t lab = 1; lab <= n; lab++) {
-        int y0 = s, y1 = -1, x0 = s, x1 = -1;
-        for (int y = 0; y < s; y++)
-            for (int xx = 0; xx < s; xx++)
-                if (labels[(size_t)y * s + xx] == lab) {
-                    y0 = y < y0 ? y : y0;
-                    y1 = y > y1 ? y : y1;
-                    x0 = xx < x0 ? xx : x0;
-                    x1 = xx > x1 ? xx : x1;
-                }
+        box[4 * lab] = box[4 * lab + 2] = s;
+        box[4 * lab + 1] = box[4 * lab + 3] = -1;
+    }
+    for (int y = 0; y < s; y++)
+        for (int xx = 0; xx < s; xx++) {
+            int *b = box + 4 * labels[(size_t)y * s + xx];
+            b[0] = y < b[0] ? y : b[0];
+            b[1] = y > b[1] ? y : b[1];
+            b[2] = xx < b[2] ? xx : b[2];
+            b[3] = xx > b[3] ? xx : b[3];
+        }
+    for (int32_t lab = 1; lab <= n; lab++) {
+        int y0 = box[4 * lab], y1 = box[4 * lab + 1], x0 = box[4 * lab + 2], x1 = box[4 * lab + 3];
         y0 = y0 - LOCAL_MARGIN < 0 ? 0 : y0 - LOCAL_MARGIN;
         x0 = x0 - LOCAL_MARGIN < 0 ? 0 : x0 - LOCAL_MARGIN;
         y1 = y1 + 1 + LOCAL_MARGIN > s ? s : y1 + 1 + LOCAL_MARGIN;
@@ -287,6 +294,7 @@ sn_status sn_register_paste(const float *x, const float *moved, const uint8_t *m
     }
 done:
     sn_free(labels);
+    sn_free(box);
     sn_free(gx);
     sn_free(gm);
     return status;
