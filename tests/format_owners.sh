@@ -21,33 +21,12 @@ trap 'rm -rf "$tmp"' EXIT
 
 cat >"$tmp/scan.py" <<'PY'
 import re, sys
+from csource import blank
 
 FS_PREFIXES = ("/proc/", "/sys/", "/dev/", "/tmp", "/etc/", "/usr/")
 PATH = re.compile(r'^/[A-Za-z_%][^\s"]*$')
 ATTR_CALL = re.compile(r'\b(sn_h5_attr_\w+|H5A\w+)\s*\(')
 
-def strip_comments(text):
-    """Comments replaced by spaces (newlines kept); string and char literals kept."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        c = text[i]
-        if text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", text[i:j])); i = j
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i)); i = j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and text[j] != c:
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(text[i:j]); i = j
-        else:
-            out.append(c); i += 1
-    return "".join(out)
 
 def literals(text):
     for m in re.finditer(r'"((?:[^"\\\n]|\\.)*)"', text):
@@ -71,7 +50,7 @@ def call_args(text, start):
     return text[start:]
 
 def scan(path):
-    text = strip_comments(open(path, encoding="utf-8", errors="replace").read())
+    text = blank(open(path, encoding="utf-8", errors="replace").read(), strings=False)
     bad = []
     line = lambda pos: text.count("\n", 0, pos) + 1
     for pos, lit in literals(text):
@@ -119,9 +98,9 @@ void g(sn_h5file *f, cJSON *o, char *p)
     const char *q = "a/b", *e = "";
 }
 C
-"$py" "$tmp/scan.py" "$tmp/bad.c" >"$tmp/bad.out"
+PYTHONPATH="$src/tests/lib" "$py" "$tmp/scan.py" "$tmp/bad.c" >"$tmp/bad.out"
 ok "self-check: 6 names flagged in bad.c ($(grep -c . "$tmp/bad.out"))" "[ \"\$(grep -c . \"$tmp/bad.out\")\" = 6 ] && grep -q 'bad.c:4: HDF5 path \"/%s/train/images\"' \"$tmp/bad.out\" && grep -q 'bad.c:5: identity attribute \"format_version\"' \"$tmp/bad.out\" && grep -q 'bad.c:6: identity attribute \"format\"' \"$tmp/bad.out\""
-ok "self-check: comments, messages, file-system paths, JSON keys and other attributes accepted" "\"$py\" \"$tmp/scan.py\" \"$tmp/good.c\" >\"$tmp/good.out\" || { cat \"$tmp/good.out\"; false; }"
+ok "self-check: comments, messages, file-system paths, JSON keys and other attributes accepted" "PYTHONPATH=\"$src/tests/lib\" \"$py\" \"$tmp/scan.py\" \"$tmp/good.c\" >\"$tmp/good.out\" || { cat \"$tmp/good.out\"; false; }"
 
 # the sources: everything under src/ but the owners
 owners="src/format/ src/include/sernet/dataset.h src/include/sernet/hashindex_format.h \
@@ -131,7 +110,7 @@ src/include/sernet/format.h"
 cp "$tmp/all" "$tmp/files"
 for o in $owners; do grep -v "^$o" "$tmp/files" >"$tmp/f2"; mv "$tmp/f2" "$tmp/files"; done
 ok "sources found ($(wc -l <"$tmp/files") files outside the owners, $(( $(wc -l <"$tmp/all") - $(wc -l <"$tmp/files") )) owner files)" "[ -s \"$tmp/files\" ] && [ -d \"$src/src/format\" ]"
-if (cd "$src" && "$py" "$tmp/scan.py" $(cat "$tmp/files")) >"$tmp/src.out"; then pass=$((pass+1)); else
+if (cd "$src" && PYTHONPATH="$src/tests/lib" "$py" "$tmp/scan.py" $(cat "$tmp/files")) >"$tmp/src.out"; then pass=$((pass+1)); else
   fail=$((fail+1)); echo "FAIL: HDF5 paths of a format named outside its owner:"; cat "$tmp/src.out"; fi
 
 echo "$pass passed, $fail failed"

@@ -13,31 +13,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 cat >"$tmp/scan.py" <<'PY'
 import re, sys
+from csource import blank
 
 EXEMPT = {"MPI_Abort", "MPI_Wtime", "MPI_Wtick"}
 
-def blank(text):
-    """Comments and string/char literals replaced by spaces (newlines kept)."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        c = text[i]
-        if text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", text[i:j])); i = j
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i)); i = j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and text[j] != c:
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(re.sub(r"[^\n]", " ", text[i:j])); i = j
-        else:
-            out.append(c); i += 1
-    return "".join(out)
 
 def unchecked(path):
     text = blank(open(path, encoding="utf-8", errors="replace").read())
@@ -85,14 +64,14 @@ int g(MPI_Comm c, int *x)
     return rc == MPI_SUCCESS && s && t > 0 ? check(MPI_Comm_rank(c, x)) : 1;
 }
 C
-"$py" "$tmp/scan.py" "$tmp/bad.c" >"$tmp/bad.out"
+PYTHONPATH="$src/tests/lib" "$py" "$tmp/scan.py" "$tmp/bad.c" >"$tmp/bad.out"
 ok "self-check: 4 unchecked calls flagged in bad.c ($(wc -l <"$tmp/bad.out"))" "[ \"\$(grep -c 'not checked' \"$tmp/bad.out\")\" = 4 ] && grep -q 'bad.c:3: MPI_Barrier' \"$tmp/bad.out\" && grep -q 'bad.c:5: MPI_Comm_rank' \"$tmp/bad.out\""
-ok "self-check: checked calls, comments and strings accepted" "\"$py\" \"$tmp/scan.py\" \"$tmp/good.c\" >/dev/null"
+ok "self-check: checked calls, comments and strings accepted" "PYTHONPATH=\"$src/tests/lib\" \"$py\" \"$tmp/scan.py\" \"$tmp/good.c\" >/dev/null"
 
 # the sources
 find "$src/src" -name '*.c' -o -name '*.h' | sort >"$tmp/files"
 ok "sources found ($(wc -l <"$tmp/files") files)" "[ -s \"$tmp/files\" ]"
-if "$py" "$tmp/scan.py" $(cat "$tmp/files") >"$tmp/src.out"; then pass=$((pass+1)); else
+if PYTHONPATH="$src/tests/lib" "$py" "$tmp/scan.py" $(cat "$tmp/files") >"$tmp/src.out"; then pass=$((pass+1)); else
   fail=$((fail+1)); echo "FAIL: unchecked MPI calls in src/:"; sed "s#$src/##" "$tmp/src.out"; fi
 
 echo "$pass passed, $fail failed"
