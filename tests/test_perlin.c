@@ -163,7 +163,7 @@ static void rotation_fast_vs_ref(void)
 /* The mask is the rotated noise above the threshold: replay the draws. */
 static void mask(void)
 {
-    sn_pseudo_params p = {64, 0.5, 0.02, 0.025, 0.8, 5, 0.5, 16};
+    sn_pseudo_params p = {64, 0.5, 0.02, 0.025, 0.8, 5, 0.5, 16, 1.0};
     const int s = p.size;
     float *noise = malloc(sizeof(float) * s * s), *tmp = malloc(sizeof(float) * s * s);
     float *n2 = malloc(sizeof(float) * s * s), *rot = malloc(sizeof(float) * s * s);

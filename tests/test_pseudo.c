@@ -293,6 +293,69 @@ static void dpa_samples(void)
     sn_pseudo_work_free(w);
 }
 
+/* pseudo.dpa_strength_min < 1: the same mask and draws as METHOD.md's sample of the same key,
+ * alpha and gamma - 1 scaled by one s ~ U[min, 1] drawn after them; the default key is 1. */
+static void dpa_strength(void)
+{
+    const int s = 64;
+    sn_pseudo_params p = params(s), pf = p;
+    EXPECT(p.dpa_strength_min == 1.0);
+    pf.dpa_strength_min = 0.2;
+    size_t plane = (size_t)s * s;
+    synth sc = {s, 0};
+    sn_pseudo_work *w = NULL;
+    EXPECT(sn_pseudo_work_create(s, &w) == SN_OK);
+    float *img = malloc(sizeof(float) * 3 * plane), *out = malloc(sizeof(float) * 3 * plane);
+    float *outf = malloc(sizeof(float) * 3 * plane), *mask = malloc(sizeof(float) * plane);
+    float *maskf = malloc(sizeof(float) * plane);
+    synth_get(&sc, 2, img);
+    int anomalous = 0, same_ok = 1, scale_ok = 1, appear_ok = 1;
+    double sum_s = 0, min_s = 1, sum_a = 0, sum_af = 0;
+    for (uint64_t k = 0; k < 200; k++) {
+        sn_pseudo_key key = {11, SN_RNG_STAGE_REC, 3, k};
+        sn_pseudo_info a, b;
+        EXPECT(sn_pseudo_dpa(&p, &key, img, w, out, mask, &a) == SN_OK);
+        EXPECT(sn_pseudo_dpa(&pf, &key, img, w, outf, maskf, &b) == SN_OK);
+        same_ok &= a.anomalous == b.anomalous && memcmp(mask, maskf, sizeof(float) * plane) == 0 &&
+                   a.n_rects == b.n_rects && a.area == b.area;
+        if (!a.anomalous)
+            continue;
+        anomalous++;
+        scale_ok &= a.strength == 1.0 && b.strength >= 0.2 && b.strength < 1.0 &&
+                    fabs(b.alpha - a.alpha * b.strength) < 1e-12;
+        for (int c = 0; c < 3; c++)
+            scale_ok &= fabs(b.gamma[c] - (1.0 + (a.gamma[c] - 1.0) * b.strength)) < 1e-12;
+        sum_s += b.strength;
+        min_s = fmin(min_s, b.strength);
+        for (int c = 0; c < 3; c++)
+            for (size_t i = 0; i < plane; i++) {
+                double I = img[c * plane + i];
+                if (maskf[i] == 1.0f) {
+                    double want = fmin(1.0, fmax(0.0, b.gamma[c] * I + b.alpha));
+                    appear_ok &= fabs(outf[c * plane + i] - want) <= 1e-6;
+                    sum_a += fabs(out[c * plane + i] - I);
+                    sum_af += fabs(outf[c * plane + i] - I);
+                } else {
+                    appear_ok &= outf[c * plane + i] == img[c * plane + i];
+                }
+            }
+    }
+    EXPECT_MSG(anomalous > 70, "%d of 200 DPA samples anomalous", anomalous);
+    EXPECT_MSG(same_ok, "strength < 1 keeps the mask and every draw before it");
+    EXPECT_MSG(scale_ok, "alpha and gamma - 1 scaled by s in [0.2, 1); s = 1 at the default");
+    EXPECT_MSG(appear_ok, "faint DPA: Ia = clip(gamma I + alpha) inside, I outside");
+    /* s ~ U[0.2, 1]: mean 0.6, and some samples near the bottom of the range */
+    EXPECT_NEAR(sum_s / anomalous, 0.6, 4 * 0.8 / sqrt(12.0 * anomalous));
+    EXPECT_MSG(min_s < 0.3, "smallest strength %.3f", min_s);
+    EXPECT_MSG(sum_af < 0.8 * sum_a, "faint DPA changes the image less: %.1f vs %.1f", sum_af, sum_a);
+    pf.dpa_strength_min = 1.5;
+    EXPECT(sn_pseudo_params_check(&pf) == SN_EINVAL);
+    EXPECT(strstr(sn_err_msg(), "pseudo.dpa_strength_min") != NULL);
+    sn_err_clear();
+    free(img); free(out); free(outf); free(mask); free(maskf);
+    sn_pseudo_work_free(w);
+}
+
 static void jitter_and_affine(void)
 {
     const int s = 16;
@@ -460,6 +523,7 @@ int main(void)
 {
     ppa_samples();
     dpa_samples();
+    dpa_strength();
     jitter_and_affine();
     affine_fast_vs_ref();
     key_independence();

@@ -19,9 +19,9 @@ static void print_sheet(void *ctx, const sn_pseudo_sheet *s)
         printf("%s  image %lld (%s)  clean\n", s->path, (long long)s->image, s->image_name);
     else if (s->dpa)
         printf("%s  image %lld (%s)  area %.4f S^2  seeds %d  rectangles %d  alpha %+.3f  "
-               "gamma %.3f %.3f %.3f\n", s->path, (long long)s->image, s->image_name,
+               "gamma %.3f %.3f %.3f  strength %.3f\n", s->path, (long long)s->image, s->image_name,
                (double)info->area / plane, info->n_seeds, info->n_rects, info->alpha,
-               info->gamma[0], info->gamma[1], info->gamma[2]);
+               info->gamma[0], info->gamma[1], info->gamma[2], info->strength);
     else
         printf("%s  image %lld (%s)  area %.4f S^2  lattice %dx%d  tries %d%s  beta %.3f  "
                "sources %lld %lld %lld %lld\n", s->path, (long long)s->image, s->image_name,

@@ -57,6 +57,8 @@ static const sn_config_key KEYS[] = {
     K(small_area, "pseudo", SN_CFG_FLOAT, 0, 1, "0.025", NULL,
       "Upper bound on the DPA seed rectangles' total area, as a fraction of S*S."),
     K(beta_max, "pseudo", SN_CFG_FLOAT, 0, 1, "0.8", NULL, "PPA blend factor beta ~ U[0, beta_max]."),
+    K(dpa_strength_min, "pseudo", SN_CFG_FLOAT, 0, 1, "1", NULL,
+      "DPA strength s ~ U[dpa_strength_min, 1] scales the brightness shift alpha and the colour gains' distance from 1 (gamma - 1); 1 keeps METHOD.md's DPA, lower values add fainter anomalies (not in the paper)."),
     K(perlin_scale_max, "pseudo", SN_CFG_INT, 0, 10, "5", NULL,
       "Perlin lattice resolution 2^k with k uniform in {0..perlin_scale_max} per axis."),
     K(perlin_threshold, "pseudo", SN_CFG_FLOAT, -2, 2, "0.5", NULL, "Perlin mask = noise > threshold."),

@@ -163,6 +163,15 @@ sn_status sn_pseudo_dpa(const sn_pseudo_params *p, const sn_pseudo_key *key, con
     info->alpha = (sn_rng_u32(&r) & 1u) ? mag : -mag;
     for (int c = 0; c < 3; c++)
         info->gamma[c] = sn_rng_range(&r, 0.6, 1.4);
+    /* Drawn last and only when asked for, so that METHOD.md's samples (key = 1) keep their
+     * stream and every draw above is the same at any strength. */
+    info->strength = 1.0;
+    if (p->dpa_strength_min < 1.0) {
+        info->strength = sn_rng_range(&r, p->dpa_strength_min, 1.0);
+        info->alpha *= info->strength;
+        for (int c = 0; c < 3; c++)
+            info->gamma[c] = 1.0 + (info->gamma[c] - 1.0) * info->strength;
+    }
     info->anomalous = 1;
     for (size_t i = 0; i < plane; i++)
         out_mask[i] = w->mask[i] ? 1.0f : 0.0f;

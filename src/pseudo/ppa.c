@@ -14,6 +14,7 @@ void sn_pseudo_params_from_config(sn_pseudo_params *p, const sn_config *cfg)
     p->large_area = cfg->large_area;
     p->small_area = cfg->small_area;
     p->beta_max = cfg->beta_max;
+    p->dpa_strength_min = cfg->dpa_strength_min;
     p->perlin_scale_max = cfg->perlin_scale_max;
     p->perlin_threshold = cfg->perlin_threshold;
     p->ppa_max_tries = cfg->ppa_max_tries;
@@ -32,6 +33,8 @@ sn_status sn_pseudo_params_check(const sn_pseudo_params *p)
         return SN_ERR(SN_EINVAL, "pseudo.small_area = %g: must be in (0, 1)", p->small_area);
     if (!(p->beta_max >= 0 && p->beta_max <= 1))
         return SN_ERR(SN_EINVAL, "pseudo.beta_max = %g: must be in [0, 1]", p->beta_max);
+    if (!(p->dpa_strength_min >= 0 && p->dpa_strength_min <= 1))
+        return SN_ERR(SN_EINVAL, "pseudo.dpa_strength_min = %g: must be in [0, 1]", p->dpa_strength_min);
     if (p->perlin_scale_max < 0 || p->perlin_scale_max > 10)
         return SN_ERR(SN_EINVAL, "pseudo.perlin_scale_max = %d: must be in [0, 10]", p->perlin_scale_max);
     if (p->ppa_max_tries < 1)

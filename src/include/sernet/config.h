@@ -36,6 +36,7 @@ typedef struct {
     double large_area;
     double small_area;
     double beta_max;
+    double dpa_strength_min;
     int perlin_scale_max;
     double perlin_threshold;
     int ppa_max_tries;

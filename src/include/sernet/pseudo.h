@@ -30,6 +30,7 @@ typedef struct {
     int perlin_scale_max;   /* Perlin lattice 2^k, k uniform in {0..perlin_scale_max} per axis */
     double perlin_threshold;/* Perlin mask = noise > threshold */
     int ppa_max_tries;      /* Perlin redraws before falling back to the largest region */
+    double dpa_strength_min;/* DPA strength s ~ U[min, 1] scales alpha and gamma - 1; 1 = METHOD.md */
 } sn_pseudo_params;
 
 /* Parameters from the configuration (pseudo.* keys and model.image_size). */
@@ -80,8 +81,9 @@ typedef struct {
     int n_rects;            /* seeds + diffusion rectangles */
     int rects[10][4];       /* y0, x0, h, w of each rectangle (seeds first for each seed) */
     int64_t seed_area;      /* union of the seed rectangles, pixels */
-    double alpha;
-    double gamma[3];
+    double alpha;           /* as applied (after the strength) */
+    double gamma[3];        /* as applied (after the strength) */
+    double strength;        /* s of pseudo.dpa_strength_min; 1 when that key is 1 */
 } sn_pseudo_info;
 
 /* Scratch buffers for one S; one per thread. */
