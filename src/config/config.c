@@ -85,6 +85,10 @@ static const sn_config_key KEYS[] = {
     K(seed, "runtime", SN_CFG_LONG, 0, 9.2e18, "0", NULL, "Seed of every random draw (counter-based generator)."),
     K(threads, "runtime", SN_CFG_INT, 0, 1024, "0", NULL,
       "Threads per rank (0: OMP_NUM_THREADS, else the CPUs this rank may use)."),
+    K(allreduce_overlap, "runtime", SN_CFG_ENUM, 0, 0, "on", "on|off",
+      "Training with several ranks: on sums the gradients over the ranks in buckets started during the backward pass (MPI_Iallreduce), off in one blocking MPI_Allreduce after it. Same sums bit for bit at 2 ranks; at 3 or more the last bits may differ (summation order)."),
+    K(allreduce_bucket_mb, "runtime", SN_CFG_FLOAT, 0.01, 1024, "2", NULL,
+      "Size in MiB of the gradient allreduce buckets of allreduce_overlap = on, cut from the end of the gradient buffer (where the backward pass starts): smaller buckets start sooner, each costs one collective's latency."),
     K(precision, "runtime", SN_CFG_ENUM, 0, 0, "fp32", "fp32|bf16",
       "Arithmetic of the inference convolutions: fp32, or bf16 (bfloat16 weights and activations, float32 sums; needs a CPU with AVX512_BF16, an error otherwise). Training is always fp32."),
 };

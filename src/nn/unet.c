@@ -56,6 +56,8 @@ struct sn_unet {
      * by the time their gradient is written (see ensure_grads); only g_tmp owns memory */
     sn_tensor g_out[SN_MAX_LEVELS], g_tmp[SN_MAX_LEVELS], g_skip[SN_MAX_LEVELS],
         g_up[SN_MAX_LEVELS], g_pool[SN_MAX_LEVELS], g_final;
+    sn_grad_ready_hook ready; /* told as gradients become final (sn_unet_set_grad_ready) */
+    size_t ready_from;        /* gradients [ready_from, np) are final in the current backward */
 };
 
 /* ---- construction ------------------------------------------------------------------------ */
@@ -339,6 +341,11 @@ done:
 }
 void sn_unet_zero_grad(sn_unet *net) { memset(net->grads, 0, net->np * sizeof(float)); }
 
+void sn_unet_set_grad_ready(sn_unet *net, const sn_grad_ready_hook *hook)
+{
+    net->ready = hook ? *hook : (sn_grad_ready_hook){NULL, NULL};
+}
+
 size_t sn_unet_activation_bytes(const sn_unet *net)
 {
     size_t b = 0;
@@ -602,6 +609,16 @@ done:
     return status;
 }
 
+/* The gradients [from, end) are final. The layout puts the tensors in the reverse of the
+ * backward's order, so each finished range must end where the final ones begin. */
+static void grads_final(sn_unet *net, size_t from, size_t end)
+{
+    SN_ASSERT(end == net->ready_from && from < end);
+    net->ready_from = from;
+    if (net->ready.fn)
+        net->ready.fn(from, net->ready.ctx);
+}
+
 /* g: gradient of the block output (destroyed). dsrc: gradients for the first unit's sources
  * (entries may be NULL). tmp: scratch of the block's width for units > 1. */
 static sn_status block_backward(sn_unet *net, block_t *b, const sn_tensor *const *src, int nsrc,
@@ -626,6 +643,7 @@ static sn_status block_backward(sn_unet *net, block_t *b, const sn_tensor *const
             SN_TRY(conv_backward(&un->conv, src, nsrc, p + un->w_off, cur, dsrc, gr + un->w_off,
                                  gr + un->b_off));
         }
+        grads_final(net, un->w_off, un->be_off + (size_t)un->conv.cout);
     }
 done:
     return status;
@@ -641,12 +659,14 @@ sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_
     SN_ASSERT(dout->n == net->out.n && dout->c == net->out.c && dout->h == net->out.h);
     net->have_train_forward = 0; /* the activations hold gradients from here on */
     SN_TRY(ensure_grads(net));
+    net->ready_from = net->np;
     sigmoid_backward(&net->out, dout, &net->g_final);
     {
         const sn_tensor *in[1] = {block_out(&net->dec[0])};
         sn_tensor *din[1] = {&net->g_out[0]};
         SN_TRY(conv_backward(&net->out_conv, in, 1, net->params + net->ow_off, &net->g_final, din,
                              gr + net->ow_off, gr + net->ob_off));
+        grads_final(net, net->ow_off, net->np);
     }
     for (int l = 0; l <= L - 2; l++) {
         const sn_tensor *src[2] = {&net->up[l], block_out(&net->enc[l])};
@@ -667,6 +687,7 @@ sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_
             SN_TRY(block_backward(net, &net->enc[0], src, 1, &net->g_skip[0], &net->g_tmp[0], dsrc, hook));
         }
     }
+    SN_ASSERT(net->ready_from == 0);
 done:
     return status;
 }

@@ -13,10 +13,12 @@
 #include <string.h>
 
 /* Keys that may differ between a checkpoint and its resumption (they do not change the maths,
- * except that a different thread count changes float summation order). */
+ * except that a different thread count, and the allreduce keys at 3 or more ranks, change float
+ * summation order). */
 static int key_may_differ(const char *line)
 {
-    static const char *ok[] = {"threads", "log_every", "checkpoint_every"};
+    static const char *ok[] = {"threads", "log_every", "checkpoint_every", "allreduce_overlap",
+                               "allreduce_bucket_mb"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         size_t n = strlen(ok[i]);
         if (strncmp(line, ok[i], n) == 0 && (line[n] == ' ' || line[n] == '='))

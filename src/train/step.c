@@ -1,6 +1,8 @@
 /* One data-parallel optimisation step: samples, forward with BatchNorm statistics reduced over
- * the ranks (the hook below), MSE+SSIM loss, backward, gradient allreduce, Adam with the
- * learning-rate schedule; a non-finite loss stops training naming the first bad tensor. */
+ * the ranks (the hook below), MSE+SSIM loss, backward, gradient allreduce (overlapped with the
+ * backward in buckets, sernet/gradsync.h, or one blocking call after it: allreduce_overlap), Adam
+ * with the learning-rate schedule; a non-finite loss stops training naming the first bad tensor.
+ * The time of each phase is summed into t->t_phase. */
 #include "train/train_internal.h"
 #include "sernet/dist.h"
 #include "sernet/loss.h"
@@ -49,6 +51,14 @@ static void first_nonfinite(sn_unet *net, char *buf, size_t len)
     snprintf(buf, len, "all parameters and gradients are finite (the input or the loss itself is not)");
 }
 
+/* The time since *tick goes to phase k; the next phase starts now. */
+static void phase_end(sn_trainer *t, int k, double *tick)
+{
+    const double now = MPI_Wtime();
+    t->t_phase[k] += now - *tick;
+    *tick = now;
+}
+
 sn_status sn_train_step(sn_trainer *t, sn_train_net *ns, long g, double *loss_out, double *repaired)
 {
     sn_status status = SN_OK;
@@ -57,37 +67,56 @@ sn_status sn_train_step(sn_trainer *t, sn_train_net *ns, long g, double *loss_ou
     sn_ssim_params sp;
     sn_ssim_defaults(&sp, t->cfg->ssim_window, t->cfg->ssim_sigma);
     const sn_tensor *target = ns->kind == SN_NET_SEG ? &t->target : &t->clean;
+    double tick = MPI_Wtime();
     sn_testhook_delay("SERNET_TRAIN_DELAY_MS"); /* tests only: docs/hardening.md */
     status = ns->kind == SN_NET_SEG ? sn_train_seg_samples(t, g, &global_count)
                                     : sn_train_rec_samples(t, g, &global_count, &rep);
+    phase_end(t, SN_PHASE_SAMPLES, &tick);
     status = sn_dist_agree(status, t->comm);
+    phase_end(t, SN_PHASE_SYNC, &tick);
     if (status != SN_OK)
         return status;
     const sn_tensor *out = NULL;
     sn_loss_sums sums = {0, 0, 0};
     t->rctx.failed = 0;
     /* The forward and backward passes call the BatchNorm reduction on every rank in the same
-     * order, so a local failure there is agreed only afterwards. */
+     * order, so a local failure there is agreed only afterwards. With the overlap, the backward
+     * also starts the gradient buckets as they become final, and sn_gradsync_finish starts the
+     * rest and waits for all of them on every rank whatever happened locally, so every rank
+     * makes the same collective calls before the agreement. */
+    if (ns->overlap)
+        sn_gradsync_begin(&ns->sync);
     sn_status local = sn_unet_forward(ns->net, &t->x, 1, &t->hook, &out);
     if (local == SN_OK)
         local = sn_loss_compute(&sp, out, target, global_count, &sums, &t->dout);
+    phase_end(t, SN_PHASE_FORWARD, &tick);
     if (local == SN_OK) {
         sn_unet_zero_grad(ns->net);
         local = sn_unet_backward(ns->net, &t->dout, &t->hook);
     }
+    phase_end(t, SN_PHASE_BACKWARD, &tick);
+    if (ns->overlap) {
+        sn_status sync = sn_gradsync_finish(&ns->sync);
+        if (local == SN_OK)
+            local = sync;
+        phase_end(t, SN_PHASE_ALLREDUCE, &tick);
+    }
     if (local == SN_OK && t->rctx.failed)
         local = SN_ERR(SN_EMPI, "step %ld: BatchNorm statistics allreduce failed", g + 1);
-    SN_TRY(sn_dist_agree(local, t->comm));
+    status = sn_dist_agree(local, t->comm);
+    phase_end(t, SN_PHASE_SYNC, &tick);
+    if (status != SN_OK)
+        goto done;
     double s4[4] = {sums.mse_sum, sums.ssim_sum, sums.count, (double)rep};
     if (MPI_Allreduce(MPI_IN_PLACE, s4, 4, MPI_DOUBLE, MPI_SUM, t->comm) != MPI_SUCCESS)
         SN_FAIL(SN_EMPI, "step %ld: loss allreduce failed", g + 1);
+    phase_end(t, SN_PHASE_SYNC, &tick);
     size_t n = sn_unet_param_count(ns->net);
-    double ta = MPI_Wtime();
-    if (t->size > 1 &&
+    if (t->size > 1 && !ns->overlap &&
         MPI_Allreduce(MPI_IN_PLACE, sn_unet_grads(ns->net), (int)n, MPI_FLOAT, MPI_SUM, t->comm) !=
             MPI_SUCCESS)
         SN_FAIL(SN_EMPI, "step %ld: gradient allreduce (%zu floats) failed", g + 1, n);
-    t->t_allreduce += MPI_Wtime() - ta;
+    phase_end(t, SN_PHASE_ALLREDUCE, &tick);
     sn_loss_sums all = {s4[0], s4[1], s4[2]};
     double loss, mse, ssim;
     sn_loss_values(&all, &loss, &mse, &ssim);
@@ -103,6 +132,7 @@ sn_status sn_train_step(sn_trainer *t, sn_train_net *ns, long g, double *loss_ou
     if (t->cfg->batch_mode == SN_BATCH_PER_RANK)
         lr *= train_lr_scale(t->cfg, t->size, g);
     sn_adam_step(&ns->adam, sn_unet_params(ns->net), sn_unet_grads(ns->net), lr);
+    phase_end(t, SN_PHASE_ADAM, &tick);
     *loss_out = loss;
     *repaired = s4[3];
 done:

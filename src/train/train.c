@@ -55,6 +55,13 @@ static sn_status net_create(sn_trainer *t, sn_net_kind kind)
     SN_TRY(sn_adam_init(&ns->adam, sn_unet_param_count(ns->net), cfg->adam_beta1, cfg->adam_beta2,
                         cfg->adam_eps));
     SN_CALLOC(ns->loss, ns->total > 0 ? ns->total : 1, "loss history");
+    /* allreduce_overlap: the backward tells the bucketed allreduce which gradients are final */
+    ns->overlap = t->size > 1 && cfg->allreduce_overlap == SN_OVERLAP_ON;
+    if (ns->overlap) {
+        SN_TRY(sn_gradsync_init(&ns->sync, t->comm, sn_unet_grads(ns->net), sn_unet_param_count(ns->net),
+                                cfg->allreduce_bucket_mb));
+        sn_unet_set_grad_ready(ns->net, &(sn_grad_ready_hook){sn_gradsync_ready, &ns->sync});
+    }
 done:
     if (status == SN_ENOMEM) {
         /* say what the whole configuration needs, not only the allocation that failed */
@@ -74,6 +81,7 @@ done:
 static void net_free(sn_train_net *ns)
 {
     sn_free(ns->loss);
+    sn_gradsync_free(&ns->sync);
     sn_adam_free(&ns->adam);
     sn_unet_free(ns->net);
 }
@@ -129,6 +137,35 @@ static void progress(const sn_trainer *t, const sn_train_net *ns, long g, double
     fflush(stdout);
 }
 
+/* The stage's speed and where its step time went on rank 0 (the phases of step.c). With the
+ * overlap, the gradient allreduce's exposed part is the wait after the backward; the time spent
+ * starting and testing buckets during the backward is counted in the backward. */
+static void print_times(const sn_trainer *t, const sn_train_net *ns, long ran)
+{
+    const char *name = sn_train_stage_name(ns->kind);
+    const double T = fmax(t->t_step, 1e-9);
+    const double *p = t->t_phase;
+    double other = t->t_step;
+    for (int k = 0; k < SN_PHASES; k++)
+        other -= p[k];
+    printf("train %s: %ld steps in %.2f s, %.2f images/s; gradient allreduce %.1f %% of the step time "
+           "exposed (rank 0)", name, ran, t->t_step, (double)ran * t->batch / T,
+           100.0 * p[SN_PHASE_ALLREDUCE] / T);
+    if (t->size == 1)
+        printf(", one rank: none\n");
+    else if (ns->overlap)
+        printf(", overlapped with the backward in %d buckets of %.2f MiB (%.1f %% of the step in "
+               "their MPI calls during it)\n", ns->sync.nb,
+               (double)ns->sync.bucket * sizeof(float) / 1048576.0, 100.0 * ns->sync.t_during / T);
+    else
+        printf(", blocking after the backward (allreduce_overlap = off)\n");
+    printf("train %s: step time: samples %.1f %%, forward %.1f %%, backward %.1f %%, gradient "
+           "allreduce %.1f %%, status and loss sums %.1f %%, Adam %.1f %%, other %.1f %%\n", name,
+           100.0 * p[SN_PHASE_SAMPLES] / T, 100.0 * p[SN_PHASE_FORWARD] / T,
+           100.0 * p[SN_PHASE_BACKWARD] / T, 100.0 * p[SN_PHASE_ALLREDUCE] / T,
+           100.0 * p[SN_PHASE_SYNC] / T, 100.0 * p[SN_PHASE_ADAM] / T, 100.0 * other / T);
+}
+
 /* Train one stage to its end, or until a stop is requested (*stopped = 1). */
 static sn_status run_stage(sn_trainer *t, sn_train_net *ns, int *stopped)
 {
@@ -144,7 +181,10 @@ static sn_status run_stage(sn_trainer *t, sn_train_net *ns, int *stopped)
                ns->total, sn_unet_param_count(ns->net));
     double t0 = MPI_Wtime();
     long first = ns->step;
-    t->t_step = t->t_allreduce = 0;
+    t->t_step = 0;
+    memset(t->t_phase, 0, sizeof t->t_phase);
+    if (ns->overlap)
+        ns->sync.t_during = ns->sync.t_wait = 0;
     while (ns->step < ns->total) {
         long g = ns->step;
         double loss = 0, repaired = 0, ts = MPI_Wtime();
@@ -179,10 +219,7 @@ static sn_status run_stage(sn_trainer *t, sn_train_net *ns, int *stopped)
         printf("train %s: done, %ld steps, final loss %.5f; model in %s\n", sn_train_stage_name(ns->kind),
                ns->total, ns->total > 0 ? ns->loss[ns->total - 1] : 0.0, o->out);
         if (ran > 0)
-            printf("train %s: %ld steps in %.2f s, %.2f images/s; gradient allreduce %.1f %% of "
-                   "the step time (rank 0)\n", sn_train_stage_name(ns->kind), ran, t->t_step,
-                   (double)ran * t->batch / fmax(t->t_step, 1e-9),
-                   100.0 * t->t_allreduce / fmax(t->t_step, 1e-9));
+            print_times(t, ns, ran);
     }
 done:
     return status;

@@ -7,6 +7,7 @@
 #define SN_TRAIN_INTERNAL_H
 
 #include "sernet/dataset.h"
+#include "sernet/gradsync.h"
 #include "sernet/optim.h"
 #include "sernet/pseudo.h"
 #include "sernet/tensor.h"
@@ -32,7 +33,22 @@ typedef struct {
     long step;             /* steps done */
     long total;            /* steps of the stage */
     int present;           /* created (and written to the model file) */
+    int overlap;           /* gradients summed by `sync` during the backward (allreduce_overlap) */
+    sn_gradsync sync;
 } sn_train_net;
+
+/* Where a stage's step time goes (seconds on this rank, summed over the stage's steps). */
+enum {
+    SN_PHASE_SAMPLES,   /* drawing the samples (PPA, DPA, the frozen net and the repair for rec) */
+    SN_PHASE_FORWARD,   /* forward pass and loss, with the BatchNorm reductions */
+    SN_PHASE_BACKWARD,  /* backward pass, with the BatchNorm reductions (and with overlap the
+                         * gradient buckets started and tested during it) */
+    SN_PHASE_ALLREDUCE, /* the gradient allreduce's exposed part: overlap, waiting for the
+                         * buckets after the backward; off, the blocking allreduce */
+    SN_PHASE_SYNC,      /* agreeing on the status and summing the losses */
+    SN_PHASE_ADAM,      /* the optimiser */
+    SN_PHASES
+};
 
 /* The state of one training run (sn_train_run), shared by the files of src/train. */
 typedef struct {
@@ -56,7 +72,8 @@ typedef struct {
     int64_t *idx;
     sn_train_reduce_ctx rctx;
     sn_reduce_hook hook;
-    double t_step, t_allreduce; /* seconds in this run's steps, in the gradient allreduce */
+    double t_step;              /* seconds in this stage's steps */
+    double t_phase[SN_PHASES];  /* ... of which in each phase */
     int tty;                    /* rank 0's stdout is a terminal */
 } sn_trainer;
 

@@ -55,11 +55,14 @@ typedef struct {
     /* [runtime] */
     long seed;
     int threads;             /* 0: OMP_NUM_THREADS or all CPUs of the process */
+    int allreduce_overlap;   /* SN_OVERLAP_ON or SN_OVERLAP_OFF (docs/training.md) */
+    double allreduce_bucket_mb;
     int precision;           /* inference arithmetic: SN_PREC_FP32 or SN_PREC_BF16 (sernet/unet.h) */
 } sn_config;
 
 enum { SN_BATCH_GLOBAL = 0, SN_BATCH_PER_RANK = 1 };
 enum { SN_REGISTER_NONE = 0, SN_REGISTER_RIGID = 1 };
+enum { SN_OVERLAP_ON = 0, SN_OVERLAP_OFF = 1 };
 
 typedef enum { SN_CFG_INT, SN_CFG_LONG, SN_CFG_FLOAT, SN_CFG_FLOAT_AUTO, SN_CFG_ENUM } sn_cfg_type;
 

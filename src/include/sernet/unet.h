@@ -1,6 +1,6 @@
 /* The two SeRNet U-Nets (METHOD.md §1) on top of the layer kernels.
- * All parameters live in one contiguous buffer, all gradients in another (one allreduce per
- * step), BatchNorm running statistics in a third. Tensor order and names are canonical:
+ * All parameters live in one contiguous buffer, all gradients in another (allreduced per step,
+ * in buckets while the backward runs: sn_unet_set_grad_ready), BatchNorm running statistics in a third. Tensor order and names are canonical:
  * for each block (seg: E1 E2 E3 D2 D1; rec: E1..E5 D4 D3 D2 D1) and unit u:
  * "B.u.conv.weight", "B.u.conv.bias", "B.u.bn.weight", "B.u.bn.bias", then "out.weight",
  * "out.bias"; buffers "B.u.bn.running_mean", "B.u.bn.running_var". */
@@ -56,6 +56,19 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
  * into the gradient buffer (clear it with sn_unet_zero_grad). */
 sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_hook *hook);
 void sn_unet_zero_grad(sn_unet *net);
+/* Told during sn_unet_backward each time more gradients are final: every gradient from float
+ * offset `from` to the end of the gradient buffer will not change again in this backward.
+ * Gradients become final from the end of the buffer towards its start, one conv unit at a time
+ * (the output convolution first, E1's first unit last; the canonical order above is the reverse
+ * of the backward's): `from` decreases from call to call, and the last call of a successful
+ * backward has from = 0. A failed backward stops calling it. The training step uses it to start
+ * the allreduce of finished gradients while the backward goes on (src/dist/gradsync.c). */
+typedef struct {
+    void (*fn)(size_t from, void *ctx);
+    void *ctx;
+} sn_grad_ready_hook;
+/* The hook the following backward passes call (copied); NULL: none (the default). */
+void sn_unet_set_grad_ready(sn_unet *net, const sn_grad_ready_hook *hook);
 /* Inference forwards fold each BatchNorm into the convolution before it (weights scaled, bias
  * shifted, ReLU applied as the outputs are written): on by default. Off runs conv -> BN -> ReLU
  * as in training mode, the reference the folded path is tested against. */
