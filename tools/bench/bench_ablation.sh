@@ -42,7 +42,7 @@ variants=(
   "lr_const|train||--set lr_decay=1| constant lr (no milestones)"
   "beta_max_0.5|train||--set beta_max=0.5| PPA blend beta ~ U[0, 0.5] (METHOD.md 0.8): the source image weighs at least 0.5, so no faint pseudo-anomalies"
   "seg_width_32|train|SEG_WIDTH=32|| seg width 32 (METHOD.md's value)"
-  "dpa_faint|train||--set dpa_strength_min=0.2| DPA strength s ~ U[0.2, 1] scales alpha and gamma - 1 (METHOD.md: full strength, |alpha| >= 0.1)"
+  "dpa_faint|train||--set dpa_strength_min=0.2| DPA strength s ~ U[0.2, 1] scales alpha and gamma - 1 (METHOD.md: full strength, abs(alpha) >= 0.1)"
 )
 want=${VARIANTS:-$(printf '%s\n' "${variants[@]}" | cut -d'|' -f1 | paste -sd' ')}
 table=$out/ablation.md
