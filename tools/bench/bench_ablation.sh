@@ -24,6 +24,7 @@ mkdir -p "$out"
 # --set words | what changes (paper value where it applies)
 variants=(
   "reference|train||| S 256, width 16/16, lr 5e-4 (METHOD.md 1e-4), two milestones x0.2, tau auto, box 21"
+  "seed_1|train||--set seed=1| the reference with another seed: the run-to-run spread that any other row must exceed"
   "no_repair|infer||--set repair_threshold=1| repair never fires (tau 1): the reconstruction net alone"
   "tau_0.5|infer||--set repair_threshold=0.5| tau fixed at 0.5 instead of calibrated"
   "box_11|infer||--set box_size=11| anomaly-map box 11 (METHOD.md 21)"
