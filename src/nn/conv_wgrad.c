@@ -54,6 +54,15 @@ static void block(const item_t *it, int h, int w, const float *const d[COB], siz
            a07 = a00, a08 = a00;
     __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00, a16 = a00, a17 = a00, a18 = a00;
     __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00, a24 = a00, a25 = a00, a26 = a00, a27 = a00, a28 = a00;
+    /* masks of the first vector of a row (column 0) and of the last one (column cl), when
+     * there are two or more: lanes inside the row (m1), and of the taps one column left (m0) and
+     * right (m2) */
+    const int cl = (w - 1) / 16 * 16, rem = w - cl;
+    const __mmask16 l1 = rem >= 16 ? 0xFFFF : (__mmask16)((1u << rem) - 1);
+    const __mmask16 l2 = rem >= 17 ? 0xFFFF : (__mmask16)((1u << (rem - 1)) - 1);
+    const __mmask16 l0 = cl == 0 ? (__mmask16)(l1 & 0xFFFE) : l1;
+    const __mmask16 f1 = cl == 0 ? l1 : 0xFFFF, f2 = cl == 0 ? l2 : 0xFFFF;
+    const __mmask16 f0 = (__mmask16)(f1 & 0xFFFE);
     for (int im = it->img0; im < it->img0 + it->g; im++) {
         const float *xp = x.base + (size_t)im * x.stride;
         const size_t doff = (size_t)im * dstride;
@@ -63,32 +72,33 @@ static void block(const item_t *it, int h, int w, const float *const d[COB], siz
             const float *x2 = r + 1 < h ? xp + (size_t)(r + 1) * w : zero;
             const float *d0 = d[0] + doff + (size_t)r * w, *d1 = d[1] + doff + (size_t)r * w;
             const float *d2 = d[2] + doff + (size_t)r * w;
-            for (int c = 0; c < w; c += 16) {
-                const int rem = w - c;
-                /* lanes inside the row (m1), and of the taps one column left (m0) and right (m2) */
-                const __mmask16 m1 = rem >= 16 ? 0xFFFF : (__mmask16)((1u << rem) - 1);
-                const __mmask16 m0 = c == 0 ? (__mmask16)(m1 & 0xFFFE) : m1;
-                const __mmask16 m2 = rem - 1 >= 16 ? 0xFFFF : (__mmask16)((1u << (rem - 1)) - 1);
-                const __m512 g0 = _mm512_maskz_loadu_ps(m1, d0 + c);
-                const __m512 g1 = _mm512_maskz_loadu_ps(m1, d1 + c);
-                const __m512 g2 = _mm512_maskz_loadu_ps(m1, d2 + c);
-                __m512 v;
+            /* one vector of 16 pixels from column c */
 #define TAP(row, mask, off, t)                                                                                   \
     v = _mm512_maskz_loadu_ps(mask, row + c + (off));                                                            \
+    __asm__("" : "+v"(v)); /* one load for the three FMAs: GCC would fold it into each of them */               \
     a0##t = _mm512_fmadd_ps(g0, v, a0##t);                                                                       \
     a1##t = _mm512_fmadd_ps(g1, v, a1##t);                                                                       \
     a2##t = _mm512_fmadd_ps(g2, v, a2##t);
-                TAP(x0, m0, -1, 0)
-                TAP(x0, m1, 0, 1)
-                TAP(x0, m2, 1, 2)
-                TAP(x1, m0, -1, 3)
-                TAP(x1, m1, 0, 4)
-                TAP(x1, m2, 1, 5)
-                TAP(x2, m0, -1, 6)
-                TAP(x2, m1, 0, 7)
-                TAP(x2, m2, 1, 8)
+#define VEC(m0, m1, m2)                                                                                          \
+    do {                                                                                                         \
+        const __m512 g0 = _mm512_maskz_loadu_ps(m1, d0 + c);                                                     \
+        const __m512 g1 = _mm512_maskz_loadu_ps(m1, d1 + c);                                                     \
+        const __m512 g2 = _mm512_maskz_loadu_ps(m1, d2 + c);                                                     \
+        __m512 v;                                                                                                \
+        TAP(x0, m0, -1, 0) TAP(x0, m1, 0, 1) TAP(x0, m2, 1, 2)                                                   \
+        TAP(x1, m0, -1, 3) TAP(x1, m1, 0, 4) TAP(x1, m2, 1, 5)                                                   \
+        TAP(x2, m0, -1, 6) TAP(x2, m1, 0, 7) TAP(x2, m2, 1, 8)                                                   \
+    } while (0)
+            /* the vectors at the ends of the row need masks (computed once, above); those in
+             * between (every tap inside the row) take plain loads */
+            int c = 0;
+            VEC(f0, f1, f2);
+            for (c = 16; c + 16 < w; c += 16)
+                VEC(0xFFFF, 0xFFFF, 0xFFFF);
+            if (c < w)
+                VEC(l0, l1, l2);
+#undef VEC
 #undef TAP
-            }
         }
     }
 #define PUT(j, t) out[(size_t)(j) * ostride + (t)] += hsum(a##j##t);
