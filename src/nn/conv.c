@@ -256,7 +256,7 @@ sn_status conv_forward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, i
  * a forward convolution of dy), and the Winograd kernel the forward convolutions that allow it
  * (inference), unless SERNET_CONV_ALGO (read once) asks for "gemm" everywhere or "direct" (no
  * Winograd), for measurements. */
-static int algo_gemm_only, algo_no_winograd;
+static int algo_gemm_only, algo_no_winograd, algo_gemm_wgrad;
 static pthread_once_t algo_once = PTHREAD_ONCE_INIT;
 
 static void algo_init(void)
@@ -264,12 +264,22 @@ static void algo_init(void)
     const char *e = getenv("SERNET_CONV_ALGO");
     algo_gemm_only = e && strcmp(e, "gemm") == 0;
     algo_no_winograd = algo_gemm_only || (e && strcmp(e, "direct") == 0);
+    /* SERNET_CONV_WGRAD=gemm: weight gradients from the column matrix only (the direct and
+     * Winograd kernels stay on), to measure the direct weight gradient against it */
+    e = getenv("SERNET_CONV_WGRAD");
+    algo_gemm_wgrad = algo_gemm_only || (e && strcmp(e, "gemm") == 0);
 }
 
 static int algo_direct_allowed(void)
 {
     pthread_once(&algo_once, algo_init);
     return !algo_gemm_only;
+}
+
+static int use_direct_wgrad(const sn_conv_shape *s, int h, int w)
+{
+    pthread_once(&algo_once, algo_init);
+    return !algo_gemm_wgrad && conv_wgrad_direct_supported(s, h, w);
 }
 
 /* Winograd where the shape asks for it, the kernel applies, and it pays: both transforms must be
@@ -292,10 +302,21 @@ sn_status conv_forward(const sn_conv_shape *s, const sn_tensor *const *x, int nx
     return conv_forward_gemm(s, x, nx, w, b, y);
 }
 
-sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
-                        const sn_tensor *dy, sn_tensor *const *dx, float *dw, float *db)
+/* flipped, transposed kernel: wt[ci][co][ky][kx] = w[co][ci][k-1-ky][k-1-kx] */
+static void flip_weights(const sn_conv_shape *s, const float *w, float *wt)
 {
-    SN_ASSERT(conv_sources_ok(s, x, nx, NULL));
+    const int kk = s->k * s->k, kout = s->cout * kk;
+    for (int co = 0; co < s->cout; co++)
+        for (int ci = 0; ci < s->cin; ci++)
+            for (int q = 0; q < kk; q++)
+                wt[(size_t)ci * kout + (size_t)co * kk + q] = w[((size_t)co * s->cin + ci) * kk + (kk - 1 - q)];
+}
+
+/* The whole backward pass by im2col + GEMM (weight gradient first, so dx[i] may share x[i]'s
+ * storage), unchanged from before the direct kernels. */
+static sn_status backward_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                               const sn_tensor *dy, sn_tensor *const *dx, float *dw, float *db)
+{
     const int n = x[0]->n, h = x[0]->h, wd = x[0]->w, k = s->k, kk = k * k;
     SN_ASSERT(dy->n == n && dy->c == s->cout && dy->h == h && dy->w == wd);
     const int kin = s->cin * kk, kout = s->cout * kk;
@@ -315,47 +336,12 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
     /* two sources with both gradients wanted: one GEMM into a scratch tile, then split */
     const int split = nx > 1 && all_dx;
 
-    /* The input gradients by the direct kernel (a forward convolution of dy with wt, one per
-     * source), where it applies: the column matrix is then built only for the weight gradient,
-     * from dy or x, whichever is smaller. The weight gradient comes first, so that dx[i] may share
-     * x[i]'s storage. */
-    int direct_dx = want_dx && algo_direct_allowed();
-    for (int i = 0; i < nx && direct_dx; i++) {
-        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, 0};
-        direct_dx = conv_direct_supported(&ts, h, wd);
-    }
-    if (direct_dx && (dw || db)) {
-        sn_status st = conv_backward(s, x, nx, w, dy, NULL, dw, db);
-        if (st != SN_OK)
-            return st;
-    }
-
-    /* flipped, transposed kernel: wt[ci][co][ky][kx] = w[co][ci][k-1-ky][k-1-kx] */
     float *wt = NULL;
     if (want_dx) {
         wt = sn_ws_get(SN_WS_SHARED, (size_t)s->cin * kout);
         if (!wt)
             return SN_ENOMEM;
-        for (int co = 0; co < s->cout; co++)
-            for (int ci = 0; ci < s->cin; ci++)
-                for (int q = 0; q < kk; q++)
-                    wt[((size_t)ci * s->cout + co) * kk + q] = w[((size_t)co * s->cin + ci) * kk + (kk - 1 - q)];
-    }
-
-    if (direct_dx) {
-        const sn_tensor *dys[1] = {dy};
-        int c0 = 0;
-        for (int i = 0; i < nx; i++) {
-            const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, s->winograd};
-            if (dx[i]) {
-                sn_status st = (use_winograd(&ts, h, wd) ? conv_forward_winograd : conv_forward_direct)(
-                    &ts, dys, 1, wt + (size_t)c0 * kout, NULL, dx[i]);
-                if (st != SN_OK)
-                    return st;
-            }
-            c0 += x[i]->c;
-        }
-        return SN_OK;
+        flip_weights(s, w, wt);
     }
 
     float *partials[256] = {0};
@@ -465,4 +451,63 @@ sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int n
         }
     }
     return failed ? SN_ENOMEM : SN_OK;
+}
+
+sn_status conv_wgrad_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
+                          float *dw, float *db)
+{
+    SN_ASSERT(conv_sources_ok(s, x, nx, dy));
+    return backward_gemm(s, x, nx, NULL, dy, NULL, dw, db);
+}
+
+sn_status conv_backward(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const float *w,
+                        const sn_tensor *dy, sn_tensor *const *dx, float *dw, float *db)
+{
+    SN_ASSERT(conv_sources_ok(s, x, nx, NULL));
+    const int h = x[0]->h, wd = x[0]->w, k = s->k, kout = s->cout * k * k;
+    SN_ASSERT(dy->n == x[0]->n && dy->c == s->cout && dy->h == h && dy->w == wd);
+    int want_dx = 0;
+    for (int i = 0; i < nx; i++)
+        want_dx |= dx && dx[i] != NULL;
+    /* The input gradients by the direct kernel (a forward convolution of dy with the flipped
+     * weights, one per source), where it applies. */
+    int direct_dx = want_dx && algo_direct_allowed();
+    for (int i = 0; i < nx && direct_dx; i++) {
+        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, 0};
+        direct_dx = conv_direct_supported(&ts, h, wd);
+    }
+    if (want_dx && !direct_dx) /* the column matrix of dy is built anyway: it gives dw too */
+        return backward_gemm(s, x, nx, w, dy, dx, dw, db);
+
+    /* The weight gradient first, so that dx[i] may share x[i]'s storage: by the direct kernel,
+     * or by the GEMM path from the column matrix of dy or x, whichever is smaller. */
+    if (dw && use_direct_wgrad(s, h, wd)) {
+        sn_status st = conv_wgrad_direct(s, x, nx, dy, dw, db);
+        if (st != SN_OK)
+            return st;
+    } else if (dw || db) {
+        sn_status st = backward_gemm(s, x, nx, w, dy, NULL, dw, db);
+        if (st != SN_OK)
+            return st;
+    }
+    if (!want_dx)
+        return SN_OK;
+
+    float *wt = sn_ws_get(SN_WS_SHARED, (size_t)s->cin * kout);
+    if (!wt)
+        return SN_ENOMEM;
+    flip_weights(s, w, wt);
+    const sn_tensor *dys[1] = {dy};
+    int c0 = 0;
+    for (int i = 0; i < nx; i++) {
+        const sn_conv_shape ts = {s->cout, x[i]->c, k, 0, s->winograd};
+        if (dx[i]) {
+            sn_status st = (use_winograd(&ts, h, wd) ? conv_forward_winograd : conv_forward_direct)(
+                &ts, dys, 1, wt + (size_t)c0 * kout, NULL, dx[i]);
+            if (st != SN_OK)
+                return st;
+        }
+        c0 += x[i]->c;
+    }
+    return SN_OK;
 }

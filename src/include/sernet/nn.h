@@ -44,6 +44,17 @@ sn_status conv_forward_winograd(const sn_conv_shape *s, const sn_tensor *const *
                                 const float *b, sn_tensor *y);
 void conv_winograd_transform_ref(const float d[16], const float g[9], const float m[16], float v[16],
                                  float u[16], float y[4]);
+/* Direct AVX-512 weight (and bias) gradient of a 3x3 convolution (src/nn/conv_wgrad.c): any H, W
+ * and channel counts (conv_wgrad_direct_supported says 0 without AVX-512). dy: [N, Cout, H, W];
+ * dw [Cout, Cin, 3, 3] and db [Cout] (either may be NULL) are accumulated (+=). conv_backward
+ * takes it wherever it applies unless SERNET_CONV_ALGO=gemm or SERNET_CONV_WGRAD=gemm (read
+ * once; measurements), except when the input gradient goes through the GEMM path anyway. */
+int conv_wgrad_direct_supported(const sn_conv_shape *s, int h, int w);
+sn_status conv_wgrad_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
+                            float *dw, float *db);
+/* The same gradients by the GEMM path (im2col of x or dy, whichever is smaller): any shape. */
+sn_status conv_wgrad_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
+                          float *dw, float *db);
 /* dy: [N, Cout, H, W]. dx[i] (may be NULL: no input gradient wanted) receive the gradient of
  * the matching source (overwritten); dx[i] may share x[i]'s storage (the weight gradient reads
  * x before the input gradient overwrites it), so a source dead after the backward pass can hold
