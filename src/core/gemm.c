@@ -22,8 +22,15 @@ void sn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const f
     /* Row-major A (m x k) has row stride lda and column stride 1; a transpose swaps them. */
     inc_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
     inc_t rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha, (float *)a, rsa, csa,
-              (float *)b, rsb, csb, &beta, c, ldc, 1);
+    /* One thread per call (callers parallelise), and BLIS's small-matrix ("sup") kernels off:
+     * the haswell sup kernels of BLIS 0.9 read past the last row of A (a whole row of lda
+     * floats at m = 40, k = 300, lda = 3500 under AddressSanitizer; upstream flame/blis#635 is
+     * the same class of bug), which is harmless only while the next page happens to be mapped. */
+    rntm_t rntm = BLIS_RNTM_INITIALIZER;
+    bli_rntm_set_num_threads(1, &rntm);
+    bli_rntm_disable_l3_sup(&rntm);
+    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha, (float *)a, rsa, csa,
+                 (float *)b, rsb, csb, &beta, c, ldc, 1, NULL, &rntm);
 #else
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
