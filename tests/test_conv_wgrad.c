@@ -85,12 +85,14 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
     /* the direct kernel where the build has it, and the GEMM path (also what conv_backward takes
      * without AVX-512 or under SERNET_CONV_WGRAD=gemm) */
     const int direct = conv_wgrad_direct_supported(&s, h, w);
-    const wgrad_fn fns[2] = {conv_wgrad_direct, conv_wgrad_gemm};
-    const char *names[2] = {"direct", "gemm"};
+    const int wino = conv_wgrad_winograd_supported(&s, h, w);
+    const wgrad_fn fns[3] = {conv_wgrad_direct, conv_wgrad_gemm, conv_wgrad_winograd};
+    const char *names[3] = {"direct", "gemm", "winograd"};
     conv_backward_ref(&s, &x, wt, &dy, NULL, dw2, db2);
     /* float sums over n*h*w terms of size ~1: their rounding grows like the square root */
     const double atol = 2e-5 * sqrt((double)n * h * w);
-    for (int f = 1; f >= (direct ? 0 : 1); f--) { /* the GEMM path, then the direct kernel */
+    /* the Winograd kernel where the shape allows it, the GEMM path, then the direct kernel */
+    for (int f = wino ? 2 : 1; f >= (direct ? 0 : 1); f--) {
         memcpy(dw1, w0, nw * 4);
         memcpy(db1, db3, (size_t)cout * 4);
         EXPECT(fns[f](&s, src, nx, &dy, dw1, db1) == SN_OK);
@@ -171,9 +173,14 @@ int main(void)
         check(2, 0, 1, 1, 3, 17);     /* Cout 1: one channel of a block */
         check(8, 0, 6, 5, 16, 16);    /* groups of whole small images (3 + 2 at 2 threads) */
         check(6, 2, 3, 3, 4, 48);     /* Cout 3 (the reconstruction net's output), short images */
+        /* shapes for the Winograd weight gradient (H even, W % 32, Cin % 8, Cout % 16) */
+        check(8, 8, 16, 2, 6, 32);    /* two sources, one vector of output channels */
+        check(16, 0, 48, 1, 10, 64);  /* three vectors of output channels, one image */
+        check(24, 8, 80, 3, 2, 32);   /* 5 vectors (a full block and a 2-vector one), 3 images */
     }
     sn_threads_set(2);
     check(40, 24, 40, 2, 70, 50); /* bands of rows (each under the cache budget), odd height */
+    check(40, 24, 32, 2, 70, 64); /* Winograd: bands of tile rows, the last one short */
     /* the same thread count twice: the same bits */
     {
         const sn_conv_shape s = {19, 11, 3, 0, 0};

@@ -52,6 +52,12 @@ void conv_winograd_transform_ref(const float d[16], const float g[9], const floa
 int conv_wgrad_direct_supported(const sn_conv_shape *s, int h, int w);
 sn_status conv_wgrad_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
                             float *dw, float *db);
+/* Winograd F(3x3, 2x2) weight (and bias) gradient (src/nn/conv_winograd.c): H even, W a multiple
+ * of 32, Cin a multiple of 8, Cout of 16 (conv_wgrad_winograd_supported says 0 without
+ * AVX-512); same arguments as conv_wgrad_direct. */
+int conv_wgrad_winograd_supported(const sn_conv_shape *s, int h, int w);
+sn_status conv_wgrad_winograd(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
+                              float *dw, float *db);
 /* The same gradients by the GEMM path (im2col of x or dy, whichever is smaller): any shape. */
 sn_status conv_wgrad_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
                           float *dw, float *db);
