@@ -2,7 +2,9 @@
  * against the plain reference conv_backward_ref, and finite differences: odd widths (not a multiple of 16, one pixel, one
  * lane past a vector), channel counts that fill no register block, one and two sources, batch 1
  * and more, bands of rows and groups of whole images, 1 and 2 threads; and conv_backward taking
- * it (same bits) unless SERNET_CONV_ALGO / SERNET_CONV_WGRAD ask for the GEMM path. */
+ * it (same bits) unless SERNET_CONV_ALGO / SERNET_CONV_WGRAD ask for the GEMM path; the
+ * Winograd weight gradient (conv_wgrad_winograd, where H is even, W % 32 == 0, Cin % 8 == 0,
+ * Cout % 16 == 0) against the same reference, and conv_backward taking it there. */
 #include "sn_test.h"
 #include "sernet/nn.h"
 #include "sernet/threads.h"
@@ -58,6 +60,13 @@ static int gemm_forced(void)
     return (a && strcmp(a, "gemm") == 0) || (g && strcmp(g, "gemm") == 0);
 }
 
+/* conv_backward keeps to the direct kernel where the Winograd one would apply */
+static int winograd_off(void)
+{
+    const char *a = getenv("SERNET_CONV_ALGO"), *g = getenv("SERNET_CONV_WGRAD");
+    return gemm_forced() || (a && strcmp(a, "direct") == 0) || (g && strcmp(g, "direct") == 0);
+}
+
 static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
 {
     const int cin = cin_a + cin_b, nx = cin_b ? 2 : 1;
@@ -74,8 +83,8 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
     const sn_tensor *src[2] = {&xa, &xb};
     float *w0 = malloc(nw * 4), *dw1 = malloc(nw * 4), *dw2 = malloc(nw * 4), *dw3 = malloc(nw * 4);
     float *db1 = malloc((size_t)cout * 4), *db2 = malloc((size_t)cout * 4), *db3 = malloc((size_t)cout * 4);
-    float *wt = malloc(nw * 4);
-    NEED(w0 && dw1 && dw2 && dw3 && db1 && db2 && db3 && wt);
+    float *wt = malloc(nw * 4), *dwwino = malloc(nw * 4);
+    NEED(w0 && dw1 && dw2 && dw3 && db1 && db2 && db3 && wt && dwwino);
     fill(w0, nw); /* accumulated into, not overwritten */
     fill(wt, nw);
     fill(db3, (size_t)cout); /* the initial bias gradient */
@@ -109,7 +118,11 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
         EXPECT(fns[f](&s, src, nx, &dy, NULL, db4) == SN_OK);
         EXPECT_MSG(memcmp(db4, db1, (size_t)cout * 4) == 0, "%s bias gradient alone differs", names[f]);
         free(db4);
-    } /* dw1, db1: the direct kernel's where the build has it */
+        if (f == 2)
+            memcpy(dwwino, dw1, nw * 4);
+    } /* dw1, db1: the direct kernel's where the build has it; dwwino: the Winograd kernel's */
+    /* what conv_backward should give: the Winograd kernel's where it applies */
+    const float *dwbw = wino && !winograd_off() ? dwwino : dw1;
 
     /* conv_backward takes the kernel for its weight gradient, with and without input gradients
      * (the GEMM path when the build has no direct kernel) */
@@ -121,11 +134,11 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
         sn_tensor *dst[2] = {&dxa, cin_b ? &dxb : NULL};
         memcpy(dw3, w0, nw * 4);
         EXPECT(conv_backward(&s, src, nx, wt, &dy, NULL, dw3, NULL) == SN_OK);
-        EXPECT_MSG(memcmp(dw3, dw1, nw * 4) == 0, "conv_backward without dx: not the direct weight gradient");
+        EXPECT_MSG(memcmp(dw3, dwbw, nw * 4) == 0, "conv_backward without dx: not the expected kernel's weight gradient");
         if (direct && conv_direct_supported(&s, h, w)) { /* input gradients by the direct kernels too */
             memcpy(dw3, w0, nw * 4);
             EXPECT(conv_backward(&s, src, nx, wt, &dy, dst, dw3, NULL) == SN_OK);
-            EXPECT_MSG(memcmp(dw3, dw1, nw * 4) == 0, "conv_backward with dx: not the direct weight gradient");
+            EXPECT_MSG(memcmp(dw3, dwbw, nw * 4) == 0, "conv_backward with dx: not the expected kernel's weight gradient");
         }
         sn_tensor_free(&dxa);
         sn_tensor_free(&dxb);
@@ -153,6 +166,7 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
         sn_tensor_free(&y);
     }
     free(w0); free(dw1); free(dw2); free(dw3); free(db1); free(db2); free(db3); free(wt);
+    free(dwwino);
     sn_tensor *all[] = {&xa, &xb, &x, &dy};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         sn_tensor_free(all[i]);
