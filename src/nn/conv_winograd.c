@@ -1,4 +1,5 @@
-/* Winograd F(2x2, 3x3) convolution, forward only, AVX-512 (inference): 16 multiplications per
+/* Winograd F(2x2, 3x3) convolution, AVX-512 (forward and input gradient; the weight gradient's
+ * F(3x3, 2x2) is at the end of the file): 16 multiplications per
  * 2x2 output tile and input channel instead of 36, so 2.25x fewer FMAs than the direct kernel,
  * bought with an input transform (per input channel and tile, shared by all output channels) and
  * an output transform (per output channel and tile, shared by all input channels).
