@@ -2,7 +2,9 @@
  * against the plain reference conv_backward_ref, and finite differences: odd widths (not a multiple of 16, one pixel, one
  * lane past a vector), channel counts that fill no register block, one and two sources, batch 1
  * and more, bands of rows and groups of whole images, 1 and 2 threads; and conv_backward taking
- * it (same bits) unless SERNET_CONV_ALGO / SERNET_CONV_WGRAD ask for the GEMM path. */
+ * it (same bits) unless SERNET_CONV_ALGO / SERNET_CONV_WGRAD ask for the GEMM path; the
+ * Winograd weight gradient (conv_wgrad_winograd, where H is even, W % 32 == 0, Cin % 8 == 0,
+ * Cout % 16 == 0) against the same reference, and conv_backward taking it there. */
 #include "sn_test.h"
 #include "sernet/nn.h"
 #include "sernet/threads.h"
@@ -58,6 +60,13 @@ static int gemm_forced(void)
     return (a && strcmp(a, "gemm") == 0) || (g && strcmp(g, "gemm") == 0);
 }
 
+/* conv_backward keeps to the direct kernel where the Winograd one would apply */
+static int winograd_off(void)
+{
+    const char *a = getenv("SERNET_CONV_ALGO"), *g = getenv("SERNET_CONV_WGRAD");
+    return gemm_forced() || (a && strcmp(a, "direct") == 0) || (g && strcmp(g, "direct") == 0);
+}
+
 static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
 {
     const int cin = cin_a + cin_b, nx = cin_b ? 2 : 1;
@@ -74,8 +83,8 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
     const sn_tensor *src[2] = {&xa, &xb};
     float *w0 = malloc(nw * 4), *dw1 = malloc(nw * 4), *dw2 = malloc(nw * 4), *dw3 = malloc(nw * 4);
     float *db1 = malloc((size_t)cout * 4), *db2 = malloc((size_t)cout * 4), *db3 = malloc((size_t)cout * 4);
-    float *wt = malloc(nw * 4);
-    NEED(w0 && dw1 && dw2 && dw3 && db1 && db2 && db3 && wt);
+    float *wt = malloc(nw * 4), *dwwino = malloc(nw * 4);
+    NEED(w0 && dw1 && dw2 && dw3 && db1 && db2 && db3 && wt && dwwino);
     fill(w0, nw); /* accumulated into, not overwritten */
     fill(wt, nw);
     fill(db3, (size_t)cout); /* the initial bias gradient */
@@ -85,12 +94,14 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
     /* the direct kernel where the build has it, and the GEMM path (also what conv_backward takes
      * without AVX-512 or under SERNET_CONV_WGRAD=gemm) */
     const int direct = conv_wgrad_direct_supported(&s, h, w);
-    const wgrad_fn fns[2] = {conv_wgrad_direct, conv_wgrad_gemm};
-    const char *names[2] = {"direct", "gemm"};
+    const int wino = conv_wgrad_winograd_supported(&s, h, w);
+    const wgrad_fn fns[3] = {conv_wgrad_direct, conv_wgrad_gemm, conv_wgrad_winograd};
+    const char *names[3] = {"direct", "gemm", "winograd"};
     conv_backward_ref(&s, &x, wt, &dy, NULL, dw2, db2);
     /* float sums over n*h*w terms of size ~1: their rounding grows like the square root */
     const double atol = 2e-5 * sqrt((double)n * h * w);
-    for (int f = 1; f >= (direct ? 0 : 1); f--) { /* the GEMM path, then the direct kernel */
+    /* the Winograd kernel where the shape allows it, the GEMM path, then the direct kernel */
+    for (int f = wino ? 2 : 1; f >= (direct ? 0 : 1); f--) {
         memcpy(dw1, w0, nw * 4);
         memcpy(db1, db3, (size_t)cout * 4);
         EXPECT(fns[f](&s, src, nx, &dy, dw1, db1) == SN_OK);
@@ -107,7 +118,11 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
         EXPECT(fns[f](&s, src, nx, &dy, NULL, db4) == SN_OK);
         EXPECT_MSG(memcmp(db4, db1, (size_t)cout * 4) == 0, "%s bias gradient alone differs", names[f]);
         free(db4);
-    } /* dw1, db1: the direct kernel's where the build has it */
+        if (f == 2)
+            memcpy(dwwino, dw1, nw * 4);
+    } /* dw1, db1: the direct kernel's where the build has it; dwwino: the Winograd kernel's */
+    /* what conv_backward should give: the Winograd kernel's where it applies */
+    const float *dwbw = wino && !winograd_off() ? dwwino : dw1;
 
     /* conv_backward takes the kernel for its weight gradient, with and without input gradients
      * (the GEMM path when the build has no direct kernel) */
@@ -119,11 +134,11 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
         sn_tensor *dst[2] = {&dxa, cin_b ? &dxb : NULL};
         memcpy(dw3, w0, nw * 4);
         EXPECT(conv_backward(&s, src, nx, wt, &dy, NULL, dw3, NULL) == SN_OK);
-        EXPECT_MSG(memcmp(dw3, dw1, nw * 4) == 0, "conv_backward without dx: not the direct weight gradient");
+        EXPECT_MSG(memcmp(dw3, dwbw, nw * 4) == 0, "conv_backward without dx: not the expected kernel's weight gradient");
         if (direct && conv_direct_supported(&s, h, w)) { /* input gradients by the direct kernels too */
             memcpy(dw3, w0, nw * 4);
             EXPECT(conv_backward(&s, src, nx, wt, &dy, dst, dw3, NULL) == SN_OK);
-            EXPECT_MSG(memcmp(dw3, dw1, nw * 4) == 0, "conv_backward with dx: not the direct weight gradient");
+            EXPECT_MSG(memcmp(dw3, dwbw, nw * 4) == 0, "conv_backward with dx: not the expected kernel's weight gradient");
         }
         sn_tensor_free(&dxa);
         sn_tensor_free(&dxb);
@@ -134,7 +149,7 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
         sn_tensor y;
         NEED(sn_tensor_alloc(&y, n, cout, h, w, "y") == SN_OK);
         memset(dw3, 0, nw * 4);
-        EXPECT(fns[direct ? 0 : 1](&s, src, nx, &dy, dw3, NULL) == SN_OK);
+        EXPECT(fns[wino ? 2 : direct ? 0 : 1](&s, src, nx, &dy, dw3, NULL) == SN_OK); /* the fastest kernel that applies */
         for (int t = 0; t < 4; t++) {
             const size_t wi = (size_t)((frand() + 1.0f) * 0.5f * (float)nw) % nw;
             const float keep = wt[wi], e = 1e-2f;
@@ -151,6 +166,7 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
         sn_tensor_free(&y);
     }
     free(w0); free(dw1); free(dw2); free(dw3); free(db1); free(db2); free(db3); free(wt);
+    free(dwwino);
     sn_tensor *all[] = {&xa, &xb, &x, &dy};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         sn_tensor_free(all[i]);
@@ -171,9 +187,14 @@ int main(void)
         check(2, 0, 1, 1, 3, 17);     /* Cout 1: one channel of a block */
         check(8, 0, 6, 5, 16, 16);    /* groups of whole small images (3 + 2 at 2 threads) */
         check(6, 2, 3, 3, 4, 48);     /* Cout 3 (the reconstruction net's output), short images */
+        /* shapes for the Winograd weight gradient (H even, W % 32, Cin % 8, Cout % 16) */
+        check(8, 8, 16, 2, 6, 32);    /* two sources, one vector of output channels */
+        check(16, 0, 48, 1, 10, 64);  /* three vectors of output channels, one image */
+        check(24, 8, 80, 3, 2, 32);   /* 5 vectors (a full block and a 2-vector one), 3 images */
     }
     sn_threads_set(2);
     check(40, 24, 40, 2, 70, 50); /* bands of rows (each under the cache budget), odd height */
+    check(40, 24, 32, 2, 70, 64); /* Winograd: bands of tile rows, the last one short */
     /* the same thread count twice: the same bits */
     {
         const sn_conv_shape s = {19, 11, 3, 0, 0};

@@ -71,14 +71,20 @@ static sn_status bench_layer_wgrad(int cin, int cout, int s, int n, int reps, in
     memset(db, 0, sizeof(float) * (size_t)cout);
     const sn_conv_shape sh = {cin, cout, 3, 0, 0};
     const double flop = 2.0 * n * cout * cin * 9.0 * s * s;
-    double tg = 0, td = 0;
+    double tg = 0, td = 0, tw = 0;
     SN_TRY(time_wgrad(conv_wgrad_gemm, &sh, &x, &dy, dw, db, reps, threads, &tg));
     if (conv_wgrad_direct_supported(&sh, s, s))
         SN_TRY(time_wgrad(conv_wgrad_direct, &sh, &x, &dy, dw, db, reps, threads, &td));
+    if (conv_wgrad_winograd_supported(&sh, s, s))
+        SN_TRY(time_wgrad(conv_wgrad_winograd, &sh, &x, &dy, dw, db, reps, threads, &tw));
     if (sn_cli_rank() == 0) {
         printf("%5d %5d %5d | %9.2f %7.1f |", cin, cout, s, tg * 1e3, flop / tg / 1e9);
         if (td > 0)
-            printf(" %9.2f %7.1f | %5.2fx\n", td * 1e3, flop / td / 1e9, tg / td);
+            printf(" %9.2f %7.1f | %5.2fx |", td * 1e3, flop / td / 1e9, tg / td);
+        else
+            printf(" %9s %7s | %6s |", "-", "-", "-");
+        if (tw > 0 && td > 0)
+            printf(" %9.2f %7.1f | %5.2fx\n", tw * 1e3, flop / tw / 1e9, td / tw);
         else
             printf(" %9s %7s | %6s\n", "-", "-", "-");
     }
@@ -147,7 +153,8 @@ int sn_cmd_bench_conv(int argc, char **argv)
         "width 32, S 256, batch 2, 1 thread, R 5. The last column is the direct (or GEMM) time over\n"
         "the Winograd time. --pass wgrad (default forward) times the weight and bias gradient\n"
         "instead: the GEMM path (im2col of x or dy, whichever is smaller) against the direct\n"
-        "AVX-512 kernel; the last column is the GEMM time over the direct time.\n";
+        "AVX-512 kernel (gain: GEMM time over direct time) and the Winograd F(3x3,2x2) weight\n"
+        "gradient (gain: direct time over Winograd time; '-' where it does not apply).\n";
     const char *net = "rec", *pass = "forward";
     int width = 32, size = 256, batch = 2, threads = 1, reps = 5, pos = 0;
     const sn_cli_opt opts[] = {{"net", SN_OPT_STR, &net, 0, 0},
@@ -176,7 +183,7 @@ int sn_cmd_bench_conv(int argc, char **argv)
     if (sn_cli_rank() == 0)
         printf("bench-conv: %s net, %s, width %d, S %d, batch %d, %d thread(s), best of %d\n%s", net,
                wgrad ? "weight gradient" : "forward", width, size, batch, threads, reps,
-               wgrad ? "  cin  cout  side |   gemm ms  GF/s   | direct ms  GF/s   | gain\n"
+               wgrad ? "  cin  cout  side |   gemm ms  GF/s   | direct ms  GF/s   | gain   | winogr ms  GF/s   | gain\n"
                      : "  cin  cout  side |   gemm ms  GF/s   | direct ms  GF/s   | winogr ms  GF/s   | gain\n");
     sn_status status = SN_OK;
     for (int l = 0; l < levels && status == SN_OK; l++) {

@@ -47,11 +47,20 @@ void conv_winograd_transform_ref(const float d[16], const float g[9], const floa
 /* Direct AVX-512 weight (and bias) gradient of a 3x3 convolution (src/nn/conv_wgrad.c): any H, W
  * and channel counts (conv_wgrad_direct_supported says 0 without AVX-512). dy: [N, Cout, H, W];
  * dw [Cout, Cin, 3, 3] and db [Cout] (either may be NULL) are accumulated (+=). conv_backward
- * takes it wherever it applies unless SERNET_CONV_ALGO=gemm or SERNET_CONV_WGRAD=gemm (read
- * once; measurements), except when the input gradient goes through the GEMM path anyway. */
+ * takes it wherever it applies and the Winograd weight gradient below does not, unless
+ * SERNET_CONV_ALGO=gemm or SERNET_CONV_WGRAD=gemm (read once; measurements), except when the
+ * input gradient goes through the GEMM path anyway. */
 int conv_wgrad_direct_supported(const sn_conv_shape *s, int h, int w);
 sn_status conv_wgrad_direct(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
                             float *dw, float *db);
+/* Winograd F(3x3, 2x2) weight (and bias) gradient (src/nn/conv_winograd.c): H even, W a multiple
+ * of 32, Cin a multiple of 8, Cout of 16 (conv_wgrad_winograd_supported says 0 without
+ * AVX-512); same arguments as conv_wgrad_direct. conv_backward takes it for shapes that ask for
+ * Winograd (s->winograd) wherever it applies, unless SERNET_CONV_WGRAD is "direct" or "gemm" or
+ * SERNET_CONV_ALGO is "direct" or "gemm". */
+int conv_wgrad_winograd_supported(const sn_conv_shape *s, int h, int w);
+sn_status conv_wgrad_winograd(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
+                              float *dw, float *db);
 /* The same gradients by the GEMM path (im2col of x or dy, whichever is smaller): any shape. */
 sn_status conv_wgrad_gemm(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
                           float *dw, float *db);
