@@ -51,16 +51,25 @@ ok "np 3, recursive doubling: on equals off bit for bit" "same \"$tmp/rd_on.h5\"
 # gradients in another order. Tolerances as in train_cli.sh's rank-invariance checks (see there):
 # every element within 2 * lr * steps = 3e-3, which conv biases in front of a BatchNorm (gradient
 # zero in exact arithmetic, so pure rounding noise that Adam scales up to lr per step) and the
-# running means they move can reach; every other tensor with at most 1 % of its elements beyond
-# 1e-6 (a weight whose gradient is itself at rounding level behaves like those biases: measured,
-# 2 of the 1152 elements of rec E2.0.conv.weight by 1.3e-6); losses to relative 1e-6.
-ok "np 3, default algorithms, off" "mpi 3 \"$bin\" train $tr --quiet --stage all --out \"$tmp/3off.h5\" --set allreduce_overlap=off >/dev/null 2>\"$tmp/err\""
-ok "np 3, default algorithms, on" "mpi 3 \"$bin\" train $tr --quiet --stage all --out \"$tmp/3on.h5\" $small >/dev/null 2>\"$tmp/err\""
+# running statistics they move can reach; every other tensor with at most 1 % of its elements beyond
+# 1e-4; losses to relative 1e-4. Rounding differences grow over the steps (Adam turns a weight
+# whose gradient is near rounding level into a full lr step either way): with the Winograd and
+# direct weight gradients, 117 of the rec net's 43443 weights ended beyond 1e-4 (at most
+# 1.3e-4; D4.0.conv.weight 0.5 %) and the losses drifted apart to relative 3.3e-5 by step 13.
+# The summation itself is checked bit for bit above and in tests/mpi_gradsync.c.
+# The repair is kept off here (repair_threshold = 1): tau is calibrated as the arg max of a
+# discrete F1 over 16 samples of an untrained width-4 net, so last-bit differences in the
+# segmentation stage can move it (0.53 in one run, another value in the next), and the
+# reconstruction stage then trains on other images: a difference of the calibration, not of the
+# summation this test measures. The runs above check the repair path bit for bit.
+nr="--set repair_threshold=1"
+ok "np 3, default algorithms, off" "mpi 3 \"$bin\" train $tr $nr --quiet --stage all --out \"$tmp/3off.h5\" --set allreduce_overlap=off >/dev/null 2>\"$tmp/err\""
+ok "np 3, default algorithms, on" "mpi 3 \"$bin\" train $tr $nr --quiet --stage all --out \"$tmp/3on.h5\" $small >/dev/null 2>\"$tmp/err\""
 close() { # file-a file-b dataset
   h5diff -d 3e-3 "$1" "$2" "$3" "$3" >/dev/null || return 1
-  case $3 in *conv.bias|*running_mean) return 0 ;; esac
+  case $3 in *conv.bias|*running_mean|*running_var) return 0 ;; esac
   local n total
-  n=$(h5diff -d 1e-6 "$1" "$2" "$3" "$3" | awk '/differences found/{print $1}')
+  n=$(h5diff -d 1e-4 "$1" "$2" "$3" "$3" | awk '/differences found/{print $1}')
   total=$(( $(h5ls "$1$3" | sed 's/.*{\(.*\)}.*/\1/' | tr -d ' ' | tr ',' '*') ))
   [ "${n:-0}" -le $((total / 100)) ]
 }
@@ -71,7 +80,7 @@ for stage in seg rec; do
   done
 done
 ok "np 3: parameters equal to summation tolerance" "[ $bad = 0 ]"
-ok "np 3: per-step losses equal (relative 1e-6)" "h5diff -p 1e-6 \"$tmp/3on.h5\" \"$tmp/3off.h5\" /seg/loss /seg/loss >/dev/null && h5diff -p 1e-6 \"$tmp/3on.h5\" \"$tmp/3off.h5\" /rec/loss /rec/loss >/dev/null"
+ok "np 3: per-step losses equal (relative 1e-4)" "h5diff -p 1e-4 \"$tmp/3on.h5\" \"$tmp/3off.h5\" /seg/loss /seg/loss >/dev/null && h5diff -p 1e-4 \"$tmp/3on.h5\" \"$tmp/3off.h5\" /rec/loss /rec/loss >/dev/null"
 
 # --- the keys -------------------------------------------------------------------------------------------
 ok "allreduce_overlap = maybe is refused naming the key" "! \"$bin\" train $tr --out \"$tmp/x.h5\" --set allreduce_overlap=maybe >/dev/null 2>\"$tmp/err\" && grep -q 'allreduce_overlap' \"$tmp/err\""
