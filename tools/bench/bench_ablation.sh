@@ -93,7 +93,7 @@ for v in "${variants[@]}"; do
     mkdir -p "$dir/$CATEGORY"
     log=$dir/$CATEGORY.log
     # shellcheck disable=SC2086
-    { "$here/jobs/run.sh" -n "$RANKS" infer --model "$ref/model.h5" --data "$ref/data.h5" \
+    { "$here/jobs/run.sh" -n "$RANKS" infer --model "$ref/model.h5" --data "$ref/data.h5" --category "$CATEGORY" \
         --out "$dir/$CATEGORY/results.h5" --force $sets &&
       "$here/jobs/run.sh" -n "$RANKS" eval --results "$dir/$CATEGORY/results.h5" --data "$ref/data.h5"
     } >"$log" 2>&1 || echo "$name: infer/eval failed, see $log" >&2
