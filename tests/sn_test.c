@@ -53,3 +53,21 @@ double sn_test_worst(const float *a, const float *b, size_t n, double rtol, doub
     }
     return worst;
 }
+
+float sn_test_frand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return (float)((x >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+}
+
+double sn_test_dot(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}

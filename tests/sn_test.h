@@ -4,6 +4,8 @@
 #define SN_TEST_H
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 extern int sn_test_passed, sn_test_failed;
@@ -19,6 +21,12 @@ int sn_test_close(double got, double want, double rtol, double atol);
 /* Largest |a-b| / (atol + rtol*|b|) over n values; <= 1 means all close. */
 double sn_test_worst(const float *a, const float *b, size_t n, double rtol, double atol,
                      size_t *where);
+
+/* Test data: xorshift64, uniform in [-1, 1). Each program keeps its own state, so its data stay
+ * the same whatever other programs draw. */
+float sn_test_frand(uint64_t *state);
+/* Sum of a[i] * b[i] in double (adjoint checks). */
+double sn_test_dot(const float *a, const float *b, size_t n);
 
 #define EXPECT(cond) sn_test_report(!!(cond), __FILE__, __LINE__, "%s", #cond)
 #define EXPECT_MSG(cond, ...) sn_test_report(!!(cond), __FILE__, __LINE__, __VA_ARGS__)

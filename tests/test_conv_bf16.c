@@ -13,13 +13,7 @@
 #include <string.h>
 
 static uint64_t rs = 0x9E3779B97F4A7C15ull;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (float)((rs >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-}
+static float frand(void) { return sn_test_frand(&rs); }
 static void fill(float *p, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++)

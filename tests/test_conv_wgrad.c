@@ -24,13 +24,7 @@
     } while (0)
 
 static uint64_t rs = 0x9E3779B97F4A7C15ull;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (float)((rs >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-}
+static float frand(void) { return sn_test_frand(&rs); }
 static void fill(float *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -42,13 +36,6 @@ static sn_tensor rt(int n, int c, int h, int w)
     NEED(sn_tensor_alloc(&t, n, c, h, w, "test") == SN_OK);
     fill(t.data, sn_tensor_numel(&t));
     return t;
-}
-static double dot(const float *a, const float *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
 }
 
 typedef sn_status (*wgrad_fn)(const sn_conv_shape *s, const sn_tensor *const *x, int nx, const sn_tensor *dy,
@@ -155,10 +142,10 @@ static void check(int cin_a, int cin_b, int cout, int n, int h, int w)
             const float keep = wt[wi], e = 1e-2f;
             wt[wi] = keep + e;
             conv_forward_ref(&s, &x, wt, NULL, &y);
-            const double lp = dot(y.data, dy.data, sn_tensor_numel(&y));
+            const double lp = sn_test_dot(y.data, dy.data, sn_tensor_numel(&y));
             wt[wi] = keep - e;
             conv_forward_ref(&s, &x, wt, NULL, &y);
-            const double lm = dot(y.data, dy.data, sn_tensor_numel(&y));
+            const double lm = sn_test_dot(y.data, dy.data, sn_tensor_numel(&y));
             wt[wi] = keep;
             EXPECT_MSG(sn_test_close(dw3[wi], (lp - lm) / (2 * e), 2e-3, 2e-3), "dW fd at %zu: %g vs %g", wi,
                        dw3[wi], (lp - lm) / (2 * e));

@@ -10,13 +10,7 @@
 #include <string.h>
 
 static uint64_t rs = 88172645463325252ull;
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (float)((rs >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-}
+static float frand(void) { return sn_test_frand(&rs); }
 static void fill(float *p, size_t n, float lo, float hi)
 {
     for (size_t i = 0; i < n; i++)
@@ -28,13 +22,6 @@ static sn_tensor rt(int n, int c, int h, int w)
     sn_tensor_alloc(&t, n, c, h, w, "test");
     fill(t.data, sn_tensor_numel(&t), -1.0f, 1.0f);
     return t;
-}
-static double dot(const float *a, const float *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
 }
 
 static void test_gemm(void)
@@ -138,10 +125,10 @@ static void test_conv(int cin_a, int cin_b, int cout, int h, int w)
         float keep = wt[wi], e = 1e-2f;
         wt[wi] = keep + e;
         conv_forward_ref(&s, &x, wt, b, &y2);
-        double lp = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        double lp = sn_test_dot(y2.data, dy.data, sn_tensor_numel(&y2));
         wt[wi] = keep - e;
         conv_forward_ref(&s, &x, wt, b, &y2);
-        double lm = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        double lm = sn_test_dot(y2.data, dy.data, sn_tensor_numel(&y2));
         wt[wi] = keep;
         EXPECT_MSG(sn_test_close(dw1[wi], (lp - lm) / (2 * e), 2e-3, 2e-3), "conv dW fd: %g vs %g", dw1[wi],
                    (lp - lm) / (2 * e));
@@ -299,10 +286,10 @@ static void test_bn(int relu)
         x.data[i] = keep + e;
         memcpy(rmt, rm1, 16); memcpy(rvt, rv1, 16);
         bn_forward(&s, 1, &x, gamma, beta, rmt, rvt, NULL, mt, it, &y2);
-        double lp = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        double lp = sn_test_dot(y2.data, dy.data, sn_tensor_numel(&y2));
         x.data[i] = keep - e;
         bn_forward(&s, 1, &x, gamma, beta, rmt, rvt, NULL, mt, it, &y2);
-        double lm = dot(y2.data, dy.data, sn_tensor_numel(&y2));
+        double lm = sn_test_dot(y2.data, dy.data, sn_tensor_numel(&y2));
         x.data[i] = keep;
         EXPECT_MSG(sn_test_close(dx1.data[i], (lp - lm) / (2 * e), 2e-2, 2e-3), "bn dx fd at %zu: %g vs %g", i,
                    dx1.data[i], (lp - lm) / (2 * e));
@@ -326,10 +313,10 @@ static void fd_layer(const char *what, fwd_fn f, sn_tensor *x, sn_tensor *y, con
         float keep = x->data[i], e = 1e-3f;
         x->data[i] = keep + e;
         f(x, y);
-        double lp = dot(y->data, r->data, sn_tensor_numel(y));
+        double lp = sn_test_dot(y->data, r->data, sn_tensor_numel(y));
         x->data[i] = keep - e;
         f(x, y);
-        double lm = dot(y->data, r->data, sn_tensor_numel(y));
+        double lm = sn_test_dot(y->data, r->data, sn_tensor_numel(y));
         x->data[i] = keep;
         double fd = (lp - lm) / (2 * e), err = fabs(fd - dx_analytic->data[i]) / (1e-2 + fabs(fd));
         if (err > worst)
