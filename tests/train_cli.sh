@@ -68,6 +68,11 @@ done
 ok "per_rank: same model as the global batch with the scaled lr" "[ $bad = 0 ]"
 "$bin" train $tr --set batch_mode=per_rank --set batch_size=4 --set warmup_steps=0 --out "$tmp/pr2.h5" --resume >/dev/null 2>"$tmp/err"
 ok "per_rank: resume on another number of ranks refused" "[ $? = 1 ] && grep -q 'global batch of 8' \"$tmp/err\""
+# lr_seg / lr_rec (auto: lr): a stage's rate set by its own key trains exactly as lr would, and
+# touches only that stage.
+ok "lr_seg = 2e-4: the seg net lr = 2e-4 trains, bit for bit" "mpi 1 \"$bin\" train $tr --set lr_seg=2e-4 --out \"$tmp/ls.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\" && h5diff \"$tmp/pr1.h5\" \"$tmp/ls.h5\" /seg/tensors /seg/tensors >\"$tmp/err\""
+ok "lr_rec = 2e-4 leaves the seg stage at lr" "mpi 1 \"$bin\" train $tr --set lr_rec=2e-4 --out \"$tmp/lr.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\" && h5diff \"$tmp/k1.h5\" \"$tmp/lr.h5\" /seg/tensors /seg/tensors >\"$tmp/err\""
+ok "the stage's rate is printed" "mpi 1 \"$bin\" train ${tr/--quiet/} --set lr_seg=3e-4 --out \"$tmp/lp.h5\" --stop-after 1 2>\"$tmp/err\" | grep -q '^train seg: .* parameters, lr 0.0003$'"
 ok "comparison is not vacuous: different seeds differ" "mpi 1 \"$bin\" train $tr --set seed=9 --out \"$tmp/k9.h5\" --stop-after 4 >/dev/null 2>\"$tmp/err\" && ! h5diff -d 1e-6 \"$tmp/k1.h5\" \"$tmp/k9.h5\" /seg/tensors/E1.0.conv.weight /seg/tensors/E1.0.conv.weight >/dev/null"
 
 # --- SIGUSR1 to a running 2-rank training ---------------------------------------------------------
@@ -110,6 +115,8 @@ for np in 1 3; do
   ok "stage all: tau equal at $np and 2 ranks" "[ \"\$(attr \"$tmp/all$np.h5\" /calib/tau)\" = \"\$(attr \"$tmp/all.h5\" /calib/tau)\" ]"
   ok "stage all: rec losses at $np and 2 ranks agree (relative 1e-4)" "h5diff -p 1e-4 \"$tmp/all$np.h5\" \"$tmp/all.h5\" /rec/loss /rec/loss >/dev/null"
 done
+ok "lr_rec = 2e-4 trains the rec net as lr = 2e-4 with lr_seg = 1e-4 does, bit for bit" "mpi 2 \"$bin\" train $two --stage all --set lr_rec=2e-4 --out \"$tmp/lrr.h5\" >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" train $two --stage all --set lr=2e-4 --set lr_seg=1e-4 --out \"$tmp/lrs.h5\" >/dev/null 2>\"$tmp/err\" && h5diff \"$tmp/lrr.h5\" \"$tmp/lrs.h5\" /seg/tensors /seg/tensors >\"$tmp/err\" && h5diff \"$tmp/lrr.h5\" \"$tmp/lrs.h5\" /rec/tensors /rec/tensors >\"$tmp/err\""
+ok "lr_rec changes the rec net (not vacuous)" "h5diff \"$tmp/all.h5\" \"$tmp/lrr.h5\" /seg/tensors /seg/tensors >/dev/null && ! h5diff -d 1e-6 \"$tmp/all.h5\" \"$tmp/lrr.h5\" /rec/tensors/E1.0.conv.weight /rec/tensors/E1.0.conv.weight >/dev/null"
 "$bin" train $two --stage rec --out "$tmp/part1.h5" >/dev/null 2>"$tmp/err"
 ok "stage rec needs a model file made with the same configuration" "[ $? = 1 ] && grep -q 'rec_width\\|epochs_rec\\|calib_samples' \"$tmp/err\""
 

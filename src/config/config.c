@@ -27,6 +27,10 @@ static const sn_config_key KEYS[] = {
 
     K(lr, "train", SN_CFG_FLOAT, 0, 10, "1e-4", NULL,
       "Adam learning rate (5e-4 trains clearly faster on short CPU budgets)."),
+    K(lr_seg, "train", SN_CFG_FLOAT_AUTO, 0, 10, "auto", NULL,
+      "Adam learning rate of the segmentation stage; auto uses lr (METHOD.md: one rate for both stages)."),
+    K(lr_rec, "train", SN_CFG_FLOAT_AUTO, 0, 10, "auto", NULL,
+      "Adam learning rate of the reconstruction stage; auto uses lr (METHOD.md: one rate for both stages)."),
     K(batch_size, "train", SN_CFG_INT, 1, 1 << 20, "8", NULL,
       "Batch size: global (split across ranks) or per rank, see batch_mode."),
     K(batch_mode, "train", SN_CFG_ENUM, 0, 0, "global", "global|per_rank",

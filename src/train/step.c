@@ -127,7 +127,7 @@ sn_status sn_train_step(sn_trainer *t, sn_train_net *ns, long g, double *loss_ou
                 "stopping (try a smaller lr)", sn_train_stage_name(ns->kind), g + 1,
                 g / (long)t->per_epoch + 1, loss, mse, ssim, where);
     }
-    double lr = sn_lr_at(t->cfg->lr, t->cfg->lr_decay, t->cfg->lr_decay_at1, t->cfg->lr_decay_at2,
+    double lr = sn_lr_at(sn_train_stage_lr(t->cfg, ns->kind), t->cfg->lr_decay, t->cfg->lr_decay_at1, t->cfg->lr_decay_at2,
                          (int)(g / t->per_epoch), ns->epochs);
     if (t->cfg->batch_mode == SN_BATCH_PER_RANK)
         lr *= train_lr_scale(t->cfg, t->size, g);

@@ -176,9 +176,9 @@ static sn_status run_stage(sn_trainer *t, sn_train_net *ns, int *stopped)
     *stopped = 0;
     if (t->rank == 0 && !o->quiet)
         printf("train %s: %lld training images, global batch %d over %d rank(s), %lld steps per "
-               "epoch, steps %ld..%ld, %zu parameters\n", sn_train_stage_name(ns->kind),
+               "epoch, steps %ld..%ld, %zu parameters, lr %g\n", sn_train_stage_name(ns->kind),
                (long long)t->n_train, t->batch, t->size, (long long)t->per_epoch, ns->step + 1,
-               ns->total, sn_unet_param_count(ns->net));
+               ns->total, sn_unet_param_count(ns->net), sn_train_stage_lr(cfg, ns->kind));
     double t0 = MPI_Wtime();
     long first = ns->step;
     t->t_step = 0;

@@ -78,6 +78,12 @@ typedef struct {
 } sn_trainer;
 
 static inline const char *sn_train_stage_name(sn_net_kind k) { return k == SN_NET_SEG ? "seg" : "rec"; }
+/* The stage's base learning rate: lr_seg / lr_rec, or lr where that key is auto. */
+static inline double sn_train_stage_lr(const sn_config *cfg, sn_net_kind k)
+{
+    double v = k == SN_NET_SEG ? cfg->lr_seg : cfg->lr_rec;
+    return v < 0 ? cfg->lr : v;
+}
 
 /* checkpoint.c. Collective: rank 0 writes the model file (and the loss curves) after every rank
  * has finished the step; the status is agreed. */

@@ -16,6 +16,8 @@ typedef struct {
     double bn_momentum;
     /* [train] */
     double lr;
+    double lr_seg;           /* < 0 means auto: lr */
+    double lr_rec;           /* < 0 means auto: lr */
     int batch_size;
     int batch_mode;          /* SN_BATCH_GLOBAL or SN_BATCH_PER_RANK */
     int warmup_steps;
