@@ -43,6 +43,8 @@ variants=(
   "lr_const|train||--set lr_decay=1| constant lr (no milestones)"
   "beta_max_0.5|train||--set beta_max=0.5| PPA blend beta ~ U[0, 0.5] (METHOD.md 0.8): the source image weighs at least 0.5, so no faint pseudo-anomalies"
   "seg_width_32|train|SEG_WIDTH=32|| seg width 32 (METHOD.md's value)"
+  "lr_seg_1e-4|train||--set lr_seg=1e-4| segmentation stage at lr 1e-4, reconstruction at the reference's 5e-4 (METHOD.md: one rate, 1e-4, for both)"
+  "lr_seg_1e-4_seed_1|train||--set lr_seg=1e-4 --set seed=1| lr_seg_1e-4 with seed 1: its own spread, against seed_1"
   "dpa_faint|train||--set dpa_strength_min=0.2| DPA strength s ~ U[0.2, 1] scales alpha and gamma - 1 (METHOD.md: full strength, abs(alpha) >= 0.1)"
 )
 want=${VARIANTS:-$(printf '%s\n' "${variants[@]}" | cut -d'|' -f1 | paste -sd' ')}
