@@ -6,9 +6,13 @@
 # (sernet eval --baseline sobel / fixed) computed by the same eval code.
 #
 #   tools/bench/bench_quality.sh [OUTDIR]        (default /tmp/sernet-quality)
+#   (jobs/bench_quality.sh runs this script)
 #
 # Environment: SIZE (256), RANKS (2), STEPS_SEG (180) and STEPS_REC (60): training steps per
 # stage, turned into epochs per dataset from its number of training images (global batch 8);
+# or MINUTES: a training-time budget per category instead, turned into the same number of steps
+# for both stages from a timed probe run of each stage on this machine with these settings
+# (written to OUTDIR/<category>/budget.txt; ingest, calibration, inference and eval come on top);
 # SEG_WIDTH/REC_WIDTH (16/16), LR (5e-4), CATEGORIES (weave flange glass metal_plate),
 # STAGES (ingest,train,infer,eval), EXTRA_SETS (more "--set key=value" words, e.g. for an ablation,
 # tools/bench/bench_ablation.sh). Re-running continues interrupted training and inference.
@@ -37,6 +41,21 @@ source_of() {
 }
 n_train() { h5ls -r "$1" | awk -v c="/$2/train/images" '$1==c{gsub(/[{},]/," "); print $3; exit}'; }
 
+# MINUTES: seconds per training step of each stage, from a short run of both stages (at least 12
+# steps each, with these settings, ranks and data) that reports its own step times; prints
+# "<seg s/step> <rec s/step>".
+probe_step_seconds() { # dir category steps-per-epoch
+  local pe=$(( (12 + $3 - 1) / $3 ))
+  rm -f "$1/probe.h5"
+  "$here/jobs/run.sh" -n "$RANKS" train --stage all --config "$here/configs/default.ini" "${sets[@]}" \
+    --set epochs_seg="$pe" --set epochs_rec="$pe" --set calib_samples=16 --set checkpoint_every=0 \
+    --data "$1/data.h5" --category "$2" --out "$1/probe.h5" >"$1/probe.log" 2>&1 \
+    || { echo "bench_quality: the timing probe failed, see $1/probe.log" >&2; return 1; }
+  awk '/^train (seg|rec): [0-9]+ steps in /{t[$2]=$6/$3} END{if(!t["seg:"]||!t["rec:"]) exit 1; print t["seg:"], t["rec:"]}' "$1/probe.log" \
+    || { echo "bench_quality: no step times in $1/probe.log" >&2; return 1; }
+  rm -f "$1/probe.h5" "$1/probe_loss.svg"
+}
+
 for c in $CATEGORIES; do
   dir=$out/$c
   # shellcheck disable=SC2046
@@ -46,8 +65,17 @@ for c in $CATEGORIES; do
   fi
   n=$(n_train "$dir/data.h5" "$c")
   per=$(( n / 8 )); [ $per -ge 1 ] || per=1
+  if [ -n "${MINUTES:-}" ] && [ -f "$dir/probe.txt" ]; then  # a re-run resumes with the same steps
+    STEPS_SEG=$(sed -n 's/.* = \([0-9]*\) steps per stage$/\1/p' "$dir/probe.txt"); STEPS_REC=$STEPS_SEG
+  elif [ -n "${MINUTES:-}" ]; then
+    t=$(probe_step_seconds "$dir" "$c" "$per") || continue
+    STEPS_SEG=$(awk -v m="$MINUTES" -v t="$t" 'BEGIN{split(t,a," "); s=int(m*60/(a[1]+a[2])); print s<1?1:s}')
+    STEPS_REC=$STEPS_SEG
+    echo "$c: probe $t s per seg / rec step at $RANKS rank(s): $MINUTES min of training = $STEPS_SEG steps per stage" >"$dir/probe.txt"
+  fi
   es=$(( (STEPS_SEG + per - 1) / per )); er=$(( (STEPS_REC + per - 1) / per ))
-  echo "$c: $n training images, $per steps per epoch: epochs_seg $es, epochs_rec $er" | tee "$dir/budget.txt"
+  { echo "$c: $n training images, $per steps per epoch: epochs_seg $es, epochs_rec $er"
+    echo "steps $((es * per)) $((er * per))"; cat "$dir/probe.txt" 2>/dev/null || true; } | tee "$dir/budget.txt"
   rest=$(echo "$STAGES" | tr ',' '\n' | grep -v '^ingest$' | paste -sd, -)
   [ -n "$rest" ] || continue
   start=$(date +%s)
@@ -76,9 +104,9 @@ for c in $CATEGORIES; do
   dir=$out/$c
   j=$dir/results_metrics.json
   [ -f "$j" ] || { echo "| $c | (no metrics: see $dir.log) |"; continue; }
-  /usr/bin/python3 - "$j" "$dir" "$c" "$STEPS_SEG" "$STEPS_REC" "$SIZE" <<'PY'
+  /usr/bin/python3 - "$j" "$dir" "$c" "$SIZE" <<'PY'
 import json, sys, subprocess
-j, d, c, ss, sr, size = sys.argv[1:]
+j, d, c, size = sys.argv[1:]
 m = json.load(open(j))
 o = m.get("overall", m)
 def f(k, o=o):
@@ -91,8 +119,11 @@ def base(kind):
         return "n/a"
     b = b.get("overall", b)
     return " / ".join(f(k, b) for k in ("image_auroc", "pixel_auroc", "aupro"))
-b = open(d + "/budget.txt").read().split()
-ntr = b[1]
+lines = open(d + "/budget.txt").read().splitlines()
+ntr = lines[0].split()[1]
+# the steps the run made (whole epochs); budget.txt of older runs has no "steps" line
+st = [l.split()[1:3] for l in lines if l.startswith("steps ")]
+ss, sr = st[0] if st else ("?", "?")
 rep = subprocess.run(["h5dump", "-a", "/repaired_images", d + "/results.h5"], capture_output=True, text=True).stdout
 rep = [l.split()[-1] for l in rep.splitlines() if "(0)" in l]
 print("| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s |" % (c, ntr, size, ss, sr, f("image_auroc"), f("pixel_auroc"), f("aupro"), rep[0] if rep else "?", base("sobel"), base("fixed")))

@@ -7,7 +7,8 @@ CURVE.csv: a header "steps,<metric>,<metric>,..." and one row per budget (traini
 stage), as tools/bench/bench_quality.sh reports them; optional "#" comment lines. The x axis is log2
 of the steps; the y axis spans the figures with a margin. Baselines can be given as columns
 whose name starts with "baseline" (drawn dashed) and targets as columns whose name starts with
-"target" (dotted grey).
+"target" (dotted grey). A cell may be empty (no run at that budget); a column with a single
+figure is drawn as a square marker (e.g. one run at other settings).
 """
 import math
 import sys
@@ -26,7 +27,7 @@ def read(path):
             if head is None:
                 head = cells
             else:
-                rows.append([float(c) for c in cells])
+                rows.append([float(c) if c else None for c in cells])
     if not head or not rows:
         sys.exit("%s: expected a header and at least one row" % path)
     return head, rows
@@ -39,7 +40,7 @@ def main():
     title = sys.argv[3] if len(sys.argv) > 3 else ""
     w, h, ml, mr, mt, mb = 680, 400, 60, 220, 36, 48
     xs = [math.log2(r[0]) for r in rows]
-    vals = [v for r in rows for v in r[1:]]
+    vals = [v for r in rows for v in r[1:] if v is not None]
     lo = math.floor(min(vals) * 20) / 20 - 0.05
     hi = min(1.0, math.ceil(max(vals) * 20) / 20 + 0.02)
     x0, x1 = min(xs), max(xs)
@@ -73,11 +74,18 @@ def main():
         dash = ' stroke-dasharray="5,4"' if name.startswith("baseline") else ""
         if name.startswith("target"):
             col, dash = "#888", ' stroke-dasharray="2,3"'
-        pts = " ".join("%.1f,%.1f" % (px(x), py(r[k + 1])) for r, x in zip(rows, xs))
-        out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>' % (pts, col, dash))
-        for r, x in zip(rows, xs):
-            out.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (px(x), py(r[k + 1]), col))
+        have = [(x, r[k + 1]) for r, x in zip(rows, xs) if r[k + 1] is not None]
         ly = mt + 14 + 20 * k
+        if len(have) == 1:
+            (x, v), = have
+            out.append('<rect x="%.1f" y="%.1f" width="9" height="9" fill="%s"/>' % (px(x) - 4.5, py(v) - 4.5, col))
+            out.append('<rect x="%d" y="%d" width="9" height="9" fill="%s"/>' % (w - mr + 19, ly - 8.5, col))
+            out.append('<text x="%d" y="%d">%s</text>' % (w - mr + 42, ly, name))
+            continue
+        pts = " ".join("%.1f,%.1f" % (px(x), py(v)) for x, v in have)
+        out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>' % (pts, col, dash))
+        for x, v in have:
+            out.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (px(x), py(v), col))
         out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"%s/>'
                    % (w - mr + 12, w - mr + 36, ly - 4, ly - 4, col, dash))
         out.append('<text x="%d" y="%d">%s</text>' % (w - mr + 42, ly, name))
