@@ -5,7 +5,8 @@
 #  - a full disk (a tmpfs just larger than a good checkpoint it holds) when the next checkpoint is written:
 #    a clear error, the previous checkpoint byte-identical; inference into a full disk: a clear
 #    error;
-#  - a read-only output directory (read-only tmpfs): clear errors from train and infer.
+#  - a read-only output directory (read-only tmpfs): clear errors from train and infer;
+#  - one rank's forward or backward pass failing part-way: the job ends with its error.
 # The tmpfs parts need root and mount permission; without them they are reported as skipped.
 set -u
 bin=${SERNET_BIN:?}
@@ -39,6 +40,33 @@ ok "SIGKILL of rank 1: the job ends within 30 s with a failure status" "[ $ended
 ok "SIGKILL: the last checkpoint is intact (step $s, a multiple of 10, before the end)" "[ -n \"$s\" ] && [ \$((s % 10)) = 0 ] && [ \"$s\" -lt 60 ] && [ \"\$(attr \"$tmp/k.h5\" /checkpoint_complete)\" = 1 ] && \"$bin\" info \"$tmp/k.h5\" >/dev/null 2>&1"
 ok "SIGKILL: --resume finishes both stages" "mpi 2 \"$bin\" train $tr --stage all --out \"$tmp/k.h5\" --resume >/dev/null 2>\"$tmp/err\" && [ \"\$(attr \"$tmp/k.h5\" /rec/complete)\" = 1 ]"
 ok "SIGKILL: resumed nets identical to the uninterrupted run" "h5diff \"$tmp/ref.h5\" \"$tmp/k.h5\" /seg/tensors /seg/tensors >\"$tmp/err\" && h5diff \"$tmp/ref.h5\" \"$tmp/k.h5\" /rec/tensors /rec/tensors >\"$tmp/err\""
+
+# --- one rank's pass fails part-way (SERNET_TEST_BN_FAIL=N: that rank's N-th BatchNorm call of
+# training fails, as an allocation would) ---------------------------------------------------------
+# The other ranks are then inside the same pass, blocked in a BatchNorm reduction or about to start
+# a gradient bucket: the failing rank makes the reductions it skipped, every rank agrees on the
+# error, and the job ends with it (exit 1), never hangs. Small buckets (0.01 MiB: 2 for seg, 17 for
+# rec) interleave the bucket starts with the backward's reductions. Per seg step, 5 forward then
+# 5 backward calls; 60 seg steps make 600, and rec follows (the frozen seg net's calls are not
+# training calls).
+bnfail() { # failing-rank ranks N [--set ...]
+  local who=$1 np=$2 n=$3 ctx=() r
+  shift 3
+  for r in $(seq 0 $((np - 1))); do
+    [ "$r" = 0 ] || ctx+=(:)
+    ctx+=(-n 1)
+    [ "$r" = "$who" ] && ctx+=(env SERNET_TEST_BN_FAIL="$n")
+    ctx+=("$bin" train $tr --stage all --set allreduce_bucket_mb=0.01 "$@" --out "$tmp/bn$who$np$n.h5")
+  done
+  timeout 120 mpiexec --oversubscribe "${ctx[@]}" >/dev/null 2>"$tmp/err"
+}
+for c in "1 2 3 seg forward" "0 2 8 seg backward" "2 3 23 seg forward (step 3)" "1 3 605 rec forward" "0 2 615 rec backward"; do
+  set -- $c
+  ok "rank $1 of $2 fails in the ${*:4} (call $3): exit 1 with its message, no hang" "bnfail $1 $2 $3; [ \$? = 1 ] && grep -q 'failure injected by SERNET_TEST_BN_FAIL' \"$tmp/err\""
+  [ "$4" = seg ] || ok "  ... after the finished seg stage" "[ \"\$(attr \"$tmp/bn$1$2$3.h5\" /seg/complete)\" = 1 ]"
+done
+ok "the same with the blocking allreduce (allreduce_overlap = off)" "bnfail 1 2 8 --set allreduce_overlap=off; [ \$? = 1 ] && grep -q 'failure injected' \"$tmp/err\""
+ok "the same with 2 units per block" "bnfail 0 2 14 --set units_per_block=2; [ \$? = 1 ] && grep -q 'failure injected' \"$tmp/err\""
 
 # --- full disk and read-only directories ----------------------------------------------------------
 mkfs() { # dir size options

@@ -13,3 +13,12 @@ void sn_testhook_delay(const char *var)
         nanosleep(&ts, NULL);
     }
 }
+
+int sn_testhook_fail_nth(const char *var)
+{
+    static long calls; /* main thread only */
+    const char *e = getenv(var);
+    if (!e)
+        return 0;
+    return ++calls == atol(e);
+}

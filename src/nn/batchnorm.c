@@ -3,6 +3,7 @@
  * Sums are taken per channel in double, in a fixed order, then reduced across ranks through
  * the hook, so the statistics are those of the global batch (synchronised BN). */
 #include "sernet/nn.h"
+#include "sernet/testhook.h"
 
 #include <math.h>
 #include <omp.h>
@@ -98,6 +99,8 @@ sn_status bn_forward(const sn_bn_shape *s, int training, const sn_tensor *x, con
     sn_status status = SN_OK;
     double *acc = NULL;
     float *scale = NULL, *shift = NULL;
+    if (training && sn_testhook_fail_nth("SERNET_TEST_BN_FAIL")) /* tests only: docs/hardening.md */
+        SN_FAIL(SN_ENOMEM, "batch-norm statistics: failure injected by SERNET_TEST_BN_FAIL");
     SN_ALLOC(acc, 2 * (size_t)c + 1, "batch-norm statistics");
     SN_ALLOC(scale, 2 * (size_t)c, "batch-norm coefficients");
     shift = scale + c;
@@ -175,6 +178,8 @@ sn_status bn_backward(const sn_bn_shape *s, const sn_tensor *x, const float *gam
     sn_status status = SN_OK;
     double *acc = NULL;
     float *scale = NULL, *shift = NULL;
+    if (sn_testhook_fail_nth("SERNET_TEST_BN_FAIL")) /* tests only: docs/hardening.md */
+        SN_FAIL(SN_ENOMEM, "batch-norm gradient sums: failure injected by SERNET_TEST_BN_FAIL");
     SN_ALLOC(acc, 2 * (size_t)c + 1, "batch-norm gradient sums");
     SN_ALLOC(scale, 2 * (size_t)c, "batch-norm coefficients");
     shift = scale + c;

@@ -317,6 +317,34 @@ const sn_tensor_info *sn_unet_tensor(const sn_unet *net, int i)
 }
 void sn_unet_set_fold(sn_unet *net, int on) { net->no_fold = !on; }
 
+/* The order of forward_pass / sn_unet_backward; per unit, bn_forward reduces the channel sums
+ * and the count (c + 1), then the squared deviations (c); bn_backward the two gradient sums and
+ * the count (2c + 1). */
+int sn_unet_bn_reductions(const sn_unet *net, int *len, int max)
+{
+    const int L = net->levels;
+    int k = 0;
+#define SN_PUT(v) do { if (k < max) len[k] = (v); k++; } while (0)
+    for (int l = 0; l < L; l++)
+        for (int u = 0; u < net->enc[l].n; u++) {
+            SN_PUT(net->enc[l].u[u].conv.cout + 1);
+            SN_PUT(net->enc[l].u[u].conv.cout);
+        }
+    for (int l = L - 2; l >= 0; l--)
+        for (int u = 0; u < net->dec[l].n; u++) {
+            SN_PUT(net->dec[l].u[u].conv.cout + 1);
+            SN_PUT(net->dec[l].u[u].conv.cout);
+        }
+    for (int l = 0; l <= L - 2; l++)
+        for (int u = net->dec[l].n - 1; u >= 0; u--)
+            SN_PUT(2 * net->dec[l].u[u].conv.cout + 1);
+    for (int l = L - 1; l >= 0; l--)
+        for (int u = net->enc[l].n - 1; u >= 0; u--)
+            SN_PUT(2 * net->enc[l].u[u].conv.cout + 1);
+#undef SN_PUT
+    return k;
+}
+
 sn_status sn_unet_set_precision(sn_unet *net, sn_precision p)
 {
     sn_status status = SN_OK;

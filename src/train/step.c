@@ -15,8 +15,19 @@
 void sn_train_bn_reduce(double *buf, int n, void *ctx)
 {
     sn_train_reduce_ctx *r = ctx;
+    r->calls++;
     if (MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, r->comm) != MPI_SUCCESS)
         r->failed = 1;
+}
+
+/* A pass that failed part-way on this rank skipped BatchNorm reductions that the other ranks
+ * make: make the rest of them now (the values do not matter, the step fails on every rank at the
+ * agreement), before any gradient bucket is waited for, since the other ranks may be blocked in
+ * one of them. Nothing here allocates. */
+static void bn_reduce_rest(sn_trainer *t, const sn_train_net *ns)
+{
+    for (int i = t->rctx.calls; i < ns->n_bn; i++)
+        sn_train_bn_reduce(ns->bn_spare, ns->bn_len[i], &t->rctx);
 }
 
 /* batch_mode = per_rank: the linear scaling rule (lr x global batch / batch_size = x ranks)
@@ -79,6 +90,7 @@ sn_status sn_train_step(sn_trainer *t, sn_train_net *ns, long g, double *loss_ou
     const sn_tensor *out = NULL;
     sn_loss_sums sums = {0, 0, 0};
     t->rctx.failed = 0;
+    t->rctx.calls = 0;
     /* The forward and backward passes call the BatchNorm reduction on every rank in the same
      * order, so a local failure there is agreed only afterwards. With the overlap, the backward
      * also starts the gradient buckets as they become final, and sn_gradsync_finish starts the
@@ -94,6 +106,10 @@ sn_status sn_train_step(sn_trainer *t, sn_train_net *ns, long g, double *loss_ou
         sn_unet_zero_grad(ns->net);
         local = sn_unet_backward(ns->net, &t->dout, &t->hook);
     }
+    if (local != SN_OK)
+        bn_reduce_rest(t, ns);
+    else
+        SN_ASSERT(t->rctx.calls == ns->n_bn); /* sn_unet_bn_reductions matches the passes */
     phase_end(t, SN_PHASE_BACKWARD, &tick);
     if (ns->overlap) {
         sn_status sync = sn_gradsync_finish(&ns->sync);

@@ -55,6 +55,13 @@ static sn_status net_create(sn_trainer *t, sn_net_kind kind)
     SN_TRY(sn_adam_init(&ns->adam, sn_unet_param_count(ns->net), cfg->adam_beta1, cfg->adam_beta2,
                         cfg->adam_eps));
     SN_CALLOC(ns->loss, ns->total > 0 ? ns->total : 1, "loss history");
+    ns->n_bn = sn_unet_bn_reductions(ns->net, NULL, 0);
+    SN_CALLOC(ns->bn_len, ns->n_bn, "BatchNorm reduction lengths");
+    sn_unet_bn_reductions(ns->net, ns->bn_len, ns->n_bn);
+    int longest = 1;
+    for (int i = 0; i < ns->n_bn; i++)
+        longest = ns->bn_len[i] > longest ? ns->bn_len[i] : longest;
+    SN_CALLOC(ns->bn_spare, longest, "BatchNorm reduction spare");
     /* allreduce_overlap: the backward tells the bucketed allreduce which gradients are final */
     ns->overlap = t->size > 1 && cfg->allreduce_overlap == SN_OVERLAP_ON;
     if (ns->overlap) {
@@ -81,6 +88,8 @@ done:
 static void net_free(sn_train_net *ns)
 {
     sn_free(ns->loss);
+    sn_free(ns->bn_len);
+    sn_free(ns->bn_spare);
     sn_gradsync_free(&ns->sync);
     sn_adam_free(&ns->adam);
     sn_unet_free(ns->net);
@@ -112,7 +121,6 @@ static sn_status setup(sn_trainer *t)
     if (t->o->stage != SN_TRAIN_SEG)
         SN_TRY(net_create(t, SN_NET_REC));
     SN_ALLOC(t->idx, t->batch, "batch indices");
-    t->rctx.comm = t->comm;
     t->hook.fn = sn_train_bn_reduce;
     t->hook.ctx = &t->rctx;
 done:
@@ -252,6 +260,7 @@ sn_status sn_train_run(const sn_train_options *o, MPI_Comm comm, sn_train_summar
     t.rank = sn_dist_rank(comm);
     t.size = sn_dist_size(comm);
     t.tty = progress_bar_wanted(t.size);
+    t.rctx.comm = MPI_COMM_NULL;
     if (summary)
         memset(summary, 0, sizeof *summary);
     SN_TRY(sn_dataset_open(o->data, o->category, comm, &t.ds));
@@ -265,6 +274,11 @@ sn_status sn_train_run(const sn_train_options *o, MPI_Comm comm, sn_train_summar
                eff.image_size, cfg->image_size);
     t.cfg = &eff;
     SN_TRY(sn_dist_agree(setup(&t), comm));
+    if (MPI_Comm_dup(comm, &t.rctx.comm) != MPI_SUCCESS) {
+        t.rctx.comm = MPI_COMM_NULL;
+        status = SN_ERR(SN_EMPI, "MPI_Comm_dup for the BatchNorm reductions failed");
+    }
+    SN_TRY(sn_dist_agree(status, comm));
     if (o->resume || o->stage == SN_TRAIN_REC) {
         /* --stage rec without --resume takes the segmentation net (and tau) from the model file
          * and starts the reconstruction net afresh. */
@@ -307,5 +321,7 @@ done:
     net_free(&t.ns[1]);
     sn_pseudo_work_free(t.pw);
     sn_dataset_close(t.ds);
+    if (t.rctx.comm != MPI_COMM_NULL)
+        MPI_Comm_free(&t.rctx.comm);
     return status;
 }

@@ -16,11 +16,14 @@
 
 #include <mpi.h>
 
-/* Context of the BatchNorm reduction hook: the ranks' communicator, and whether an allreduce
- * failed during the passes (checked after them, since every rank must make the same calls). */
+/* Context of the BatchNorm reduction hook: its own duplicate of the ranks' communicator (so that
+ * a rank that makes its remaining reductions late, after a local failure, cannot cross the
+ * gradient buckets on the other one), whether an allreduce failed during the passes (checked
+ * after them, since every rank must make the same calls), and the calls made in this step. */
 typedef struct {
     MPI_Comm comm;
     int failed;
+    int calls;
 } sn_train_reduce_ctx;
 
 /* One net being trained: its parameters, optimiser state and loss history. */
@@ -35,6 +38,9 @@ typedef struct {
     int present;           /* created (and written to the model file) */
     int overlap;           /* gradients summed by `sync` during the backward (allreduce_overlap) */
     sn_gradsync sync;
+    int n_bn;              /* BatchNorm reductions per training step, their lengths, and room */
+    int *bn_len;           /* for the longest, for a rank whose pass failed part-way */
+    double *bn_spare;
 } sn_train_net;
 
 /* Where a stage's step time goes (seconds on this rank, summed over the stage's steps). */

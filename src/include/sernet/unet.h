@@ -56,6 +56,11 @@ sn_status sn_unet_forward(sn_unet *net, const sn_tensor *x, int training, const 
  * into the gradient buffer (clear it with sn_unet_zero_grad). */
 sn_status sn_unet_backward(sn_unet *net, const sn_tensor *dout, const sn_reduce_hook *hook);
 void sn_unet_zero_grad(sn_unet *net);
+/* The BatchNorm reductions that one training forward and its backward make through the hook,
+ * in call order: writes the length of each (doubles) to len[0 .. max-1] and returns how many
+ * there are. A rank whose pass failed part-way makes the rest of them with any values, so that
+ * every rank makes the same collective calls (src/train/step.c). */
+int sn_unet_bn_reductions(const sn_unet *net, int *len, int max);
 /* Told during sn_unet_backward each time more gradients are final: every gradient from float
  * offset `from` to the end of the gradient buffer will not change again in this backward.
  * Gradients become final from the end of the buffer towards its start, one conv unit at a time
