@@ -209,11 +209,12 @@ done:
 }
 
 sn_status sn_results_write_complete(sn_h5file *f, int64_t repaired_images, int64_t repaired_pixels,
-                                    int ranks)
+                                    int64_t repaired_most, int ranks)
 {
     sn_status status = SN_OK;
     SN_TRY(sn_h5_attr_set_int(f, "/", "repaired_images", repaired_images));
     SN_TRY(sn_h5_attr_set_int(f, "/", "repaired_pixels", repaired_pixels));
+    SN_TRY(sn_h5_attr_set_int(f, "/", "repaired_most", repaired_most));
     SN_TRY(sn_h5_attr_set_int(f, "/", "ranks", ranks));
     SN_TRY(sn_h5_attr_set_int(f, "/", "complete", 1));
 done:

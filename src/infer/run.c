@@ -453,6 +453,7 @@ static sn_status finish_rows(run_state *r, sn_infer_summary *sum)
     for (int64_t i = 0; i < r->m; i++) {
         sum->repaired_images += rep[i] > 0;
         sum->repaired_pixels += rep[i];
+        sum->repaired_most += 2 * rep[i] > (int64_t)r->s * r->s;
     }
 done:
     sn_free(rep);
@@ -460,7 +461,8 @@ done:
     if (status != SN_OK)
         return status;
     SN_TRY(write_verdicts(r, sum));
-    SN_TRY(sn_results_write_complete(&r->f, sum->repaired_images, sum->repaired_pixels, r->size));
+    SN_TRY(sn_results_write_complete(&r->f, sum->repaired_images, sum->repaired_pixels,
+                                             sum->repaired_most, r->size));
     return SN_OK;
 }
 

@@ -55,6 +55,7 @@ typedef struct {
     /* stage seconds, the largest over ranks: reading images, hashing + search, seg, repair, rec,
      * map, writing (including waiting for other ranks) */
     double t_read, t_search, t_seg, t_repair, t_rec, t_map, t_write;
+    int64_t repaired_most; /* rows whose repair replaced more than half of the S x S input */
 } sn_infer_summary;
 
 /* Collective. */

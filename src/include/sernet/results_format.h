@@ -96,7 +96,7 @@ sn_status sn_results_write_verdict_attrs(sn_h5file *f, double image_threshold,
                                          double pixel_threshold, const char *source, int64_t defects);
 /* Collective. The run's totals and the completion marker (complete = 1), written last. */
 sn_status sn_results_write_complete(sn_h5file *f, int64_t repaired_images, int64_t repaired_pixels,
-                                    int ranks);
+                                    int64_t repaired_most, int ranks);
 /* Open the row datasets of an open file into d[] and check their shapes against m rows of
  * S x S. Not collective. */
 sn_status sn_results_open_rows(sn_h5file *f, int64_t m, int s, hid_t d[SN_RES_N_ROWS]);
