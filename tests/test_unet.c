@@ -1,5 +1,6 @@
-/* Whole-network checks: layout and names, size validation, and finite-difference gradients of
- * the full loss through a small segmentation U-Net and a small reconstruction U-Net. */
+/* Whole-network checks: layout and names, size validation, the list of BatchNorm reductions, and
+ * finite-difference gradients of the full loss through a small segmentation U-Net and a small
+ * reconstruction U-Net. */
 #include "sn_test.h"
 #include "sernet/loss.h"
 #include "sernet/threads.h"
@@ -176,6 +177,48 @@ static void fold_check(sn_net_kind kind, int width, int units, int size, int n)
     sn_unet_free(net);
 }
 
+/* sn_unet_bn_reductions lists exactly the hook calls of one training forward and backward. */
+typedef struct {
+    int n, len[64];
+} call_log;
+static void record(double *buf, int n, void *ctx)
+{
+    (void)buf;
+    call_log *l = ctx;
+    if (l->n < 64)
+        l->len[l->n] = n;
+    l->n++;
+}
+static void reductions_check(sn_net_kind kind, int width, int units, int size)
+{
+    sn_unet *net = NULL;
+    EXPECT(sn_unet_create(&net, kind, width, units, 1e-5, 0.1) == SN_OK);
+    sn_unet_init(net, 5);
+    sn_tensor x, dout;
+    sn_tensor_alloc(&x, 2, 3, size, size, "x");
+    uint64_t st = 11;
+    for (size_t i = 0; i < sn_tensor_numel(&x); i++)
+        x.data[i] = sn_test_frand(&st);
+    call_log log = {0, {0}};
+    const sn_reduce_hook hook = {record, &log};
+    const sn_tensor *out;
+    EXPECT(sn_unet_forward(net, &x, 1, &hook, &out) == SN_OK);
+    sn_tensor_alloc(&dout, out->n, out->c, size, size, "dout");
+    for (size_t i = 0; i < sn_tensor_numel(&dout); i++)
+        dout.data[i] = out->data[i] - 0.5f;
+    EXPECT(sn_unet_backward(net, &dout, &hook) == SN_OK);
+    int want[64];
+    const int n = sn_unet_bn_reductions(net, want, 64);
+    EXPECT_MSG(n == log.n && n <= 64, "%s net, %d units: %d reductions listed, %d made", sn_unet_kind_name(kind),
+               units, n, log.n);
+    for (int i = 0; i < n && i < log.n && i < 64; i++)
+        EXPECT_MSG(want[i] == log.len[i], "reduction %d: listed %d doubles, made %d", i, want[i], log.len[i]);
+    EXPECT(sn_unet_bn_reductions(net, NULL, 0) == n);
+    sn_tensor_free(&x);
+    sn_tensor_free(&dout);
+    sn_unet_free(net);
+}
+
 int main(void)
 {
     sn_threads_set(2);
@@ -221,6 +264,9 @@ int main(void)
     fold_check(SN_NET_REC, 4, 2, 64, 3); /* direct kernel at 64..16, GEMM at 8 and 4 */
     fold_check(SN_NET_SEG, 8, 1, 32, 2);
     fold_check(SN_NET_SEG, 3, 1, 12, 2); /* odd widths and sizes: GEMM only */
+    reductions_check(SN_NET_SEG, 3, 1, 8);
+    reductions_check(SN_NET_SEG, 2, 2, 8);
+    reductions_check(SN_NET_REC, 2, 2, 16);
     fd_check(SN_NET_SEG, 2, 1, 8);
     fd_check(SN_NET_SEG, 2, 2, 8);
     /* the reconstruction net is checked against PyTorch (tests/torch_parity.sh): through five
