@@ -321,7 +321,7 @@ done:
     net_free(&t.ns[1]);
     sn_pseudo_work_free(t.pw);
     sn_dataset_close(t.ds);
-    if (t.rctx.comm != MPI_COMM_NULL)
-        MPI_Comm_free(&t.rctx.comm);
+    if (t.rctx.comm != MPI_COMM_NULL && MPI_Comm_free(&t.rctx.comm) != MPI_SUCCESS && status == SN_OK)
+        status = SN_ERR(SN_EMPI, "MPI_Comm_free of the BatchNorm reductions' communicator failed");
     return status;
 }
