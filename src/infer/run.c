@@ -462,7 +462,7 @@ done:
         return status;
     SN_TRY(write_verdicts(r, sum));
     SN_TRY(sn_results_write_complete(&r->f, sum->repaired_images, sum->repaired_pixels,
-                                             sum->repaired_most, r->size));
+                                     sum->repaired_most, r->size));
     return SN_OK;
 }
 

@@ -143,8 +143,8 @@ sn_status sn_train_step(sn_trainer *t, sn_train_net *ns, long g, double *loss_ou
                 "stopping (try a smaller lr)", sn_train_stage_name(ns->kind), g + 1,
                 g / (long)t->per_epoch + 1, loss, mse, ssim, where);
     }
-    double lr = sn_lr_at(sn_train_stage_lr(t->cfg, ns->kind), t->cfg->lr_decay, t->cfg->lr_decay_at1, t->cfg->lr_decay_at2,
-                         (int)(g / t->per_epoch), ns->epochs);
+    double lr = sn_lr_at(sn_train_stage_lr(t->cfg, ns->kind), t->cfg->lr_decay, t->cfg->lr_decay_at1,
+                         t->cfg->lr_decay_at2, (int)(g / t->per_epoch), ns->epochs);
     if (t->cfg->batch_mode == SN_BATCH_PER_RANK)
         lr *= train_lr_scale(t->cfg, t->size, g);
     sn_adam_step(&ns->adam, sn_unet_params(ns->net), sn_unet_grads(ns->net), lr);
