@@ -94,15 +94,6 @@ int sn_cmd_infer(int argc, char **argv)
                    (long long)s.rows, (long long)s.repaired_pixels,
                    s.repaired_images ? (double)s.repaired_pixels / (double)s.repaired_images : 0.0,
                    o.out);
-        /* METHOD.md's repair pastes regions of another image; over most of an image the map then
-         * compares the image with a reconstruction of that other one */
-        if (s.complete && s.repaired_most > 0)
-            fprintf(stderr, "sernet infer: warning: the repair replaced more than half of %lld of %lld "
-                    "test images (/repaired_most in %s): the segmentation net flags them as a whole, so "
-                    "their maps compare each with a reconstruction of a training image. If they differ "
-                    "from the training images as a whole (exposure, framing), fix the capture; else "
-                    "set repair_threshold=1 (the reconstruction net alone)\n",
-                    (long long)s.repaired_most, (long long)s.rows, o.out);
         if (s.complete && s.thresholds && s.done_now > 0)
             printf("infer: %lld of %lld test images judged defect at image threshold %.6g "
                    "(/verdicts, /normalized_scores)\n", (long long)s.defects, (long long)s.rows,

@@ -463,6 +463,15 @@ done:
     SN_TRY(write_verdicts(r, sum));
     SN_TRY(sn_results_write_complete(&r->f, sum->repaired_images, sum->repaired_pixels,
                                      sum->repaired_most, r->size));
+    /* METHOD.md's repair pastes regions of another image; over most of an image the map then
+     * compares the image with a reconstruction of that other one */
+    if (r->rank == 0 && sum->repaired_most > 0)
+        fprintf(stderr, "sernet infer: warning: the repair replaced more than half of %lld of %lld "
+                "test images (/repaired_most in %s): the segmentation net flags them as a whole, so "
+                "their maps compare each with a reconstruction of a training image. If they differ "
+                "from the training images as a whole (exposure, framing), fix the capture; else set "
+                "repair_threshold=1 (the reconstruction net alone)\n",
+                (long long)sum->repaired_most, (long long)r->m, r->o->out);
     return SN_OK;
 }
 
