@@ -74,6 +74,7 @@ ok "scores equal infer's (PNG, grey, RGBA, JPEG, BMP; other sizes)" "diff <(cut 
 ok "repaired pixels equal infer's" "diff <(cut -f5 \"$tmp/s.txt\") \"$tmp/want_rep\" >\"$tmp/err\""
 ok "neighbours equal infer's" "diff \"$tmp/got_nbr\" \"$tmp/want_nbr\" >\"$tmp/err\""
 ok "the repair module was exercised" "awk -F'\t' '\$5 > 0 {r=1} END {exit !r}' \"$tmp/s.txt\""
+ok "a repair over more than half of the images is warned on stderr (tau 0), none at tau 1" "\"$bin\" score --model \"$tmp/m.h5\" --data \"$tmp/d.h5\" --threads 1 --set repair_threshold=0 \"$root/weave/test/good\" >/dev/null 2>\"$tmp/err\" && grep -q 'warning: the repair replaced more than half of 9 of 9 scored images.*repair_threshold=1' \"$tmp/err\" && \"$bin\" score --model \"$tmp/m.h5\" --data \"$tmp/d.h5\" --threads 1 --set repair_threshold=1 \"$root/weave/test/good\" >/dev/null 2>\"$tmp/err\" && ! grep -q 'more than half' \"$tmp/err\""
 # files given one by one, in another order, with the default thread count of the configuration
 ok "files one by one: the same line per file" "\"$bin\" score --model \"$tmp/m.h5\" --data \"$tmp/d.h5\" --set threads=1 \"$root/weave/test/good/d_q90.jpg\" \"$root/weave/test/good/b_grey40x56.png\" >\"$tmp/s2.txt\" 2>\"$tmp/err\" && grep -F -x -f \"$tmp/s2.txt\" \"$tmp/s.txt\" | wc -l | grep -qx 2"
 

@@ -127,6 +127,7 @@ ok "grey image: its grey tiles" "eval $sc --json --map-max 2 --maps \"$tmp/mtbg\
 ok "tab-separated line: same numbers as --json" "eval $sc --tile --overlap 16 \"$tmp/b60x44.png\" >\"$tmp/b.txt\" 2>\"$tmp/err\" && $py -c \"import json,sys; a=json.load(open('$tmp/b.json')); f=open('$tmp/b.txt').read().rstrip('\n').split('\t'); assert float(f[1])==a['score'] and f[2]==a['neighbour'] and int(f[3])==a['hamming'] and int(f[4])==a['repaired_pixels'], f\" 2>\"$tmp/err\""
 ok "--jobs 2: the same lines" "eval $sc --tile --overlap 16 \"$tmp/b60x44.png\" \"$tmp/a96x64.png\" \"$tmp/b60x44_grey.png\" >\"$tmp/j1.txt\" 2>\"$tmp/err\" && eval $sc --jobs 2 --tile --overlap 16 \"$tmp/b60x44.png\" \"$tmp/a96x64.png\" \"$tmp/b60x44_grey.png\" >\"$tmp/j2.txt\" 2>\"$tmp/err\" && diff \"$tmp/j1.txt\" \"$tmp/j2.txt\" >\"$tmp/err\" && [ \$(wc -l <\"$tmp/j1.txt\") = 3 ]"
 ok "default overlap (S/4 rounded down to 16 = 0 for S = 32): 4 tiles for 60 x 44" "eval $sc --json --tile \"$tmp/b60x44.png\" 2>\"$tmp/err\" | grep -q '\"tiles\": 4'"
+ok "--tile: a repair over more than half of the whole image is warned (tau 0), none at tau 1" "eval $sc --tile --overlap 16 --set repair_threshold=0 \"$tmp/b60x44.png\" >/dev/null 2>\"$tmp/err\" && grep -q 'replaced more than half of 1 of 1 scored images' \"$tmp/err\" && eval $sc --tile --overlap 16 --set repair_threshold=1 \"$tmp/b60x44.png\" >/dev/null 2>\"$tmp/err\" && ! grep -q 'more than half' \"$tmp/err\""
 
 # --- thresholds: the defect mask at the image's size ----------------------------------------------
 cp "$tmp/m.h5" "$tmp/mt.h5"

@@ -85,3 +85,16 @@ done:
     sn_free(scratch);
     return status;
 }
+
+int sn_repair_is_most(int64_t repaired, int64_t area)
+{
+    return repaired > area - repaired;
+}
+
+const char *sn_repair_most_advice(void)
+{
+    return "the segmentation net flags them as a whole, so their maps compare each with a "
+           "reconstruction of a training image. If they differ from the training images as a whole "
+           "(exposure, framing), fix the capture; else set repair_threshold=1 (the reconstruction net "
+           "alone)";
+}

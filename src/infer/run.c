@@ -4,6 +4,7 @@
 #include "sernet/hashindex.h"
 #include "sernet/infer.h"
 #include "sernet/infer_tile.h"
+#include "sernet/repair.h"
 #include "sernet/results.h"
 #include "sernet/stop.h"
 #include "sernet/testhook.h"
@@ -453,7 +454,7 @@ static sn_status finish_rows(run_state *r, sn_infer_summary *sum)
     for (int64_t i = 0; i < r->m; i++) {
         sum->repaired_images += rep[i] > 0;
         sum->repaired_pixels += rep[i];
-        sum->repaired_most += 2 * rep[i] > (int64_t)r->s * r->s;
+        sum->repaired_most += sn_repair_is_most(rep[i], (int64_t)r->s * r->s);
     }
 done:
     sn_free(rep);
@@ -467,11 +468,8 @@ done:
      * compares the image with a reconstruction of that other one */
     if (r->rank == 0 && sum->repaired_most > 0)
         fprintf(stderr, "sernet infer: warning: the repair replaced more than half of %lld of %lld "
-                "test images (/repaired_most in %s): the segmentation net flags them as a whole, so "
-                "their maps compare each with a reconstruction of a training image. If they differ "
-                "from the training images as a whole (exposure, framing), fix the capture; else set "
-                "repair_threshold=1 (the reconstruction net alone)\n",
-                (long long)sum->repaired_most, (long long)r->m, r->o->out);
+                "test images (/repaired_most in %s): %s\n", (long long)sum->repaired_most,
+                (long long)r->m, r->o->out, sn_repair_most_advice());
     return SN_OK;
 }
 

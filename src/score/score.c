@@ -7,6 +7,7 @@
 #include "sernet/image.h"
 #include "sernet/inspect.h"
 #include "sernet/inspect_tile.h"
+#include "sernet/repair.h"
 #include "sernet/strlist.h"
 
 #include <math.h>
@@ -415,7 +416,13 @@ sn_status sn_score_run(const sn_score_options *o, sn_score_summary *summary)
         summary->scored += items[i].state == 1;
         summary->failed += items[i].state != 1;
         summary->wall_sum += items[i].state == 1 ? items[i].wall : 0;
+        /* the repair works on S x S, or on the whole image with --tile */
+        const int64_t area = o->tile ? (int64_t)items[i].r.width * items[i].r.height : (int64_t)S * S;
+        summary->repaired_most += items[i].state == 1 && sn_repair_is_most(items[i].r.repaired_pixels, area);
     }
+    if (summary->repaired_most > 0)
+        fprintf(stderr, "sernet score: warning: the repair replaced more than half of %d of %d scored "
+                "images: %s\n", summary->repaired_most, summary->scored, sn_repair_most_advice());
     summary->jobs = jobs;
     summary->threads = sn_inspector_threads(in);
     summary->size = S;

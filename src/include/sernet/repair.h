@@ -33,4 +33,12 @@ sn_status sn_repair_batch(int n, const float *mp, const float *ia, const float *
                           int w, double tau, int64_t min_area, float *ir, uint8_t *mask,
                           int64_t *repaired, int64_t *total);
 
+/* 1 when a repair of `repaired` pixels replaced more than half of an image of `area` pixels: its
+ * anomaly map then compares the image with a reconstruction of another one (a training image's
+ * pixels). infer and score count such images and warn. */
+int sn_repair_is_most(int64_t repaired, int64_t area);
+
+/* The explanation and advice those warnings end with (one sentence pair, no newline). */
+const char *sn_repair_most_advice(void);
+
 #endif

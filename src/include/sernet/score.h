@@ -58,6 +58,7 @@ typedef struct {
     int scored, failed;       /* images scored; images that failed */
     int failed_folders;       /* input folders that could not be listed */
     int defects;              /* images judged defect (with thresholds) */
+    int repaired_most;        /* images whose repair replaced more than half of them (warned) */
     double seconds, cpu;      /* wall time and process CPU time of the scoring */
     double wall_sum;          /* sum of the scored images' wall times */
     int jobs, threads, size;  /* jobs, OpenMP threads per job, the model's S */
@@ -68,10 +69,10 @@ typedef struct {
 /* Defaults: threads SN_INSPECT_THREADS_CONFIG, jobs 1, map_max 1, overlap SN_TILE_OVERLAP_DEFAULT. */
 void sn_score_options_init(sn_score_options *o);
 
-/* One process (no MPI). Warnings (no thresholds, calibration or fingerprint mismatch) go to
- * stderr. Returns an error only when nothing could be scored (the model, the options, the maps
- * folder); an image or folder that fails is reported through on_item and counted in
- * summary->failed or summary->failed_folders. */
+/* One process (no MPI). Warnings (no thresholds, calibration or fingerprint mismatch, a repair
+ * over more than half of an image) go to stderr. Returns an error only when nothing could be
+ * scored (the model, the options, the maps folder); an image or folder that fails is reported
+ * through on_item and counted in summary->failed or summary->failed_folders. */
 sn_status sn_score_run(const sn_score_options *o, sn_score_summary *summary);
 
 typedef struct {
