@@ -38,6 +38,12 @@ ok "stage times reported" "grep -q 'seg [0-9.]*, repair [0-9.]*, rec [0-9.]*, ma
 ok "2 ranks: same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r2.h5\""
 ok "3 ranks (uneven groups): same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r3.h5\""
 ok "scores are finite and the maps non-trivial" "h5dump -d /scores -y -w 0 \"$tmp/r1.h5\" | awk '/DATA/{f=1;next} f&&/}/{exit} f{gsub(/,/,\" \"); for(i=1;i<=NF;i++){n++; if(\$i!=\$i+0 || \$i<=0) bad++}} END{exit !(n==60 && bad==0)}'"
+# tools/bench/recon_anatomy.py (a benchmark analysis) reads what infer wrote
+if /usr/bin/python3 -c "import h5py, scipy" 2>/dev/null; then
+  ok "recon_anatomy.py: edges per split, the good images' maxima, every defect type of the set" "/usr/bin/python3 \"$(dirname "$0")/../tools/bench/recon_anatomy.py\" \"$tmp/r1.h5\" \"$tmp/syn.h5\" weave >\"$tmp/ana\" 2>\"$tmp/err\" && grep -q '^  train  *120 images' \"$tmp/ana\" && grep -q '^good test images: map maximum within 12 px' \"$tmp/ana\" && [ \"\$(grep -cE '^(scratch|pit|spot|stain|missing|foreign) ' \"$tmp/ana\")\" = 6 ]"
+else
+  echo "skipped: recon_anatomy.py check (no h5py or scipy in /usr/bin/python3)"
+fi
 ok "comparison is not vacuous: another model differs" "\"$bin\" train $tr --set seed=4 --stage all --out \"$tmp/m4.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" infer --model \"$tmp/m4.h5\" --data \"$tmp/syn.h5\" --category weave --set threads=1 --batch 4 --out \"$tmp/r4.h5\" --quiet >/dev/null 2>\"$tmp/err\" && ! same \"$tmp/r1.h5\" \"$tmp/r4.h5\" >/dev/null"
 # --- repair_register = rigid (the similar image registered before the paste) --------------------
 ok "rigid registration where the repair fires everywhere (tau 0): 1 and 2 ranks agree" "\"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g1.h5\" --quiet >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g2.h5\" --quiet >/dev/null 2>\"$tmp/err\" && same \"$tmp/g1.h5\" \"$tmp/g2.h5\""
