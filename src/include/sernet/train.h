@@ -40,6 +40,8 @@ typedef struct {
 
 #define SN_CALIB_WARN_RECALL 0.2 /* METHOD.md §4: below it the repair rarely fires */
 #define SN_CALIB_WARN_FIRE 0.5   /* above it the repair replaces most of a good image */
+#define SN_CALIB_WARN_AUROC 0.6  /* under it (with low recall) the net does not rank anomalies at
+                                  * all: a lower rate, not more steps, made it learn (quality.md) */
 
 /* Collective over comm: each rank passes its n samples' predictions mp[n][s*s] in [0,1] and
  * true masks mask[n][s*s] (0/1). fixed_tau >= 0 evaluates only that threshold; otherwise the
