@@ -35,14 +35,12 @@ def main():
     res, data, cat = sys.argv[1:]
     with h5py.File(res, "r") as r, h5py.File(data, "r") as d:
         maps = r["maps"][:]
-        rec = r["reconstructions"][:].astype(np.float32)
+        rec = r["reconstructions"][:].astype(np.float32) / 255  # uint8, round(255 x)
         test = d[cat + "/test/images"][:].astype(np.float32) / 255
         train = d[cat + "/train/images"][:].astype(np.float32) / 255
         masks = d[cat + "/test/masks"][:] > 0
         kind = d[cat + "/test/defect"][:]
         names = [t.decode() if isinstance(t, bytes) else str(t) for t in d[cat + "/test/defect_types"][:]]
-    if rec.max() > 1.5:  # stored as bytes
-        rec /= 255
     grey, rgrey = test.mean(-1), rec.mean(-1)
     good = [i for i in range(len(test)) if not masks[i].any()]
     bad = [i for i in range(len(test)) if masks[i].any()]
@@ -82,7 +80,7 @@ def main():
             mi.append(maps[i][m].max())
             away = ~ndimage.binary_dilation(m, iterations=10)
             mo.append(maps[i][away].max() if away.any() else np.nan)
-        above = sum(max(a, b) > gmax.max() for a, b in zip(mi, mo)) if good else 0
+        above = sum(maps[i].max() > gmax.max() for i in ids) if good else 0  # the image score
         print("%-12s %6d %12.3f %12.3f %14.4f %14.4f %d" % (names[t] if t < len(names) else t, len(ids),
               np.mean(ci), np.mean(cr), np.median(mi), np.nanmedian(mo), above))
 
