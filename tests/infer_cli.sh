@@ -40,7 +40,7 @@ ok "3 ranks (uneven groups): same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r3
 ok "scores are finite and the maps non-trivial" "h5dump -d /scores -y -w 0 \"$tmp/r1.h5\" | awk '/DATA/{f=1;next} f&&/}/{exit} f{gsub(/,/,\" \"); for(i=1;i<=NF;i++){n++; if(\$i!=\$i+0 || \$i<=0) bad++}} END{exit !(n==60 && bad==0)}'"
 # tools/bench/recon_anatomy.py (a benchmark analysis) reads what infer wrote
 if /usr/bin/python3 -c "import h5py, scipy" 2>/dev/null; then
-  ok "recon_anatomy.py: edges per split, the good images' maxima, every defect type of the set" "/usr/bin/python3 \"$(dirname "$0")/../tools/bench/recon_anatomy.py\" \"$tmp/r1.h5\" \"$tmp/syn.h5\" weave >\"$tmp/ana\" 2>\"$tmp/err\" && grep -q '^  train  *120 images' \"$tmp/ana\" && grep -q '^good test images: map maximum within 12 px' \"$tmp/ana\" && [ \"\$(grep -cE '^(scratch|pit|spot|stain|missing|foreign) ' \"$tmp/ana\")\" = 6 ]"
+  ok "recon_anatomy.py: edges per split, the good images' maxima, every defect type, the profile across the defects' edges" "/usr/bin/python3 \"$(dirname "$0")/../tools/bench/recon_anatomy.py\" \"$tmp/r1.h5\" \"$tmp/syn.h5\" weave >\"$tmp/ana\" 2>\"$tmp/err\" && grep -q '^  train  *120 images' \"$tmp/ana\" && grep -q '^good test images: map maximum within 12 px' \"$tmp/ana\" && [ \"\$(grep -cE '^(scratch|pit|spot|stain|missing|foreign) ' \"$tmp/ana\")\" = 6 ] && [ \"\$(grep -cE '^  \\( *(-inf|-?[0-9]+), *(inf|-?[0-9]+)\\] +[0-9]+ px  \\|I - R\\| [0-9.]+  map [0-9.]+' \"$tmp/ana\")\" -ge 6 ] && grep -qE '^false positives at 3 % FPR \\(map > [0-9.]+\\): [0-9.]+ in good images, [0-9.]+ within 10 px of a defect' \"$tmp/ana\""
 else
   echo "skipped: recon_anatomy.py check (no h5py or scipy in /usr/bin/python3)"
 fi

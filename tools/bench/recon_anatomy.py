@@ -16,7 +16,14 @@ that `sernet infer` stores (docs/formats.md) and the dataset's images and masks,
 - per defect type: how much of each defect the reconstruction net removed (the contrast of the
   region against a 6-pixel ring around it, in the input and in the reconstruction; a net that
   copies its input leaves it unchanged), and the map maximum inside each defect against the
-  map maximum more than 10 pixels away from it.
+  map maximum more than 10 pixels away from it;
+- the profile across the defects' edges: in bands of signed distance to the nearest edge of a
+  ground-truth region (negative inside), the median reconstruction error |I - R| and the median
+  map, against the good images' 99th percentile of the map; and where the false positives lie at
+  the thresholds where 1 % and 3 % of the normal pixels score above them (the low-FPR end of
+  AUPRO): the share in good images and within 10 px of a defect. A reconstruction error that
+  drops at the edge while the map does not is the map's smoothing (the 21x21 box and the coarse
+  MSGMS scales), which spreads each defect's response outward.
 """
 import sys
 
@@ -83,6 +90,33 @@ def main():
         above = sum(maps[i].max() > gmax.max() for i in ids) if good else 0  # the image score
         print("%-12s %6d %12.3f %12.3f %14.4f %14.4f %d" % (names[t] if t < len(names) else t, len(ids),
               np.mean(ci), np.mean(cr), np.median(mi), np.nanmedian(mo), above))
+
+    if bad:
+        edge_profile(maps, np.abs(test - rec).mean(-1), masks, good, bad)
+
+
+BANDS = ((-np.inf, -10), (-10, -5), (-5, 0), (0, 3), (3, 6), (6, 10), (10, 15), (15, 25), (25, np.inf))
+
+
+def edge_profile(maps, err, masks, good, bad):
+    sd = {i: ndimage.distance_transform_edt(~masks[i]) - ndimage.distance_transform_edt(masks[i]) for i in bad}
+    p99 = np.quantile(maps[good], 0.99) if good else np.nan
+    print("across the defects' edges (signed distance, px, negative inside): median |I - R|, median map;"
+          " good images' map 99th percentile %.4f" % p99)
+    for lo, hi in BANDS:
+        e = np.concatenate([err[i][(sd[i] > lo) & (sd[i] <= hi)] for i in bad])
+        a = np.concatenate([maps[i][(sd[i] > lo) & (sd[i] <= hi)] for i in bad])
+        if e.size:
+            print("  (%4g, %4g] %9d px  |I - R| %.4f  map %.4f%s" % (lo, hi, e.size, np.median(e), np.median(a),
+                  "  above the good p99" if np.median(a) > p99 else ""))
+    normal = maps[~masks]
+    for fpr in (0.01, 0.03):
+        thr = np.quantile(normal, 1 - fpr)
+        n_good = sum(int((maps[i] > thr).sum()) for i in good)
+        n_near = sum(int(((maps[i] > thr) & ~masks[i] & (sd[i] <= 10)).sum()) for i in bad)
+        n = max(int((normal > thr).sum()), 1)
+        print("false positives at %g %% FPR (map > %.4f): %.3f in good images, %.3f within 10 px of a defect"
+              % (100 * fpr, thr, n_good / n, n_near / n))
 
 
 if __name__ == "__main__":
