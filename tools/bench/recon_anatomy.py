@@ -21,7 +21,9 @@ that `sernet infer` stores (docs/formats.md) and the dataset's images and masks,
   ground-truth region (negative inside), the median reconstruction error |I - R| and the median
   map, against the good images' 99th percentile of the map; and where the false positives lie at
   the thresholds where 1 % and 3 % of the normal pixels score above them (the low-FPR end of
-  AUPRO): the share in good images and within 10 px of a defect. A reconstruction error that
+  AUPRO): the share in good images and within 10 px of a defect, and the defect regions' mean
+  overlap at those thresholds by area (under 441 px, i.e. smaller than the 21x21 box, 441-8000,
+  over 8000). A reconstruction error that
   drops at the edge while the map does not is the map's smoothing (the 21x21 box and the coarse
   MSGMS scales), which spreads each defect's response outward.
 """
@@ -117,6 +119,24 @@ def edge_profile(maps, err, masks, good, bad):
         n = max(int((normal > thr).sum()), 1)
         print("false positives at %g %% FPR (map > %.4f): %.3f in good images, %.3f within 10 px of a defect"
               % (100 * fpr, thr, n_good / n, n_near / n))
+        print("  mean overlap of the defect regions there, by area: %s" % ", ".join(
+            "%s px %.3f (%d)" % (label, np.mean(o), len(o)) if o else "%s px - (0)" % label
+            for label, o in region_overlaps(maps, masks, bad, thr)))
+
+
+def region_overlaps(maps, masks, bad, thr):
+    # AUPRO averages this overlap over the regions (8-connected, as eval labels them)
+    sizes = (("under 441", 0, 441), ("441-8000", 441, 8000), ("over 8000", 8000, np.inf))
+    out = [[] for _ in sizes]
+    for i in bad:
+        lab, n = ndimage.label(masks[i], structure=np.ones((3, 3)))
+        for k in range(1, n + 1):
+            reg = lab == k
+            a = reg.sum()
+            for j, (_, lo, hi) in enumerate(sizes):
+                if lo <= a < hi:
+                    out[j].append((maps[i][reg] > thr).mean())
+    return [(label, o) for (label, _, _), o in zip(sizes, out)]
 
 
 if __name__ == "__main__":
