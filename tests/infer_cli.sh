@@ -57,7 +57,7 @@ ok "--resume on a complete file: nothing to do" "\"$bin\" infer $inf --out \"$tm
 # --- one rank killed with SIGKILL -----------------------------------------------------------------
 SERNET_INFER_DELAY_MS=250 mpiexec -n 2 --oversubscribe "$bin" infer $inf --out "$tmp/k.h5" >"$tmp/klog" 2>"$tmp/kerr" &
 mpipid=$!
-for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/klog" 2>/dev/null && break; sleep 0.05; done
+for i in $(seq 2400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/klog" 2>/dev/null && break; sleep 0.05; done
 victim=$(pgrep -P $mpipid | tail -1)
 kill -KILL "$victim" 2>/dev/null
 ended=0
@@ -74,7 +74,7 @@ ok "SIGKILL: resumed file identical to an uninterrupted run" "same \"$tmp/r1.h5\
 # --- SIGUSR1 (Slurm's warning before the time limit; mpiexec forwards it to the ranks) ---------
 SERNET_INFER_DELAY_MS=250 mpiexec -n 2 --oversubscribe "$bin" infer $inf --out "$tmp/t.h5" >"$tmp/tlog" 2>"$tmp/terr" &
 mpipid=$!
-for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/tlog" 2>/dev/null && break; sleep 0.05; done
+for i in $(seq 2400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/tlog" 2>/dev/null && break; sleep 0.05; done
 kill -USR1 $mpipid
 wait $mpipid; rc=$?
 ok "SIGUSR1: exit 0 with the resume hint" "[ $rc = 0 ] && grep -q 'continue with --resume' \"$tmp/tlog\" && [ -e \"$tmp/t.h5.tmp\" ] && [ ! -e \"$tmp/t.h5\" ]"
@@ -85,7 +85,7 @@ ok "existing output refused without --force" "! \"$bin\" infer $inf --out \"$tmp
 cp "$tmp/k.h5" "$tmp/keep.h5"
 SERNET_INFER_DELAY_MS=250 "$bin" infer $inf --out "$tmp/p.h5" >"$tmp/plog" 2>/dev/null &
 ppid=$!
-for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/plog" 2>/dev/null && break; sleep 0.05; done
+for i in $(seq 2400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/plog" 2>/dev/null && break; sleep 0.05; done
 kill -KILL $ppid; wait $ppid 2>/dev/null
 pd=$(ndone "$tmp/p.h5.tmp")
 ok "resume with another model refused, rows kept" "! \"$bin\" infer --model \"$tmp/m4.h5\" --data \"$tmp/syn.h5\" --category weave --out \"$tmp/p.h5\" --resume >/dev/null 2>\"$tmp/err\" && grep -q 'made by another model' \"$tmp/err\" && [ \"\$(ndone \"$tmp/p.h5.tmp\")\" = \"$pd\" ]"

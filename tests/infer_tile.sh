@@ -78,14 +78,16 @@ cp "$tmp/r1.h5" "$tmp/r1_copy.h5"
 ok "--resume with the same tiling: complete already, file untouched" "\"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/syn.h5\" --batch 1 --out \"$tmp/r1.h5\" --resume >/dev/null 2>\"$tmp/err\" && cmp -s \"$tmp/r1.h5\" \"$tmp/r1_copy.h5\""
 
 # an interrupted tiled run (SIGTERM at 2 ranks: the round finishes, rows kept) resumed at 1 rank
-SERNET_INFER_DELAY_MS=150 mpiexec -n 2 --oversubscribe "$bin" infer --model "$tmp/m.h5" --data "$tmp/big.h5" \
+SERNET_INFER_DELAY_MS=400 mpiexec -n 2 --oversubscribe "$bin" infer --model "$tmp/m.h5" --data "$tmp/big.h5" \
   --category weave --set threads=1 --tile --overlap 16 --train-data "$tmp/syn.h5" --batch 4 --out "$tmp/k.h5" \
   >"$tmp/klog" 2>"$tmp/kerr" &
 mpipid=$!
-for i in $(seq 400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/klog" 2>/dev/null && break; sleep 0.05; done
+# wait up to 120 s for the first rows (sanitizers on a loaded machine are slow); the 400 ms per
+# round leaves the kill several seconds before the last round even when this loop is starved
+for i in $(seq 2400); do grep -q 'infer: [1-9][0-9]*/60 rows done' "$tmp/klog" 2>/dev/null && break; sleep 0.05; done
 kill -TERM $mpipid 2>/dev/null
 wait $mpipid 2>/dev/null
-ok "SIGTERM: stopped with rows kept in the .tmp" "[ ! -e \"$tmp/k.h5\" ] && [ -e \"$tmp/k.h5.tmp\" ] && grep -q 'resume' \"$tmp/klog\""
+ok "SIGTERM: stopped with rows kept in the .tmp" "[ ! -e \"$tmp/k.h5\" ] && [ -e \"$tmp/k.h5.tmp\" ] && grep -q 'resume' \"$tmp/klog\" || { tail -n 4 \"$tmp/klog\" \"$tmp/kerr\"; false; }"
 ok "--resume with other training tiles: refused, names the fingerprints" "! \"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/other.h5\" --batch 4 --out \"$tmp/k.h5\" --resume >/dev/null 2>\"$tmp/err\" && grep -q 'other training tiles' \"$tmp/err\" && [ -e \"$tmp/k.h5.tmp\" ]"
 ok "--resume: the resumed file equals the uninterrupted run (checksums)" "\"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/syn.h5\" --batch 4 --out \"$tmp/k.h5\" --resume >/dev/null 2>\"$tmp/err\" && diff <(values \"$tmp/a1.h5\" /checksums %llu) <(values \"$tmp/k.h5\" /checksums %llu) >\"$tmp/err\""
 

@@ -33,7 +33,7 @@ ok "one valid PNG panel per test image, in the dataset's layout" "pngs_ok \"$tmp
 rm -f "$tmp/p/results.h5"
 SERNET_INFER_DELAY_MS=300 bash "$src/jobs/pipeline.sh" --out "$tmp/p" --synth --category weave -n 2 --stages infer >"$tmp/ilog" 2>&1 &
 pid=$!
-for i in $(seq 400); do grep -q 'rows done' "$tmp/ilog" 2>/dev/null && break; sleep 0.05; done
+for i in $(seq 2400); do grep -q 'rows done' "$tmp/ilog" 2>/dev/null && break; sleep 0.05; done
 pkill -KILL -f "infer --model $tmp/p/model.h5" 2>/dev/null
 wait $pid 2>/dev/null
 ok "interrupted inference left its rows" "[ -e \"$tmp/p/results.h5.tmp\" ] && [ ! -e \"$tmp/p/results.h5\" ]"
