@@ -80,6 +80,8 @@ cat_args=()
 [ -z "$category" ] || cat_args=(--category "$category")
 
 field() { sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\([-0-9.eE+]*\),\{0,1\}$/\1/p" "$2" | head -1; }
+# a figure with 3 decimals, or "-" where eval has none (no masks: no pixel figures)
+num() { local v; v=$(field "$1" "$2"); if [ -n "$v" ]; then printf '%.3f' "$v"; else printf -- '-'; fi; }
 
 printf '| variant | settings | image AUROC | pixel AUROC | AUPRO | pixel AP |\n|---|---|---|---|---|---|\n'
 status=0
@@ -98,8 +100,8 @@ for v in "${variants[@]}"; do
     grep -m 3 -i 'error' "$log" >&2 || tail -3 "$log" >&2
     status=1; continue
   fi
-  printf '| %s | %s | %.3f | %.3f | %.3f | %.3f |\n' "$name" "${keys:-METHOD.md map}" \
-    "$(field image_auroc "$out/$name.json")" "$(field pixel_auroc "$out/$name.json")" \
-    "$(field aupro "$out/$name.json")" "$(field pixel_ap "$out/$name.json")"
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "${keys:-METHOD.md map}" \
+    "$(num image_auroc "$out/$name.json")" "$(num pixel_auroc "$out/$name.json")" \
+    "$(num aupro "$out/$name.json")" "$(num pixel_ap "$out/$name.json")"
 done
 exit $status

@@ -2,7 +2,8 @@
 # jobs/compare_maps.sh on a tiny trained model (synthetic set, S = 32): one row per variant; the
 # METHOD.md row equals what sernet infer + sernet eval give without the script; another map gives
 # other figures; 2 ranks give the 1-rank table; bad variants are refused before anything runs,
-# naming them; a key that shaped the trained nets fails naming the key.
+# naming them; a key that shaped the trained nets fails naming the key; a set without masks
+# gives "-" for the pixel figures.
 set -u
 bin=${SERNET_BIN:?} src=${SERNET_SOURCE_DIR:?}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 SERNET_BIN=$bin
@@ -34,6 +35,22 @@ ok "a setting that is not key=value is refused, naming the variant" "! \"$cmp\" 
 ok "a name given twice is refused" "! \"$cmp\" $args a: a:box_size=3 >/dev/null 2>\"$tmp/err\" && grep -q \"variant name 'a' given twice\" \"$tmp/err\""
 ok "a missing model file is named" "! \"$cmp\" --model \"$tmp/none.h5\" --data \"$tmp/syn.h5\" >/dev/null 2>\"$tmp/err\" && grep -q 'none.h5: no such model file' \"$tmp/err\""
 ok "a key that shaped the nets fails, naming it; the other rows still print; exit 1" "\"$cmp\" $args method: w:seg_width=8 >\"$tmp/t4\" 2>\"$tmp/err\"; [ \$? = 1 ] && grep -q \"variant 'w' failed\" \"$tmp/err\" && grep -q 'seg_width' \"$tmp/err\" && grep -q '^| method |' \"$tmp/t4\" && ! grep -q '^| w |' \"$tmp/t4\""
+
+# a labelled set without masks: image AUROC only, "-" for the pixel figures
+if /usr/bin/python3 -c "import PIL" 2>/dev/null; then
+  mkdir -p "$tmp/nm/g" "$tmp/nm/t" "$tmp/nm/d"
+  /usr/bin/python3 -c "
+from PIL import Image
+for i in range(4):
+    Image.new('RGB', (32, 32), (40 * i, 90, 20)).save('$tmp/nm/g/%d.png' % i)
+    Image.new('RGB', (32, 32), (90, 40 * i, 20)).save('$tmp/nm/t/%d.png' % i)
+    im = Image.new('RGB', (32, 32), (90, 40 * i, 20)); im.putpixel((5, 5), (255, 255, 255)); im.save('$tmp/nm/d/%d.png' % i)
+" && "$bin" ingest --good "$tmp/nm/g" --test-good "$tmp/nm/t" --defect "$tmp/nm/d" --category weave --size 32 \
+    --out "$tmp/nm.h5" >/dev/null 2>"$tmp/err"
+  ok "no masks: image AUROC, '-' for the pixel figures, exit 0" "\"$cmp\" --model \"$tmp/m.h5\" --data \"$tmp/nm.h5\" method: >\"$tmp/t5\" 2>\"$tmp/err\" && grep -qE '^\\| method \\| METHOD.md map \\| [0-9.]+ \\| - \\| - \\| - \\|$' \"$tmp/t5\""
+else
+  echo "skipped: the no-mask case (no PIL in /usr/bin/python3)"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

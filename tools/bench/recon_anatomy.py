@@ -23,9 +23,9 @@ that `sernet infer` stores (docs/formats.md) and the dataset's images and masks,
   the thresholds where 1 % and 3 % of the normal pixels score above them (the low-FPR end of
   AUPRO): the share in good images and within 10 px of a defect, and the defect regions' mean
   overlap at those thresholds by area (under 441 px, i.e. smaller than the 21x21 box, 441-8000,
-  over 8000). A reconstruction error that
-  drops at the edge while the map does not is the map's smoothing (the 21x21 box and the coarse
-  MSGMS scales), which spreads each defect's response outward.
+  over 8000). A reconstruction error that drops at the edge while the map does not is the map's
+  smoothing (the 21x21 box and the coarse MSGMS scales), which spreads each defect's response
+  outward.
 """
 import sys
 
