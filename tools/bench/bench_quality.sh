@@ -15,8 +15,11 @@
 # for both stages from a timed probe run of each stage on this machine with these settings
 # (written to OUTDIR/<category>/budget.txt; ingest, calibration, inference and eval come on top);
 # SEG_WIDTH/REC_WIDTH (16/16), LR (5e-4), CATEGORIES (weave flange glass metal_plate),
-# STAGES (ingest,train,infer,eval), EXTRA_SETS (more "--set key=value" words, e.g. for an ablation,
-# tools/bench/bench_ablation.sh). Re-running continues interrupted training and inference.
+# STAGES (ingest,train,infer,eval), EXTRA_SETS (more "--set key=value" words for every stage, e.g.
+# for an ablation, tools/bench/bench_ablation.sh; the synthetic sets are drawn with them too, so
+# "--set seed=1" there also draws another weave or flange set), TRAIN_SETS (words for training,
+# inference and eval only: "--set seed=1" there retrains on the same data).
+# Re-running continues interrupted training and inference.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${1:-/tmp/sernet-quality}
@@ -31,6 +34,9 @@ sets=(--set image_size="$SIZE" --set seg_width="$SEG_WIDTH" --set rec_width="$RE
       --set checkpoint_every=50)
 # shellcheck disable=SC2206
 [ -z "${EXTRA_SETS:-}" ] || sets+=($EXTRA_SETS)
+train_sets=()
+# shellcheck disable=SC2206
+[ -z "${TRAIN_SETS:-}" ] || train_sets=($TRAIN_SETS)
 
 source_of() {
   case $1 in
@@ -49,7 +55,7 @@ probe_step_seconds() { # dir category steps-per-epoch
   local pe=$(( (12 + $3 - 1) / $3 ))
   rm -f "$1/probe.h5"
   "$here/jobs/run.sh" -n "$RANKS" train --stage all --config "$here/configs/default.ini" "${sets[@]}" \
-    --set epochs_seg="$pe" --set epochs_rec="$pe" --set calib_samples=16 --set checkpoint_every=0 \
+    "${train_sets[@]}" --set epochs_seg="$pe" --set epochs_rec="$pe" --set calib_samples=16 --set checkpoint_every=0 \
     --data "$1/data.h5" --category "$2" --out "$1/probe.h5" >"$1/probe.log" 2>&1 \
     || { echo "bench_quality: the timing probe failed, see $1/probe.log" >&2; return 1; }
   awk '/^train (seg|rec): [0-9]+ steps in /{t[$2]=$6/$3} END{if(!t["seg:"]||!t["rec:"]) exit 1; print t["seg:"], t["rec:"]}' "$1/probe.log" \
@@ -82,7 +88,7 @@ for c in $CATEGORIES; do
   start=$(date +%s)
   # shellcheck disable=SC2046
   "$here/jobs/pipeline.sh" --out "$dir" $(source_of "$c") -n "$RANKS" --config "$here/configs/default.ini" \
-    "${sets[@]}" --set epochs_seg="$es" --set epochs_rec="$er" --stages "$rest" --resume >>"$dir.log" 2>&1 \
+    "${sets[@]}" "${train_sets[@]}" --set epochs_seg="$es" --set epochs_rec="$er" --stages "$rest" --resume >>"$dir.log" 2>&1 \
     || { echo "$c: pipeline failed, see $dir.log" >&2; continue; }
   echo "$c: stages $rest took $(( $(date +%s) - start )) s" | tee -a "$dir/budget.txt"
 done
