@@ -44,6 +44,12 @@ if /usr/bin/python3 -c "import h5py, scipy" 2>/dev/null; then
 else
   echo "skipped: recon_anatomy.py check (no h5py or scipy in /usr/bin/python3)"
 fi
+# tools/bench/map_prototype.py recomputes METHOD.md's map from the stored reconstructions
+if /usr/bin/python3 -c "import h5py, scipy, sklearn" 2>/dev/null; then
+  ok "map_prototype.py: METHOD.md's map within 0.02 of the stored maps, two geometric variants" "/usr/bin/python3 \"$(dirname "$0")/../tools/bench/map_prototype.py\" \"$tmp/r1.h5\" \"$tmp/syn.h5\" weave >\"$tmp/proto\" 2>\"$tmp/err\" && awk '/largest difference from the stored maps/{found=1; exit !(\$NF < 0.02)} END{if(!found) exit 1}' \"$tmp/proto\" && [ \"\$(grep -cE '^(METHOD.md \\(arithmetic box\\)|geometric box, eps 0\\.0+1) +[0-9.]+ +[0-9.]+ +[0-9.]+$' \"$tmp/proto\")\" = 3 ]"
+else
+  echo "skipped: map_prototype.py check (no h5py, scipy or sklearn in /usr/bin/python3)"
+fi
 ok "comparison is not vacuous: another model differs" "\"$bin\" train $tr --set seed=4 --stage all --out \"$tmp/m4.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" infer --model \"$tmp/m4.h5\" --data \"$tmp/syn.h5\" --category weave --set threads=1 --batch 4 --out \"$tmp/r4.h5\" --quiet >/dev/null 2>\"$tmp/err\" && ! same \"$tmp/r1.h5\" \"$tmp/r4.h5\" >/dev/null"
 # --- repair_register = rigid (the similar image registered before the paste) --------------------
 ok "rigid registration where the repair fires everywhere (tau 0): 1 and 2 ranks agree" "\"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g1.h5\" --quiet >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g2.h5\" --quiet >/dev/null 2>\"$tmp/err\" && same \"$tmp/g1.h5\" \"$tmp/g2.h5\""
