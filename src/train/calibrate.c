@@ -39,16 +39,16 @@ static void calib_warning(sn_calib *c, double fixed_tau)
     if (c->recall < SN_CALIB_WARN_RECALL)
         used += (size_t)snprintf(c->warning, sizeof c->warning,
                                  "calibration recall %.3f < %.1f at tau %.2f (%s; pixel AUROC of the "
-                                 "segmentation net %.3f): the repair module will rarely fire; %s",
+                                 "segmentation net %.3f): the repair module will rarely fire; %s%s",
                                  c->recall, SN_CALIB_WARN_RECALL, c->tau,
                                  fixed_tau >= 0 ? "fixed" : "calibrated", c->pixel_auroc,
                                  flat ? "the net does not tell anomalous pixels from normal ones: "
                                         "lower its learning rate (lr_seg, e.g. 1e-4, METHOD.md's "
                                         "lr; docs/quality.md), longer training at the same rate "
                                         "may not help"
-                                 : fixed_tau >= 0 ? "train the segmentation stage longer (epochs_seg) "
-                                                    "or lower repair_threshold"
-                                                  : "train the segmentation stage longer (epochs_seg)");
+                                      : "train the segmentation stage longer (epochs_seg)",
+                                 /* a lower tau cannot help a net that ranks nothing */
+                                 !flat && fixed_tau >= 0 ? " or lower repair_threshold" : "");
     if (c->fire_fraction > SN_CALIB_WARN_FIRE && used < sizeof c->warning)
         snprintf(c->warning + used, sizeof c->warning - used,
                  "%srepair would fire on %.0f %% of the pixels outside anomalies at tau %.2f: it "

@@ -19,6 +19,8 @@ import numpy as np
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
+from recon_anatomy import defect_regions  # same folder
+
 PREWITT = np.array([[1, 0, -1]] * 3, np.float64) / 3
 
 
@@ -64,11 +66,7 @@ def box(x):
 def aupro(maps, masks, max_fpr=0.3, points=61):
     neg = maps[~masks]
     thr = np.quantile(neg, 1 - np.linspace(0, max_fpr, points))
-    regions = []
-    for i in range(len(maps)):
-        if masks[i].any():
-            lab, n = ndimage.label(masks[i], structure=np.ones((3, 3)))
-            regions += [(i, lab == k) for k in range(1, n + 1)]
+    regions = defect_regions(masks, range(len(maps)))
     pro = [np.mean([(maps[i][m] >= t).mean() for i, m in regions]) for t in thr]
     fpr = [(neg >= t).mean() for t in thr]
     return np.trapz(pro, fpr) / max_fpr

@@ -106,12 +106,14 @@ def edge_profile(maps, err, masks, good, bad):
     print("across the defects' edges (signed distance, px, negative inside): median |I - R|, median map;"
           " good images' map 99th percentile %.4f" % p99)
     for lo, hi in BANDS:
-        e = np.concatenate([err[i][(sd[i] > lo) & (sd[i] <= hi)] for i in bad])
-        a = np.concatenate([maps[i][(sd[i] > lo) & (sd[i] <= hi)] for i in bad])
+        sel = {i: (sd[i] > lo) & (sd[i] <= hi) for i in bad}
+        e = np.concatenate([err[i][sel[i]] for i in bad])
+        a = np.concatenate([maps[i][sel[i]] for i in bad])
         if e.size:
             print("  (%4g, %4g] %9d px  |I - R| %.4f  map %.4f%s" % (lo, hi, e.size, np.median(e), np.median(a),
                   "  above the good p99" if np.median(a) > p99 else ""))
     normal = maps[~masks]
+    regions = defect_regions(masks, bad)
     for fpr in (0.01, 0.03):
         thr = np.quantile(normal, 1 - fpr)
         n_good = sum(int((maps[i] > thr).sum()) for i in good)
@@ -121,21 +123,27 @@ def edge_profile(maps, err, masks, good, bad):
               % (100 * fpr, thr, n_good / n, n_near / n))
         print("  mean overlap of the defect regions there, by area: %s" % ", ".join(
             "%s px %.3f (%d)" % (label, np.mean(o), len(o)) if o else "%s px - (0)" % label
-            for label, o in region_overlaps(maps, masks, bad, thr)))
+            for label, o in region_overlaps(maps, regions, thr)))
 
 
-def region_overlaps(maps, masks, bad, thr):
-    # AUPRO averages this overlap over the regions (8-connected, as eval labels them)
+def defect_regions(masks, ids):
+    """(image, region mask) for every 8-connected ground-truth region, as eval labels them."""
+    out = []
+    for i in ids:
+        lab, n = ndimage.label(masks[i], structure=np.ones((3, 3)))
+        out += [(i, lab == k) for k in range(1, n + 1)]
+    return out
+
+
+def region_overlaps(maps, regions, thr):
+    # AUPRO averages this overlap over the regions
     sizes = (("under 441", 0, 441), ("441-8000", 441, 8000), ("over 8000", 8000, np.inf))
     out = [[] for _ in sizes]
-    for i in bad:
-        lab, n = ndimage.label(masks[i], structure=np.ones((3, 3)))
-        for k in range(1, n + 1):
-            reg = lab == k
-            a = reg.sum()
-            for j, (_, lo, hi) in enumerate(sizes):
-                if lo <= a < hi:
-                    out[j].append((maps[i][reg] > thr).mean())
+    for i, reg in regions:
+        a = reg.sum()
+        for j, (_, lo, hi) in enumerate(sizes):
+            if lo <= a < hi:
+                out[j].append((maps[i][reg] > thr).mean())
     return [(label, o) for (label, _, _), o in zip(sizes, out)]
 
 
