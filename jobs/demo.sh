@@ -42,7 +42,9 @@ cat "$out/metrics.txt"
 echo
 echo "baselines (no network), same eval code:"
 for k in sobel fixed; do
-  awk -v k="$k" '/image AUROC|pixel AUROC|AUPRO/{v[++n]=$NF} END{printf "  %-6s image AUROC %s  pixel AUROC %s  AUPRO %s\n", k, v[1], v[2], v[3]}' "$out/baseline_$k.txt"
+  # the value follows each metric's name (notes such as the image AUROC's interval come after it)
+  awk -v k="$k" '$1=="image"&&$2=="AUROC"{i=$3} $1=="pixel"&&$2=="AUROC"{p=$3} $1=="AUPRO"{a=$5}
+    END{printf "  %-6s image AUROC %s  pixel AUROC %s  AUPRO %s\n", k, i, p, a}' "$out/baseline_$k.txt"
 done
 echo
 echo "demo outputs in $out:"

@@ -101,6 +101,45 @@ for b in bad: print(b)
 sys.exit(1 if bad else 0)
 PY
 
+# the image AUROC's bootstrap interval: with eval_bootstrap=4000 (2 ranks) it is the metric's own
+# (tests/test_metrics --labels: 4000 resamples, 95 %, seed 0) on the scores and labels in index
+# order; every defect type has one, the good type none; in /metrics; eval_bootstrap=0 turns it off
+drv=${SERNET_BUILD_DIR:-$PWD}/test_metrics
+mpiexec -n 2 --oversubscribe "$bin" eval --results "$tmp/results.h5" --data "$tmp/data.h5" --set eval_bootstrap=4000 \
+  --json "$tmp/ci.json" --report "$tmp/ci_report" --no-write-results >"$tmp/ci.txt" 2>&1 || { bad "eval eval_bootstrap=4000"; cat "$tmp/ci.txt"; }
+$py -c "
+import numpy as np, sys
+im = np.genfromtxt(sys.argv[1], delimiter=',', names=True)
+np.savetxt(sys.argv[2], np.column_stack([im['score'], im['label']]), fmt=['%.9g', '%d'])" "$tmp/images.csv" "$tmp/labels.txt" &&
+  "$drv" --labels "$tmp/labels.txt" >"$tmp/drv.txt" || bad "the metric's driver on images.csv"
+$py - "$tmp/ci.json" "$tmp/drv.txt" "$tmp/r1/results_metrics.json" <<'PY' && ok || bad "image AUROC interval (see above)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+d = dict(l.split() for l in open(sys.argv[2]))
+r1 = json.load(open(sys.argv[3]))
+bad = []
+lo, hi = j["image_auroc_ci"]
+if abs(lo - float(d["ci_lo"])) > 1e-12 or abs(hi - float(d["ci_hi"])) > 1e-12:
+    bad.append("interval %r, the metric's own [%s, %s]" % (j["image_auroc_ci"], d["ci_lo"], d["ci_hi"]))
+if (j["ci_level"], j["ci_resamples"], r1["ci_level"], r1["ci_resamples"]) != (0.95, 4000, 0.95, 1000):
+    bad.append("level / resamples %r %r" % ((j["ci_level"], j["ci_resamples"]), (r1["ci_level"], r1["ci_resamples"])))
+for ty in r1["types"]:
+    ci = ty["image_auroc_ci"]
+    if ty["id"] == 0 and ci is not None: bad.append("the good type has an interval")
+    if ty["id"] > 0 and not (ci and 0 <= ci[0] <= ty["image_auroc"] <= ci[1] <= 1):
+        bad.append("type %s: interval %r around %r" % (ty["name"], ci, ty["image_auroc"]))
+for b in bad: print(b)
+sys.exit(1 if bad else 0)
+PY
+grep -q "image AUROC .*95% interval [0-9.]*-[0-9.]* (bootstrap, 4000 resamples)" "$tmp/ci.txt" &&
+  grep -q "| image AUROC | .* | 95% interval" "$tmp/ci_report/report.md" && ok || bad "interval not in the table or report.md"
+h5dump -a /metrics/image_auroc_ci_low "$tmp/r2/results.h5" 2>/dev/null | grep -q DATA &&
+  h5ls "$tmp/r2/results.h5/metrics" 2>/dev/null | grep -q type_image_auroc_ci_high && ok || bad "/metrics interval missing"
+"$bin" eval --results "$tmp/results.h5" --data "$tmp/data.h5" --set eval_bootstrap=0 --json "$tmp/noci.json" \
+  --report "$tmp/noci_report" --no-write-results >"$tmp/noci.txt" 2>&1 && ! grep -q "interval [0-9]" "$tmp/noci.txt" &&
+  $py -c "import json, sys; j = json.load(open(sys.argv[1])); sys.exit(j['image_auroc_ci'] is not None)" "$tmp/noci.json" &&
+  ok || bad "eval_bootstrap=0 still gives an interval"
+
 # /metrics in the results file; the inference datasets still there
 h5dump -a /metrics/pixel_threshold "$tmp/r2/results.h5" 2>/dev/null | grep -q "DATA" && ok || bad "/metrics pixel_threshold missing"
 h5ls "$tmp/r2/results.h5/metrics" 2>/dev/null | grep -q type_pixel_auroc && ok || bad "/metrics/type_pixel_auroc missing"

@@ -1,7 +1,8 @@
 /* Metrics on plain arrays: hand-computed cases, undefined cases, errors, fast vs slow direct
  * references on random data with ties. With arguments it is the C side of
  * tests/sklearn_metrics.sh:
- *   test_metrics --labels FILE        (lines "score label")  -> auroc, ap, f1 lines
+ *   test_metrics --labels FILE        (lines "score label")  -> auroc, ap, f1 lines and the
+ *                                     bootstrap interval (4000 resamples, 95 %, seed 0)
  *   test_metrics --aupro FILE MAXFPR  (header "n h w", then n*h*w lines "score mask") -> aupro */
 #include "sn_test.h"
 #include "sernet/metrics.h"
@@ -257,8 +258,13 @@ static int driver_labels(const char *path)
         fprintf(stderr, "error: %s\n", sn_err_msg());
         return 1;
     }
-    printf("auroc %.17g\nap %.17g\nf1 %.17g\nf1_threshold %.9g\n", a.value, p.value, f1.f1.value,
-           f1.threshold);
+    double ci[2];
+    if (sn_metric_auroc_ci(s, l, n, 4000, 0.95, 0, 0, ci)) {
+        fprintf(stderr, "error: %s\n", sn_err_msg());
+        return 1;
+    }
+    printf("auroc %.17g\nap %.17g\nf1 %.17g\nf1_threshold %.9g\nci_lo %.17g\nci_hi %.17g\n", a.value,
+           p.value, f1.f1.value, f1.threshold, ci[0], ci[1]);
     free(s);
     free(l);
     return 0;
@@ -293,6 +299,99 @@ static int driver_aupro(const char *path, double max_fpr)
     return 0;
 }
 
+/* Bootstrap interval of the AUROC: fast (weighted sweep) against the reference (explicit
+ * resamples) on random data with ties, the degenerate cases, errors, determinism, and its width
+ * against the Hanley-McNeil standard error on a large sample. */
+static void interval(const float *s, const uint8_t *l, int64_t n, int B, double level, uint64_t seed,
+                     double ci[2])
+{
+    double r[2];
+    EXPECT(sn_metric_auroc_ci(s, l, n, B, level, seed, 3, ci) == SN_OK);
+    EXPECT(sn_metric_auroc_ci_ref(s, l, n, B, level, seed, 3, r) == SN_OK);
+    for (int e = 0; e < 2; e++)
+        EXPECT_MSG(isnan(ci[e]) ? isnan(r[e]) : fabs(ci[e] - r[e]) <= 1e-12,
+                   "interval end %d: fast %.17g, reference %.17g", e, ci[e], r[e]);
+}
+
+static void test_interval(void)
+{
+    double ci[2], wide[2], again[2], other[2];
+    for (int trial = 0; trial < 4; trial++) {
+        int64_t n = 40 + trial * 150;
+        int levels = trial % 2 ? 5 : 1000;
+        float *s = malloc(sizeof(float) * n);
+        uint8_t *l = malloc((size_t)n);
+        for (int64_t i = 0; i < n; i++) {
+            l[i] = urand() < 0.35;
+            s[i] = (float)(floor((urand() + 0.4 * l[i]) * levels) / levels);
+        }
+        sn_metric a;
+        EXPECT(sn_metric_auroc(s, l, n, &a) == SN_OK);
+        interval(s, l, n, 150, 0.95, 7, ci);
+        EXPECT_MSG(ci[0] < a.value && a.value < ci[1], "AUROC %g outside its interval [%g, %g]", a.value,
+                   ci[0], ci[1]);
+        interval(s, l, n, 150, 0.5, 7, wide);
+        EXPECT(wide[0] > ci[0] && wide[1] < ci[1]); /* 50 % inside 95 % */
+        interval(s, l, n, 150, 0.95, 7, again);
+        EXPECT(again[0] == ci[0] && again[1] == ci[1]);
+        interval(s, l, n, 150, 0.95, 8, other);
+        EXPECT(other[0] != ci[0] || other[1] != ci[1]);
+        free(s);
+        free(l);
+    }
+    /* perfectly separated: every resample too; all tied: every resample 0.5 */
+    float sep[] = {0.1f, 0.2f, 0.3f, 0.7f, 0.8f}, tied[] = {0.4f, 0.4f, 0.4f, 0.4f};
+    uint8_t ls[] = {0, 0, 0, 1, 1}, lt[] = {0, 1, 0, 1};
+    interval(sep, ls, 5, 50, 0.95, 0, ci);
+    EXPECT(ci[0] == 1 && ci[1] == 1);
+    interval(tied, lt, 4, 50, 0.95, 0, ci);
+    EXPECT(ci[0] == 0.5 && ci[1] == 0.5);
+    /* undefined: one class only, or no resamples */
+    uint8_t none[] = {0, 0, 0, 0, 0};
+    interval(sep, none, 5, 50, 0.95, 0, ci);
+    EXPECT(isnan(ci[0]) && isnan(ci[1]));
+    interval(sep, ls, 5, 0, 0.95, 0, ci);
+    EXPECT(isnan(ci[0]) && isnan(ci[1]));
+    /* errors */
+    EXPECT(sn_metric_auroc_ci(sep, ls, 5, 10, 1.0, 0, 0, ci) == SN_EINVAL);
+    EXPECT(sn_metric_auroc_ci(sep, ls, 5, -1, 0.95, 0, 0, ci) == SN_EINVAL);
+    float bad[] = {0.1f, NAN, 0.3f};
+    EXPECT(sn_metric_auroc_ci(bad, ls, 3, 10, 0.95, 0, 0, ci) == SN_ENONFINITE);
+    /* a large sample: the 95 % interval is about +-1.96 of DeLong's standard error (the
+     * nonparametric variance the bootstrap estimates too) */
+    const int64_t n = 4000;
+    float *s = malloc(sizeof(float) * n);
+    uint8_t *l = malloc((size_t)n);
+    int64_t P = 0;
+    for (int64_t i = 0; i < n; i++) {
+        l[i] = i % 4 == 0;
+        P += l[i];
+        s[i] = (float)(urand() + 0.5 * l[i] * urand());
+    }
+    sn_metric a;
+    EXPECT(sn_metric_auroc(s, l, n, &a) == SN_OK);
+    EXPECT(sn_metric_auroc_ci(s, l, n, 2000, 0.95, 1, 0, ci) == SN_OK);
+    const double N = (double)(n - P);
+    double m[2] = {0, 0}, q[2] = {0, 0}; /* sums and squares of the placements: [0] positives */
+    for (int64_t i = 0; i < n; i++) {
+        double v = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (l[j] != l[i]) {
+                float hi = l[i] ? s[i] : s[j], lo = l[i] ? s[j] : s[i];
+                v += hi > lo ? 1 : hi == lo ? 0.5 : 0;
+            }
+        v /= l[i] ? N : (double)P;
+        m[!l[i]] += v;
+        q[!l[i]] += v * v;
+    }
+    double var1 = (q[0] - m[0] * m[0] / P) / (P - 1), var0 = (q[1] - m[1] * m[1] / N) / (N - 1);
+    double se = sqrt(var1 / P + var0 / N);
+    EXPECT_MSG(fabs((ci[1] - ci[0]) / (2 * 1.96 * se) - 1) < 0.1,
+               "interval [%g, %g] around %g, expected about +-%g (DeLong)", ci[0], ci[1], a.value, 1.96 * se);
+    free(s);
+    free(l);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--labels") == 0)
@@ -303,5 +402,6 @@ int main(int argc, char **argv)
     test_errors();
     test_aupro_hand();
     test_random();
+    test_interval();
     return sn_test_finish();
 }

@@ -266,6 +266,44 @@ done:
 /* The F1-optimal thresholds into the model file. eval's thresholds predict "score >= t"; a
  * model's verdict is "score > threshold", so the value stored is the next double below t, which
  * picks the same float scores. */
+/* Rank 0: bootstrap intervals of the image AUROC, overall (label: the mask has a defect pixel, as
+ * the metric) and per type (that type's images against the good ones), from all images in index
+ * order, so an interval does not depend on the number of ranks. Stream 0 is the overall
+ * interval's, stream t type t's. */
+static sn_status image_intervals(sn_report_summary *s, const sn_config *cfg)
+{
+    sn_status status = SN_OK;
+    float *sc = NULL;
+    uint8_t *lb = NULL;
+    const uint64_t seed = (uint64_t)cfg->seed;
+    s->ci_resamples = cfg->eval_bootstrap;
+    s->ci_level = cfg->eval_ci_level;
+    s->image_auroc_ci[0] = s->image_auroc_ci[1] = NAN;
+    for (int t = 0; t < SN_EVAL_MAX_TYPES; t++)
+        s->type_image_auroc_ci[t][0] = s->type_image_auroc_ci[t][1] = NAN;
+    SN_ALLOC(sc, s->M + 1, "eval image AUROC interval");
+    SN_ALLOC(lb, s->M + 1, "eval image AUROC interval");
+    for (int64_t i = 0; i < s->M; i++) {
+        sc[i] = s->img[i].score;
+        lb[i] = s->img[i].label != 0;
+    }
+    SN_TRY(sn_metric_auroc_ci(sc, lb, s->M, s->ci_resamples, s->ci_level, seed, 0, s->image_auroc_ci));
+    for (int t = 1; t < s->n_types; t++) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < s->M; i++)
+            if (s->img[i].type == 0 || s->img[i].type == t) {
+                sc[k] = s->img[i].score;
+                lb[k++] = s->img[i].type == t;
+            }
+        SN_TRY(sn_metric_auroc_ci(sc, lb, k, s->ci_resamples, s->ci_level, seed, (uint32_t)t,
+                                  s->type_image_auroc_ci[t]));
+    }
+done:
+    sn_free(sc);
+    sn_free(lb);
+    return status;
+}
+
 static sn_status store_thresholds(const sn_report_summary *s, const char *results_fp, const char *path)
 {
     sn_status status = SN_OK;
@@ -401,7 +439,9 @@ sn_status sn_evaluate_run(const sn_config *cfg, const sn_evaluate_options *o, MP
         for (int64_t i = 0; i < s->M; i++)
             s->unlabelled_defects += s->img[i].type != 0 && !s->img[i].label;
         s->worst = o->worst;
-        st = pick_worst(s, o->worst);
+        st = image_intervals(s, cfg);
+        if (st == SN_OK)
+            st = pick_worst(s, o->worst);
         if (st == SN_OK) {
             sn_report_print_table(s, stdout);
             fflush(stdout);

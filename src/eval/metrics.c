@@ -2,9 +2,11 @@
 #include "sernet/metrics.h"
 #include "sernet/components.h"
 #include "eval/eval_internal.h"
+#include "sernet/rng.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static sn_metric metric(double v)
 {
@@ -315,5 +317,149 @@ done:
     sn_free(pro);
     sn_free(lab);
     sn_free(areas);
+    return status;
+}
+
+/* ---- bootstrap interval of the AUROC ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts the resampled values and takes their central `level` interval (numpy's linear quantile). */
+static void percentile_interval(double *v, int B, double level, double ci[2])
+{
+    qsort(v, (size_t)B, sizeof *v, cmp_double);
+    for (int e = 0; e < 2; e++) {
+        double h = (B - 1) * (e ? (1 + level) / 2 : (1 - level) / 2);
+        int lo = (int)floor(h);
+        int hi = lo + 1 < B ? lo + 1 : lo;
+        ci[e] = v[lo] + (h - lo) * (v[hi] - v[lo]);
+    }
+}
+
+/* Checks the arguments, splits the element indices into positives and negatives (array order). */
+static sn_status ci_strata(const float *scores, const uint8_t *labels, int64_t n, int resamples,
+                           double level, int64_t **pos, int64_t **neg, int64_t *P, int64_t *N)
+{
+    sn_status status = SN_OK;
+    *pos = *neg = NULL;
+    *P = *N = 0;
+    if (resamples < 0 || !(level > 0 && level < 1))
+        SN_FAIL(SN_EINVAL, "AUROC interval: %d resamples at level %g, expected >= 0 and in (0, 1)",
+                resamples, level);
+    SN_TRY(check_finite(scores, n, "AUROC interval"));
+    SN_ALLOC(*pos, n + 1, "AUROC interval strata");
+    SN_ALLOC(*neg, n + 1, "AUROC interval strata");
+    for (int64_t i = 0; i < n; i++) {
+        if (labels[i])
+            (*pos)[(*P)++] = i;
+        else
+            (*neg)[(*N)++] = i;
+    }
+done:
+    return status;
+}
+
+sn_status sn_metric_auroc_ci(const float *scores, const uint8_t *labels, int64_t n, int resamples,
+                             double level, uint64_t seed, uint32_t stream, double ci[2])
+{
+    sn_status status = SN_OK;
+    int64_t *pos = NULL, *neg = NULL, P, N;
+    sn_prec *rec = NULL, *tmp = NULL;
+    uint32_t *cnt = NULL;
+    double *v = NULL;
+    ci[0] = ci[1] = NAN;
+    SN_TRY(ci_strata(scores, labels, n, resamples, level, &pos, &neg, &P, &N));
+    if (P == 0 || N == 0 || resamples == 0)
+        goto done;
+    if (n > (int64_t)UINT32_MAX)
+        SN_FAIL(SN_EINVAL, "AUROC interval: %lld elements, at most %u", (long long)n, UINT32_MAX);
+    SN_ALLOC(rec, n, "AUROC interval sort");
+    SN_ALLOC(tmp, n, "AUROC interval sort");
+    SN_ALLOC(cnt, n, "AUROC interval counts");
+    SN_ALLOC(v, resamples, "AUROC interval values");
+    for (int64_t i = 0; i < n; i++) {
+        rec[i].key = sn_eval_key(scores[i]);
+        rec[i].w = (uint32_t)i;
+    }
+    const sn_prec *s = sn_eval_radix_sort(rec, tmp, n);
+    for (int b = 0; b < resamples; b++) {
+        sn_rng r;
+        sn_rng_init(&r, seed, SN_RNG_STAGE_EVAL, stream, (uint64_t)b);
+        memset(cnt, 0, sizeof *cnt * (size_t)n);
+        for (int64_t j = 0; j < P; j++)
+            cnt[pos[sn_rng_int(&r, 0, P - 1)]]++;
+        for (int64_t j = 0; j < N; j++)
+            cnt[neg[sn_rng_int(&r, 0, N - 1)]]++;
+        /* ascending tie groups: each drawn positive beats the negatives below its group and
+         * half of those tied with it */
+        double num = 0, below = 0;
+        for (int64_t i = 0; i < n;) {
+            double wp = 0, wn = 0;
+            int64_t j = i;
+            for (; j < n && s[j].key == s[i].key; j++) {
+                if (labels[s[j].w])
+                    wp += cnt[s[j].w];
+                else
+                    wn += cnt[s[j].w];
+            }
+            num += wp * (below + 0.5 * wn);
+            below += wn;
+            i = j;
+        }
+        v[b] = num / ((double)P * (double)N);
+    }
+    percentile_interval(v, resamples, level, ci);
+done:
+    sn_free(pos);
+    sn_free(neg);
+    sn_free(rec);
+    sn_free(tmp);
+    sn_free(cnt);
+    sn_free(v);
+    return status;
+}
+
+sn_status sn_metric_auroc_ci_ref(const float *scores, const uint8_t *labels, int64_t n, int resamples,
+                                 double level, uint64_t seed, uint32_t stream, double ci[2])
+{
+    sn_status status = SN_OK;
+    int64_t *pos = NULL, *neg = NULL, P, N;
+    float *rs = NULL;
+    uint8_t *rl = NULL;
+    double *v = NULL;
+    ci[0] = ci[1] = NAN;
+    SN_TRY(ci_strata(scores, labels, n, resamples, level, &pos, &neg, &P, &N));
+    if (P == 0 || N == 0 || resamples == 0)
+        goto done;
+    SN_ALLOC(rs, n, "AUROC interval resample");
+    SN_ALLOC(rl, n, "AUROC interval resample");
+    SN_ALLOC(v, resamples, "AUROC interval values");
+    for (int b = 0; b < resamples; b++) {
+        sn_rng r;
+        sn_rng_init(&r, seed, SN_RNG_STAGE_EVAL, stream, (uint64_t)b);
+        int64_t k = 0;
+        for (int64_t j = 0; j < P; j++, k++) {
+            rs[k] = scores[pos[sn_rng_int(&r, 0, P - 1)]];
+            rl[k] = 1;
+        }
+        for (int64_t j = 0; j < N; j++, k++) {
+            rs[k] = scores[neg[sn_rng_int(&r, 0, N - 1)]];
+            rl[k] = 0;
+        }
+        sn_metric m;
+        SN_TRY(sn_metric_auroc(rs, rl, n, &m));
+        v[b] = m.value;
+    }
+    percentile_interval(v, resamples, level, ci);
+done:
+    sn_free(pos);
+    sn_free(neg);
+    sn_free(rs);
+    sn_free(rl);
+    sn_free(v);
     return status;
 }

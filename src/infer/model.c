@@ -320,6 +320,8 @@ sn_status sn_model_apply_config(sn_model *m, const sn_config *user)
     merged.aupro_max_fpr = user->aupro_max_fpr;
     merged.eval_exact_max_pixels = user->eval_exact_max_pixels;
     merged.eval_bins = user->eval_bins;
+    merged.eval_bootstrap = user->eval_bootstrap;
+    merged.eval_ci_level = user->eval_ci_level;
     merged.threads = user->threads;
     merged.precision = user->precision;
     sn_config saved = m->cfg;

@@ -43,6 +43,28 @@ static const char *bound_note(char *buf, size_t cap, int binned, double bound)
     return buf;
 }
 
+/* "0.952-0.996", or "-" when the interval is undefined. */
+static const char *fmt_interval(char *buf, size_t cap, const double ci[2])
+{
+    if (isfinite(ci[0]) && isfinite(ci[1]))
+        snprintf(buf, cap, "%.3f-%.3f", ci[0], ci[1]);
+    else
+        snprintf(buf, cap, "-");
+    return buf;
+}
+
+/* The image AUROC's note: its interval and how it was made (empty when undefined). */
+static const char *interval_note(char *buf, size_t cap, const sn_report_summary *s)
+{
+    char iv[64];
+    if (isfinite(s->image_auroc_ci[0]))
+        snprintf(buf, cap, "%g%% interval %s (bootstrap, %d resamples)", 100 * s->ci_level,
+                 fmt_interval(iv, sizeof iv, s->image_auroc_ci), s->ci_resamples);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
 void sn_report_print_table(const sn_report_summary *s, FILE *f)
 {
     const sn_eval_result *r = &s->res;
@@ -56,7 +78,7 @@ void sn_report_print_table(const sn_report_summary *s, FILE *f)
         fprintf(f, "  note: %lld images of a defect type have no ground-truth mask pixel; the "
                    "metrics count them as good\n", (long long)s->unlabelled_defects);
     fprintf(f, "\n  %-24s %10s\n", "metric", "value");
-    row(f, "image AUROC", r->image_auroc, NULL);
+    row(f, "image AUROC", r->image_auroc, interval_note(note, sizeof note, s));
     row(f, "pixel AUROC", r->pixel_auroc, bound_note(note, sizeof note, r->binned, r->pixel_auroc_bound));
     snprintf(lab, sizeof lab, "AUPRO (FPR <= %g)", r->max_fpr);
     row(f, lab, r->aupro, bound_note(note, sizeof note, r->binned, r->aupro_bound));
@@ -79,18 +101,19 @@ void sn_report_print_table(const sn_report_summary *s, FILE *f)
     } else {
         row(f, "pixel F1 (optimal)", c->pixel_f1, NULL);
     }
-    fprintf(f, "\n  %-16s %7s %12s %12s %12s\n", "defect type", "images", "image AUROC", "pixel AUROC",
-            "AUPRO");
+    snprintf(lab, sizeof lab, "%g%% interval", 100 * s->ci_level);
+    fprintf(f, "\n  %-16s %7s %12s %12s %12s  %s\n", "defect type", "images", "image AUROC", "pixel AUROC",
+            "AUPRO", lab);
     for (int t = 0; t < s->n_types; t++) {
-        char a[32], p[32], q[32];
+        char a[32], p[32], q[32], iv[64];
         fmt_metric(a, sizeof a, s->type_image_auroc[t]);
         fmt_metric(p, sizeof p, s->type_pixel_auroc[t]);
         fmt_metric(q, sizeof q, s->type_aupro[t]);
-        fprintf(f, "  %-16s %7lld %12s %12s %12s\n", s->type_names[t], (long long)s->type_images[t], a,
-                p, q);
+        fprintf(f, "  %-16s %7lld %12s %12s %12s  %s\n", s->type_names[t], (long long)s->type_images[t], a,
+                p, q, fmt_interval(iv, sizeof iv, s->type_image_auroc_ci[t]));
     }
     fprintf(f, "  (per type: that type's images against the good images; pixel metrics over the "
-               "same images)\n");
+               "same images; the interval is the image AUROC's)\n");
 }
 
 /* ------------------------------------------------------------------ JSON -------------- */
@@ -129,6 +152,23 @@ static cJSON *jint(int64_t v)
 }
 
 static cJSON *jmetric(sn_metric m) { return jnum(m.defined ? m.value : NAN); }
+
+/* [low, high], or null when the interval is undefined */
+static cJSON *jinterval(const double ci[2])
+{
+    if (!isfinite(ci[0]) || !isfinite(ci[1]))
+        return cJSON_CreateNull();
+    cJSON *a = cJSON_CreateArray();
+    for (int e = 0; a && e < 2; e++) {
+        cJSON *x = jnum(ci[e]);
+        if (!x || !cJSON_AddItemToArray(a, x)) {
+            cJSON_Delete(x);
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
 
 static cJSON *jworst(jdoc *d, const sn_report_summary *s, const int64_t *idx, int n)
 {
@@ -174,6 +214,9 @@ sn_status sn_report_write_json(const sn_report_summary *s, const char *path)
     jadd(&d, o, "n_defect_pixels", jint(r->n_defect_pixels));
     jadd(&d, o, "n_regions", jint(r->n_regions));
     jadd(&d, o, "image_auroc", jmetric(r->image_auroc));
+    jadd(&d, o, "image_auroc_ci", jinterval(s->image_auroc_ci));
+    jadd(&d, o, "ci_level", jnum(s->ci_level));
+    jadd(&d, o, "ci_resamples", jint(s->ci_resamples));
     jadd(&d, o, "pixel_auroc", jmetric(r->pixel_auroc));
     jadd(&d, o, "aupro", jmetric(r->aupro));
     jadd(&d, o, "aupro_max_fpr", jnum(r->max_fpr));
@@ -206,6 +249,7 @@ sn_status sn_report_write_json(const sn_report_summary *s, const char *path)
         jadd(&d, e, "name", cJSON_CreateString(s->type_names[t]));
         jadd(&d, e, "images", jint(s->type_images[t]));
         jadd(&d, e, "image_auroc", jmetric(s->type_image_auroc[t]));
+        jadd(&d, e, "image_auroc_ci", jinterval(s->type_image_auroc_ci[t]));
         jadd(&d, e, "pixel_auroc", jmetric(s->type_pixel_auroc[t]));
         jadd(&d, e, "aupro", jmetric(s->type_aupro[t]));
     }
@@ -398,7 +442,7 @@ sn_status sn_report_write_markdown(const sn_report_summary *s, const char *dir, 
         fprintf(f, "%lld images of a defect type have no ground-truth mask pixel; the metrics count "
                    "them as good.\n\n", (long long)s->unlabelled_defects);
     fprintf(f, "## Metrics\n\n| metric | value | note |\n|---|---|---|\n");
-    md_metric(f, "image AUROC", r->image_auroc, NULL);
+    md_metric(f, "image AUROC", r->image_auroc, interval_note(note, sizeof note, s));
     bound_note(note, sizeof note, r->binned, r->pixel_auroc_bound);
     md_metric(f, "pixel AUROC", r->pixel_auroc, note);
     char lab[64];
@@ -422,15 +466,15 @@ sn_status sn_report_write_markdown(const sn_report_summary *s, const char *dir, 
     }
     md_metric(f, "pixel F1 (optimal threshold)", c->pixel_f1, c->pixel_f1.defined ? note : NULL);
     fprintf(f, "\n### Per defect type\n\nEach defect type's images against the good images; the "
-               "pixel metrics over the same images.\n\n| type | images | image AUROC | pixel AUROC "
-               "| AUPRO |\n|---|---|---|---|---|\n");
+               "pixel metrics over the same images.\n\n| type | images | image AUROC | %g%% interval "
+               "| pixel AUROC | AUPRO |\n|---|---|---|---|---|---|\n", 100 * s->ci_level);
     for (int t = 0; t < s->n_types; t++) {
-        char a[32], p[32], q[32];
+        char a[32], p[32], q[32], iv[64];
         fmt_metric(a, sizeof a, s->type_image_auroc[t]);
         fmt_metric(p, sizeof p, s->type_pixel_auroc[t]);
         fmt_metric(q, sizeof q, s->type_aupro[t]);
-        fprintf(f, "| %s | %lld | %s | %s | %s |\n", s->type_names[t], (long long)s->type_images[t], a,
-                p, q);
+        fprintf(f, "| %s | %lld | %s | %s | %s | %s |\n", s->type_names[t], (long long)s->type_images[t], a,
+                fmt_interval(iv, sizeof iv, s->type_image_auroc_ci[t]), p, q);
     }
     fprintf(f, "\n## Curves\n\nImage-level ROC (exact, one point per distinct score) and pixel-level "
                "ROC:\n\n![image ROC](roc_image.svg) ![pixel ROC](roc_pixel.svg)\n\n"
@@ -515,6 +559,10 @@ sn_status sn_report_write_metrics_h5(const sn_report_summary *s, const char *res
     SN_TRY(sn_h5_attr_set_int(&f, w, "n_defect_pixels", r->n_defect_pixels));
     SN_TRY(sn_h5_attr_set_int(&f, w, "n_regions", r->n_regions));
     SN_TRY(sn_h5_attr_set_double(&f, w, "image_auroc", mv(r->image_auroc)));
+    SN_TRY(sn_h5_attr_set_double(&f, w, "image_auroc_ci_low", s->image_auroc_ci[0]));
+    SN_TRY(sn_h5_attr_set_double(&f, w, "image_auroc_ci_high", s->image_auroc_ci[1]));
+    SN_TRY(sn_h5_attr_set_double(&f, w, "ci_level", s->ci_level));
+    SN_TRY(sn_h5_attr_set_int(&f, w, "ci_resamples", s->ci_resamples));
     SN_TRY(sn_h5_attr_set_double(&f, w, "pixel_auroc", mv(r->pixel_auroc)));
     SN_TRY(sn_h5_attr_set_double(&f, w, "aupro", mv(r->aupro)));
     SN_TRY(sn_h5_attr_set_double(&f, w, "aupro_max_fpr", r->max_fpr));
@@ -549,6 +597,13 @@ sn_status sn_report_write_metrics_h5(const sn_report_summary *s, const char *res
         v[t] = mv(s->type_image_auroc[t]);
     SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, "type_image_auroc"), H5T_NATIVE_DOUBLE,
                      T, v));
+    for (int e = 0; e < 2; e++) {
+        for (int t = 0; t < T; t++)
+            v[t] = s->type_image_auroc_ci[t][e];
+        SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, e ? "type_image_auroc_ci_high"
+                                                                       : "type_image_auroc_ci_low"),
+                         H5T_NATIVE_DOUBLE, T, v));
+    }
     for (int t = 0; t < T; t++)
         v[t] = mv(s->type_pixel_auroc[t]);
     SN_TRY(write_vec(&f, sn_results_metrics_path(vp, sizeof vp, "type_pixel_auroc"), H5T_NATIVE_DOUBLE,

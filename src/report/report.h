@@ -28,6 +28,12 @@ typedef struct {
     int64_t type_images[SN_EVAL_MAX_TYPES];
     sn_metric type_image_auroc[SN_EVAL_MAX_TYPES], type_pixel_auroc[SN_EVAL_MAX_TYPES],
         type_aupro[SN_EVAL_MAX_TYPES];
+    /* bootstrap intervals of the image AUROC (eval_bootstrap resamples at eval_ci_level; NaN
+     * when undefined or turned off), overall and per type */
+    int ci_resamples;
+    double ci_level;
+    double image_auroc_ci[2];
+    double type_image_auroc_ci[SN_EVAL_MAX_TYPES][2];
     sn_eval_curves cv;
     /* rank 0 only */
     sn_report_image *img; /* all M images in index order */

@@ -54,6 +54,8 @@ typedef struct {
     double aupro_max_fpr;
     long eval_exact_max_pixels;
     int eval_bins;
+    int eval_bootstrap;      /* resamples of the image-AUROC interval, 0: none */
+    double eval_ci_level;
     /* [runtime] */
     long seed;
     int threads;             /* 0: OMP_NUM_THREADS or all CPUs of the process */

@@ -46,6 +46,21 @@ sn_status sn_metric_auroc_ref(const float *scores, const uint8_t *labels, int64_
 sn_status sn_metric_average_precision_ref(const float *scores, const uint8_t *labels, int64_t n,
                                           sn_metric *out);
 
+/* Percentile-bootstrap interval of the AUROC (docs/evaluation.md, "Bootstrap interval"):
+ * `resamples` stratified resamples (the positives and the negatives each drawn with replacement
+ * to their own count, so every resample has both classes and its AUROC is defined); ci = the
+ * (1 - level)/2 and (1 + level)/2 quantiles of the resampled AUROCs, linear between order
+ * statistics (numpy's default). Resample b draws from the counter-based stream (seed,
+ * SN_RNG_STAGE_EVAL, stream, b): the interval is a function of the seed, the stream and the
+ * arrays in their order. ci = {NaN, NaN} without positives or negatives or with resamples = 0.
+ * resamples >= 0 and 0 < level < 1 (SN_EINVAL otherwise). The fast form sorts once and weighs
+ * each element by its draw count, O(n log n + resamples * n); the _ref form builds every
+ * resample and calls sn_metric_auroc on it. Both see the same draws. */
+sn_status sn_metric_auroc_ci(const float *scores, const uint8_t *labels, int64_t n, int resamples,
+                             double level, uint64_t seed, uint32_t stream, double ci[2]);
+sn_status sn_metric_auroc_ci_ref(const float *scores, const uint8_t *labels, int64_t n, int resamples,
+                                 double level, uint64_t seed, uint32_t stream, double ci[2]);
+
 /* ---- a test set spread over MPI ranks ---- */
 #define SN_EVAL_MAX_TYPES 64 /* type 0 = good, 1..63 defect types */
 

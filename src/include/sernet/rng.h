@@ -22,7 +22,8 @@ enum {
     SN_RNG_STAGE_CALIB = 3,   /* fresh samples for the repair threshold calibration */
     SN_RNG_STAGE_SHUFFLE = 4, /* per-epoch order of the training images */
     SN_RNG_STAGE_INIT = 5,    /* weight initialisation */
-    SN_RNG_STAGE_TOOL = 6     /* command-line tools (sernet pseudo, benchmarks) */
+    SN_RNG_STAGE_TOOL = 6,    /* command-line tools (sernet pseudo, benchmarks) */
+    SN_RNG_STAGE_EVAL = 7     /* evaluation: bootstrap resamples of the image AUROC */
 };
 
 #define SN_RNG_MAX_SAMPLE ((UINT64_C(1) << 56) - 1)
