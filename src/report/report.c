@@ -57,9 +57,14 @@ static const char *fmt_interval(char *buf, size_t cap, const double ci[2])
 static const char *interval_note(char *buf, size_t cap, const sn_report_summary *s)
 {
     char iv[64];
+    /* a zero width (every resample separates the images alike, as when all are ranked correctly)
+     * is no evidence that the AUROC would hold on more images: say so */
     if (isfinite(s->image_auroc_ci[0]))
-        snprintf(buf, cap, "%g%% interval %s (bootstrap, %d resamples)", 100 * s->ci_level,
-                 fmt_interval(iv, sizeof iv, s->image_auroc_ci), s->ci_resamples);
+        snprintf(buf, cap, "%g%% interval %s (bootstrap, %d resamples%s)", 100 * s->ci_level,
+                 fmt_interval(iv, sizeof iv, s->image_auroc_ci), s->ci_resamples,
+                 s->image_auroc_ci[0] == s->image_auroc_ci[1] ? "; zero width: every resample ranks the "
+                                                                "images alike, which says nothing about "
+                                                                "more images" : "");
     else
         buf[0] = '\0';
     return buf;
@@ -68,7 +73,7 @@ static const char *interval_note(char *buf, size_t cap, const sn_report_summary 
 void sn_report_print_table(const sn_report_summary *s, FILE *f)
 {
     const sn_eval_result *r = &s->res;
-    char note[160], lab[64];
+    char note[256], lab[64];
     fprintf(f, "sernet eval: %s (category %s, %lld test images, %dx%d)\n", s->results, s->category,
             (long long)s->M, s->S, s->S);
     fprintf(f, "  images %lld (good %lld, defective %lld); pixels %lld (defect %lld, regions %lld)\n",
@@ -398,7 +403,7 @@ static void md_metric(FILE *f, const char *name, sn_metric m, const char *note)
 sn_status sn_report_write_markdown(const sn_report_summary *s, const char *dir, sn_h5file *rf, sn_dataset *ds)
 {
     sn_status status = SN_OK;
-    char path[1200], note[200];
+    char path[1200], note[256];
     sn_afile af = {0};
     const sn_eval_result *r = &s->res;
     const sn_eval_curves *c = &s->cv;
