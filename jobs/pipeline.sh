@@ -11,6 +11,7 @@
 #                      weave (default) or flange
 #   --config FILE      default: configs/NAME.ini if it exists, else configs/default.ini
 #   --size S           image side for ingest/synth (default: the config's image_size)
+#   --test-copies K    with --synth: a test split K times as large (sernet synth --test-copies)
 #   -n RANKS           MPI ranks (default: SERNET_RANKS, the allocation's tasks, or 1)
 #   --stages LIST      comma list out of ingest,train,infer,eval,export (default: all)
 #   --set KEY=VALUE    configuration override for ingest/synth and train (repeatable)
@@ -20,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 die() { echo "pipeline: $*" >&2; exit 2; }
 
-out='' root='' category='' synth=0 config='' size='' ranks=() stages=ingest,train,infer,eval,export resume=0 sets=()
+out='' root='' category='' synth=0 config='' size='' copies='' ranks=() stages=ingest,train,infer,eval,export resume=0 sets=()
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=${2:?}; shift 2 ;;
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     --synth) synth=1; shift ;;
     --config) config=${2:?}; shift 2 ;;
     --size) size=${2:?}; shift 2 ;;
+    --test-copies) copies=${2:?}; shift 2 ;;
     -n) ranks=(-n "${2:?}"); shift 2 ;;
     --stages) stages=${2:?}; shift 2 ;;
     --set) sets+=(--set "${2:?}"); shift 2 ;;
@@ -40,6 +42,7 @@ done
 [ -n "$out" ] || die "--out DIR is required"
 if [ $synth = 0 ]; then
   [ -n "$root" ] && [ -n "$category" ] || die "give --root ROOT --category NAME, or --synth"
+  [ -z "$copies" ] || die "--test-copies is for --synth"
   [ -d "$root/$category/train" ] || die "$root/$category/train does not exist (MVTec AD layout expected)"
 fi
 if [ -z "$config" ]; then
@@ -59,13 +62,15 @@ catopt=()
 [ $synth = 1 ] && catopt=(--category "${category:-weave}")
 sizeopt=()
 [ -n "$size" ] && sizeopt=(--size "$size")
+copyopt=()
+[ -n "$copies" ] && copyopt=(--test-copies "$copies")
 
 # shellcheck disable=SC2046
 for s in ${stages//,/ }; do
   echo "== pipeline: $s" >&2
   case $s in
     ingest)
-      if [ $synth = 1 ]; then run synth --out "$data" --force --config "$config" "${sizeopt[@]}" "${sets[@]}"
+      if [ $synth = 1 ]; then run synth --out "$data" --force --config "$config" "${sizeopt[@]}" "${copyopt[@]}" "${sets[@]}"
       else run ingest --root "$root" --category "$category" --out "$data" --force --config "$config" "${sizeopt[@]}" "${sets[@]}"; fi ;;
     train) run train --stage all --config "$config" "${sets[@]}" --data "$data" --out "$model" "${catopt[@]}" $(resume_flag "$model") ;;
     # infer uses the model's configuration; --resume also starts a fresh run when nothing exists

@@ -22,6 +22,29 @@ h5diff -q "$tmp/synth1.h5" "$tmp/synth3.h5" && ok || bad "synth differs between 
 cmp -s "$tmp/synth1.h5" "$tmp/synth1b.h5" && ok || bad "synth with the same seed is not byte-identical"
 "$bin" synth --out "$tmp/synth5.h5" --size 32 --seed 5 >/dev/null
 h5diff -q "$tmp/synth1.h5" "$tmp/synth5.h5" >/dev/null && bad "another seed gives the same data" || ok
+# --test-copies: K copies of the test layout at 2 ranks; the first copy is the default split, the
+# others are new images with the same types and masks; train split unchanged; bad K is a usage error
+mpi 2 "$bin" synth --out "$tmp/synth_k3.h5" --size 32 --seed 4 --test-copies 3 >/dev/null || bad "synth --test-copies 3"
+/usr/bin/python3 - "$tmp/synth1.h5" "$tmp/synth_k3.h5" <<'PY' && ok || bad "synth --test-copies 3 (see above)"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+bad = []
+for c in ("weave", "flange"):
+    n = a[c + "/test/images"].shape[0]
+    A, B = a[c + "/test/images"][:], b[c + "/test/images"][:]
+    if B.shape[0] != 3 * n: bad.append("%s: %d test images, expected %d" % (c, B.shape[0], 3 * n))
+    if not (A == B[:n]).all(): bad.append(c + ": the first copy is not the default split")
+    for k in (1, 2):
+        if not (A != B[k * n:(k + 1) * n]).any(axis=(1, 2, 3)).all(): bad.append("%s: copy %d repeats images" % (c, k + 1))
+        if not (a[c + "/test/defect"][:] == b[c + "/test/defect"][k * n:(k + 1) * n]).all(): bad.append("%s: copy %d types" % (c, k + 1))
+    m = b[c + "/test/masks"][:].reshape(3 * n, -1).any(1)
+    if not (m == (b[c + "/test/defect"][:] != 0)).all(): bad.append(c + ": masks do not match the types")
+    if not (a[c + "/train/images"][:] == b[c + "/train/images"][:]).all(): bad.append(c + ": train split changed")
+for x in bad: print(x)
+sys.exit(1 if bad else 0)
+PY
+"$bin" synth --out "$tmp/synth_k0.h5" --size 32 --test-copies 0 >/dev/null 2>"$tmp/err"; [ $? = 2 ] &&
+  grep -q -- "--test-copies '0'" "$tmp/err" && [ ! -e "$tmp/synth_k0.h5" ] && ok || bad "--test-copies 0: exit 2 naming it"
 
 if [ -z "$shared" ] || [ ! -d "$shared/data/glass/glass" ] || [ ! -d "$shared/data/mpdd/metal_plate" ]; then
   echo "skipped: no ../shared (real-data part)"

@@ -38,5 +38,8 @@ pkill -KILL -f "infer --model $tmp/p/model.h5" 2>/dev/null
 wait $pid 2>/dev/null
 ok "interrupted inference left its rows" "[ -e \"$tmp/p/results.h5.tmp\" ] && [ ! -e \"$tmp/p/results.h5\" ]"
 ok "jobs/pipeline.sh --resume finishes it" "bash \"$src/jobs/pipeline.sh\" --out \"$tmp/p\" --synth --category weave -n 2 --stages infer,eval --resume >\"$tmp/log\" 2>&1 && [ \"\$(attr \"$tmp/p/results.h5\" /complete)\" = 1 ] && grep -q 'rows already done' \"$tmp/log\""
+# --test-copies reaches sernet synth (a larger synthetic test split); with --root it is refused
+ok "jobs/pipeline.sh --synth --test-copies 2: twice the test split" "bash \"$src/jobs/pipeline.sh\" --out \"$tmp/k\" --synth --size 32 --test-copies 2 --stages ingest >\"$tmp/log\" 2>&1 && h5ls \"$tmp/k/data.h5/weave/test/images\" | grep -q '{120, 32, 32, 3}'"
+ok "jobs/pipeline.sh --root --test-copies: exit 2" "bash \"$src/jobs/pipeline.sh\" --out \"$tmp/k2\" --root \"$tmp\" --category p --test-copies 2 >\"$tmp/log\" 2>&1; [ \$? = 2 ] && grep -q 'test-copies is for --synth' \"$tmp/log\""
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -75,7 +75,7 @@ static void check_pipeline(const char *data, const char *model)
     snprintf(report, sizeof report, "%s/report", tmp);
     snprintf(panels, sizeof panels, "%s/panels", tmp);
 
-    sn_synth_options so = {&cfg, data, NULL, 0};
+    sn_synth_options so = {&cfg, data, NULL, 0, 1};
     sn_synth_summary ss;
     EXPECT_MSG(sn_synth_run(&so, MPI_COMM_WORLD, &ss) == SN_OK, "synth: %s", sn_err_msg());
     EXPECT(ss.path && strcmp(ss.path, data) == 0 && ss.size == S && ss.seed == 3 && ss.ranks == 1);

@@ -68,7 +68,8 @@ int sn_synth_defect_scale(int cat, int t)
 
 int sn_synth_test_defect(int cat, int64_t i)
 {
-    SN_ASSERT(i >= 0 && i < sn_synth_count(cat, 1));
+    SN_ASSERT(i >= 0);
+    i %= sn_synth_count(cat, 1);
     return i < N_TEST_GOOD ? 0 : 1 + (int)((i - N_TEST_GOOD) / N_PER_DEFECT);
 }
 
@@ -423,7 +424,9 @@ sn_status sn_synth_render_pair(int cat, int split, int64_t i, int S, uint64_t se
     sn_status status = SN_OK;
     canvas cv = {S, NULL, NULL};
     uint8_t *tmp = NULL, *m = NULL;
-    if (cat < 0 || cat >= N_CATS || split < 0 || split > 1 || i < 0 || i >= sn_synth_count(cat, split))
+    /* test items past one copy of the layout are further copies (sn_synth_test_defect) */
+    if (cat < 0 || cat >= N_CATS || split < 0 || split > 1 || i < 0 ||
+        i >= sn_synth_count(cat, split) * (split ? SN_SYNTH_MAX_TEST_COPIES : 1))
         SN_FAIL(SN_EINVAL, "synth: no item %lld of split %d of category %d", (long long)i, split, cat);
     if (S < 32 || S > 4096)
         SN_FAIL(SN_EINVAL, "synth: image size %d outside [32, 4096]", S);

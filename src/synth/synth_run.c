@@ -25,20 +25,22 @@ static sn_status produce(void *ctx, int cat, int split, int64_t i, uint8_t *imag
     return sn_synth_render(cat, split, i, c->size, c->seed, image, mask);
 }
 
-static sn_status write_dataset(const char *out, int force, const sn_config *cfg, uint64_t seed, MPI_Comm comm)
+static sn_status write_dataset(const char *out, int force, const sn_config *cfg, uint64_t seed, int copies,
+                               MPI_Comm comm)
 {
     sn_status status = SN_OK;
     int nc = sn_synth_n_categories();
     sn_dsw_category cats[8];
     char src[128];
     memset(cats, 0, sizeof cats);
-    snprintf(src, sizeof src, "sernet synth seed=%llu size=%d", (unsigned long long)seed, cfg->image_size);
+    snprintf(src, sizeof src, "sernet synth seed=%llu size=%d%s%d", (unsigned long long)seed, cfg->image_size,
+             copies > 1 ? " test_copies=" : "", copies > 1 ? copies : 0);
     for (int c = 0; c < nc; c++) {
         sn_dsw_category *k = &cats[c];
         k->name = sn_synth_category_name(c);
         k->source = src;
         k->n_train = sn_synth_count(c, 0);
-        k->n_test = sn_synth_count(c, 1);
+        k->n_test = sn_synth_count(c, 1) * copies;
         k->train_names = calloc((size_t)k->n_train, sizeof(char *));
         k->test_names = calloc((size_t)k->n_test, sizeof(char *));
         k->test_labels = calloc((size_t)k->n_test, 1);
@@ -144,6 +146,8 @@ sn_status sn_synth_run(const sn_synth_options *o, MPI_Comm comm, sn_synth_summar
     if (!cfg || !o->out == !o->preview)
         return SN_ERR(SN_EINVAL, "synth: a configuration and exactly one of the output and preview "
                       "files are required");
+    if (o->test_copies < 0 || o->test_copies > SN_SYNTH_MAX_TEST_COPIES)
+        return SN_ERR(SN_EINVAL, "synth: %d test copies, expected 1..%d", o->test_copies, SN_SYNTH_MAX_TEST_COPIES);
     if (cfg->image_size < 32)
         return SN_ERR(SN_EINVAL, "image_size = %d: the synthetic set needs at least 32", cfg->image_size);
     double t0 = MPI_Wtime();
@@ -154,7 +158,7 @@ sn_status sn_synth_run(const sn_synth_options *o, MPI_Comm comm, sn_synth_summar
             st = write_preview(o->preview, o->force, cfg->image_size, (uint64_t)cfg->seed);
         st = sn_dist_agree(st, comm);
     } else {
-        st = write_dataset(o->out, o->force, cfg, (uint64_t)cfg->seed, comm);
+        st = write_dataset(o->out, o->force, cfg, (uint64_t)cfg->seed, o->test_copies ? o->test_copies : 1, comm);
     }
     if (st != SN_OK)
         return st;

@@ -7,12 +7,14 @@
 
 #include "sernet/common.h"
 #include "sernet/config.h"
+#include "sernet/synth.h"
 
 typedef struct {
     const sn_config *cfg;  /* resolved configuration (required): image_size (>= 32) and seed */
     const char *out;       /* dataset file to write, or NULL */
     const char *preview;   /* PNG grid to write instead (exactly one of out and preview) */
     int force;             /* replace an existing output file */
+    int test_copies;       /* copies of the test layout, 1..SN_SYNTH_MAX_TEST_COPIES (0 means 1) */
 } sn_synth_options;
 
 typedef struct {
