@@ -38,6 +38,18 @@ ok "stage times reported" "grep -q 'seg [0-9.]*, repair [0-9.]*, rec [0-9.]*, ma
 ok "2 ranks: same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r2.h5\""
 ok "3 ranks (uneven groups): same data as 1 rank" "same \"$tmp/r1.h5\" \"$tmp/r3.h5\""
 ok "scores are finite and the maps non-trivial" "h5dump -d /scores -y -w 0 \"$tmp/r1.h5\" | awk '/DATA/{f=1;next} f&&/}/{exit} f{gsub(/,/,\" \"); for(i=1;i<=NF;i++){n++; if(\$i!=\$i+0 || \$i<=0) bad++}} END{exit !(n==60 && bad==0)}'"
+# score_msgms_scales / score_box_size (not METHOD.md): the maps stay those of r1, the image scores
+# become the maxima of the map made with msgms_scales=1, box_size=11
+ok "infer with score_msgms_scales=1 score_box_size=11, and with that map" "\"$bin\" infer $inf --quiet --out \"$tmp/sc.h5\" --set score_msgms_scales=1 --set score_box_size=11 >/dev/null 2>\"$tmp/err\" && \"$bin\" infer $inf --quiet --out \"$tmp/sc_map.h5\" --set msgms_scales=1 --set box_size=11 >/dev/null 2>\"$tmp/err\""
+if /usr/bin/python3 -c "import h5py, numpy" 2>/dev/null; then
+  ok "score map: maps unchanged, scores the second map's maxima (and not the first's)" "/usr/bin/python3 -c 'import sys, h5py, numpy as np
+a, b, c = (h5py.File(p, \"r\") for p in sys.argv[1:4])
+same_maps = (a[\"maps\"][:] == b[\"maps\"][:]).all()
+want = c[\"maps\"][:].reshape(len(c[\"maps\"]), -1).max(1)
+sys.exit(not (same_maps and (b[\"scores\"][:] == want).all() and (b[\"scores\"][:] != a[\"scores\"][:]).any()))' \"$tmp/r1.h5\" \"$tmp/sc.h5\" \"$tmp/sc_map.h5\""
+else
+  echo "skipped: score-map check (no h5py in /usr/bin/python3)"
+fi
 # tools/bench/recon_anatomy.py (a benchmark analysis) reads what infer wrote
 if /usr/bin/python3 -c "import h5py, scipy" 2>/dev/null; then
   ok "recon_anatomy.py: edges per split, the good images' maxima, every defect type, the profile across the defects' edges" "/usr/bin/python3 \"$(dirname "$0")/../tools/bench/recon_anatomy.py\" \"$tmp/r1.h5\" \"$tmp/syn.h5\" weave >\"$tmp/ana\" 2>\"$tmp/err\" && grep -q '^  train  *120 images' \"$tmp/ana\" && grep -q '^good test images: map maximum within 12 px' \"$tmp/ana\" && [ \"\$(grep -cE '^(scratch|pit|spot|stain|missing|foreign) ' \"$tmp/ana\")\" = 6 ] && [ \"\$(grep -cE '^  \\( *(-inf|-?[0-9]+), *(inf|-?[0-9]+)\\] +[0-9]+ px  \\|I - R\\| [0-9.]+  map [0-9.]+' \"$tmp/ana\")\" -ge 6 ] && grep -qE '^false positives at 3 % FPR \\(map > [0-9.]+\\): [0-9.]+ in good images, [0-9.]+ within 10 px of a defect' \"$tmp/ana\" && grep -qE '^  mean overlap of the defect regions there, by area: under 441 px ([0-9.]+|-) \\([0-9]+\\), 441-8000 px ([0-9.]+|-) \\([0-9]+\\), over 8000 px ([0-9.]+|-) \\([0-9]+\\)$' \"$tmp/ana\""

@@ -66,6 +66,13 @@ ok "repaired pixels equal" "diff <(cut -f5 \"$tmp/s.txt\") <(values \"$tmp/r1.h5
 ok "neighbours (the top tile's) and distances equal" "diff <(cut -f3,4 \"$tmp/s.txt\" | awk -F'\t' '{sub(\"train/good/\", \"\", \$1); print \$1 + 0 \"\t\" \$2}') <(paste <(values \"$tmp/r1.h5\" /neighbor %d) <(values \"$tmp/r1.h5\" /neighbor_distance %d)) >\"$tmp/err\""
 ok "sernet eval on the tiled results (64 x 64 masks)" "\"$bin\" eval --results \"$tmp/r1.h5\" --data \"$tmp/big.h5\" --no-write-results >\"$tmp/ev.txt\" 2>\"$tmp/err\" && grep -q 'pixel AUROC' \"$tmp/ev.txt\""
 
+# a second map for the image score (score_msgms_scales / score_box_size) is refused with tiles,
+# by infer --tile and by score --tile (the inspection API), naming the keys
+"$bin" $inf --tile --overlap 16 --train-data "$tmp/syn.h5" --set score_msgms_scales=1 --out "$tmp/sc.h5" >/dev/null 2>"$tmp/err"
+ok "infer --tile with score_msgms_scales=1: exit 1 naming it, no file" "[ \$? = 1 ] && grep -q 'score_msgms_scales' \"$tmp/err\" && [ ! -e \"$tmp/sc.h5\" ]"
+"$bin" score --model "$tmp/m.h5" --data "$tmp/syn.h5" --threads 1 --tile --overlap 16 --set score_box_size=11 "$tmp/png" >/dev/null 2>"$tmp/err"
+ok "score --tile with score_box_size=11: exit 1 naming it" "[ \$? = 1 ] && grep -q 'score_box_size' \"$tmp/err\""
+
 # ranks: same rows at a fixed --batch
 ok "--batch 4 at 1 rank" "mpi 1 \"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/syn.h5\" --batch 4 --out \"$tmp/a1.h5\" >/dev/null 2>\"$tmp/err\""
 ok "--batch 4 at 2 ranks" "mpi 2 \"$bin\" $inf --tile --overlap 16 --train-data \"$tmp/syn.h5\" --batch 4 --out \"$tmp/a2.h5\" >/dev/null 2>\"$tmp/err\""

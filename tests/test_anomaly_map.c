@@ -119,7 +119,7 @@ static void test_lab(void)
  * Pixel (0,1) sees the centre in its lower row: gy = -v/3, gx = 0. Pixel (1,1) sees nothing. */
 static void test_hand_gms(void)
 {
-    sn_map_params p = {1, 1, 0.0};
+    sn_map_params p = {1, 1, 0.0, 0, 0};
     float I[27] = {0}, R[27] = {0}, A[9], Aref[9], score = 0;
     const float v = 0.6f;
     for (int c = 0; c < 3; c++)
@@ -141,7 +141,7 @@ static void test_hand_gms(void)
     sn_map_ws_free(ws);
 
     /* colour only: box 1, weight 1, I = red, R = black -> A = 1 - GMS terms + (80.09² + 67.20²) */
-    sn_map_params q = {1, 1, 1.0};
+    sn_map_params q = {1, 1, 1.0, 0, 0};
     float red[3] = {1, 0, 0}, black[3] = {0, 0, 0}, a1 = 0;
     EXPECT(sn_map_compute_ref(&q, 1, 1, red, black, &a1, NULL, NULL, NULL) == SN_OK);
     EXPECT_NEAR(a1, 80.09 * 80.09 + 67.20 * 67.20, 15.0);
@@ -169,7 +169,7 @@ static void test_fast_vs_ref(void)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         for (int kind = 0; kind < 2; kind++) {
             int h = cases[k].h, w = cases[k].w;
-            sn_map_params p = {cases[k].scales, cases[k].box, cases[k].c};
+            sn_map_params p = {cases[k].scales, cases[k].box, cases[k].c, 0, 0};
             size_t n = (size_t)h * w;
             float *I = malloc(sizeof(float) * 3 * n), *R = malloc(sizeof(float) * 3 * n);
             float *A = malloc(sizeof(float) * n), *B = malloc(sizeof(float) * n);
@@ -200,6 +200,62 @@ static void test_fast_vs_ref(void)
     }
 }
 
+/* score_msgms_scales / score_box_size: A unchanged, the score the maximum of the second map, fast
+ * and reference, one image and a batch; equal to A's parameters means no second map; errors. */
+static void test_score_map(void)
+{
+    const int h = 48, w = 40;
+    const size_t n = (size_t)h * w;
+    float *I = malloc(sizeof(float) * 3 * n * 2), *R = malloc(sizeof(float) * 3 * n * 2);
+    float *A0 = malloc(sizeof(float) * n), *A = malloc(sizeof(float) * n), *S = malloc(sizeof(float) * n);
+    fill_pair(I, R, h, w, 0);
+    fill_pair(I + 3 * n, R + 3 * n, h, w, 1);
+    struct { int ss, sb, scales, box; } cases[] = {{1, 11, 1, 11}, {2, 0, 2, 21}, {0, 5, 4, 5}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        sn_map_params p = {4, 21, 0.001, cases[k].ss, cases[k].sb}, plain = {4, 21, 0.001, 0, 0};
+        sn_map_params sp = {cases[k].scales, cases[k].box, 0.001, 0, 0}, got;
+        sn_map_params_score(&p, &got);
+        EXPECT(got.scales == sp.scales && got.box == sp.box && got.score_scales == 0 && got.score_box == 0);
+        EXPECT(sn_map_params_separate_score(&p) && !sn_map_params_separate_score(&plain));
+        sn_map_ws *ws = NULL, *w0 = NULL, *ws2 = NULL;
+        float s = 0, s0 = 0, s2 = 0, sr = 0, sr2 = 0, sb[2];
+        EXPECT(sn_map_ws_create(&p, h, w, &ws) == SN_OK && sn_map_ws_create(&plain, h, w, &w0) == SN_OK &&
+               sn_map_ws_create(&sp, h, w, &ws2) == SN_OK);
+        EXPECT(sn_map_compute(ws, I, R, A, &s) == SN_OK && sn_map_compute(w0, I, R, A0, &s0) == SN_OK &&
+               sn_map_compute(ws2, I, R, S, &s2) == SN_OK);
+        EXPECT_MSG(memcmp(A, A0, n * sizeof *A) == 0, "score keys changed the anomaly map (case %zu)", k);
+        float mx = -INFINITY, mx0 = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            mx = fmaxf(mx, S[i]);
+            mx0 = fmaxf(mx0, A0[i]);
+        }
+        EXPECT_MSG(s == mx && s2 == mx && s0 == mx0 && s != s0, "case %zu: score %g, second map's max %g, A's %g", k,
+                   s, mx, mx0);
+        EXPECT(sn_map_compute_ref(&p, h, w, I, R, NULL, NULL, NULL, &sr) == SN_OK &&
+               sn_map_compute_ref(&sp, h, w, I, R, NULL, NULL, NULL, &sr2) == SN_OK);
+        EXPECT(sr == sr2);
+        EXPECT_NEAR(sr, s, 2e-4 * fabs(sr) + 2e-6);
+        EXPECT(sn_map_compute_batch(&p, 2, h, w, I, R, NULL, sb) == SN_OK);
+        EXPECT(sb[0] == s);
+        sn_map_ws_free(ws);
+        sn_map_ws_free(w0);
+        sn_map_ws_free(ws2);
+    }
+    /* the map's own parameters given as the score's: one map */
+    sn_map_params same = {4, 21, 0.001, 4, 21};
+    EXPECT(!sn_map_params_separate_score(&same));
+    /* errors */
+    sn_map_params even = {4, 21, 0.001, 0, 10}, many = {4, 21, 0.001, 9, 0}, deep = {1, 21, 0.001, 7, 0};
+    sn_map_ws *ws = NULL;
+    EXPECT(sn_map_ws_create(&even, h, w, &ws) == SN_EINVAL && ws == NULL);
+    EXPECT(sn_map_ws_create(&many, h, w, &ws) == SN_EINVAL && ws == NULL);
+    sn_err_clear();
+    EXPECT(sn_map_ws_create(&deep, h, w, &ws) == SN_EINVAL && ws == NULL);
+    EXPECT_MSG(strstr(sn_err_msg(), "score_msgms_scales") != NULL, "message: %s", sn_err_msg());
+    sn_err_clear();
+    free(I); free(R); free(A0); free(A); free(S);
+}
+
 static void test_batch_and_errors(void)
 {
     int h = 32, w = 32, n = 5;
@@ -225,11 +281,11 @@ static void test_batch_and_errors(void)
     EXPECT_MSG(strstr(sn_err_msg(), "image 3") != NULL, "message names the image: %s", sn_err_msg());
     sn_err_clear();
     /* bad parameters */
-    sn_map_params bad = {4, 20, 0.001};
+    sn_map_params bad = {4, 20, 0.001, 0, 0};
     sn_map_ws *ws = NULL;
     EXPECT(sn_map_ws_create(&bad, h, w, &ws) == SN_EINVAL && ws == NULL);
     sn_err_clear();
-    sn_map_params many = {7, 21, 0.001};
+    sn_map_params many = {7, 21, 0.001, 0, 0};
     EXPECT(sn_map_ws_create(&many, h, w, &ws) == SN_EINVAL);
     sn_err_clear();
     free(I); free(R); free(A); free(one);
@@ -245,7 +301,7 @@ static int driver(const char *in, const char *out, int S, int scales, int box, d
     if (!I || !A || !f || fread(I, sizeof(float), 6 * n, f) != 6 * n)
         return 1;
     fclose(f);
-    sn_map_params p = {scales, box, c};
+    sn_map_params p = {scales, box, c, 0, 0};
     sn_map_ws *ws = NULL;
     if (sn_map_ws_create(&p, S, S, &ws) || sn_map_compute(ws, I, I + 3 * n, A, NULL) ||
         sn_map_compute_ref(&p, S, S, I, I + 3 * n, A + n, NULL, NULL, NULL)) {
@@ -294,6 +350,7 @@ int main(int argc, char **argv)
     test_lab_fast();
     test_hand_gms();
     test_fast_vs_ref();
+    test_score_map();
     test_batch_and_errors();
     test_baseline_sobel();
     return sn_test_finish();

@@ -24,6 +24,7 @@ struct sn_map_ws {
     double *col;        /* running vertical sums, one per column */
     int *rx0, *rx1, *ry0, *ry1; /* resize coordinates per scale: [scales][w], [scales][h] */
     float *rlx, *rly;
+    sn_map_ws *score_ws; /* the image score's map when it differs from A's, else NULL */
 };
 
 void sn_map_ws_free(sn_map_ws *ws)
@@ -34,6 +35,7 @@ void sn_map_ws_free(sn_map_ws *ws)
     sn_free(ws->acc); sn_free(ws->comb); sn_free(ws->hsum); sn_free(ws->col);
     sn_free(ws->rx0); sn_free(ws->rx1); sn_free(ws->ry0); sn_free(ws->ry1);
     sn_free(ws->rlx); sn_free(ws->rly);
+    sn_map_ws_free(ws->score_ws);
     sn_free(ws);
 }
 
@@ -75,6 +77,11 @@ sn_status sn_map_ws_create(const sn_map_params *p, int h, int w, sn_map_ws **out
                              ws->rlx + (size_t)s * w);
         sn_map_resize_coords(ws->sh[s], h, ws->ry0 + (size_t)s * h, ws->ry1 + (size_t)s * h,
                              ws->rly + (size_t)s * h);
+    }
+    if (sn_map_params_separate_score(p)) {
+        sn_map_params sp;
+        sn_map_params_score(p, &sp);
+        SN_TRY(sn_map_ws_create(&sp, h, w, &ws->score_ws));
     }
     *out = ws;
     ws = NULL;
@@ -317,7 +324,9 @@ sn_status sn_map_compute(sn_map_ws *ws, const float *img, const float *rec, floa
                 SN_FAIL(SN_ENONFINITE, "anomaly map: non-finite value at pixel (%zu, %zu); is the input finite?",
                         i / (size_t)w, i % (size_t)w);
     }
-    if (score)
+    if (score && ws->score_ws)
+        SN_TRY(sn_map_compute(ws->score_ws, img, rec, NULL, score));
+    else if (score)
         *score = best;
 done:
     return status;

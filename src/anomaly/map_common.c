@@ -9,6 +9,8 @@ void sn_map_params_default(sn_map_params *p)
     p->scales = 4;
     p->box = 21;
     p->color_weight = 0.001;
+    p->score_scales = 0;
+    p->score_box = 0;
 }
 
 void sn_map_params_from_config(const sn_config *cfg, sn_map_params *p)
@@ -16,6 +18,23 @@ void sn_map_params_from_config(const sn_config *cfg, sn_map_params *p)
     p->scales = cfg->msgms_scales;
     p->box = cfg->box_size;
     p->color_weight = cfg->color_weight;
+    p->score_scales = cfg->score_msgms_scales;
+    p->score_box = cfg->score_box_size;
+}
+
+void sn_map_params_score(const sn_map_params *p, sn_map_params *out)
+{
+    *out = *p;
+    out->scales = p->score_scales > 0 ? p->score_scales : p->scales;
+    out->box = p->score_box > 0 ? p->score_box : p->box;
+    out->score_scales = out->score_box = 0;
+}
+
+int sn_map_params_separate_score(const sn_map_params *p)
+{
+    sn_map_params s;
+    sn_map_params_score(p, &s);
+    return s.scales != p->scales || s.box != p->box;
 }
 
 sn_status sn_map_params_check(const sn_map_params *p, int h, int w)
@@ -32,6 +51,19 @@ sn_status sn_map_params_check(const sn_map_params *p, int h, int w)
     if ((h >> (p->scales - 1)) < 1 || (w >> (p->scales - 1)) < 1)
         SN_FAIL(SN_EINVAL, "anomaly map: %dx%d image is too small for %d scales (2x2 pooling %d times)",
                 h, w, p->scales, p->scales - 1);
+    if (p->score_scales < 0 || p->score_scales > SN_MAP_MAX_SCALES)
+        SN_FAIL(SN_EINVAL, "anomaly map: score_msgms_scales = %d, expected 0 (as msgms_scales) or 1..%d",
+                p->score_scales, SN_MAP_MAX_SCALES);
+    if (p->score_box < 0 || (p->score_box > 0 && p->score_box % 2 == 0))
+        SN_FAIL(SN_EINVAL, "anomaly map: score_box_size = %d, expected 0 (as box_size) or an odd number",
+                p->score_box);
+    if (sn_map_params_separate_score(p)) {
+        sn_map_params s;
+        sn_map_params_score(p, &s);
+        if ((h >> (s.scales - 1)) < 1 || (w >> (s.scales - 1)) < 1)
+            SN_FAIL(SN_EINVAL, "anomaly map: %dx%d image is too small for score_msgms_scales = %d", h, w,
+                    s.scales);
+    }
 done:
     return status;
 }

@@ -149,8 +149,13 @@ sn_status sn_map_compute_ref(const sn_map_params *p, int h, int w, const float *
         memcpy(dg_out, dg, n * sizeof *dg);
     if (dc_out)
         memcpy(dc_out, dc, n * sizeof *dc);
-    if (score)
+    if (score && sn_map_params_separate_score(p)) {
+        sn_map_params sp;
+        sn_map_params_score(p, &sp);
+        SN_TRY(sn_map_compute_ref(&sp, h, w, img, rec, NULL, NULL, NULL, score));
+    } else if (score) {
         *score = best;
+    }
 done:
     sn_free(aI); sn_free(bI); sn_free(aR); sn_free(bR); sn_free(raw); sn_free(dc); sn_free(dg);
     sn_free(pyI); sn_free(pyR); sn_free(mI); sn_free(mR); sn_free(gms); sn_free(up); sn_free(gsum);

@@ -79,6 +79,10 @@ static const sn_config_key KEYS[] = {
     K(msgms_scales, "map", SN_CFG_INT, 1, 8, "4", NULL, "Scales of the gradient magnitude similarity (1, 1/2, 1/4, ...)."),
     K(box_size, "map", SN_CFG_INT, 1, 255, "21", NULL, "Side of the box mean applied to both difference maps (odd)."),
     K(color_weight, "map", SN_CFG_FLOAT, 0, 1e6, "0.001", NULL, "Weight c of the colour difference: A = Dg + c*Dc."),
+    K(score_msgms_scales, "map", SN_CFG_INT, 0, 8, "0", NULL,
+      "Not METHOD.md: scales of a second map whose maximum is the image score (0: the image score is the maximum of the anomaly map itself, as in the paper). The anomaly map is unchanged. Not with --tile."),
+    K(score_box_size, "map", SN_CFG_INT, 0, 255, "0", NULL,
+      "Not METHOD.md: box of that second map (odd; 0: box_size). docs/quality.md measures score_msgms_scales = 1 with score_box_size = 11."),
 
     K(aupro_max_fpr, "eval", SN_CFG_FLOAT, 1e-6, 1, "0.3", NULL, "Upper FPR limit of the AUPRO integral."),
     K(eval_exact_max_pixels, "eval", SN_CFG_LONG, 0, 2147483647, "200000000", NULL,

@@ -7,7 +7,8 @@
  *   every scale's GMS map is resized bilinearly (half-pixel centres, as PyTorch
  *   F.interpolate(mode="bilinear", align_corners=False)) back to h x w.
  *   F(box) is a box x box mean with zero padding, always divided by box².
- * Image score = max(A).
+ * Image score = max(A); with score_scales or score_box set (score_msgms_scales, score_box_size;
+ * not METHOD.md) it is the maximum of a second map made with those instead, A unchanged.
  * sn_map_compute is the fast kernel (O(1) box mean per pixel, whatever the box size);
  * sn_map_compute_ref is the straightforward reference it is tested against. */
 #ifndef SERNET_ANOMALY_MAP_H
@@ -20,22 +21,30 @@ typedef struct {
     int scales;          /* msgms_scales, >= 1 */
     int box;             /* box_size, odd, >= 1 */
     double color_weight; /* c */
+    int score_scales;    /* score_msgms_scales: scales of the image score's map, 0 = scales */
+    int score_box;       /* score_box_size: its box, 0 = box */
 } sn_map_params;
 
 /* Defaults of METHOD.md: 4 scales, 21x21 box, c = 0.001. */
 void sn_map_params_default(sn_map_params *p);
 /* From the configuration keys msgms_scales, box_size, color_weight. */
 void sn_map_params_from_config(const sn_config *cfg, sn_map_params *p);
-/* Checks the parameters against an h x w image (box odd, every scale at least 1x1). */
+/* Checks the parameters against an h x w image (box odd, every scale at least 1x1; the same for
+ * the score's map). */
 sn_status sn_map_params_check(const sn_map_params *p, int h, int w);
+/* The parameters of the image score's map (score_scales/score_box resolved, no further score
+ * map), and whether that map differs from A's. */
+void sn_map_params_score(const sn_map_params *p, sn_map_params *out);
+int sn_map_params_separate_score(const sn_map_params *p);
 
 /* Reusable buffers for one h x w image size; one workspace per thread. */
 typedef struct sn_map_ws sn_map_ws;
 sn_status sn_map_ws_create(const sn_map_params *p, int h, int w, sn_map_ws **ws);
 void sn_map_ws_free(sn_map_ws *ws);
 
-/* Fast map of one image: A [h*w] (may be NULL when only the score is wanted), *score = max(A)
- * (may be NULL). A non-finite map value is an SN_ENONFINITE error. */
+/* Fast map of one image: A [h*w] (may be NULL when only the score is wanted), *score = max(A),
+ * or the maximum of the score's map (may be NULL). A non-finite map value is an SN_ENONFINITE
+ * error. */
 sn_status sn_map_compute(sn_map_ws *ws, const float *img, const float *rec, float *A, float *score);
 
 /* n images (CHW each, consecutive), OpenMP-parallel over images; A [n*h*w] or NULL,

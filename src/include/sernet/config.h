@@ -50,6 +50,8 @@ typedef struct {
     int msgms_scales;
     int box_size;
     double color_weight;
+    int score_msgms_scales;  /* 0: msgms_scales */
+    int score_box_size;      /* 0: box_size */
     /* [eval] */
     double aupro_max_fpr;
     long eval_exact_max_pixels;
