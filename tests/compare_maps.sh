@@ -22,7 +22,9 @@ field() { sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\([-0-9.eE+]*\),\{0,1\}$/\1/
   || { cat "$tmp/err"; echo "0 passed, 1 failed"; exit 1; }
 args="--model $tmp/m.h5 --data $tmp/syn.h5 --category weave"
 
-ok "the default variants: one row each, METHOD.md's map first" "\"$cmp\" $args >\"$tmp/t0\" 2>\"$tmp/err\" && [ \"\$(grep -c '^| [a-z0-9_]* | .* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' \"$tmp/t0\")\" = 5 ] && sed -n 3p \"$tmp/t0\" | grep -q '^| method | METHOD.md map |' && grep -q '^| scales1_box11 | msgms_scales=1,box_size=11 |' \"$tmp/t0\""
+ok "the default variants: one row each, METHOD.md's map first" "\"$cmp\" $args >\"$tmp/t0\" 2>\"$tmp/err\" && [ \"\$(grep -c '^| [a-z0-9_]* | .* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' \"$tmp/t0\")\" = 6 ] && sed -n 3p \"$tmp/t0\" | grep -q '^| method | METHOD.md map |' && grep -q '^| scales1_box11 | msgms_scales=1,box_size=11 |' \"$tmp/t0\""
+col() { grep "^| $1 |" "$tmp/t0" | cut -d'|' -f"$2"; }
+ok "the score-map row: image AUROC of scales1_box11, pixel figures of METHOD.md's map" "[ \"\$(col score_scales1_box11 4)\" = \"\$(col scales1_box11 4)\" ] && [ \"\$(col score_scales1_box11 5-7)\" = \"\$(col method 5-7)\" ]"
 ok "two variants with --out: results and JSON kept" "\"$cmp\" $args --out \"$tmp/o1\" method: b3:box_size=3 >\"$tmp/t1\" 2>\"$tmp/err\" && [ -f \"$tmp/o1/method.h5\" ] && [ -f \"$tmp/o1/b3.json\" ] && [ \"\$(grep -c '^| \\(method\\|b3\\) |' \"$tmp/t1\")\" = 2 ]"
 # the same figures without the script
 "$bin" infer $args --out "$tmp/r.h5" --quiet >/dev/null 2>"$tmp/err" && "$bin" eval --results "$tmp/r.h5" --data "$tmp/syn.h5" --json "$tmp/r.json" --no-write-results >/dev/null 2>>"$tmp/err"
