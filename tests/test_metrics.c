@@ -179,17 +179,26 @@ static void test_aupro_hand(void)
     aupro_both(m5, k7, 1, 1, 4, 0.3, NAN);
 }
 
+/* n labels (positive with probability rate) and scores quantised to `levels` steps, positives
+ * shifted up by up to `shift`: ties on every level (malloc'd; the caller frees). */
+static void random_scores(int64_t n, int levels, double rate, double shift, float **s, uint8_t **l)
+{
+    *s = malloc(sizeof(float) * n);
+    *l = malloc((size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        (*l)[i] = urand() < rate;
+        (*s)[i] = (float)(floor((urand() + shift * (*l)[i]) * levels) / levels);
+    }
+}
+
 static void test_random(void)
 {
     for (int trial = 0; trial < 6; trial++) {
         int64_t n = 300 + trial * 250;
         int levels = trial % 2 ? 7 : 1000;
-        float *s = malloc(sizeof(float) * n);
-        uint8_t *l = malloc((size_t)n);
-        for (int64_t i = 0; i < n; i++) {
-            l[i] = urand() < 0.3;
-            s[i] = (float)(floor((urand() + 0.3 * l[i]) * levels) / levels);
-        }
+        float *s;
+        uint8_t *l;
+        random_scores(n, levels, 0.3, 0.3, &s, &l);
         sn_metric a, b;
         EXPECT(sn_metric_auroc(s, l, n, &a) == SN_OK);
         EXPECT(sn_metric_auroc_ref(s, l, n, &b) == SN_OK);
@@ -319,12 +328,9 @@ static void test_interval(void)
     for (int trial = 0; trial < 4; trial++) {
         int64_t n = 40 + trial * 150;
         int levels = trial % 2 ? 5 : 1000;
-        float *s = malloc(sizeof(float) * n);
-        uint8_t *l = malloc((size_t)n);
-        for (int64_t i = 0; i < n; i++) {
-            l[i] = urand() < 0.35;
-            s[i] = (float)(floor((urand() + 0.4 * l[i]) * levels) / levels);
-        }
+        float *s;
+        uint8_t *l;
+        random_scores(n, levels, 0.35, 0.4, &s, &l);
         sn_metric a;
         EXPECT(sn_metric_auroc(s, l, n, &a) == SN_OK);
         interval(s, l, n, 150, 0.95, 7, ci);
