@@ -263,9 +263,6 @@ done:
     return status;
 }
 
-/* The F1-optimal thresholds into the model file. eval's thresholds predict "score >= t"; a
- * model's verdict is "score > threshold", so the value stored is the next double below t, which
- * picks the same float scores. */
 /* Rank 0: bootstrap intervals of the image AUROC, overall (label: the mask has a defect pixel, as
  * the metric) and per type (that type's images against the good ones), from all images in index
  * order, so an interval does not depend on the number of ranks. Stream 0 is the overall
@@ -304,6 +301,9 @@ done:
     return status;
 }
 
+/* The F1-optimal thresholds into the model file. eval's thresholds predict "score >= t"; a
+ * model's verdict is "score > threshold", so the value stored is the next double below t, which
+ * picks the same float scores. */
 static sn_status store_thresholds(const sn_report_summary *s, const char *results_fp, const char *path)
 {
     sn_status status = SN_OK;
