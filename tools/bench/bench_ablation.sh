@@ -70,6 +70,8 @@ try:
     o = o.get("overall", o)
     f = lambda k: "n/a" if o.get(k) is None else "%.3f" % o[k]
     img, pix, pro = f("image_auroc"), f("pixel_auroc"), f("aupro")
+    if o.get("image_auroc_ci"):  # eval's 95 % bootstrap interval over the test images
+        img += " [%.3f, %.3f]" % tuple(o["image_auroc_ci"])
 except (OSError, ValueError):
     img = pix = pro = "(failed: see %s)" % log
 rep = subprocess.run(["h5dump", "-a", "/repaired_images", d + "/results.h5"], capture_output=True, text=True).stdout
