@@ -24,7 +24,8 @@ cmp -s "$tmp/synth1.h5" "$tmp/synth1b.h5" && ok || bad "synth with the same seed
 h5diff -q "$tmp/synth1.h5" "$tmp/synth5.h5" >/dev/null && bad "another seed gives the same data" || ok
 # --test-copies: K copies of the test layout at 2 ranks; the first copy is the default split, the
 # others are new images with the same types and masks; train split unchanged; bad K is a usage error
-mpi 2 "$bin" synth --out "$tmp/synth_k3.h5" --size 32 --seed 4 --test-copies 3 >/dev/null || bad "synth --test-copies 3"
+mpi 2 "$bin" synth --out "$tmp/synth_k3.h5" --size 32 --seed 4 --test-copies 3 >"$tmp/k3.txt" || bad "synth --test-copies 3"
+grep -q "seed 4, 3 test copies)" "$tmp/k3.txt" && ok || bad "synth's summary does not name the copies"
 /usr/bin/python3 - "$tmp/synth1.h5" "$tmp/synth_k3.h5" <<'PY' && ok || bad "synth --test-copies 3 (see above)"
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")

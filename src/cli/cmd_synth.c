@@ -73,8 +73,12 @@ int sn_cmd_synth(int argc, char **argv)
     sn_synth_summary s;
     if (sn_synth_run(&o, MPI_COMM_WORLD, &s) != SN_OK)
         return sn_cli_fail("synth");
-    if (sn_cli_rank() == 0)
-        printf("synth: wrote %s (size %d, seed %ld) in %.2f s on %d rank(s)\n", s.path, s.size, s.seed,
-               s.seconds, s.ranks);
+    if (sn_cli_rank() == 0) {
+        char extra[48] = "";
+        if (copies > 1)
+            snprintf(extra, sizeof extra, ", %ld test copies", copies);
+        printf("synth: wrote %s (size %d, seed %ld%s) in %.2f s on %d rank(s)\n", s.path, s.size, s.seed,
+               extra, s.seconds, s.ranks);
+    }
     return SN_EXIT_OK;
 }
