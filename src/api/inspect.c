@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "sernet/inspect.h"
 #include "api/inspect_internal.h"
-#include "sernet/anomaly_map.h"
 #include "sernet/bundle.h"
 #include "sernet/gemm.h"
 #include "sernet/hashindex.h"
@@ -161,9 +160,7 @@ int sn_inspector_image_size(const sn_inspector *in) { return in->s; }
 
 int sn_inspector_separate_score(const sn_inspector *in)
 {
-    sn_map_params p;
-    sn_map_params_from_config(sn_model_config(in->model), &p);
-    return sn_map_params_separate_score(&p);
+    return sn_model_separate_score(in->model);
 }
 const char *sn_inspector_category(const sn_inspector *in) { return in->category; }
 int64_t sn_inspector_train_count(const sn_inspector *in) { return in->ts.n; }

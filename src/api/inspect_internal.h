@@ -4,9 +4,7 @@
 
 #include "sernet/inspect.h"
 
-/* 1 when the model's configuration takes the image score from a second map
- * (score_msgms_scales / score_box_size), which tiled inspection does not support: a tiled
- * image's score is the stitched map's maximum. */
+/* sn_model_separate_score of the inspector's model (sernet/model.h). */
 int sn_inspector_separate_score(const sn_inspector *in);
 
 #endif

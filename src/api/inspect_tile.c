@@ -2,6 +2,7 @@
  * through the public inspection API, maps stitched with sernet/tile.h. */
 #include "sernet/inspect_tile.h"
 #include "api/inspect_internal.h"
+#include "sernet/model.h"
 #include "sernet/image.h"
 
 #include <math.h>
@@ -42,8 +43,7 @@ static sn_status tiled(sn_inspector *in, const sn_inspect_image *im, int overlap
     if (!im)
         SN_FAIL(SN_EINVAL, "sn_inspect_tiled: no image (NULL)");
     if (sn_inspector_separate_score(in))
-        SN_FAIL(SN_EINVAL, "%s: score_msgms_scales / score_box_size are set, which tiling does not "
-                "support (a tiled image's score is the stitched map's maximum): set both to 0", what);
+        SN_FAIL(SN_EINVAL, "%s: " SN_MODEL_TILE_SCORE_REFUSAL, what);
     const int bpp = sn_pixel_format_bytes(im->format);
     if (bpp == 0)
         SN_FAIL(SN_EINVAL, "%s: pixel format %d is not supported (expected SN_PIX_GREY, SN_PIX_RGB, "

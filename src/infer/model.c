@@ -358,6 +358,7 @@ const char *sn_model_category(const sn_model *m) { return m->category; }
 int sn_model_image_size(const sn_model *m) { return m->s; }
 const sn_config *sn_model_config(const sn_model *m) { return &m->cfg; }
 double sn_model_tau(const sn_model *m) { return m->tau; }
+int sn_model_separate_score(const sn_model *m) { return sn_map_params_separate_score(&m->map); }
 const char *sn_model_calib_warning(const sn_model *m)
 {
     return m->cfg.repair_threshold < 0 ? m->calib_warning : "";

@@ -1,5 +1,4 @@
 /* `sernet infer`: distributed inference into a results file (include/sernet/results.h). */
-#include "sernet/anomaly_map.h"
 #include "sernet/bundle.h"
 #include "sernet/dist.h"
 #include "sernet/hashindex.h"
@@ -485,11 +484,8 @@ static sn_status setup_tiles(run_state *r)
     char what[1200];
     snprintf(what, sizeof what, "%s (category '%s', test images of %d x %d; tiles of the model's %d x %d)",
              o->data, sn_dataset_category(r->ds), r->s, r->s, S, S);
-    sn_map_params mp;
-    sn_map_params_from_config(sn_model_config(r->model), &mp);
-    if (sn_map_params_separate_score(&mp))
-        SN_FAIL(SN_EINVAL, "--tile: score_msgms_scales / score_box_size are set, which tiling does not "
-                "support (a tiled image's score is the stitched map's maximum): set both to 0");
+    if (sn_model_separate_score(r->model))
+        SN_FAIL(SN_EINVAL, "--tile: " SN_MODEL_TILE_SCORE_REFUSAL);
     /* the same on every rank: no agreement needed */
     SN_TRY(sn_tile_grid_make(r->s, r->s, S, overlap, what, &r->grid));
     r->tiled = 1;

@@ -45,6 +45,14 @@ const sn_config *sn_model_config(const sn_model *model);
 /* The repair threshold in use (calibrated, or fixed by the configuration) and the area filter. */
 double sn_model_tau(const sn_model *model);
 int64_t sn_model_min_area(const sn_model *model);
+/* 1 when the configuration in use takes the image score from a second map
+ * (score_msgms_scales / score_box_size, sernet/anomaly_map.h), which tiled inference does not
+ * support: a tiled image's score is the stitched map's maximum. */
+int sn_model_separate_score(const sn_model *model);
+/* The message refusing that combination, for callers to prefix with what they were doing. */
+#define SN_MODEL_TILE_SCORE_REFUSAL                                                                \
+    "score_msgms_scales / score_box_size are set, which tiling does not support (a tiled "        \
+    "image's score is the stitched map's maximum): set both to 0"
 /* The calibration's warning stored by training (recall too low, or a repair that would fire on
  * most pixels), when the calibrated tau is the one in use; "" otherwise. */
 const char *sn_model_calib_warning(const sn_model *model);
