@@ -62,6 +62,15 @@ if /usr/bin/python3 -c "import h5py, scipy, sklearn" 2>/dev/null; then
 else
   echo "skipped: map_prototype.py check (no h5py, scipy or sklearn in /usr/bin/python3)"
 fi
+# tools/bench/score_anatomy.py compares two maps' image scores per defect type
+if /usr/bin/python3 -c "import h5py, sklearn" 2>/dev/null; then
+  ok "score_anatomy.py: both files' good scores, one row per defect type, A's AUROC that of eval" "/usr/bin/python3 \"$(dirname "$0")/../tools/bench/score_anatomy.py\" \"$tmp/syn.h5\" \"$tmp/r1.h5\" \"$tmp/sc_map.h5\" weave >\"$tmp/sa\" 2>\"$tmp/err\" && [ \"\$(grep -c \"good images' score median\" \"$tmp/sa\")\" = 2 ] && [ \"\$(grep -cE '^(scratch|pit|spot|stain|missing|foreign) +6 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$' \"$tmp/sa\")\" = 6 ] && \"$bin\" eval --results \"$tmp/r1.h5\" --data \"$tmp/syn.h5\" --set eval_bootstrap=0 --json \"$tmp/sa_eval.json\" >/dev/null 2>\"$tmp/err\" && /usr/bin/python3 -c 'import json, sys
+want = {t[\"name\"]: t[\"image_auroc\"] for t in json.load(open(sys.argv[1]))[\"types\"] if t[\"name\"] != \"good\"}
+got = {l.split()[0]: float(l.split()[2]) for l in open(sys.argv[2]) if l.split() and l.split()[0] in want}
+sys.exit(not (len(want) == 6 and got.keys() == want.keys() and all(abs(got[t] - want[t]) < 6e-4 for t in got)))' \"$tmp/sa_eval.json\" \"$tmp/sa\""
+else
+  echo "skipped: score_anatomy.py check (no h5py or sklearn in /usr/bin/python3)"
+fi
 ok "comparison is not vacuous: another model differs" "\"$bin\" train $tr --set seed=4 --stage all --out \"$tmp/m4.h5\" >/dev/null 2>\"$tmp/err\" && \"$bin\" infer --model \"$tmp/m4.h5\" --data \"$tmp/syn.h5\" --category weave --set threads=1 --batch 4 --out \"$tmp/r4.h5\" --quiet >/dev/null 2>\"$tmp/err\" && ! same \"$tmp/r1.h5\" \"$tmp/r4.h5\" >/dev/null"
 # --- repair_register = rigid (the similar image registered before the paste) --------------------
 ok "rigid registration where the repair fires everywhere (tau 0): 1 and 2 ranks agree" "\"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g1.h5\" --quiet >/dev/null 2>\"$tmp/err\" && mpi 2 \"$bin\" infer $inf --set repair_threshold=0 --set repair_register=rigid --out \"$tmp/g2.h5\" --quiet >/dev/null 2>\"$tmp/err\" && same \"$tmp/g1.h5\" \"$tmp/g2.h5\""
