@@ -6,7 +6,9 @@
 #
 # For each variant: sernet infer with its --set keys (through jobs/run.sh, so inside a Slurm
 # allocation it runs by srun), then sernet eval against the test split of DATA.h5. Prints one
-# Markdown row per variant: image AUROC, pixel AUROC, AUPRO and pixel AP. The nets are not
+# Markdown row per variant: image AUROC, pixel AUROC, AUPRO and pixel AP; where the set has
+# more than one defect type, a second table gives each type's image AUROC (that type's images
+# against the good ones) per variant, which shows what a map gains on and where. The nets are not
 # retrained; only keys that act at inference make sense here (box_size, msgms_scales,
 # color_weight, repair_threshold, repair_register, ...). A key that shaped the trained nets is
 # refused by sernet infer, naming it.
@@ -86,8 +88,13 @@ field() { sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\([-0-9.eE+]*\),\{0,1\}$/\1/
 # a figure with 3 decimals, or "-" where eval has none (no masks: no pixel figures)
 num() { local v; v=$(field "$1" "$2"); if [ -n "$v" ]; then printf '%.3f' "$v"; else printf -- '-'; fi; }
 
+# "name<TAB>image AUROC" for every defect type of an eval JSON (the good images have none)
+type_aurocs() {
+  awk '/"types":/{t=1} t&&/"name":/{n=$2; gsub(/[",]/,"",n)} t&&/"image_auroc":/{v=$2; gsub(/,/,"",v); if (v != "null") printf "%s\t%s\n", n, v}' "$1"
+}
+
 printf '| variant | settings | image AUROC | pixel AUROC | AUPRO | pixel AP |\n|---|---|---|---|---|---|\n'
-status=0
+status=0 done_names=()
 for v in "${variants[@]}"; do
   name=${v%%:*} keys=${v#*:} sets=()
   if [ -n "$keys" ]; then
@@ -106,5 +113,23 @@ for v in "${variants[@]}"; do
   printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "${keys:-METHOD.md map}" \
     "$(num image_auroc "$out/$name.json")" "$(num pixel_auroc "$out/$name.json")" \
     "$(num aupro "$out/$name.json")" "$(num pixel_ap "$out/$name.json")"
+  done_names+=("$name")
 done
+
+# image AUROC per defect type: one row per type, one column per variant that ran
+if [ ${#done_names[@]} -gt 0 ] && [ "$(type_aurocs "$out/${done_names[0]}.json" | wc -l)" -gt 1 ]; then
+  printf '\nImage AUROC by defect type:\n\n| defect type |'
+  for name in "${done_names[@]}"; do printf ' %s |' "$name"; done
+  printf '\n|---|'
+  for name in "${done_names[@]}"; do printf -- '---|'; done
+  printf '\n'
+  type_aurocs "$out/${done_names[0]}.json" | cut -f1 | while read -r t; do
+    printf '| %s |' "$t"
+    for name in "${done_names[@]}"; do
+      v=$(type_aurocs "$out/$name.json" | awk -F'\t' -v t="$t" '$1 == t {print $2}')
+      if [ -n "$v" ]; then printf ' %.3f |' "$v"; else printf ' - |'; fi
+    done
+    printf '\n'
+  done
+fi
 exit $status
