@@ -88,9 +88,19 @@ field() { sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\([-0-9.eE+]*\),\{0,1\}$/\1/
 # a figure with 3 decimals, or "-" where eval has none (no masks: no pixel figures)
 num() { local v; v=$(field "$1" "$2"); if [ -n "$v" ]; then printf '%.3f' "$v"; else printf -- '-'; fi; }
 
-# "name<TAB>image AUROC" for every defect type of an eval JSON (the good images have none)
-type_aurocs() {
-  awk '/"types":/{t=1} t&&/"name":/{n=$2; gsub(/[",]/,"",n)} t&&/"image_auroc":/{v=$2; gsub(/,/,"",v); if (v != "null") printf "%s\t%s\n", n, v}' "$1"
+# the per-type rows: one row per defect type of the first eval JSON (the good images have no
+# image AUROC), one column per JSON given, "-" where a file lacks the type
+type_rows() {
+  awk 'FNR == 1 {f++; t = 0}
+       /"types":/ {t = 1}
+       t && /"name":/ {n = $2; gsub(/[",]/, "", n)}
+       t && /"image_auroc":/ {v = $2; gsub(/,/, "", v)
+         if (v != "null") { if (f == 1) order[++k] = n; val[f, n] = v }}
+       END {for (i = 1; i <= k; i++) {
+              printf "| %s |", order[i]
+              for (j = 1; j <= f; j++)
+                if ((j, order[i]) in val) printf " %.3f |", val[j, order[i]]; else printf " - |"
+              printf "\n"}}' "$@"
 }
 
 printf '| variant | settings | image AUROC | pixel AUROC | AUPRO | pixel AP |\n|---|---|---|---|---|---|\n'
@@ -117,19 +127,14 @@ for v in "${variants[@]}"; do
 done
 
 # image AUROC per defect type: one row per type, one column per variant that ran
-if [ ${#done_names[@]} -gt 0 ] && [ "$(type_aurocs "$out/${done_names[0]}.json" | wc -l)" -gt 1 ]; then
+if [ ${#done_names[@]} -gt 0 ] && [ "$(type_rows "$out/${done_names[0]}.json" | wc -l)" -gt 1 ]; then
   printf '\nImage AUROC by defect type:\n\n| defect type |'
   for name in "${done_names[@]}"; do printf ' %s |' "$name"; done
   printf '\n|---|'
   for name in "${done_names[@]}"; do printf -- '---|'; done
   printf '\n'
-  type_aurocs "$out/${done_names[0]}.json" | cut -f1 | while read -r t; do
-    printf '| %s |' "$t"
-    for name in "${done_names[@]}"; do
-      v=$(type_aurocs "$out/$name.json" | awk -F'\t' -v t="$t" '$1 == t {print $2}')
-      if [ -n "$v" ]; then printf ' %.3f |' "$v"; else printf ' - |'; fi
-    done
-    printf '\n'
-  done
+  jsons=()
+  for name in "${done_names[@]}"; do jsons+=("$out/$name.json"); done
+  type_rows "${jsons[@]}"
 fi
 exit $status
