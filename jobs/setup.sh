@@ -10,8 +10,8 @@ PKGS="build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmp
       clang libclang-rt-14-dev libomp-dev valgrind"
 if [ "${SERNET_WITH_TORCH:-0}" = 1 ]; then
   # the test suite's references: PyTorch parity, scikit-learn metrics, Pillow + SciPy (phash,
-  # and the images score_cli writes)
-  PKGS="$PKGS python3-torch python3-numpy python3-sklearn python3-scipy python3-pil"
+  # and the images score_cli writes), h5py (the checks that read sernet's HDF5 files directly)
+  PKGS="$PKGS python3-torch python3-numpy python3-sklearn python3-scipy python3-pil python3-h5py"
 fi
 
 missing=""
