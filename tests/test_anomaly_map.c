@@ -119,7 +119,7 @@ static void test_lab(void)
  * Pixel (0,1) sees the centre in its lower row: gy = -v/3, gx = 0. Pixel (1,1) sees nothing. */
 static void test_hand_gms(void)
 {
-    sn_map_params p = {1, 1, 0.0, 0, 0};
+    sn_map_params p = {1, 1, 0.0, 0, 0, 1};
     float I[27] = {0}, R[27] = {0}, A[9], Aref[9], score = 0;
     const float v = 0.6f;
     for (int c = 0; c < 3; c++)
@@ -141,7 +141,7 @@ static void test_hand_gms(void)
     sn_map_ws_free(ws);
 
     /* colour only: box 1, weight 1, I = red, R = black -> A = 1 - GMS terms + (80.09² + 67.20²) */
-    sn_map_params q = {1, 1, 1.0, 0, 0};
+    sn_map_params q = {1, 1, 1.0, 0, 0, 1};
     float red[3] = {1, 0, 0}, black[3] = {0, 0, 0}, a1 = 0;
     EXPECT(sn_map_compute_ref(&q, 1, 1, red, black, &a1, NULL, NULL, NULL) == SN_OK);
     EXPECT_NEAR(a1, 80.09 * 80.09 + 67.20 * 67.20, 15.0);
@@ -161,15 +161,20 @@ static void fill_pair(float *I, float *R, int h, int w, int kind)
 
 static void test_fast_vs_ref(void)
 {
-    struct { int h, w, scales, box; double c; } cases[] = {
-        {32, 32, 4, 21, 0.001}, {64, 64, 4, 21, 0.001}, {40, 24, 3, 7, 0.01},
-        {17, 23, 2, 5, 1.0},    {16, 16, 1, 1, 0.0},    {48, 48, 4, 61, 0.001},
-        {1, 1, 1, 3, 0.5},      {3, 2, 2, 5, 0.01},     {9, 31, 3, 21, 0.001},
+    /* erode: msgms_erode (1 off; 0 also off in the struct), including windows wider than a
+     * coarse scale (8x8 at scale 3 of 64 with k = 9; 1x1 scales) */
+    struct { int h, w, scales, box; double c; int erode; } cases[] = {
+        {32, 32, 4, 21, 0.001, 1}, {64, 64, 4, 21, 0.001, 1}, {40, 24, 3, 7, 0.01, 1},
+        {17, 23, 2, 5, 1.0, 1},    {16, 16, 1, 1, 0.0, 1},    {48, 48, 4, 61, 0.001, 1},
+        {1, 1, 1, 3, 0.5, 1},      {3, 2, 2, 5, 0.01, 1},     {9, 31, 3, 21, 0.001, 1},
+        {64, 64, 4, 21, 0.001, 3}, {40, 24, 3, 7, 0.01, 5},   {17, 23, 2, 5, 1.0, 3},
+        {64, 64, 4, 21, 0.001, 9}, {4, 6, 3, 3, 0.01, 3},     {16, 16, 1, 1, 0.0, 3},
+        {32, 32, 4, 21, 0.001, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         for (int kind = 0; kind < 2; kind++) {
             int h = cases[k].h, w = cases[k].w;
-            sn_map_params p = {cases[k].scales, cases[k].box, cases[k].c, 0, 0};
+            sn_map_params p = {cases[k].scales, cases[k].box, cases[k].c, 0, 0, cases[k].erode};
             size_t n = (size_t)h * w;
             float *I = malloc(sizeof(float) * 3 * n), *R = malloc(sizeof(float) * 3 * n);
             float *A = malloc(sizeof(float) * n), *B = malloc(sizeof(float) * n);
@@ -212,8 +217,8 @@ static void test_score_map(void)
     fill_pair(I + 3 * n, R + 3 * n, h, w, 1);
     struct { int ss, sb, scales, box; } cases[] = {{1, 11, 1, 11}, {2, 0, 2, 21}, {0, 5, 4, 5}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        sn_map_params p = {4, 21, 0.001, cases[k].ss, cases[k].sb}, plain = {4, 21, 0.001, 0, 0};
-        sn_map_params sp = {cases[k].scales, cases[k].box, 0.001, 0, 0}, got;
+        sn_map_params p = {4, 21, 0.001, cases[k].ss, cases[k].sb, 1}, plain = {4, 21, 0.001, 0, 0, 1};
+        sn_map_params sp = {cases[k].scales, cases[k].box, 0.001, 0, 0, 1}, got;
         sn_map_params_score(&p, &got);
         EXPECT(got.scales == sp.scales && got.box == sp.box && got.score_scales == 0 && got.score_box == 0);
         EXPECT(sn_map_params_separate_score(&p) && !sn_map_params_separate_score(&plain));
@@ -242,10 +247,10 @@ static void test_score_map(void)
         sn_map_ws_free(ws2);
     }
     /* the map's own parameters given as the score's: one map */
-    sn_map_params same = {4, 21, 0.001, 4, 21};
+    sn_map_params same = {4, 21, 0.001, 4, 21, 1};
     EXPECT(!sn_map_params_separate_score(&same));
     /* errors */
-    sn_map_params even = {4, 21, 0.001, 0, 10}, many = {4, 21, 0.001, 9, 0}, deep = {1, 21, 0.001, 7, 0};
+    sn_map_params even = {4, 21, 0.001, 0, 10, 1}, many = {4, 21, 0.001, 9, 0, 1}, deep = {1, 21, 0.001, 7, 0, 1};
     sn_map_ws *ws = NULL;
     EXPECT(sn_map_ws_create(&even, h, w, &ws) == SN_EINVAL && ws == NULL);
     EXPECT(sn_map_ws_create(&many, h, w, &ws) == SN_EINVAL && ws == NULL);
@@ -254,6 +259,41 @@ static void test_score_map(void)
     EXPECT_MSG(strstr(sn_err_msg(), "score_msgms_scales") != NULL, "message: %s", sn_err_msg());
     sn_err_clear();
     free(I); free(R); free(A0); free(A); free(S);
+}
+
+/* msgms_erode: eroding 1 − GMS can only lower each scale's term, and the resize and the box
+ * have non-negative weights, so the eroded map is nowhere above METHOD.md's; it is lower around
+ * the changed square, and scale 0 is left alone (one scale: the same map bit for bit). Errors. */
+static void test_erode(void)
+{
+    const int h = 64, w = 64;
+    const size_t n = (size_t)h * w;
+    float *I = malloc(sizeof(float) * 3 * n), *R = malloc(sizeof(float) * 3 * n);
+    float *A = malloc(sizeof(float) * n), *E = malloc(sizeof(float) * n);
+    fill_pair(I, R, h, w, 1);
+    sn_map_params plain = {4, 21, 0.001, 0, 0, 1}, er = {4, 21, 0.001, 0, 0, 3};
+    float s = 0, se = 0;
+    EXPECT(sn_map_compute_ref(&plain, h, w, I, R, A, NULL, NULL, &s) == SN_OK &&
+           sn_map_compute_ref(&er, h, w, I, R, E, NULL, NULL, &se) == SN_OK);
+    double above = 0, below = 0;
+    for (size_t i = 0; i < n; i++) {
+        above = fmax(above, E[i] - A[i]);
+        below = fmax(below, A[i] - E[i]);
+    }
+    EXPECT_MSG(above <= 1e-6 && below > 1e-3 && se <= s, "eroded map above by %g, below by %g", above, below);
+    sn_map_params one = {1, 21, 0.001, 0, 0, 1}, one_er = {1, 21, 0.001, 0, 0, 5};
+    EXPECT(sn_map_compute_ref(&one, h, w, I, R, A, NULL, NULL, NULL) == SN_OK &&
+           sn_map_compute_ref(&one_er, h, w, I, R, E, NULL, NULL, NULL) == SN_OK);
+    EXPECT(memcmp(A, E, n * sizeof *A) == 0);
+    sn_map_params even = {4, 21, 0.001, 0, 0, 4}, neg = {4, 21, 0.001, 0, 0, -1};
+    sn_map_ws *ws = NULL;
+    sn_err_clear();
+    EXPECT(sn_map_ws_create(&even, h, w, &ws) == SN_EINVAL && ws == NULL);
+    EXPECT_MSG(strstr(sn_err_msg(), "msgms_erode = 4") != NULL, "message: %s", sn_err_msg());
+    sn_err_clear();
+    EXPECT(sn_map_ws_create(&neg, h, w, &ws) == SN_EINVAL && ws == NULL);
+    sn_err_clear();
+    free(I); free(R); free(A); free(E);
 }
 
 static void test_batch_and_errors(void)
@@ -281,11 +321,11 @@ static void test_batch_and_errors(void)
     EXPECT_MSG(strstr(sn_err_msg(), "image 3") != NULL, "message names the image: %s", sn_err_msg());
     sn_err_clear();
     /* bad parameters */
-    sn_map_params bad = {4, 20, 0.001, 0, 0};
+    sn_map_params bad = {4, 20, 0.001, 0, 0, 1};
     sn_map_ws *ws = NULL;
     EXPECT(sn_map_ws_create(&bad, h, w, &ws) == SN_EINVAL && ws == NULL);
     sn_err_clear();
-    sn_map_params many = {7, 21, 0.001, 0, 0};
+    sn_map_params many = {7, 21, 0.001, 0, 0, 1};
     EXPECT(sn_map_ws_create(&many, h, w, &ws) == SN_EINVAL);
     sn_err_clear();
     free(I); free(R); free(A); free(one);
@@ -293,7 +333,7 @@ static void test_batch_and_errors(void)
 
 /* Driver for tests/torch_anomaly_map.sh: reads I and R (raw float32 [3,S,S] each) from IN,
  * writes the fast map (raw float32 [S,S]) and then the reference map to OUT. */
-static int driver(const char *in, const char *out, int S, int scales, int box, double c)
+static int driver(const char *in, const char *out, int S, int scales, int box, double c, int erode)
 {
     size_t n = (size_t)S * S;
     float *I = malloc(sizeof(float) * 6 * n), *A = malloc(sizeof(float) * 2 * n);
@@ -301,7 +341,7 @@ static int driver(const char *in, const char *out, int S, int scales, int box, d
     if (!I || !A || !f || fread(I, sizeof(float), 6 * n, f) != 6 * n)
         return 1;
     fclose(f);
-    sn_map_params p = {scales, box, c, 0, 0};
+    sn_map_params p = {scales, box, c, 0, 0, erode};
     sn_map_ws *ws = NULL;
     if (sn_map_ws_create(&p, S, S, &ws) || sn_map_compute(ws, I, I + 3 * n, A, NULL) ||
         sn_map_compute_ref(&p, S, S, I, I + 3 * n, A + n, NULL, NULL, NULL)) {
@@ -342,8 +382,9 @@ static void test_baseline_sobel(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 8 && strcmp(argv[1], "--driver") == 0)
-        return driver(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atof(argv[7]));
+    if ((argc == 8 || argc == 9) && strcmp(argv[1], "--driver") == 0)
+        return driver(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atof(argv[7]),
+                      argc == 9 ? atoi(argv[8]) : 1);
     test_box();
     test_resize();
     test_lab();
@@ -351,6 +392,7 @@ int main(int argc, char **argv)
     test_hand_gms();
     test_fast_vs_ref();
     test_score_map();
+    test_erode();
     test_batch_and_errors();
     test_baseline_sobel();
     return sn_test_finish();

@@ -262,6 +262,34 @@ static void gms_inplace(float *mI, const float *mR, size_t n)
 }
 #pragma GCC pop_options
 
+/* msgms_erode: the k x k maximum of GMS over the in-bounds neighbours (the minimum of 1 − GMS),
+ * separable: rows into tmp, then columns into out. */
+static void max_filter(const float *x, int h, int w, int k, float *tmp, float *out)
+{
+    const int r = k / 2;
+    for (int i = 0; i < h; i++) {
+        const float *row = x + (size_t)i * w;
+        float *t = tmp + (size_t)i * w;
+        for (int j = 0; j < w; j++) {
+            int lo = j - r < 0 ? 0 : j - r, hi = j + r >= w ? w - 1 : j + r;
+            float m = row[lo];
+            for (int q = lo + 1; q <= hi; q++)
+                m = row[q] > m ? row[q] : m;
+            t[j] = m;
+        }
+    }
+    for (int i = 0; i < h; i++) {
+        int lo = i - r < 0 ? 0 : i - r, hi = i + r >= h ? h - 1 : i + r;
+        float *o = out + (size_t)i * w;
+        memcpy(o, tmp + (size_t)lo * w, (size_t)w * sizeof *o);
+        for (int q = lo + 1; q <= hi; q++) {
+            const float *t = tmp + (size_t)q * w;
+            for (int j = 0; j < w; j++)
+                o[j] = t[j] > o[j] ? t[j] : o[j];
+        }
+    }
+}
+
 sn_status sn_map_compute(sn_map_ws *ws, const float *img, const float *rec, float *A, float *score)
 {
     sn_status status = SN_OK;
@@ -287,6 +315,10 @@ sn_status sn_map_compute(sn_map_ws *ws, const float *img, const float *rec, floa
             grad_mag(lR, sh, sw, ws->pad, ws->mR);
             gms_inplace(ws->mI, ws->mR, (size_t)sh * sw);
             const float *g = ws->mI;
+            if (s > 0 && ws->p.erode > 1) { /* mR and pad are free until the next scale */
+                max_filter(ws->mI, sh, sw, ws->p.erode, ws->pad, ws->mR);
+                g = ws->mR;
+            }
             if (s == 0) {
                 for (size_t i = 0; i < n; i++)
                     acc[i] += g[i];

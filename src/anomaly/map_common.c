@@ -11,6 +11,7 @@ void sn_map_params_default(sn_map_params *p)
     p->color_weight = 0.001;
     p->score_scales = 0;
     p->score_box = 0;
+    p->erode = 1;
 }
 
 void sn_map_params_from_config(const sn_config *cfg, sn_map_params *p)
@@ -20,6 +21,7 @@ void sn_map_params_from_config(const sn_config *cfg, sn_map_params *p)
     p->color_weight = cfg->color_weight;
     p->score_scales = cfg->score_msgms_scales;
     p->score_box = cfg->score_box_size;
+    p->erode = cfg->msgms_erode;
 }
 
 void sn_map_params_score(const sn_map_params *p, sn_map_params *out)
@@ -46,6 +48,8 @@ sn_status sn_map_params_check(const sn_map_params *p, int h, int w)
         SN_FAIL(SN_EINVAL, "anomaly map: msgms_scales = %d, expected 1..%d", p->scales, SN_MAP_MAX_SCALES);
     if (p->box < 1 || p->box % 2 == 0)
         SN_FAIL(SN_EINVAL, "anomaly map: box_size = %d, expected an odd number >= 1", p->box);
+    if (p->erode < 0 || (p->erode > 1 && p->erode % 2 == 0))
+        SN_FAIL(SN_EINVAL, "anomaly map: msgms_erode = %d, expected 0 or 1 (off) or an odd number", p->erode);
     if (!(p->color_weight >= 0) || !isfinite(p->color_weight))
         SN_FAIL(SN_EINVAL, "anomaly map: color_weight = %g, expected a finite value >= 0", p->color_weight);
     if ((h >> (p->scales - 1)) < 1 || (w >> (p->scales - 1)) < 1)

@@ -125,6 +125,20 @@ sn_status sn_map_compute_ref(const sn_map_params *p, int h, int w, const float *
             for (size_t i = 0; i < (size_t)sh * sw; i++)
                 gms[i] = (2.0f * mI[i] * mR[i] + SN_MAP_GMS_C) /
                          (mI[i] * mI[i] + mR[i] * mR[i] + SN_MAP_GMS_C);
+            if (s > 0 && p->erode > 1) { /* 1 − GMS eroded: GMS's k x k maximum, in bounds */
+                int r = p->erode / 2;
+                for (int i = 0; i < sh; i++)
+                    for (int j = 0; j < sw; j++) {
+                        float m = -INFINITY;
+                        for (int di = -r; di <= r; di++)
+                            for (int dj = -r; dj <= r; dj++)
+                                if (i + di >= 0 && i + di < sh && j + dj >= 0 && j + dj < sw &&
+                                    gms[(size_t)(i + di) * sw + j + dj] > m)
+                                    m = gms[(size_t)(i + di) * sw + j + dj];
+                        mI[(size_t)i * sw + j] = m;
+                    }
+                memcpy(gms, mI, (size_t)sh * sw * sizeof *gms);
+            }
             sn_map_resize_ref(gms, sh, sw, up, h, w);
             for (size_t i = 0; i < n; i++)
                 gsum[i] += up[i];

@@ -83,6 +83,8 @@ static const sn_config_key KEYS[] = {
       "Not METHOD.md: scales of a second map whose maximum is the image score (0: the image score is the maximum of the anomaly map itself, as in the paper). The anomaly map is unchanged. Not with --tile."),
     K(score_box_size, "map", SN_CFG_INT, 0, 255, "0", NULL,
       "Not METHOD.md: box of that second map (odd; 0: box_size). docs/quality.md measures score_msgms_scales = 1 with score_box_size = 11."),
+    K(msgms_erode, "map", SN_CFG_INT, 1, 15, "1", NULL,
+      "Not METHOD.md (1: off, the paper's map): odd k > 1 erodes every coarse scale's 1 - GMS (scales 1/2, 1/4, ...) by a k x k minimum at its own resolution before the resize, so the map spreads less beyond a defect's edge. docs/quality.md measures k = 3."),
 
     K(aupro_max_fpr, "eval", SN_CFG_FLOAT, 1e-6, 1, "0.3", NULL, "Upper FPR limit of the AUPRO integral."),
     K(eval_exact_max_pixels, "eval", SN_CFG_LONG, 0, 2147483647, "200000000", NULL,
@@ -337,6 +339,8 @@ sn_status sn_config_validate(const sn_config *cfg)
         return SN_ERR(SN_EINVAL, "ssim_window = %d: must be odd", cfg->ssim_window);
     if (cfg->box_size % 2 == 0)
         return SN_ERR(SN_EINVAL, "box_size = %d: must be odd", cfg->box_size);
+    if (cfg->msgms_erode % 2 == 0)
+        return SN_ERR(SN_EINVAL, "msgms_erode = %d: must be odd (1: off)", cfg->msgms_erode);
     if (cfg->lr_decay_at2 < cfg->lr_decay_at1)
         return SN_ERR(SN_EINVAL, "lr_decay_at2 = %g: must not be before lr_decay_at1 = %g",
                       cfg->lr_decay_at2, cfg->lr_decay_at1);

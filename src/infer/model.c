@@ -319,6 +319,7 @@ sn_status sn_model_apply_config(sn_model *m, const sn_config *user)
     merged.color_weight = user->color_weight;
     merged.score_msgms_scales = user->score_msgms_scales;
     merged.score_box_size = user->score_box_size;
+    merged.msgms_erode = user->msgms_erode;
     merged.aupro_max_fpr = user->aupro_max_fpr;
     merged.eval_exact_max_pixels = user->eval_exact_max_pixels;
     merged.eval_bins = user->eval_bins;

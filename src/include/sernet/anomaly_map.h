@@ -6,6 +6,10 @@
  *   gradients with zero padding 1; scale s is a 2x2 average pool of scale s-1 (odd sizes floor);
  *   every scale's GMS map is resized bilinearly (half-pixel centres, as PyTorch
  *   F.interpolate(mode="bilinear", align_corners=False)) back to h x w.
+ *   Not METHOD.md, off by default: with erode = k > 1 (msgms_erode), each scale s >= 1's
+ *   1 − GMS is eroded (k x k minimum over the in-bounds neighbours, i.e. a maximum of GMS) at
+ *   its own resolution before the resize, so a coarse scale's response stops about where the
+ *   difference does instead of spreading 2^s pixels per coarse pixel beyond it.
  *   F(box) is a box x box mean with zero padding, always divided by box².
  * Image score = max(A); with score_scales or score_box set (score_msgms_scales, score_box_size;
  * not METHOD.md) it is the maximum of a second map made with those instead, A unchanged.
@@ -23,14 +27,16 @@ typedef struct {
     double color_weight; /* c */
     int score_scales;    /* score_msgms_scales: scales of the image score's map, 0 = scales */
     int score_box;       /* score_box_size: its box, 0 = box */
+    int erode;           /* msgms_erode: erosion of the coarse scales, odd; 0 or 1 = off (METHOD.md) */
 } sn_map_params;
 
-/* Defaults of METHOD.md: 4 scales, 21x21 box, c = 0.001. */
+/* Defaults of METHOD.md: 4 scales, 21x21 box, c = 0.001, no erosion. */
 void sn_map_params_default(sn_map_params *p);
-/* From the configuration keys msgms_scales, box_size, color_weight. */
+/* From the configuration keys msgms_scales, box_size, color_weight, score_msgms_scales,
+ * score_box_size, msgms_erode. */
 void sn_map_params_from_config(const sn_config *cfg, sn_map_params *p);
-/* Checks the parameters against an h x w image (box odd, every scale at least 1x1; the same for
- * the score's map). */
+/* Checks the parameters against an h x w image (box and erosion odd, every scale at least 1x1;
+ * the same for the score's map). */
 sn_status sn_map_params_check(const sn_map_params *p, int h, int w);
 /* The parameters of the image score's map (score_scales/score_box resolved, no further score
  * map), and whether that map differs from A's. */

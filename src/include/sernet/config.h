@@ -52,6 +52,7 @@ typedef struct {
     double color_weight;
     int score_msgms_scales;  /* 0: msgms_scales */
     int score_box_size;      /* 0: box_size */
+    int msgms_erode;         /* 1: off (METHOD.md) */
     /* [eval] */
     double aupro_max_fpr;
     long eval_exact_max_pixels;
