@@ -19,6 +19,7 @@
 #   scales1:msgms_scales=1
 #   box11:box_size=11
 #   scales1_box11:msgms_scales=1,box_size=11
+#   erode3:msgms_erode=3            (the coarse scales eroded before the resize: docs/quality.md)
 #   score_scales1_box11:score_msgms_scales=1,score_box_size=11   (METHOD.md's map, the image
 #                                   score from the tighter map: docs/quality.md)
 #
@@ -55,7 +56,7 @@ done
 [ -f "$model" ] || die "$model: no such model file"
 [ -f "$data" ] || die "$data: no such dataset file"
 [ ${#variants[@]} -gt 0 ] || variants=("method:" "scales2:msgms_scales=2" "scales1:msgms_scales=1" \
-  "box11:box_size=11" "scales1_box11:msgms_scales=1,box_size=11" \
+  "box11:box_size=11" "scales1_box11:msgms_scales=1,box_size=11" "erode3:msgms_erode=3" \
   "score_scales1_box11:score_msgms_scales=1,score_box_size=11")
 
 # Check every variant before running any: NAME:key=value[,key=value...], NAME unique.

@@ -22,7 +22,7 @@ field() { sed -n "s/^[[:space:]]*\"$1\":[[:space:]]*\([-0-9.eE+]*\),\{0,1\}$/\1/
   || { cat "$tmp/err"; echo "0 passed, 1 failed"; exit 1; }
 args="--model $tmp/m.h5 --data $tmp/syn.h5 --category weave"
 
-ok "the default variants: one row each, METHOD.md's map first" "\"$cmp\" $args >\"$tmp/t0\" 2>\"$tmp/err\" && [ \"\$(sed '/^$/q' \"$tmp/t0\" | grep -c '^| [a-z0-9_]* | .* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$')\" = 6 ] && sed -n 3p \"$tmp/t0\" | grep -q '^| method | METHOD.md map |' && grep -q '^| scales1_box11 | msgms_scales=1,box_size=11 |' \"$tmp/t0\""
+ok "the default variants: one row each, METHOD.md's map first" "\"$cmp\" $args >\"$tmp/t0\" 2>\"$tmp/err\" && [ \"\$(sed '/^$/q' \"$tmp/t0\" | grep -c '^| [a-z0-9_]* | .* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$')\" = 7 ] && sed -n 3p \"$tmp/t0\" | grep -q '^| method | METHOD.md map |' && grep -q '^| scales1_box11 | msgms_scales=1,box_size=11 |' \"$tmp/t0\""
 col() { grep "^| $1 |" "$tmp/t0" | cut -d'|' -f"$2"; }
 ok "the score-map row: image AUROC of scales1_box11, pixel figures of METHOD.md's map" "[ \"\$(col score_scales1_box11 4)\" = \"\$(col scales1_box11 4)\" ] && [ \"\$(col score_scales1_box11 5-7)\" = \"\$(col method 5-7)\" ]"
 ok "two variants with --out: results and JSON kept" "\"$cmp\" $args --out \"$tmp/o1\" method: b3:box_size=3 >\"$tmp/t1\" 2>\"$tmp/err\" && [ -f \"$tmp/o1/method.h5\" ] && [ -f \"$tmp/o1/b3.json\" ] && [ \"\$(grep -c '^| \\(method\\|b3\\) |' \"$tmp/t1\")\" = 2 ]"
@@ -33,8 +33,8 @@ ok "the METHOD.md row equals sernet infer + eval run by hand" "grep -qxF '$want'
 # the per-type table: a row per defect type, a column per variant, the values eval's per type
 tt() { sed -n '/^| defect type |/,$p' "$1" | tail -n +3; }
 want_types=$(awk '/"types":/{t=1} t&&/"name":/{n=$2; gsub(/[",]/,"",n)} t&&/"image_auroc":/{v=$2; gsub(/,/,"",v); if (v != "null") printf "| %s | %.3f |\n", n, v}' "$tmp/r.json")
-ok "by defect type: 6 types (weave) x 6 default variants, the method column eval's per-type image AUROC" "[ \"\$(tt \"$tmp/t0\" | grep -cE '^\\| [a-z]+ (\\| [0-9.]+ ){6}\\|$')\" = 6 ] && [ \"\$(tt \"$tmp/t0\" | cut -d'|' -f1-3 | sed 's/ *$/ |/')\" = \"$want_types\" ] && grep -q '^| defect type | method | scales2 | scales1 | box11 | scales1_box11 | score_scales1_box11 |$' \"$tmp/t0\""
-ok "by defect type: the score-map column is the tight map's" "[ \"\$(tt \"$tmp/t0\" | cut -d'|' -f7)\" = \"\$(tt \"$tmp/t0\" | cut -d'|' -f8)\" ]"
+ok "by defect type: 6 types (weave) x 7 default variants, the method column eval's per-type image AUROC" "[ \"\$(tt \"$tmp/t0\" | grep -cE '^\\| [a-z]+ (\\| [0-9.]+ ){7}\\|$')\" = 6 ] && [ \"\$(tt \"$tmp/t0\" | cut -d'|' -f1-3 | sed 's/ *$/ |/')\" = \"$want_types\" ] && grep -q '^| defect type | method | scales2 | scales1 | box11 | scales1_box11 | erode3 | score_scales1_box11 |$' \"$tmp/t0\""
+ok "by defect type: the score-map column is the tight map's" "[ \"\$(tt \"$tmp/t0\" | cut -d'|' -f7)\" = \"\$(tt \"$tmp/t0\" | cut -d'|' -f9)\" ]"
 ok "another map gives other figures" "[ \"\$(grep '^| b3 |' \"$tmp/t1\" | cut -d'|' -f4-)\" != \"\$(grep '^| method |' \"$tmp/t1\" | cut -d'|' -f4-)\" ]"
 ok "2 ranks: the same table" "\"$cmp\" $args -n 2 method: b3:box_size=3 >\"$tmp/t2\" 2>\"$tmp/err\" && diff \"$tmp/t1\" \"$tmp/t2\" >&2"
 ok "a variant without NAME: is refused, naming it, before anything runs" "! \"$cmp\" $args --out \"$tmp/o3\" method: box_size=3 >/dev/null 2>\"$tmp/err\" && grep -q \"variant 'box_size=3': expected NAME:key=value\" \"$tmp/err\" && [ ! -e \"$tmp/o3\" ]"
