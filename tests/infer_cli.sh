@@ -47,6 +47,12 @@ a, b, c = (h5py.File(p, \"r\") for p in sys.argv[1:4])
 same_maps = (a[\"maps\"][:] == b[\"maps\"][:]).all()
 want = c[\"maps\"][:].reshape(len(c[\"maps\"]), -1).max(1)
 sys.exit(not (same_maps and (b[\"scores\"][:] == want).all() and (b[\"scores\"][:] != a[\"scores\"][:]).any()))' \"$tmp/r1.h5\" \"$tmp/sc.h5\" \"$tmp/sc_map.h5\""
+  # msgms_erode (not METHOD.md) reaches the kernel from --set: the same nets and reconstructions,
+  # a map nowhere above METHOD.md's and lower somewhere
+  ok "msgms_erode=3: same reconstructions, maps lowered, none raised" "\"$bin\" infer $inf --quiet --out \"$tmp/er.h5\" --set msgms_erode=3 >/dev/null 2>\"$tmp/err\" && /usr/bin/python3 -c 'import sys, h5py, numpy as np
+a, b = (h5py.File(p, \"r\") for p in sys.argv[1:3])
+ma, mb = a[\"maps\"][:], b[\"maps\"][:]
+sys.exit(not ((a[\"reconstructions\"][:] == b[\"reconstructions\"][:]).all() and (mb <= ma + 1e-6).all() and (ma - mb).max() > 1e-4))' \"$tmp/r1.h5\" \"$tmp/er.h5\""
 else
   echo "skipped: score-map check (no h5py in /usr/bin/python3)"; skipped=1
 fi
