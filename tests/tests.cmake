@@ -59,6 +59,10 @@ foreach(src ${SERNET_SH_TESTS})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SERNET_TEST_ENV};${SERNET_MPI_ENV};SERNET_BUILD_DIR=${CMAKE_BINARY_DIR}"
                        SKIP_RETURN_CODE 77 TIMEOUT 900 WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
                        LABELS "mpi;cli;${SERNET_MODULE_${name}};${_extra}")
+  # each Slurm test starts a private Slurm (munged, slurmctld, slurmd) on this host: one at a time
+  if(name MATCHES "^slurm_")
+    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK private_slurm)
+  endif()
 endforeach()
 
 # The inspection API example (docs/examples/inspect_example.c): compiled against the installed
