@@ -9,7 +9,7 @@
  *   Not METHOD.md, off by default: with erode = k > 1 (msgms_erode), each scale s >= 1's
  *   1 − GMS is eroded (k x k minimum over the in-bounds neighbours, i.e. a maximum of GMS) at
  *   its own resolution before the resize, so a coarse scale's response stops about where the
- *   difference does instead of spreading 2^s pixels per coarse pixel beyond it.
+ *   difference does instead of one coarse pixel (2^s image pixels) beyond it.
  *   F(box) is a box x box mean with zero padding, always divided by box².
  * Image score = max(A); with score_scales or score_box set (score_msgms_scales, score_box_size;
  * not METHOD.md) it is the maximum of a second map made with those instead, A unchanged.
