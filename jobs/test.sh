@@ -10,17 +10,21 @@ export SERNET_WITH_TORCH=1
 # A test skipped for a missing tool or package fails the test command: jobs/setup.sh installs
 # everything the suite uses. Accepted skips: no ../shared beside the clone (a user's clone),
 # and the parts a sanitizer build leaves to the regular build.
+# test_output BUILD_DIR TEST: that test's block of the full run's log (kept before any re-run)
+test_output() {
+  awk -v t="$2" '$0 ~ "Testing: " t "$" {f=1} f {print} f && /^Test (Passed|Failed|Skipped)/{exit}' \
+    "$1/ctest_full.log" 2>/dev/null
+}
 check_skips() { # build dir, ctest log
   local t reason bad=0 full=$1/Testing/Temporary/LastTest.log
   [ -f "$full" ] && cp "$full" "$1/ctest_full.log" # the skipped run's own output, before any re-run
   for t in $(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) (Skipped)$/\1/p' "$2"); do
-    reason=$(awk -v t="$t" '$0 ~ "Testing: " t "$" {f=1} f && /skipped: /{sub(/.*skipped: /, "skipped: "); print; exit} f && /^Test (Passed|Failed|Skipped)/{f=0}' "$1/ctest_full.log" 2>/dev/null)
+    reason=$(test_output "$1" "$t" | grep -m1 -o 'skipped: .*')
     [ -n "$reason" ] || reason=$(cd "$1" && ctest -R "^$t\$" -V 2>&1 | grep -m1 -o 'skipped: .*' || echo "skipped: (no reason printed)")
     case $reason in
       *"no ../shared"*|*"sanitizer build"*|*"non-sanitizer build"*) echo "test.sh: $t $reason (accepted)" ;;
       *) echo "test.sh: FAIL: $t was $reason; jobs/setup.sh should install what it needs" >&2; bad=1
-         awk -v t="$t" '$0 ~ "Testing: " t "$" {f=1} f {print} f && /^Test (Passed|Failed|Skipped)/{exit}' \
-           "$1/ctest_full.log" 2>/dev/null | tail -n 40 >&2 ;;
+         test_output "$1" "$t" | tail -n 40 >&2 ;;
     esac
   done
   return $bad
